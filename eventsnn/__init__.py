@@ -1,0 +1,15 @@
+"""eventsnn: exact event-driven simulation and exact-gradient training of spiking neural networks.
+
+Times are in milliseconds throughout.
+"""
+
+from eventsnn._validation import SpikeLimitError
+from eventsnn.network import Connection, Network, Population
+from eventsnn.neuron import LIF
+from eventsnn.record import Record
+from eventsnn.simulate import simulate
+from eventsnn.spikes import SpikeBatch, SpikeTrains
+
+__all__ = ["LIF", "Network", "Population", "Connection", "SpikeTrains", "SpikeBatch", "Record", "simulate",
+           "SpikeLimitError"]
+__version__ = "0.1.0"

@@ -1,0 +1,218 @@
+"""First threshold crossing of a free LIF trajectory: a decision made with certainty, then a root.
+
+``first_crossing(v0, i0, window, params)`` returns the first t in (0, window] with V(t) >= threshold, or
++inf. Precondition: v0 < threshold (V is continuous, so every interval starts below threshold).
+
+Decision (never from end-point signs alone; docs/theory.md section "Crossing decision"): f = V - threshold is
+a constant plus two exponentials, so f' has at most one zero t_ext (``lif.extremum_time``). Hence
+
+* a crossing exists in (0, window]  iff  f(window) >= 0, or f has an interior maximum t_ext with
+  f(t_ext) >= 0;
+* the first root then lies in (0, t_ext] (maximum reached), in (t_ext, window] (after a minimum), or in
+  (0, window] (monotone).
+
+Grazing rule: a touch counts as a spike when f evaluated in float64 at the computed extremum time is >= 0.
+The same ``lif.decay_factors`` produce f(window) here and the state the engine carries to the next interval,
+so "crossing at the end of the interval" and "starts the next interval below threshold" can never both fail.
+
+Root: closed forms (tau_mem = 2 tau_syn and tau_syn = 2 tau_mem: quadratics in an exponential; tau_mem =
+tau_syn: Lambert W) give the starting point, then a safeguarded Newton iteration polishes it on the exact
+f, so the closed forms affect speed only, never accuracy. Loop invariant: f(lo) < 0 <= f(hi) and
+lo < hi; every iterate stays in (lo, hi); the iteration ends when hi - lo <= tolerance, and hi is returned
+(so V(t_spike) >= threshold up to rounding of V itself).
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from eventsnn._kernels.lif import (P_BIAS, P_DECAY_GAP, P_KERNEL_PEAK, P_REGIME, P_TAU_MEM, P_TAU_SYN,
+                                   P_THRESHOLD, REGIME_EQUAL, REGIME_MEM_TWICE_SYN, REGIME_SYN_TWICE_MEM,
+                                   decay_factors, extremum_time, propagate, voltage_slope)
+
+# Root tolerance: absolute (ms) plus relative to the root; 1e-13 ms is 4 orders below the 1e-9 ms promise.
+ROOT_ABS_TOL = 1e-13
+ROOT_REL_TOL = 4.0 * 2.220446049250313e-16
+MAX_ITERATIONS = 200
+
+
+@njit(cache=True)
+def cannot_reach_threshold(v0, i0, params):
+    """Cheap certificate that V stays below threshold for all t >= 0 (no solver needed).
+
+    V(t) - bias = u e^{-t/tau_mem} + I0 k(t) <= max(u, 0) + max(I0, 0) k_peak.
+    """
+    bound = max(v0, params[P_BIAS]) + max(i0, 0.0) * params[P_KERNEL_PEAK]
+    return bound < params[P_THRESHOLD]
+
+
+@njit(cache=True)
+def first_crossing(v0, i0, window, params):
+    """First time t in (0, window] (ms) with V(t) >= threshold, else +inf."""
+    if window <= 0.0 or cannot_reach_threshold(v0, i0, params):
+        return math.inf
+    tau_mem = params[P_TAU_MEM]
+    tau_syn = params[P_TAU_SYN]
+    bias = params[P_BIAS]
+    theta = params[P_THRESHOLD]
+    gap = params[P_DECAY_GAP]
+
+    em, es, kern = decay_factors(window, tau_mem, tau_syn, gap)
+    v_end, i_end = propagate(v0, i0, em, es, kern, bias)
+    rising = voltage_slope(v0, i0, bias, tau_mem) > 0.0
+    t_ext = extremum_time(v0, i0, bias, tau_mem, tau_syn)
+    interior = t_ext > 0.0 and t_ext < window  # False for NaN
+    lo = 0.0
+    hi = window
+    if interior and rising:  # interior maximum
+        em, es, kern = decay_factors(t_ext, tau_mem, tau_syn, gap)
+        v_ext, i_ext = propagate(v0, i0, em, es, kern, bias)
+        if v_ext >= theta:
+            hi = t_ext
+        elif v_end < theta:
+            return math.inf
+        else:
+            lo = t_ext  # only reachable through rounding at a grazing maximum near window
+    elif interior:  # interior minimum: the first root, if any, is on the rising branch
+        if v_end < theta:
+            return math.inf
+        lo = t_ext
+    elif v_end < theta:
+        return math.inf
+    return _solve_bracketed(v0, i0, lo, hi, params)
+
+
+@njit(cache=True)
+def _voltage_and_slope(t, v0, i0, params):
+    em, es, kern = decay_factors(t, params[P_TAU_MEM], params[P_TAU_SYN], params[P_DECAY_GAP])
+    v, i = propagate(v0, i0, em, es, kern, params[P_BIAS])
+    return v, voltage_slope(v, i, params[P_BIAS], params[P_TAU_MEM])
+
+
+@njit(cache=True)
+def _solve_bracketed(v0, i0, lo, hi, params):
+    theta = params[P_THRESHOLD]
+    x = _closed_form_guess(v0, i0, lo, hi, params)
+    if not (x > lo and x < hi):
+        x = 0.5 * (lo + hi)
+    for _ in range(MAX_ITERATIONS):
+        v, slope = _voltage_and_slope(x, v0, i0, params)
+        f = v - theta
+        if f >= 0.0:
+            hi = x
+        else:
+            lo = x
+        tol = ROOT_ABS_TOL + ROOT_REL_TOL * hi
+        if hi - lo <= tol:
+            break
+        step = -f / slope if slope > 0.0 else math.nan
+        x_new = x + step
+        if abs(step) <= 0.5 * tol:
+            # Newton has converged from one side; probe just past the root to close the bracket.
+            x_new = x + tol if f < 0.0 else x - tol
+        if not (x_new > lo and x_new < hi):
+            x_new = 0.5 * (lo + hi)
+        x = x_new
+    return hi
+
+
+@njit(cache=True)
+def _quadratic_root_in(a, b, c, z_lo, z_hi):
+    """Largest root z of a z^2 + b z + c = 0 with z_lo <= z <= z_hi (cancellation-free), else NaN."""
+    best = math.nan
+    if a == 0.0:
+        if b != 0.0:
+            z = -c / b
+            if z_lo <= z <= z_hi:
+                best = z
+        return best
+    disc = b * b - 4.0 * a * c
+    if disc < 0.0:
+        z = -b / (2.0 * a)  # grazing: the vertex is the best starting point
+        return z if z_lo <= z <= z_hi else math.nan
+    q = -0.5 * (b + math.copysign(math.sqrt(disc), b))
+    for z in (q / a, c / q if q != 0.0 else math.nan):
+        if z_lo <= z <= z_hi and not (z <= best):
+            best = z
+    return best
+
+
+@njit(cache=True)
+def _lambert_w(z, branch):
+    """Real Lambert W (branch 0 or -1) by Halley iteration; NaN outside the real domain."""
+    inv_e = 0.36787944117144233
+    if z < -inv_e or (branch == -1 and z >= 0.0):
+        return math.nan
+    p = math.sqrt(max(2.0 * (math.e * z + 1.0), 0.0))
+    if branch == 0:
+        if z < -0.25:
+            w = -1.0 + p - p * p / 3.0
+        elif z < 3.0:
+            w = math.log1p(z) * 0.8
+        else:
+            lz = math.log(z)
+            w = lz - math.log(lz)
+    else:
+        if z < -0.25:
+            w = -1.0 - p - p * p / 3.0
+        else:
+            lz = math.log(-z)
+            w = lz - math.log(-lz)
+    for _ in range(50):
+        ew = math.exp(w)
+        f = w * ew - z
+        wp1 = w + 1.0
+        if wp1 == 0.0:
+            break
+        denom = ew * wp1 - (w + 2.0) * f / (2.0 * wp1)
+        if denom == 0.0:
+            break
+        dw = f / denom
+        w -= dw
+        if abs(dw) <= 1e-15 * (1.0 + abs(w)):
+            break
+    return w
+
+
+@njit(cache=True)
+def _closed_form_guess(v0, i0, lo, hi, params):
+    """Starting point from a closed form when the time constants allow one, else NaN."""
+    regime = params[P_REGIME]
+    tau_mem = params[P_TAU_MEM]
+    tau_syn = params[P_TAU_SYN]
+    bias = params[P_BIAS]
+    u = v0 - bias
+    gap_to_threshold = params[P_THRESHOLD] - bias
+    if regime == REGIME_MEM_TWICE_SYN or regime == REGIME_SYN_TWICE_MEM:
+        c = i0 * tau_syn / (tau_mem - tau_syn)  # V = bias + u x + c (x - y), x = e^{-t/tau_mem}, y = e^{-t/tau_syn}
+        if regime == REGIME_MEM_TWICE_SYN:       # y = x^2
+            tau_z = tau_mem
+            z = _quadratic_root_in(-c, u + c, -gap_to_threshold,
+                                   math.exp(-hi / tau_z), math.exp(-lo / tau_z))
+        else:                                     # x = y^2
+            tau_z = tau_syn
+            z = _quadratic_root_in(u + c, -c, -gap_to_threshold,
+                                   math.exp(-hi / tau_z), math.exp(-lo / tau_z))
+        if z > 0.0:
+            return -tau_z * math.log(z)
+        return math.nan
+    if regime == REGIME_EQUAL and i0 != 0.0:
+        # (u + i0 s) e^{-s} = gap_to_threshold with s = t/tau  =>  s = -W(Z) - u/i0,
+        # Z = -(gap/i0) e^{-u/i0}; evaluated in log space to avoid overflow.
+        ratio = gap_to_threshold / i0
+        if ratio == 0.0:
+            return math.nan
+        log_abs_z = math.log(abs(ratio)) - u / i0
+        if log_abs_z > 700.0:
+            return math.nan
+        z = -math.copysign(math.exp(log_abs_z), ratio)
+        best = math.nan
+        for branch in (0, -1):
+            s = -_lambert_w(z, branch) - u / i0
+            t = s * tau_mem
+            if t > lo and t <= hi and not (t >= best):
+                best = t
+        return best
+    return math.nan

@@ -1,0 +1,289 @@
+"""Forward event loops: the layered fast path and the general heap engine.
+
+Both are built from the same four phases (docs/design.md): next crossing (``crossing.first_crossing``), next
+event, exact advance (``lif.decay_factors``/``lif.propagate``, or current-only decay while refractory) and
+transition (spike: reset; arrival: I += w). Spikes are counted in the closed window [0, t_max].
+
+* ``layer_forward``: one dense layer whose input spike train is fully known (feed-forward networks with a
+  scalar delay per connection). No global queue: the layer sweeps its arrivals once; between two arrivals
+  every neuron only needs "is there a crossing before the next arrival?", and for the many neurons that are
+  not refractory and whose state is at the layer clock, the decay factors are shared and a cheap bound
+  (eq. 8 of docs/theory.md) answers "no" without the solver.
+* ``network_forward``: any network (recurrence, per-synapse delays). An indexed heap keeps each neuron's next
+  event (predicted crossing or refractory end); a second heap holds pending deliveries. An arrival updates the
+  neuron's prediction in place, so invalidated predictions never fire. Tie rules: ``heap.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from eventsnn._kernels import status
+from eventsnn._kernels.crossing import first_crossing
+from eventsnn._kernels.heap import (D_CURSOR, D_ORIGIN, D_SOURCE, D_TIME, delivery_pop, delivery_push,
+                                    delivery_queue_new, neuron_queue_new, neuron_queue_update)
+from eventsnn._kernels.lif import (P_BIAS, P_DECAY_GAP, P_REFRACTORY, P_RESET_CURRENT, P_TAU_MEM, P_TAU_SYN,
+                                   P_THRESHOLD, decay_factors, propagate, state_after)
+
+
+@njit(cache=True)
+def _append_spike(out_times, out_neurons, n_out, time, neuron):
+    if n_out == out_times.size:
+        bigger_t = np.empty(2 * out_times.size)
+        bigger_n = np.empty(2 * out_times.size, dtype=np.int64)
+        bigger_t[:n_out] = out_times[:n_out]
+        bigger_n[:n_out] = out_neurons[:n_out]
+        out_times, out_neurons = bigger_t, bigger_n
+    out_times[n_out] = time
+    out_neurons[n_out] = neuron
+    return out_times, out_neurons, n_out + 1
+
+
+@njit(cache=True, inline="always")
+def _after_spike_current(current_at_spike, params):
+    return 0.0 if params[P_RESET_CURRENT] != 0.0 else current_at_spike
+
+
+@njit(cache=True)
+def _advance_neuron(j, t_from, t_to, v, cur, refractory_end, counts, params, max_spikes,
+                    out_times, out_neurons, n_out):
+    """Advance neuron j from t_from to t_to (no arrival in between), emitting every spike in (t_from, t_to]."""
+    tau_syn = params[P_TAU_SYN]
+    t = t_from
+    code = status.OK
+    while True:
+        if refractory_end[j] > t:
+            end = min(refractory_end[j], t_to)
+            cur[j] *= math.exp(-(end - t) / tau_syn)
+            t = end
+            if t >= t_to:
+                break
+        window = t_to - t
+        if window <= 0.0:
+            break
+        t_cross = first_crossing(v[j], cur[j], window, params)
+        if t_cross == math.inf:
+            v[j], cur[j] = state_after(window, v[j], cur[j], params)
+            break
+        _, current_at_spike = state_after(t_cross, v[j], cur[j], params)
+        t = min(t + t_cross, t_to)  # t + window may round past t_to; the spike belongs to (t_from, t_to]
+        out_times, out_neurons, n_out = _append_spike(out_times, out_neurons, n_out, t, j)
+        counts[j] += 1
+        if counts[j] > max_spikes:
+            code = status.SPIKE_LIMIT
+            break
+        v[j] = 0.0
+        cur[j] = _after_spike_current(current_at_spike, params)
+        if params[P_REFRACTORY] > 0.0:
+            refractory_end[j] = t + params[P_REFRACTORY]
+    return code, out_times, out_neurons, n_out
+
+
+@njit(cache=True, nogil=True)
+def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_spikes):
+    """Spikes of one dense layer driven by known, time-sorted arrivals.
+
+    Parameters: arrival_times (ms, sorted, delay already added), arrival_sources (row of ``weights`` for each
+    arrival), weights (n_pre, n_post), params (lif.P_* layout), t_max (ms), max_spikes (per neuron).
+    Returns (times, neurons, status) sorted by (time, neuron).
+    """
+    n_post = weights.shape[1]
+    tau_mem = params[P_TAU_MEM]
+    tau_syn = params[P_TAU_SYN]
+    gap = params[P_DECAY_GAP]
+    theta = params[P_THRESHOLD]
+    bias = params[P_BIAS]
+    v = np.zeros(n_post)
+    cur = np.zeros(n_post)
+    refractory_end = np.full(n_post, -np.inf)
+    counts = np.zeros(n_post, dtype=np.int64)
+    out_times = np.empty(64 + arrival_times.size)
+    out_neurons = np.empty(64 + arrival_times.size, dtype=np.int64)
+    n_out = 0
+    code = status.OK
+    n_arrivals = arrival_times.size
+    k = 0
+    t_prev = 0.0
+    while True:
+        has_arrivals = k < n_arrivals and arrival_times[k] <= t_max
+        t_next = arrival_times[k] if has_arrivals else t_max
+        dt = t_next - t_prev
+        if dt > 0.0:
+            em, es, kern = decay_factors(dt, tau_mem, tau_syn, gap)
+            rise_fraction = 1.0 - em
+            for j in range(n_post):
+                if refractory_end[j] <= t_prev:
+                    vj = v[j]
+                    # Upper bound of V over the interval (eq. 8): V <= V0 + max(bias + max(I0, 0) - V0, 0)(1 - e^{-dt/tau_mem})
+                    drive = bias + max(cur[j], 0.0) - vj
+                    if vj + max(drive, 0.0) * rise_fraction < theta:
+                        v[j], cur[j] = propagate(vj, cur[j], em, es, kern, bias)
+                        continue
+                code, out_times, out_neurons, n_out = _advance_neuron(
+                    j, t_prev, t_next, v, cur, refractory_end, counts, params, max_spikes,
+                    out_times, out_neurons, n_out)
+                if code != status.OK:
+                    return out_times[:n_out], out_neurons[:n_out], code
+        if not has_arrivals:
+            break
+        while k < n_arrivals and arrival_times[k] == t_next:
+            row = arrival_sources[k]
+            for j in range(n_post):
+                cur[j] += weights[row, j]
+            k += 1
+        t_prev = t_next
+    # spikes were appended interval by interval in neuron order; a stable sort by time gives (time, neuron)
+    order = np.argsort(out_times[:n_out], kind="mergesort")
+    return out_times[:n_out][order], out_neurons[:n_out][order], code
+
+
+@njit(cache=True)
+def _predict(j, v, cur, t_state, keys, heap, position, params, t_max):
+    """Set neuron j's next event to its first crossing in (t_state, t_max] (or +inf)."""
+    if v[j] >= params[P_THRESHOLD]:
+        # only reachable when an arrival lands within rounding of a predicted crossing: fire now
+        neuron_queue_update(keys, heap, position, j, t_state[j])
+        return
+    t_cross = first_crossing(v[j], cur[j], t_max - t_state[j], params)
+    key = min(t_state[j] + t_cross, t_max) if t_cross != math.inf else math.inf
+    neuron_queue_update(keys, heap, position, j, key)
+
+
+@njit(cache=True, nogil=True)
+def network_forward(input_times, input_sources, row_ptr, synapse_target, synapse_weight, synapse_delay,
+                    n_input_sources, population_of, parameters, t_max, max_spikes):
+    """General heap engine. Returns (times, global neuron indices, status) in firing order (= (time, neuron))."""
+    n = population_of.size
+    v = np.zeros(n)
+    cur = np.zeros(n)
+    t_state = np.zeros(n)
+    refractory = np.zeros(n, dtype=np.bool_)
+    counts = np.zeros(n, dtype=np.int64)
+    keys, heap, position = neuron_queue_new(n)
+    rows = delivery_queue_new(input_times.size + 16)
+    size = 0
+    seq = 0
+    out_times = np.empty(64 + input_times.size)
+    out_neurons = np.empty(64 + input_times.size, dtype=np.int64)
+    n_out = 0
+    for m in range(input_times.size):
+        src = input_sources[m]
+        first = row_ptr[src]
+        if first < row_ptr[src + 1]:
+            rows, size = delivery_push(rows, size, input_times[m] + synapse_delay[first], seq,
+                                       input_times[m], src, first)
+            seq += 1
+    for j in range(n):  # bias alone can make a neuron fire
+        _predict(j, v, cur, t_state, keys, heap, position, parameters[population_of[j]], t_max)
+
+    code = status.OK
+    while True:
+        j = heap[0]
+        t_neuron = keys[j]
+        t_delivery = rows[0, D_TIME] if size > 0 else math.inf
+        if min(t_neuron, t_delivery) > t_max:
+            break
+        if t_neuron <= t_delivery:  # neuron events first at equal times (heap.py)
+            params = parameters[population_of[j]]
+            t = t_neuron
+            if refractory[j]:
+                cur[j] *= math.exp(-(t - t_state[j]) / params[P_TAU_SYN])
+                v[j] = 0.0
+                t_state[j] = t
+                refractory[j] = False
+                _predict(j, v, cur, t_state, keys, heap, position, params, t_max)
+                continue
+            _, current_at_spike = state_after(t - t_state[j], v[j], cur[j], params)
+            out_times, out_neurons, n_out = _append_spike(out_times, out_neurons, n_out, t, j)
+            counts[j] += 1
+            if counts[j] > max_spikes:
+                code = status.SPIKE_LIMIT
+                break
+            v[j] = 0.0
+            cur[j] = _after_spike_current(current_at_spike, params)
+            t_state[j] = t
+            src = n_input_sources + j
+            first = row_ptr[src]
+            if first < row_ptr[src + 1]:
+                rows, size = delivery_push(rows, size, t + synapse_delay[first], seq, t, src, first)
+                seq += 1
+            if params[P_REFRACTORY] > 0.0:
+                refractory[j] = True
+                neuron_queue_update(keys, heap, position, j, t + params[P_REFRACTORY])
+            else:
+                _predict(j, v, cur, t_state, keys, heap, position, params, t_max)
+        else:
+            t = t_delivery
+            origin = rows[0, D_ORIGIN]
+            src = np.int64(rows[0, D_SOURCE])
+            c = np.int64(rows[0, D_CURSOR])
+            size = delivery_pop(rows, size)
+            delay = synapse_delay[c]
+            end = row_ptr[src + 1]
+            while c < end and synapse_delay[c] == delay:
+                target = synapse_target[c]
+                params = parameters[population_of[target]]
+                if refractory[target]:
+                    cur[target] *= math.exp(-(t - t_state[target]) / params[P_TAU_SYN])
+                else:
+                    v[target], cur[target] = state_after(t - t_state[target], v[target], cur[target], params)
+                cur[target] += synapse_weight[c]
+                t_state[target] = t
+                if not refractory[target]:
+                    _predict(target, v, cur, t_state, keys, heap, position, params, t_max)
+                c += 1
+            if c < end:
+                rows, size = delivery_push(rows, size, origin + synapse_delay[c], seq, origin, src, c)
+                seq += 1
+    return out_times[:n_out], out_neurons[:n_out], code
+
+
+@njit(cache=True)
+def replay_neuron(arrival_times, arrival_weights, spike_times, params, query_times):
+    """Exact (V, I) of one neuron at sorted ``query_times`` given its sorted arrivals and its own spikes.
+
+    The spikes are taken as given (resets happen there). Values are right-continuous: a query at an event
+    time sees the state after every event at that time (spike reset first, then arrivals; heap.py tie rule).
+    """
+    tau_syn = params[P_TAU_SYN]
+    n_q = query_times.size
+    v_out = np.empty(n_q)
+    i_out = np.empty(n_q)
+    v = 0.0
+    cur = 0.0
+    t = 0.0
+    refractory_end = -math.inf
+    a = 0
+    s = 0
+    for q in range(n_q):
+        t_query = query_times[q]
+        while True:
+            t_arrival = arrival_times[a] if a < arrival_times.size else math.inf
+            t_spike = spike_times[s] if s < spike_times.size else math.inf
+            t_event = min(t_arrival, t_spike)
+            target = min(t_event, t_query)
+            # exact advance from t to target (refractory part, then free part)
+            if refractory_end > t:
+                end = min(refractory_end, target)
+                cur *= math.exp(-(end - t) / tau_syn)
+                t = end
+            if target > t:
+                v, cur = state_after(target - t, v, cur, params)
+                t = target
+            if t_event > t_query:
+                break
+            if t_spike <= t_arrival:
+                v = 0.0
+                cur = _after_spike_current(cur, params)
+                if params[P_REFRACTORY] > 0.0:
+                    refractory_end = t_spike + params[P_REFRACTORY]
+                s += 1
+            else:
+                cur += arrival_weights[a]
+                a += 1
+        v_out[q] = v
+        i_out[q] = cur
+    return v_out, i_out

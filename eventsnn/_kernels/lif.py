@@ -1,0 +1,132 @@
+"""Exact propagation of the current-based LIF state (V, I) between events.
+
+Between events (docs/theory.md, eqs. 3-5), with u = V0 - bias and d = 1/tau_syn - 1/tau_mem::
+
+    I(t) = I0 exp(-t/tau_syn)
+    V(t) = bias + u exp(-t/tau_mem) + I0 k(t)
+    k(t) = (t/tau_mem) exp(-t/tau_mem) phi(t d),     phi(x) = -expm1(-x)/x,  phi(0) = 1
+
+k is the membrane response to a unit current step. Written with phi it is one formula for every ratio of
+time constants: for tau_mem != tau_syn it equals tau_syn/(tau_mem - tau_syn) (e^{-t/tau_mem} - e^{-t/tau_syn})
+without the 1/(tau_mem - tau_syn) cancellation, and for tau_mem == tau_syn it is (t/tau) e^{-t/tau}. This
+module is the only place where the singular limit tau_mem -> tau_syn is handled.
+
+Parameter vector layout (built by :func:`make_parameters`, one per population; indices ``P_*``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+P_TAU_MEM = 0
+P_TAU_SYN = 1
+P_THRESHOLD = 2
+P_BIAS = 3
+P_REFRACTORY = 4
+P_RESET_CURRENT = 5   # 1.0 if a spike zeroes I, else 0.0
+P_KERNEL_PEAK = 6     # max_t k(t): used by the cheap "cannot reach threshold" bound
+P_DECAY_GAP = 7       # d = 1/tau_syn - 1/tau_mem
+P_REGIME = 8          # which closed form seeds the root finder (REGIME_*)
+N_PARAMS = 9
+
+REGIME_GENERAL = 0.0
+REGIME_MEM_TWICE_SYN = 1.0   # tau_mem = 2 tau_syn: quadratic in exp(-t/tau_mem)
+REGIME_SYN_TWICE_MEM = 2.0   # tau_syn = 2 tau_mem: quadratic in exp(-t/tau_syn)
+REGIME_EQUAL = 3.0           # tau_mem = tau_syn: Lambert W
+# Closed forms only seed the safeguarded Newton iteration, which always polishes with the exact V(t);
+# so a ratio within this relative tolerance may use them without any loss of accuracy.
+CLOSED_FORM_RTOL = 1e-9
+
+
+def make_parameters(tau_mem: float, tau_syn: float, threshold: float, bias: float,
+                    refractory: float, reset_current: bool) -> np.ndarray:
+    params = np.zeros(N_PARAMS)
+    params[P_TAU_MEM] = tau_mem
+    params[P_TAU_SYN] = tau_syn
+    params[P_THRESHOLD] = threshold
+    params[P_BIAS] = bias
+    params[P_REFRACTORY] = refractory
+    params[P_RESET_CURRENT] = 1.0 if reset_current else 0.0
+    params[P_DECAY_GAP] = 1.0 / tau_syn - 1.0 / tau_mem
+    t_peak = extremum_time(0.0, 1.0, 0.0, tau_mem, tau_syn)
+    params[P_KERNEL_PEAK] = psp_kernel(t_peak, tau_mem, params[P_DECAY_GAP])
+
+    def close(a: float, b: float) -> bool:
+        return abs(a - b) <= CLOSED_FORM_RTOL * max(a, b)
+
+    if close(tau_mem, tau_syn):
+        params[P_REGIME] = REGIME_EQUAL
+    elif close(tau_mem, 2.0 * tau_syn):
+        params[P_REGIME] = REGIME_MEM_TWICE_SYN
+    elif close(tau_syn, 2.0 * tau_mem):
+        params[P_REGIME] = REGIME_SYN_TWICE_MEM
+    else:
+        params[P_REGIME] = REGIME_GENERAL
+    return params
+
+
+@njit(cache=True, inline="always")
+def one_minus_exp_ratio(x):
+    """phi(x) = (1 - exp(-x)) / x, with phi(0) = 1; accurate for all real x."""
+    if x == 0.0:
+        return 1.0
+    return -math.expm1(-x) / x
+
+
+@njit(cache=True)
+def psp_kernel(t, tau_mem, decay_gap):
+    """k(t): membrane response at time t (ms) to a unit current step at 0 (eq. 5)."""
+    return (t / tau_mem) * math.exp(-t / tau_mem) * one_minus_exp_ratio(t * decay_gap)
+
+
+@njit(cache=True, inline="always")
+def decay_factors(dt, tau_mem, tau_syn, decay_gap):
+    """(exp(-dt/tau_mem), exp(-dt/tau_syn), k(dt)) for a step of dt ms.
+
+    Every caller that propagates over the same dt must use these values, so that the decision "threshold
+    reached at the end of an interval" and the state carried into the next interval are the same numbers.
+    """
+    em = math.exp(-dt / tau_mem)
+    es = math.exp(-dt / tau_syn)
+    kern = (dt / tau_mem) * em * one_minus_exp_ratio(dt * decay_gap)
+    return em, es, kern
+
+
+@njit(cache=True, inline="always")
+def propagate(v, i, em, es, kern, bias):
+    """State after a free (non-refractory) step with precomputed decay factors."""
+    return bias + (v - bias) * em + i * kern, i * es
+
+
+@njit(cache=True, inline="always")
+def voltage_slope(v, i, bias, tau_mem):
+    """dV/dt (1/ms) of a free neuron (eq. 1)."""
+    return (-v + i + bias) / tau_mem
+
+
+@njit(cache=True)
+def state_after(dt, v, i, params):
+    """(V, I) after a free step of dt ms."""
+    em, es, kern = decay_factors(dt, params[P_TAU_MEM], params[P_TAU_SYN], params[P_DECAY_GAP])
+    return propagate(v, i, em, es, kern, params[P_BIAS])
+
+
+@njit(cache=True)
+def extremum_time(v0, i0, bias, tau_mem, tau_syn):
+    """Time (ms, may be <= 0) of the unique extremum of V(t) on the real line, or NaN if V is monotone.
+
+    dV/dt is a two-exponential sum, so it vanishes at most once (docs/theory.md, eq. 6). Solving
+    dV/dt = 0 gives, with q = u/I0 - 1 and x = (1 - tau_syn/tau_mem) q,
+    t_ext = -tau_syn q log1p(x)/x, which stays accurate as tau_mem -> tau_syn (x -> 0, t_ext -> tau (1 - u/I0)).
+    """
+    if i0 == 0.0:
+        return math.nan
+    q = (v0 - bias) / i0 - 1.0
+    x = (1.0 - tau_syn / tau_mem) * q
+    if x <= -1.0:
+        return math.nan
+    ratio = 1.0 if x == 0.0 else math.log1p(x) / x
+    return -tau_syn * q * ratio

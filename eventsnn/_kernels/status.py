@@ -1,0 +1,4 @@
+"""Status codes returned by kernels. Must agree with ``eventsnn._validation.STATUS_MESSAGES``."""
+
+OK = 0
+SPIKE_LIMIT = 1  # a neuron exceeded max_spikes_per_neuron

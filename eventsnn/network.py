@@ -1,0 +1,278 @@
+"""Network description: populations, connections, delays; compilation to flat arrays for the kernels.
+
+A ``Network`` holds input populations (spike sources fed by the user), neuron populations (``LIF``) and
+connections ``pre -> post`` with a dense weight matrix ``W[pre, post]`` (a spike of pre neuron i adds
+``W[i, j]`` to the synaptic current of post neuron j) and an axonal/synaptic delay (ms, scalar or per synapse).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from eventsnn import _validation as check
+from eventsnn.neuron import LIF
+
+
+@dataclass
+class Population:
+    """A named group of neurons. ``neuron`` is None for input populations (spike sources)."""
+
+    name: str
+    size: int
+    neuron: LIF | None
+
+    @property
+    def is_input(self) -> bool:
+        return self.neuron is None
+
+
+@dataclass
+class Connection:
+    """Synapses ``pre -> post``: weights of shape (n_pre, n_post); delays (ms) scalar or (n_pre, n_post)."""
+
+    pre: str
+    post: str
+    weights: np.ndarray
+    delays: float | np.ndarray
+
+    @property
+    def has_scalar_delay(self) -> bool:
+        return np.ndim(self.delays) == 0
+
+
+class Network:
+    """A spiking network of LIF populations.
+
+    Examples
+    --------
+    A feed-forward network (the common case):
+
+    >>> import numpy as np, eventsnn as es
+    >>> W1, W2 = np.full((3, 4), 0.5), np.full((4, 2), 0.8)
+    >>> net = es.Network.feedforward([3, 4, 2], neuron=es.LIF(tau_mem=10.0, tau_syn=5.0), weights=[W1, W2])
+    >>> net.layer_names
+    ['layer1', 'layer2']
+
+    A general (recurrent, delayed) network:
+
+    >>> net = es.Network()
+    >>> net.add_input("in", 3)
+    >>> net.add_population("exc", 4, es.LIF())
+    >>> net.connect("in", "exc", np.full((3, 4), 0.8), delays=1.0)
+    0
+    >>> net.connect("exc", "exc", np.full((4, 4), 0.1), delays=np.full((4, 4), 2.0))
+    1
+    """
+
+    def __init__(self) -> None:
+        self.populations: dict[str, Population] = {}
+        self.connections: list[Connection] = []
+
+    # ----------------------------------------------------------------------------------------------
+    # construction
+    def add_input(self, name: str, size: int) -> None:
+        """Add an input population of ``size`` spike sources."""
+        self._add(name, size, None)
+
+    def add_population(self, name: str, size: int, neuron: LIF) -> None:
+        """Add a population of ``size`` neurons sharing the parameters ``neuron``."""
+        if not isinstance(neuron, LIF):
+            raise TypeError(f"neuron must be an eventsnn.LIF, got {type(neuron).__name__}")
+        self._add(name, size, neuron)
+
+    def _add(self, name: str, size: int, neuron: LIF | None) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"population name must be a non-empty str, got {name!r}")
+        if name in self.populations:
+            raise ValueError(f"population name {name!r} is already used")
+        if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise ValueError(f"size of population {name!r} must be an int >= 1, got {size!r}")
+        self.populations[name] = Population(name, int(size), neuron)
+
+    def connect(self, pre: str, post: str, weights: np.ndarray, delays: float | np.ndarray = 0.0) -> int:
+        """Connect ``pre`` to ``post``; returns the connection index k (gradients use ``g.weights[k]``).
+
+        Parameters
+        ----------
+        pre, post : str
+            Population names; ``post`` must not be an input population.
+        weights : array_like, shape (n_pre, n_post)
+            Synaptic weights (added to the post-synaptic current I at each arrival).
+        delays : float or array_like of shape (n_pre, n_post)
+            Transmission delays (ms), finite and >= 0. Default 0.
+        """
+        for role, name in (("pre", pre), ("post", post)):
+            if name not in self.populations:
+                raise ValueError(f"{role} population {name!r} does not exist; known: {list(self.populations)}")
+        if self.populations[post].is_input:
+            raise ValueError(f"post population {post!r} is an input population and cannot receive connections")
+        shape = (self.populations[pre].size, self.populations[post].size)
+        weights = check.float_array(f"weights of {pre}->{post}", weights, shape=shape).copy()
+        if np.ndim(delays) == 0:
+            delays = check.nonnegative_finite(f"delays of {pre}->{post}", delays)
+        else:
+            delays = check.float_array(f"delays of {pre}->{post}", delays, shape=shape).copy()
+            if delays.min() < 0.0:
+                raise ValueError(f"delays of {pre}->{post} must be >= 0 ms, got {delays.min()!r}")
+        self.connections.append(Connection(pre, post, weights, delays))
+        return len(self.connections) - 1
+
+    @classmethod
+    def feedforward(cls, sizes: Sequence[int], neuron: LIF | Sequence[LIF], weights: Sequence[np.ndarray],
+                    delays: Sequence[float] | None = None) -> "Network":
+        """Layered network ``sizes[0]`` inputs -> ... -> ``sizes[-1]`` outputs.
+
+        Parameters
+        ----------
+        sizes : sequence of int
+            Layer sizes, inputs first (at least 2 entries).
+        neuron : LIF or sequence of LIF
+            Neuron parameters, shared by all layers or one per non-input layer.
+        weights : sequence of arrays
+            ``weights[k]`` has shape (sizes[k], sizes[k+1]).
+        delays : sequence of float, optional
+            One scalar delay (ms) per connection. Default all 0.
+
+        The input population is called "input" and the others "layer1", "layer2", ...
+        """
+        sizes = list(sizes)
+        if len(sizes) < 2:
+            raise ValueError(f"sizes must list at least an input and one layer, got {sizes!r}")
+        n_layers = len(sizes) - 1
+        neurons = [neuron] * n_layers if isinstance(neuron, LIF) else list(neuron)
+        if len(neurons) != n_layers:
+            raise ValueError(f"neuron must be one LIF or {n_layers} of them, got {len(neurons)}")
+        weights = list(weights)
+        if len(weights) != n_layers:
+            raise ValueError(f"weights must hold {n_layers} matrices for sizes {sizes}, got {len(weights)}")
+        delays = [0.0] * n_layers if delays is None else list(delays)
+        if len(delays) != n_layers:
+            raise ValueError(f"delays must hold {n_layers} scalars, got {len(delays)}")
+        net = cls()
+        net.add_input("input", sizes[0])
+        names = ["input"]
+        for k in range(n_layers):
+            names.append(f"layer{k + 1}")
+            net.add_population(names[-1], sizes[k + 1], neurons[k])
+            if np.ndim(delays[k]) != 0:
+                raise ValueError("Network.feedforward takes scalar delays; use Network.connect for per-synapse delays")
+            net.connect(names[k], names[k + 1], weights[k], delays[k])
+        return net
+
+    # ----------------------------------------------------------------------------------------------
+    # inspection
+    @property
+    def input_names(self) -> list[str]:
+        return [p.name for p in self.populations.values() if p.is_input]
+
+    @property
+    def layer_names(self) -> list[str]:
+        """Non-input populations in the order they were added (``rec.layers[k]`` follows this order)."""
+        return [p.name for p in self.populations.values() if not p.is_input]
+
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """The weight matrices of all connections, in connection order (views, not copies)."""
+        return [c.weights for c in self.connections]
+
+    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+        """Replace every connection's weights (validated; shapes must match)."""
+        weights = list(weights)
+        if len(weights) != len(self.connections):
+            raise ValueError(f"expected {len(self.connections)} weight matrices, got {len(weights)}")
+        checked = [check.float_array(f"weights[{k}]", w, shape=c.weights.shape)
+                   for k, (w, c) in enumerate(zip(weights, self.connections))]
+        for c, w in zip(self.connections, checked):
+            c.weights = w.copy()
+
+    def copy(self) -> "Network":
+        return copy.deepcopy(self)
+
+    def is_layered_feedforward(self) -> bool:
+        """True if the network is one input -> layer1 -> layer2 ... chain with scalar delays."""
+        names = list(self.populations)
+        if len(self.input_names) != 1 or names[0] != self.input_names[0]:
+            return False
+        if len(self.connections) != len(names) - 1:
+            return False
+        return all(c.pre == names[k] and c.post == names[k + 1] and c.has_scalar_delay
+                   for k, c in enumerate(self.connections))
+
+    def validate_for_simulation(self) -> None:
+        if not self.layer_names:
+            raise ValueError("the network has no neuron population; add one with add_population")
+        if not self.input_names:
+            raise ValueError("the network has no input population; add one with add_input")
+
+    # ----------------------------------------------------------------------------------------------
+    # compilation for the kernels
+    def layer_parameters(self) -> np.ndarray:
+        """(n_layers, N_PARAMS) float64 kernel parameters, one row per non-input population."""
+        return np.stack([self.populations[n].neuron.kernel_parameters() for n in self.layer_names])
+
+    def compile_general(self) -> "CompiledNetwork":
+        """Flatten into CSR-by-source arrays for the heap engine (rows sorted by delay)."""
+        inputs, layers = self.input_names, self.layer_names
+        source_offset, neuron_offset = {}, {}
+        n_sources = 0
+        for name in inputs:
+            source_offset[name] = n_sources
+            n_sources += self.populations[name].size
+        n_input_sources = n_sources
+        n_neurons = 0
+        for name in layers:
+            neuron_offset[name] = n_neurons
+            source_offset[name] = n_sources + n_neurons
+            n_neurons += self.populations[name].size
+        n_sources += n_neurons
+        population_of = np.concatenate([np.full(self.populations[n].size, k, dtype=np.int64)
+                                        for k, n in enumerate(layers)])
+        sources, targets, weights, delays, synapse_ids = [], [], [], [], []
+        synapse_offset = 0
+        for c in self.connections:
+            n_pre, n_post = c.weights.shape
+            pre_idx, post_idx = np.meshgrid(np.arange(n_pre), np.arange(n_post), indexing="ij")
+            sources.append(source_offset[c.pre] + pre_idx.ravel())
+            targets.append(neuron_offset[c.post] + post_idx.ravel())
+            weights.append(c.weights.ravel())
+            delays.append(np.broadcast_to(np.asarray(c.delays, dtype=np.float64), (n_pre, n_post)).ravel())
+            synapse_ids.append(synapse_offset + np.arange(n_pre * n_post))
+            synapse_offset += n_pre * n_post
+        sources = np.concatenate(sources)
+        delays_flat = np.concatenate(delays)
+        order = np.lexsort((delays_flat, sources))  # by source, then delay (stable)
+        row_ptr = np.zeros(n_sources + 1, dtype=np.int64)
+        np.add.at(row_ptr, sources + 1, 1)
+        return CompiledNetwork(
+            n_input_sources=n_input_sources, n_neurons=n_neurons,
+            source_offset=source_offset, neuron_offset=neuron_offset,
+            population_of=population_of, parameters=self.layer_parameters(),
+            row_ptr=np.cumsum(row_ptr),
+            synapse_target=np.ascontiguousarray(np.concatenate(targets)[order]),
+            synapse_weight=np.ascontiguousarray(np.concatenate(weights)[order]),
+            synapse_delay=np.ascontiguousarray(delays_flat[order]),
+            synapse_id=np.ascontiguousarray(np.concatenate(synapse_ids)[order]),
+        )
+
+
+@dataclass
+class CompiledNetwork:
+    """Flat arrays for the heap engine. Sources are input neurons then model neurons (global indices)."""
+
+    n_input_sources: int
+    n_neurons: int
+    source_offset: dict
+    neuron_offset: dict
+    population_of: np.ndarray
+    parameters: np.ndarray
+    row_ptr: np.ndarray
+    synapse_target: np.ndarray
+    synapse_weight: np.ndarray
+    synapse_delay: np.ndarray
+    synapse_id: np.ndarray
+
+

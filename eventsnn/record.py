@@ -1,0 +1,118 @@
+"""What ``simulate`` returns: spikes of every population, counts, and exact V(t), I(t) on request.
+
+A ``Record`` keeps a snapshot of the network it was produced with, so that membrane potentials and synaptic
+currents can be evaluated *analytically* at any time afterwards (``membrane_potential``), and so that the
+adjoint (``eventsnn.vjp``) has everything it needs without the forward pass storing anything extra: the
+spikes determine the whole trajectory.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+
+from eventsnn import _validation as check
+from eventsnn._kernels.forward import replay_neuron
+from eventsnn.spikes import SpikeTrains
+
+if TYPE_CHECKING:
+    from eventsnn.network import Network
+
+
+class Record:
+    """Result of one simulated sample.
+
+    Attributes
+    ----------
+    layers : list of SpikeTrains
+        Spikes of each non-input population, in ``network.layer_names`` order (``layers[-1]`` is the output
+        of a feed-forward network). Times in ms, sorted by (time, neuron).
+    layer_names : list of str
+    inputs : dict of str to SpikeTrains
+        The input spikes that drove the sample.
+    t_max : float
+        Simulated window (ms); spikes are counted in [0, t_max].
+    network : Network
+        Snapshot of the network (weights at simulation time).
+    """
+
+    def __init__(self, layers: list[SpikeTrains], inputs: dict[str, SpikeTrains], t_max: float,
+                 network: "Network") -> None:
+        self.layers = layers
+        self.layer_names = network.layer_names
+        self.inputs = inputs
+        self.t_max = t_max
+        self.network = network
+
+    def __repr__(self) -> str:
+        parts = ", ".join(f"{n}: {len(s)}" for n, s in zip(self.layer_names, self.layers))
+        return f"Record(t_max={self.t_max} ms; spikes {parts})"
+
+    def population(self, name: str) -> SpikeTrains:
+        """Spikes of a population by name (input or neuron population)."""
+        if name in self.inputs:
+            return self.inputs[name]
+        if name not in self.layer_names:
+            raise KeyError(f"no population {name!r}; known: {list(self.inputs) + self.layer_names}")
+        return self.layers[self.layer_names.index(name)]
+
+    @property
+    def counts(self) -> list[np.ndarray]:
+        """Spike count of every neuron, one array per layer."""
+        return [layer.counts() for layer in self.layers]
+
+    @property
+    def n_spikes(self) -> dict[str, int]:
+        """Total number of spikes per layer."""
+        return {name: len(layer) for name, layer in zip(self.layer_names, self.layers)}
+
+    # ----------------------------------------------------------------------------------------------
+    def membrane_potential(self, layer: str | int, neuron: int, times: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Exact membrane potential V of one neuron at the given times (ms), evaluated analytically.
+
+        Values are right-continuous: at a spike time the reset value is returned.
+        """
+        return self._state(layer, neuron, times)[0]
+
+    def synaptic_current(self, layer: str | int, neuron: int, times: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Exact synaptic current I of one neuron at the given times (ms)."""
+        return self._state(layer, neuron, times)[1]
+
+    def _state(self, layer: str | int, neuron: int, times: Sequence[float] | np.ndarray):
+        name = self.layer_names[layer] if isinstance(layer, (int, np.integer)) else layer
+        if name not in self.layer_names:
+            raise KeyError(f"no neuron population {name!r}; known: {self.layer_names}")
+        size = self.network.populations[name].size
+        if not (isinstance(neuron, (int, np.integer)) and 0 <= neuron < size):
+            raise ValueError(f"neuron must be an index in [0, {size - 1}] of population {name!r}, got {neuron!r}")
+        times = check.float_array("times", times)
+        flat = times.ravel()
+        if flat.size and flat.min() < 0.0:
+            raise ValueError(f"times must be >= 0 ms, got {flat.min()!r}")
+        arrival_times, arrival_weights = self.arrivals(name, int(neuron))
+        own = self.population(name)
+        spike_times = np.ascontiguousarray(own.times[own.neurons == neuron])
+        order = np.argsort(flat, kind="stable")
+        params = self.network.populations[name].neuron.kernel_parameters()
+        v_sorted, i_sorted = replay_neuron(arrival_times, arrival_weights, spike_times, params,
+                                           np.ascontiguousarray(flat[order]))
+        v, i = np.empty_like(flat), np.empty_like(flat)
+        v[order], i[order] = v_sorted, i_sorted
+        return v.reshape(times.shape), i.reshape(times.shape)
+
+    def arrivals(self, name: str, neuron: int) -> tuple[np.ndarray, np.ndarray]:
+        """All synaptic arrivals at one neuron: (times in ms, weights), sorted by time (stable)."""
+        times, weights = [], []
+        for c in self.network.connections:
+            if c.post != name:
+                continue
+            pre = self.population(c.pre)
+            delays = c.delays if c.has_scalar_delay else c.delays[pre.neurons, neuron]
+            times.append(pre.times + delays)
+            weights.append(c.weights[pre.neurons, neuron])
+        if not times:
+            return np.zeros(0), np.zeros(0)
+        times, weights = np.concatenate(times), np.concatenate(weights)
+        order = np.argsort(times, kind="stable")
+        return np.ascontiguousarray(times[order]), np.ascontiguousarray(weights[order])

@@ -1,0 +1,216 @@
+"""Spike containers: ``SpikeTrains`` (one sample) and ``SpikeBatch`` (many samples in flat arrays).
+
+Times are float64 milliseconds, neurons int64 indices. A ``SpikeTrains`` is always ordered by time, ties by
+neuron index; this canonical order is what the engine consumes and what equality tests compare.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from eventsnn import _validation as check
+
+
+def _canonical_order(times: np.ndarray, neurons: np.ndarray) -> np.ndarray:
+    return np.lexsort((neurons, times))
+
+
+class SpikeTrains:
+    """Spikes of one sample: parallel arrays ``times`` (ms) and ``neurons``, sorted by (time, neuron).
+
+    Parameters
+    ----------
+    times : array_like of float, shape (n_spikes,)
+        Spike times (ms), finite and >= 0. Must be non-decreasing unless ``sort=True``.
+    neurons : array_like of int, shape (n_spikes,)
+        Neuron index of each spike, in [0, n_neurons).
+    n_neurons : int
+        Size of the population the spikes belong to.
+    sort : bool
+        If True, accept spikes in any order and sort them. Default False: unsorted times raise ValueError,
+        because an unsorted input usually means a bug upstream. Ties in time are always put in neuron order.
+
+    Examples
+    --------
+    >>> import eventsnn as es
+    >>> s = es.SpikeTrains(times=[1.0, 2.5, 2.5], neurons=[3, 1, 0], n_neurons=4)
+    >>> s.neurons.tolist(), len(s)
+    ([3, 0, 1], 3)
+    >>> s.counts().tolist()
+    [1, 1, 0, 1]
+    """
+
+    __slots__ = ("times", "neurons", "n_neurons")
+
+    def __init__(self, times: Sequence[float] | np.ndarray, neurons: Sequence[int] | np.ndarray,
+                 n_neurons: int, *, sort: bool = False) -> None:
+        if isinstance(n_neurons, (bool, np.bool_)) or not isinstance(n_neurons, (int, np.integer)):
+            raise TypeError(f"n_neurons must be an int, got {n_neurons!r}")
+        if n_neurons < 0:
+            raise ValueError(f"n_neurons must be >= 0, got {n_neurons}")
+        times = check.float_array("times", times, ndim=1)
+        neurons = check.index_array("neurons", neurons, int(n_neurons))
+        if times.shape != neurons.shape:
+            raise ValueError(f"times and neurons must have the same length, got {times.size} and {neurons.size}")
+        if times.size and times.min() < 0.0:
+            raise ValueError(f"times must be >= 0 ms, got {times.min()!r}")
+        if times.size > 1:
+            decreasing = np.flatnonzero(np.diff(times) < 0.0)
+            if decreasing.size and not sort:
+                k = int(decreasing[0])
+                raise ValueError(f"times must be sorted (non-decreasing): times[{k}]={times[k]!r} > "
+                                 f"times[{k + 1}]={times[k + 1]!r}; pass sort=True to sort them")
+            if decreasing.size or np.any((np.diff(times) == 0.0) & (np.diff(neurons) < 0)):
+                order = _canonical_order(times, neurons)
+                times, neurons = times[order], neurons[order]
+        self.times = times
+        self.neurons = neurons
+        self.n_neurons = int(n_neurons)
+
+    def __len__(self) -> int:
+        return int(self.times.size)
+
+    def __repr__(self) -> str:
+        return f"SpikeTrains({len(self)} spikes, n_neurons={self.n_neurons})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SpikeTrains):
+            return NotImplemented
+        return (self.n_neurons == other.n_neurons and np.array_equal(self.times, other.times)
+                and np.array_equal(self.neurons, other.neurons))
+
+    def counts(self) -> np.ndarray:
+        """Number of spikes of each neuron, shape (n_neurons,)."""
+        return np.bincount(self.neurons, minlength=self.n_neurons)
+
+    def first_spike_times(self, missing: float = np.inf) -> np.ndarray:
+        """Time (ms) of each neuron's first spike, ``missing`` for silent neurons; shape (n_neurons,)."""
+        first = np.full(self.n_neurons, float(missing))
+        # reversed assignment leaves the earliest time (spikes are time-sorted)
+        first[self.neurons[::-1]] = self.times[::-1]
+        return first
+
+    def to_lists(self) -> list[np.ndarray]:
+        """Per-neuron arrays of spike times (ms)."""
+        order = np.argsort(self.neurons, kind="stable")
+        split = np.cumsum(self.counts())[:-1]
+        return np.split(self.times[order], split) if self.n_neurons else []
+
+    @classmethod
+    def from_lists(cls, per_neuron: Sequence[Iterable[float]]) -> "SpikeTrains":
+        """Build from one sequence of spike times (ms) per neuron, in any order."""
+        arrays = [np.asarray(list(t), dtype=np.float64).ravel() for t in per_neuron]
+        times = np.concatenate(arrays) if arrays else np.zeros(0)
+        neurons = np.repeat(np.arange(len(arrays)), [a.size for a in arrays])
+        return cls(times, neurons, len(arrays), sort=True)
+
+    def to_raster(self, t_max: float, dt: float) -> np.ndarray:
+        """Dense binned raster of spike counts, shape (n_neurons, ceil(t_max/dt)); bin k is [k dt, (k+1) dt).
+
+        A spike exactly at t_max goes into the last bin.
+        """
+        t_max = check.positive_finite("t_max", t_max)
+        dt = check.positive_finite("dt", dt)
+        n_bins = int(np.ceil(t_max / dt - 1e-12))
+        raster = np.zeros((self.n_neurons, n_bins), dtype=np.int64)
+        keep = self.times <= t_max
+        bins = np.minimum((self.times[keep] / dt).astype(np.int64), n_bins - 1)
+        np.add.at(raster, (self.neurons[keep], bins), 1)
+        return raster
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write to ``path`` (.npz) atomically (temporary file + rename)."""
+        _atomic_savez(path, times=self.times, neurons=self.neurons, n_neurons=np.int64(self.n_neurons))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "SpikeTrains":
+        with np.load(path, allow_pickle=False) as data:
+            return cls(data["times"], data["neurons"], int(data["n_neurons"]))
+
+
+class SpikeBatch:
+    """Spikes of many samples of one population in flat arrays (sample b is ``[offsets[b], offsets[b+1])``).
+
+    Indexing gives a :class:`SpikeTrains`; ``len`` is the number of samples. Encoders and data sets produce
+    batches; :func:`eventsnn.simulate` accepts them wherever it accepts a list of ``SpikeTrains``.
+    """
+
+    __slots__ = ("times", "neurons", "offsets", "n_neurons")
+
+    def __init__(self, times: np.ndarray, neurons: np.ndarray, offsets: np.ndarray, n_neurons: int) -> None:
+        self.times = check.float_array("times", times, ndim=1)
+        self.neurons = check.index_array("neurons", neurons, int(n_neurons))
+        self.offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        self.n_neurons = int(n_neurons)
+        if (self.offsets.ndim != 1 or self.offsets.size < 1 or self.offsets[0] != 0
+                or self.offsets[-1] != self.times.size or np.any(np.diff(self.offsets) < 0)):
+            raise ValueError("offsets must start at 0, be non-decreasing and end at len(times)")
+        if self.times.size != self.neurons.size:
+            raise ValueError("times and neurons must have the same length")
+        if self.times.size and self.times.min() < 0.0:
+            raise ValueError(f"times must be >= 0 ms, got {self.times.min()!r}")
+        for b in range(len(self)):
+            segment = self.times[self.offsets[b]:self.offsets[b + 1]]
+            if segment.size > 1 and np.any(np.diff(segment) < 0.0):
+                raise ValueError(f"times of sample {b} are not sorted")
+
+    def __len__(self) -> int:
+        return int(self.offsets.size - 1)
+
+    def __getitem__(self, b: int) -> SpikeTrains:
+        if not -len(self) <= b < len(self):
+            raise IndexError(f"sample {b} out of range for a batch of {len(self)}")
+        b %= len(self)
+        lo, hi = self.offsets[b], self.offsets[b + 1]
+        return SpikeTrains(self.times[lo:hi], self.neurons[lo:hi], self.n_neurons)
+
+    def __iter__(self):
+        return (self[b] for b in range(len(self)))
+
+    def __repr__(self) -> str:
+        return f"SpikeBatch({len(self)} samples, {self.times.size} spikes, n_neurons={self.n_neurons})"
+
+    @classmethod
+    def from_list(cls, trains: Sequence[SpikeTrains]) -> "SpikeBatch":
+        if not trains:
+            raise ValueError("cannot build a SpikeBatch from an empty list")
+        n = trains[0].n_neurons
+        if any(t.n_neurons != n for t in trains):
+            raise ValueError("all SpikeTrains of a batch must have the same n_neurons")
+        offsets = np.concatenate([[0], np.cumsum([len(t) for t in trains])])
+        return cls(np.concatenate([t.times for t in trains]), np.concatenate([t.neurons for t in trains]),
+                   offsets, n)
+
+    def subset(self, indices: Sequence[int] | np.ndarray) -> "SpikeBatch":
+        """A new batch with the given samples, in the given order."""
+        return SpikeBatch.from_list([self[int(b)] for b in np.asarray(indices).ravel()])
+
+    def save(self, path: str | os.PathLike) -> None:
+        _atomic_savez(path, times=self.times, neurons=self.neurons, offsets=self.offsets,
+                      n_neurons=np.int64(self.n_neurons))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "SpikeBatch":
+        with np.load(path, allow_pickle=False) as data:
+            return cls(data["times"], data["neurons"], data["offsets"], int(data["n_neurons"]))
+
+
+def _atomic_savez(path: str | os.PathLike, **arrays: np.ndarray) -> None:
+    """np.savez to a temporary file in the target directory, then os.replace: never a half-written file."""
+    path = os.fspath(path)
+    if not path.endswith(".npz"):
+        path += ".npz"
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
