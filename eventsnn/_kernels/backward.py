@@ -1,0 +1,177 @@
+"""Exact adjoint sweep: the forward phases of ``forward.py`` in reverse (docs/theory.md, section "Adjoint").
+
+Per neuron, the adjoint state (lambda_V, lambda_I) = (dL/dV, dL/dI) runs backwards over the neuron's events:
+
+* free propagation over dt (transpose of ``lif.propagate``; eq. A1):
+  lambda_V <- e^{-dt/tau_mem} lambda_V,  lambda_I <- k(dt) lambda_V + e^{-dt/tau_syn} lambda_I,
+  and dL/dbias += lambda_V (1 - e^{-dt/tau_mem});
+* refractory propagation: lambda_V = 0 (V is clamped), lambda_I <- e^{-dt/tau_syn} lambda_I;
+* arrival of weight w at time a (eq. A2): dL/dw += lambda_I, dL/da += lambda_I w/tau_syn - lambda_V w/tau_mem
+  (lambda_V term absent while refractory);
+* end of a refractory period at r (eq. A3): dL/dt_spike += -lambda_V(r+) (I(r) + bias)/tau_mem, then lambda_V = 0;
+* spike at t_k (eq. A4), with slope = dV/dt(t_k-) = (-threshold + I- + bias)/tau_mem:
+  a = gbar_k - lambda_V(t_k+) f_V(t_k+),  lambda_V(t_k-) = -a / slope,  lambda_I(t_k-) = lambda_I(t_k+) (0 with
+  reset_current), where gbar_k = dL/dt_k collected from the loss and from downstream arrivals, and
+  f_V(t_k+) = (I+ + bias)/tau_mem (0 if a refractory period follows).
+
+Tie order is the reverse of the forward order (``heap.py``): at equal times arrivals are undone before the
+spike or refractory end that preceded them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from eventsnn._kernels.lif import (P_BIAS, P_DECAY_GAP, P_REFRACTORY, P_RESET_CURRENT, P_TAU_MEM, P_TAU_SYN,
+                                   P_THRESHOLD, decay_factors)
+
+
+@njit(cache=True, nogil=True)
+def layer_backward(arrival_times, arrival_sources, weights, params, t_max, spike_times, spike_neurons,
+                   spike_cotangents, min_slope, grazing_slope):
+    """Vector-Jacobian product of one dense layer's spike times.
+
+    Parameters
+    ----------
+    arrival_times, arrival_sources : the layer's input arrivals exactly as given to ``layer_forward``.
+    weights : (n_pre, n_post); params : lif.P_* vector; t_max : ms.
+    spike_times, spike_neurons : the layer's spikes from ``layer_forward`` (sorted by time).
+    spike_cotangents : dL/dt for each spike (ms^-1 units of L), including downstream contributions.
+    min_slope : if > 0, dV/dt at a crossing is floored at this value (opt-in clipping, 1/ms); 0 = exact.
+    grazing_slope : crossings with dV/dt below this are counted as near-grazing (reported, not altered).
+
+    Returns
+    -------
+    (d_weights (n_pre, n_post), d_arrival_times (n_arrivals,), d_bias (scalar), n_near_grazing)
+    """
+    tau_mem = params[P_TAU_MEM]
+    tau_syn = params[P_TAU_SYN]
+    gap = params[P_DECAY_GAP]
+    theta = params[P_THRESHOLD]
+    bias = params[P_BIAS]
+    t_ref = params[P_REFRACTORY]
+    reset_current = params[P_RESET_CURRENT] != 0.0
+    n_post = weights.shape[1]
+    n_arr = 0
+    while n_arr < arrival_times.size and arrival_times[n_arr] <= t_max:
+        n_arr += 1
+
+    # decay factors of each inter-arrival gap, shared by every neuron that has no own event inside it
+    gap_em = np.empty(n_arr)
+    gap_es = np.empty(n_arr)
+    gap_kern = np.empty(n_arr)
+    for k in range(n_arr):
+        upper = arrival_times[k + 1] if k + 1 < n_arr else t_max
+        gap_em[k], gap_es[k], gap_kern[k] = decay_factors(upper - arrival_times[k], tau_mem, tau_syn, gap)
+
+    order = np.argsort(spike_neurons, kind="mergesort")  # per neuron, still in time order
+    first = np.zeros(n_post + 1, dtype=np.int64)
+    for s in range(spike_neurons.size):
+        first[spike_neurons[s] + 1] += 1
+    for j in range(n_post):
+        first[j + 1] += first[j]
+
+    d_weights = np.zeros_like(weights)
+    d_arrivals = np.zeros(arrival_times.size)
+    d_bias = 0.0
+    n_grazing = 0
+    max_own = 0
+    for j in range(n_post):
+        max_own = max(max_own, first[j + 1] - first[j])
+    current_before_spike = np.empty(max_own)
+    current_at_refractory_end = np.empty(max_own)
+
+    for j in range(n_post):
+        own = order[first[j]:first[j + 1]]
+        n_own = own.size
+        # forward replay of I alone (needed at spikes and refractory ends); same tie rules as layer_forward
+        current = 0.0
+        t = 0.0
+        k = 0
+        for s in range(n_own):
+            t_spike = spike_times[own[s]]
+            while k < n_arr and arrival_times[k] < t_spike:
+                current = current * math.exp(-(arrival_times[k] - t) / tau_syn) + weights[arrival_sources[k], j]
+                t = arrival_times[k]
+                k += 1
+            current *= math.exp(-(t_spike - t) / tau_syn)
+            t = t_spike
+            current_before_spike[s] = current
+            if reset_current:
+                current = 0.0
+            if t_ref > 0.0:
+                r = t_spike + t_ref
+                while k < n_arr and arrival_times[k] < r:
+                    current = current * math.exp(-(arrival_times[k] - t) / tau_syn) + weights[arrival_sources[k], j]
+                    t = arrival_times[k]
+                    k += 1
+                if r <= t_max:
+                    current *= math.exp(-(r - t) / tau_syn)
+                    t = r
+                current_at_refractory_end[s] = current
+
+        # reverse sweep
+        lam_v = 0.0
+        lam_i = 0.0
+        t_cur = t_max
+        at_gap_top = True  # t_cur is the upper end of gap k (so its shared factors apply)
+        k = n_arr - 1
+        s = n_own - 1
+        refractory = n_own > 0 and t_ref > 0.0 and spike_times[own[n_own - 1]] + t_ref > t_max
+        pending = 0.0  # dL/dt_spike collected at the refractory end of spike s
+        while True:
+            t_arr = arrival_times[k] if k >= 0 else -math.inf
+            t_spk = spike_times[own[s]] if s >= 0 else -math.inf
+            t_end = spike_times[own[s]] + t_ref if (s >= 0 and t_ref > 0.0 and not refractory) else -math.inf
+            tau = max(t_arr, t_spk, t_end)
+            if tau == -math.inf:
+                tau = 0.0
+            # propagate the adjoint from t_cur down to tau
+            if refractory:
+                lam_i *= math.exp(-(t_cur - tau) / tau_syn)
+            else:
+                if at_gap_top and k >= 0 and tau == t_arr:
+                    em, es, kern = gap_em[k], gap_es[k], gap_kern[k]
+                else:
+                    em, es, kern = decay_factors(t_cur - tau, tau_mem, tau_syn, gap)
+                d_bias += lam_v * (1.0 - em)
+                lam_i = kern * lam_v + es * lam_i
+                lam_v = em * lam_v
+            t_cur = tau
+            if k < 0 and s < 0:
+                break
+            if t_arr >= t_end and t_arr >= t_spk:  # arrival (undone first at ties)
+                src = arrival_sources[k]
+                w = weights[src, j]
+                d_weights[src, j] += lam_i
+                d_arrivals[k] += lam_i * w / tau_syn
+                if not refractory:
+                    d_arrivals[k] -= lam_v * w / tau_mem
+                k -= 1
+                at_gap_top = True
+            elif t_end >= t_spk:  # end of the refractory period of spike s
+                pending = -lam_v * (current_at_refractory_end[s] + bias) / tau_mem
+                lam_v = 0.0
+                refractory = True
+                at_gap_top = False
+            else:  # spike s
+                current = current_before_spike[s]
+                slope = (-theta + current + bias) / tau_mem
+                if slope < grazing_slope:
+                    n_grazing += 1
+                if min_slope > 0.0 and slope < min_slope:
+                    slope = min_slope
+                current_after = 0.0 if reset_current else current
+                flow_v_after = 0.0 if t_ref > 0.0 else (current_after + bias) / tau_mem
+                total = spike_cotangents[own[s]] + pending - lam_v * flow_v_after
+                lam_v = -total / slope
+                if reset_current:
+                    lam_i = 0.0
+                pending = 0.0
+                refractory = False
+                s -= 1
+                at_gap_top = False
+    return d_weights, d_arrivals, d_bias, n_grazing

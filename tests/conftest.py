@@ -1,0 +1,21 @@
+"""Shared test configuration.
+
+* The numba cache is keyed by a hash of the kernel sources (eventsnn/_kernels/__init__.py), so tests never run a
+  stale kernel.
+* Hypothesis runs derandomised, so CI is reproducible.
+* ``rng`` gives each test its own seeded generator; the seed is in the test id.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import settings
+
+settings.register_profile("ci", derandomize=True, deadline=None, max_examples=200)
+settings.load_profile("ci")
+
+
+@pytest.fixture
+def rng(request):
+    """A generator seeded from the test's ``seed`` parameter if it has one, else 0."""
+    seed = request.node.callspec.params.get("seed", 0) if hasattr(request.node, "callspec") else 0
+    return np.random.default_rng(seed)
