@@ -1,0 +1,7 @@
+"""``python -m eventsnn`` is the same as the ``eventsnn`` command."""
+
+import sys
+
+from eventsnn.cli import main
+
+sys.exit(main())

@@ -1,0 +1,248 @@
+"""Losses on spike trains: each returns the value and its cotangents on spike times (and counts).
+
+Every loss takes one :class:`~eventsnn.Record` and returns a :class:`LossResult` whose ``cotangents`` list is
+aligned with ``rec.layers`` (dL/dt of every recorded spike; zeros where the loss does not look), ready for
+:func:`eventsnn.vjp`. Losses that depend on spike *counts* also return ``count_cotangents`` (dL/dN per neuron).
+Counts are piecewise constant in the parameters, so exact timing gradients cannot use them; the spike
+creation/removal gradient methods can.
+
+Silent neurons: a neuron that never fires has no spike time to differentiate, so timing losses give it no
+gradient. ``first_spike_cross_entropy`` treats a silent output as firing at ``silent_time`` (default t_max) for
+the *value*, and reports which outputs were silent (``LossResult.silent``) so the trainer can apply its
+documented remedy (see :mod:`eventsnn.training`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from eventsnn import _validation as check
+from eventsnn.record import Record
+from eventsnn.spikes import SpikeTrains
+
+
+@dataclass
+class LossResult:
+    """Value of a loss and its cotangents.
+
+    Attributes
+    ----------
+    value : float
+    cotangents : list of ndarray
+        dL/dt (1/ms units of L) for every spike of every layer, aligned with ``rec.layers[k].times``.
+    count_cotangents : list of ndarray
+        dL/dN for every neuron of every layer (zeros if the loss does not depend on counts).
+    silent : ndarray of bool, optional
+        For output losses: which output neurons had no spike.
+    """
+
+    value: float
+    cotangents: list
+    count_cotangents: list
+    silent: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+
+    def __add__(self, other: "LossResult") -> "LossResult":
+        silent = self.silent if self.silent is not None else other.silent
+        return LossResult(self.value + other.value,
+                          [a + b for a, b in zip(self.cotangents, other.cotangents)],
+                          [a + b for a, b in zip(self.count_cotangents, other.count_cotangents)], silent)
+
+    def scaled(self, factor: float) -> "LossResult":
+        return LossResult(self.value * factor, [c * factor for c in self.cotangents],
+                          [c * factor for c in self.count_cotangents], self.silent, self.extra)
+
+
+def _zeros(rec: Record) -> tuple[list, list]:
+    return [np.zeros(len(layer)) for layer in rec.layers], [np.zeros(layer.n_neurons) for layer in rec.layers]
+
+
+def _layer_index(rec: Record, layer: int | str) -> int:
+    if isinstance(layer, str):
+        if layer not in rec.layer_names:
+            raise ValueError(f"layer must be one of {rec.layer_names}, got {layer!r}")
+        return rec.layer_names.index(layer)
+    n = len(rec.layers)
+    if not -n <= layer < n:
+        raise ValueError(f"layer index {layer} out of range for {n} layers")
+    return layer % n
+
+
+def _label(label: int, n: int) -> int:
+    if isinstance(label, (bool, np.bool_)) or not isinstance(label, (int, np.integer)) or not 0 <= label < n:
+        raise ValueError(f"label must be an int in [0, {n - 1}], got {label!r}")
+    return int(label)
+
+
+def first_spike_indices(spikes: SpikeTrains) -> np.ndarray:
+    """Index into ``spikes.times`` of each neuron's first spike, -1 for silent neurons."""
+    first = np.full(spikes.n_neurons, -1, dtype=np.int64)
+    idx = np.arange(len(spikes))[::-1]
+    first[spikes.neurons[::-1]] = idx  # reversed assignment keeps the earliest
+    return first
+
+
+def first_spike_cross_entropy(rec: Record, label: int, *, tau: float = 5.0, layer: int | str = -1,
+                              silent_time: float | None = None, early_weight: float = 0.0,
+                              early_tau: float = 20.0) -> LossResult:
+    """Cross-entropy of softmax(-t_first / tau) over the first spike times of a layer (TTFS classification).
+
+    Optionally plus ``early_weight * (exp(t_label / early_tau) - 1)``, which pulls the correct neuron's first
+    spike earlier (the regulariser of EventProp's Yin-Yang loss); without it, cross-entropy alone can push
+    every output past the window and leave the network silent.
+
+    Parameters
+    ----------
+    rec : Record
+    label : int
+        Index of the correct output neuron.
+    tau : float
+        Softmax temperature (ms), > 0: a 1 ms lead changes the logit by 1/tau.
+    layer : int or str
+        Output layer (default the last).
+    silent_time : float, optional
+        Time (ms) assumed for a silent neuron in the value (default ``rec.t_max``); it gets no gradient.
+    early_weight, early_tau : float
+        Weight (>= 0) and time scale (ms, > 0) of the early-spike term; 0 disables it.
+
+    Returns
+    -------
+    LossResult
+        ``cotangents`` are non-zero only at first spikes; ``silent`` flags silent outputs.
+    """
+    tau = check.positive_finite("tau", tau)
+    k = _layer_index(rec, layer)
+    spikes = rec.layers[k]
+    label = _label(label, spikes.n_neurons)
+    silent_time = rec.t_max if silent_time is None else check.finite("silent_time", silent_time)
+    first = first_spike_indices(spikes)
+    silent = first < 0
+    t_first = np.where(silent, silent_time, spikes.times[np.maximum(first, 0)] if len(spikes) else silent_time)
+    logits = -t_first / tau
+    logits -= logits.max()
+    p = np.exp(logits)
+    p /= p.sum()
+    value = float(-np.log(p[label]))
+    d_logits = p.copy()
+    d_logits[label] -= 1.0
+    cotangents, counts = _zeros(rec)
+    fired = ~silent
+    cotangents[k][first[fired]] = -d_logits[fired] / tau
+    early_weight = check.nonnegative_finite("early_weight", early_weight)
+    early_tau = check.positive_finite("early_tau", early_tau)
+    if early_weight > 0.0:
+        growth = np.exp(t_first[label] / early_tau)
+        value += early_weight * (growth - 1.0)
+        if not silent[label]:
+            cotangents[k][first[label]] += early_weight * growth / early_tau
+    return LossResult(value, cotangents, counts, silent)
+
+
+def spike_count_cross_entropy(rec: Record, label: int, *, scale: float = 1.0, layer: int | str = -1) -> LossResult:
+    """Cross-entropy of softmax(scale * N) over output spike counts N (rate coding). Count cotangents only."""
+    scale = check.positive_finite("scale", scale)
+    k = _layer_index(rec, layer)
+    counts = rec.layers[k].counts().astype(np.float64)
+    label = _label(label, counts.size)
+    z = scale * counts
+    z -= z.max()
+    p = np.exp(z) / np.exp(z).sum()
+    cotangents, count_cot = _zeros(rec)
+    d = p.copy()
+    d[label] -= 1.0
+    count_cot[k] = scale * d
+    return LossResult(float(-np.log(p[label])), cotangents, count_cot)
+
+
+def spike_count_mse(rec: Record, targets: np.ndarray, *, layer: int | str = -1) -> LossResult:
+    """0.5 * sum_j (N_j - target_j)^2 over a layer's spike counts. Count cotangents only."""
+    k = _layer_index(rec, layer)
+    counts = rec.layers[k].counts().astype(np.float64)
+    targets = check.float_array("targets", targets, shape=counts.shape)
+    cotangents, count_cot = _zeros(rec)
+    count_cot[k] = counts - targets
+    return LossResult(float(0.5 * np.sum((counts - targets) ** 2)), cotangents, count_cot)
+
+
+def spike_time_mse(rec: Record, targets: SpikeTrains, *, layer: int | str = -1,
+                   missing_penalty: float = 1.0) -> LossResult:
+    """0.5 * sum (t_k - t*_k)^2 over the k-th spike of each neuron paired with its k-th target spike (ms^2).
+
+    Unpaired spikes (extra or missing) add ``missing_penalty`` each to the value and +/-missing_penalty to
+    the count cotangent (no timing gradient exists for them).
+    """
+    k = _layer_index(rec, layer)
+    spikes = rec.layers[k]
+    if not isinstance(targets, SpikeTrains) or targets.n_neurons != spikes.n_neurons:
+        raise ValueError(f"targets must be a SpikeTrains with n_neurons={spikes.n_neurons}")
+    missing_penalty = check.nonnegative_finite("missing_penalty", missing_penalty)
+    cotangents, count_cot = _zeros(rec)
+    value = 0.0
+    got_lists, want_lists = _indices_per_neuron(spikes), targets.to_lists()
+    for j in range(spikes.n_neurons):
+        got, want = got_lists[j], want_lists[j]
+        n = min(got.size, want.size)
+        diff = spikes.times[got[:n]] - want[:n]
+        value += 0.5 * float(np.sum(diff ** 2))
+        cotangents[k][got[:n]] = diff
+        unpaired = got.size - want.size
+        value += missing_penalty * abs(unpaired)
+        count_cot[k][j] = missing_penalty * np.sign(unpaired)
+    return LossResult(value, cotangents, count_cot)
+
+
+def _indices_per_neuron(spikes: SpikeTrains) -> list[np.ndarray]:
+    order = np.argsort(spikes.neurons, kind="stable")
+    return np.split(order, np.cumsum(spikes.counts())[:-1])
+
+
+def van_rossum_distance(rec: Record, target: SpikeTrains, *, tau: float = 10.0, layer: int | str = -1) -> LossResult:
+    """Van Rossum distance between a layer's spikes and target spike trains (kernel e^{-t/tau}, ms).
+
+    D = (1/tau) sum_j integral_0^inf (f_j(t) - g_j(t))^2 dt with f_j = sum_k e^{-(t - t_k)/tau} H(t - t_k);
+    closed form: D = 1/2 sum_j sum_{a,b} s_a s_b e^{-|x_a - x_b|/tau} over the union of output (s = +1) and
+    target (s = -1) spikes of neuron j. dD/dt_a = -(s_a/tau) sum_b s_b sign(t_a - x_b) e^{-|t_a - x_b|/tau}.
+    """
+    tau = check.positive_finite("tau", tau)
+    k = _layer_index(rec, layer)
+    spikes = rec.layers[k]
+    if not isinstance(target, SpikeTrains) or target.n_neurons != spikes.n_neurons:
+        raise ValueError(f"target must be a SpikeTrains with n_neurons={spikes.n_neurons}")
+    cotangents, count_cot = _zeros(rec)
+    value = 0.0
+    got_lists, want_lists = _indices_per_neuron(spikes), target.to_lists()
+    for j in range(spikes.n_neurons):
+        got = got_lists[j]
+        x = np.concatenate([spikes.times[got], want_lists[j]])
+        s = np.concatenate([np.ones(got.size), -np.ones(want_lists[j].size)])
+        if x.size == 0:
+            continue
+        delta = x[:, None] - x[None, :]
+        kernel = np.exp(-np.abs(delta) / tau)
+        value += 0.5 * float(s @ kernel @ s)
+        grad = -(s[:got.size] / tau) * ((np.sign(delta[:got.size]) * kernel[:got.size]) @ s)
+        cotangents[k][got] = grad
+    return LossResult(value, cotangents, count_cot)
+
+
+def spike_count_regularizer(rec: Record, *, strength: float, layers: list[int] | None = None) -> LossResult:
+    """strength * (total number of spikes in the given layers, default all): a sparsity penalty.
+
+    Its gradient is on counts only (exact timing gradients are blind to it; creation/removal methods see it).
+    """
+    strength = check.nonnegative_finite("strength", strength)
+    layers = list(range(len(rec.layers))) if layers is None else [_layer_index(rec, k) for k in layers]
+    cotangents, count_cot = _zeros(rec)
+    value = 0.0
+    for k in layers:
+        value += strength * len(rec.layers[k])
+        count_cot[k][:] = strength
+    return LossResult(value, cotangents, count_cot)
+
+
+def predict_first_spike(rec: Record, layer: int | str = -1) -> int:
+    """Index of the earliest-firing neuron of a layer (ties: lowest index); -1 if the layer is silent."""
+    spikes = rec.layers[_layer_index(rec, layer)]
+    return int(spikes.neurons[0]) if len(spikes) else -1

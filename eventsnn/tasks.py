@@ -1,0 +1,94 @@
+"""Standard classification tasks: data set + spike encoding + network + training defaults, in one place.
+
+* ``yinyang``: the Yin-Yang data set (Kriener et al. 2022; standard 5000/1000 train/test splits generated
+  from the shared SPEC). Each of the 4 coordinates v in [0, 1] becomes one spike at
+  ``t_early + v (t_late - t_early)`` ms, plus one bias spike at ``bias_time`` ms (5 input neurons, as in
+  EventProp and Fast & Deep). Network 5-H-3.
+* ``mnist`` / ``fashion-mnist``: 28x28 images, latency code of WORKLOADS.md W2 (pixel p > 0.1 fires once
+  at (1 - p) * 20 ms), network 784-H-10.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from eventsnn import _validation as check
+from eventsnn.network import Network
+from eventsnn.neuron import LIF
+from eventsnn.spikes import SpikeBatch
+from eventsnn.training import TrainConfig, init_weights
+
+TASKS = ("yinyang", "mnist", "fashion-mnist")
+
+# Yin-Yang spike code (ms): spread over three synaptic time constants so that coordinates are separable.
+YINYANG_T_EARLY = 2.0
+YINYANG_T_LATE = 30.0
+YINYANG_BIAS_TIME = 0.0
+
+
+@dataclass
+class Task:
+    name: str
+    net: Network
+    train_inputs: SpikeBatch
+    train_labels: np.ndarray
+    test_inputs: SpikeBatch
+    test_labels: np.ndarray
+    config: TrainConfig
+
+
+def yinyang_spikes(samples: np.ndarray) -> SpikeBatch:
+    """Encode Yin-Yang samples (N, 4) in [0, 1] as one spike per coordinate plus a bias spike (5 neurons)."""
+    samples = check.float_array("samples", samples, ndim=2)
+    if samples.shape[1] != 4 or samples.min() < 0.0 or samples.max() > 1.0:
+        raise ValueError(f"samples must have shape (N, 4) with values in [0, 1], got {samples.shape}")
+    n = samples.shape[0]
+    times = np.concatenate([YINYANG_T_EARLY + samples * (YINYANG_T_LATE - YINYANG_T_EARLY),
+                            np.full((n, 1), YINYANG_BIAS_TIME)], axis=1)
+    neurons = np.broadcast_to(np.arange(5), (n, 5))
+    order = np.argsort(times, axis=1, kind="stable")  # ties keep neuron order
+    times = np.take_along_axis(times, order, axis=1)
+    neurons = np.take_along_axis(neurons, order, axis=1)
+    return SpikeBatch(times.ravel(), neurons.ravel(), np.arange(0, 5 * n + 1, 5), 5)
+
+
+def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None, seed: int = 0,
+              data_path: str | None = None, n_train: int | None = None, n_test: int | None = None) -> Task:
+    """Build a standard task. ``n_train``/``n_test`` take the first samples of each split (quick runs)."""
+    check.one_of("task", name, TASKS)
+    rng = np.random.default_rng(seed)
+    neuron = LIF(tau_mem=10.0, tau_syn=5.0)
+    if name == "yinyang":
+        from eventsnn.datasets import load_yinyang
+        x_train, y_train = load_yinyang("train")
+        x_test, y_test = load_yinyang("test")
+        x_train, y_train = x_train[:n_train], y_train[:n_train]
+        x_test, y_test = x_test[:n_test], y_test[:n_test]
+        train, test = yinyang_spikes(x_train), yinyang_spikes(x_test)
+        hidden = hidden or 100
+        sizes = [5, hidden, 3]
+        weights = init_weights(sizes, rng, input_spikes=5, neuron_psp_peak=neuron.psp_peak(), drive=(1.5, 6.0))
+        # measured: /tmp/t_yy.py sweeps (session notes in docs/results.md); softmax_tau 1 ms + early term
+        config = TrainConfig(epochs=epochs or 30, batch_size=32, lr=3e-3, lr_decay=0.9, t_max=60.0,
+                             softmax_tau=1.0, early_weight=0.05, early_tau=10.0, silent_bump=0.1, seed=seed)
+    else:
+        from eventsnn.datasets import load_fashion_mnist, load_mnist
+        from eventsnn.encoders import latency_encode
+        load = load_mnist if name == "mnist" else load_fashion_mnist
+        images_train, y_train = load("train", path=data_path)
+        images_test, y_test = load("test", path=data_path)
+        images_train, y_train = images_train[:n_train], y_train[:n_train]
+        images_test, y_test = images_test[:n_test], y_test[:n_test]
+        train = latency_encode(images_train.reshape(len(images_train), -1) / 255.0)
+        test = latency_encode(images_test.reshape(len(images_test), -1) / 255.0)
+        hidden = hidden or 350
+        sizes = [784, hidden, 10]
+        mean_spikes = float(np.diff(train.offsets).mean())
+        weights = init_weights(sizes, rng, input_spikes=mean_spikes, neuron_psp_peak=neuron.psp_peak(),
+                               drive=(2.0, 6.0))
+        config = TrainConfig(epochs=epochs or 30, batch_size=32, lr=2e-3, lr_decay=0.9, t_max=50.0,
+                             softmax_tau=1.0, early_weight=0.05, early_tau=10.0, silent_bump=0.05, seed=seed)
+    net = Network.feedforward(sizes, neuron=neuron, weights=weights)
+    return Task(name, net, train, np.asarray(y_train, dtype=np.int64), test, np.asarray(y_test, dtype=np.int64), config)

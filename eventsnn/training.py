@@ -1,0 +1,340 @@
+"""Training loop: exact-gradient time-to-first-spike classification with Adam/SGD.
+
+One step: simulate the mini-batch (parallel over samples) -> ``first_spike_cross_entropy`` per sample ->
+``vjp`` (exact, parallel) -> optimizer. Metrics per epoch: loss, train/test accuracy, mean spikes per sample per
+layer, fraction of silent neurons per layer, wall time split into forward and backward.
+
+Silent neurons (documented remedy). Exact timing gradients cannot create a spike: a neuron that never fires
+gets no gradient. Like EventProp and ANTLR's "timing penalty", the trainer adds ``silent_bump`` to the
+*descent direction* of the incoming weights of (a) every neuron that was silent on the whole mini-batch and
+(b) the label output neuron of every sample in which it stayed silent (weighted by the presynaptic spike
+counts, so only connections that carried spikes grow). Set ``silent_bump=0`` to train with pure exact
+gradients. The gradient methods of issue 4 (creation/removal terms) make this heuristic unnecessary.
+
+Checkpoints are written atomically after every epoch; ``resume=True`` continues from the last one, and a run
+with the same seed and data is bit-identical whatever the number of threads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from eventsnn import _validation as check
+from eventsnn.adjoint import vjp
+from eventsnn.losses import first_spike_cross_entropy
+from eventsnn.network import Network
+from eventsnn.optim import make_optimizer
+from eventsnn.simulate import simulate
+from eventsnn.spikes import SpikeBatch
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of :class:`Trainer` (times in ms).
+
+    Attributes
+    ----------
+    epochs, batch_size : int
+    lr : float
+        Learning rate.
+    optimizer : {"adam", "sgd"}
+    lr_decay : float
+        Multiplicative learning-rate factor applied after every epoch (1 = constant).
+    t_max : float
+        Simulation window (ms).
+    softmax_tau : float
+        Temperature (ms) of the first-spike softmax.
+    early_weight, early_tau : float
+        Early-spike term of the loss (``losses.first_spike_cross_entropy``); 0 disables it.
+    silent_bump : float
+        Strength of the silent-neuron remedy (module docstring); 0 disables it.
+    min_slope : float
+        Opt-in clipping of dV/dt at crossings in the adjoint (1/ms); 0 = exact gradients.
+    seed : int
+        Seeds shuffling (and nothing else: initial weights come with the network).
+    n_threads : int or None
+        Threads over samples (None = all cores).
+    progress : bool
+        Show a tqdm progress bar per epoch.
+    """
+
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 5e-3
+    optimizer: str = "adam"
+    lr_decay: float = 1.0
+    t_max: float = 60.0
+    softmax_tau: float = 5.0
+    early_weight: float = 0.0
+    early_tau: float = 20.0
+    silent_bump: float = 1e-2
+    min_slope: float = 0.0
+    seed: int = 0
+    n_threads: int | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if name == "seed" else 1):
+                raise ValueError(f"{name} must be an int >= {0 if name == 'seed' else 1}, got {value!r}")
+        check.positive_finite("lr", self.lr)
+        check.positive_finite("lr_decay", self.lr_decay)
+        check.positive_finite("t_max", self.t_max)
+        check.positive_finite("softmax_tau", self.softmax_tau)
+        check.nonnegative_finite("early_weight", self.early_weight)
+        check.positive_finite("early_tau", self.early_tau)
+        check.nonnegative_finite("silent_bump", self.silent_bump)
+        check.nonnegative_finite("min_slope", self.min_slope)
+        check.one_of("optimizer", self.optimizer, ("adam", "sgd"))
+
+
+@dataclass
+class Evaluation:
+    """Metrics of a network on a labelled set of samples."""
+
+    loss: float
+    accuracy: float
+    spikes_per_sample: list  # mean spikes per sample, one entry per layer
+    silent_fraction: list    # fraction of neurons silent on every sample, per layer
+    extra: dict = field(default_factory=dict)
+
+
+class Trainer:
+    """Train a feed-forward network for time-to-first-spike classification with exact gradients.
+
+    Parameters
+    ----------
+    net : Network
+        Trained in place (its weights are updated).
+    train_inputs, train_labels : SpikeBatch, array of int
+    test_inputs, test_labels : SpikeBatch, array of int, optional
+    config : TrainConfig
+    out_dir : str, optional
+        Where ``checkpoint.npz`` and ``metrics.json`` are written (atomically) after every epoch.
+    resume : bool
+        Continue from ``out_dir/checkpoint.npz`` if it exists.
+    """
+
+    def __init__(self, net: Network, train_inputs: SpikeBatch, train_labels: np.ndarray,
+                 test_inputs: SpikeBatch | None = None, test_labels: np.ndarray | None = None, *,
+                 config: TrainConfig | None = None, out_dir: str | None = None, resume: bool = False) -> None:
+        if not isinstance(net, Network):
+            raise TypeError(f"net must be an eventsnn.Network, got {type(net).__name__}")
+        self.net = net
+        self.config = config or TrainConfig()
+        n_out = net.populations[net.layer_names[-1]].size
+        self.train_inputs, self.train_labels = _checked_set(train_inputs, train_labels, n_out, "train")
+        self.test_inputs, self.test_labels = (None, None) if test_inputs is None else \
+            _checked_set(test_inputs, test_labels, n_out, "test")
+        self.optimizer = make_optimizer(self.config.optimizer, self.config.lr)
+        self.rng = np.random.default_rng(self.config.seed)
+        self.epoch = 0
+        self.history: list[dict] = []
+        self.out_dir = out_dir
+        if out_dir is not None:
+            os.makedirs(out_dir, exist_ok=True)
+            if resume and os.path.exists(self.checkpoint_path):
+                self.load_checkpoint(self.checkpoint_path)
+
+    @property
+    def checkpoint_path(self) -> str:
+        return os.path.join(self.out_dir or ".", "checkpoint.npz")
+
+    # ----------------------------------------------------------------------------------------------
+    def fit(self) -> list[dict]:
+        """Train for the remaining epochs; returns the per-epoch metrics (also stored in ``history``)."""
+        cfg = self.config
+        while self.epoch < cfg.epochs:
+            started = time.perf_counter()
+            order = self.rng.permutation(len(self.train_inputs))
+            totals = {"loss": 0.0, "correct": 0, "forward_s": 0.0, "backward_s": 0.0, "n_near_grazing": 0}
+            batches = [order[i:i + cfg.batch_size] for i in range(0, order.size, cfg.batch_size)]
+            iterator = batches
+            if cfg.progress:
+                from tqdm.auto import tqdm
+                iterator = tqdm(batches, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
+            for batch in iterator:
+                stats = self.train_step(batch)
+                for key in totals:
+                    totals[key] += stats[key]
+            self.optimizer.lr *= cfg.lr_decay
+            self.epoch += 1
+            n = len(self.train_inputs)
+            metrics = {"epoch": self.epoch, "loss": totals["loss"] / n, "train_accuracy": totals["correct"] / n,
+                       "forward_s": totals["forward_s"], "backward_s": totals["backward_s"],
+                       "n_near_grazing": totals["n_near_grazing"]}
+            if self.test_inputs is not None:
+                ev = self.evaluate(self.test_inputs, self.test_labels)
+                metrics.update(test_loss=ev.loss, test_accuracy=ev.accuracy,
+                               test_spikes_per_sample=ev.spikes_per_sample, test_silent_fraction=ev.silent_fraction)
+            metrics["epoch_s"] = time.perf_counter() - started
+            self.history.append(metrics)
+            if self.out_dir is not None:
+                self.save_checkpoint(self.checkpoint_path)
+                write_json_atomic(os.path.join(self.out_dir, "metrics.json"), self.history)
+            if cfg.progress:
+                print(format_metrics(metrics), flush=True)
+        return self.history
+
+    def train_step(self, batch: Sequence[int]) -> dict:
+        """One optimisation step on the samples ``batch`` (indices into the training set)."""
+        cfg = self.config
+        samples = [self.train_inputs[int(b)] for b in batch]
+        labels = self.train_labels[np.asarray(batch)]
+        t0 = time.perf_counter()
+        records = simulate(self.net, samples, cfg.t_max, n_threads=cfg.n_threads)
+        t1 = time.perf_counter()
+        scale = 1.0 / len(records)
+        losses = [self._loss(r, int(y)).scaled(scale)
+                  for r, y in zip(records, labels)]
+        grads = vjp(self.net, records, [l.cotangents for l in losses], min_slope=cfg.min_slope,
+                    n_threads=cfg.n_threads)
+        t2 = time.perf_counter()
+        directions = [g.copy() for g in grads.weights]
+        if cfg.silent_bump > 0.0:
+            self._add_silent_remedy(directions, records, labels)
+        self.optimizer.step(self.net.weights, directions)
+        correct = sum(int(_prediction(r) == y) for r, y in zip(records, labels))
+        return {"loss": sum(l.value for l in losses) * len(records), "correct": correct,
+                "forward_s": t1 - t0, "backward_s": t2 - t1, "n_near_grazing": grads.n_near_grazing}
+
+    def _loss(self, rec, label: int):
+        cfg = self.config
+        return first_spike_cross_entropy(rec, label, tau=cfg.softmax_tau, early_weight=cfg.early_weight,
+                                         early_tau=cfg.early_tau)
+
+    def _add_silent_remedy(self, directions: list[np.ndarray], records: list, labels: np.ndarray) -> None:
+        bump = self.config.silent_bump
+        n_layers = len(directions)
+        batch = len(records)
+        for k in range(n_layers):
+            pre_counts = np.stack([_pre_counts(r, k) for r in records]).astype(np.float64)  # (B, n_pre)
+            post_counts = np.stack([r.layers[k].counts() for r in records])                 # (B, n_post)
+            dead = post_counts.sum(axis=0) == 0
+            if dead.any():
+                directions[k][:, dead] -= bump * (pre_counts.mean(axis=0) > 0)[:, None]
+            if k == n_layers - 1:
+                for b, y in enumerate(labels):
+                    if post_counts[b, y] == 0:
+                        directions[k][:, y] -= bump * np.minimum(pre_counts[b], 1.0) / batch
+
+    # ----------------------------------------------------------------------------------------------
+    def evaluate(self, inputs: SpikeBatch, labels: np.ndarray) -> Evaluation:
+        """Loss, accuracy, spikes per sample and silent fractions on a labelled set (no training)."""
+        records = simulate(self.net, inputs, self.config.t_max, n_threads=self.config.n_threads)
+        return evaluate_records(records, labels, self.config.softmax_tau)
+
+    # ----------------------------------------------------------------------------------------------
+    def save_checkpoint(self, path: str) -> None:
+        """Weights, optimizer state, epoch, shuffling RNG state and metrics in one atomic .npz."""
+        arrays = {f"weight_{k}": w for k, w in enumerate(self.net.weights)}
+        arrays.update({f"optimizer_{key}": value for key, value in self.optimizer.state().items()})
+        arrays["epoch"] = np.int64(self.epoch)
+        arrays["rng_state"] = np.array(json.dumps(self.rng.bit_generator.state))
+        arrays["history"] = np.array(json.dumps(self.history))
+        arrays["optimizer_lr"] = np.float64(self.optimizer.lr)
+        _atomic_npz(path, arrays)
+
+    def load_checkpoint(self, path: str) -> None:
+        with np.load(path, allow_pickle=False) as data:
+            self.net.set_weights([data[f"weight_{k}"] for k in range(len(self.net.connections))])
+            state = {key[len("optimizer_"):]: data[key] for key in data.files
+                     if key.startswith("optimizer_") and key != "optimizer_lr"}
+            self.optimizer.load_state(state)
+            self.optimizer.lr = float(data["optimizer_lr"])
+            self.epoch = int(data["epoch"])
+            self.rng.bit_generator.state = json.loads(str(data["rng_state"]))
+            self.history = json.loads(str(data["history"]))
+
+
+def evaluate_records(records: list, labels: np.ndarray, softmax_tau: float) -> Evaluation:
+    losses = [first_spike_cross_entropy(r, int(y), tau=softmax_tau).value for r, y in zip(records, labels)]
+    predictions = np.array([_prediction(r) for r in records])
+    n_layers = len(records[0].layers)
+    spikes = [float(np.mean([len(r.layers[k]) for r in records])) for k in range(n_layers)]
+    silent = []
+    for k in range(n_layers):
+        fired = np.zeros(records[0].layers[k].n_neurons, dtype=bool)
+        for r in records:
+            fired[r.layers[k].neurons] = True
+        silent.append(float(1.0 - fired.mean()))
+    return Evaluation(loss=float(np.mean(losses)), accuracy=float(np.mean(predictions == labels)),
+                      spikes_per_sample=spikes, silent_fraction=silent)
+
+
+def _prediction(rec) -> int:
+    out = rec.layers[-1]
+    return int(out.neurons[0]) if len(out) else -1
+
+
+def _pre_counts(rec, k: int) -> np.ndarray:
+    if k == 0:
+        return next(iter(rec.inputs.values())).counts()
+    return rec.layers[k - 1].counts()
+
+
+def _checked_set(inputs: SpikeBatch, labels: np.ndarray, n_classes: int, name: str):
+    if not isinstance(inputs, SpikeBatch):
+        raise TypeError(f"{name}_inputs must be a SpikeBatch, got {type(inputs).__name__}")
+    labels = np.asarray(labels)
+    if labels.shape != (len(inputs),) or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"{name}_labels must be an int array of shape ({len(inputs)},), got {labels.dtype} {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"{name}_labels must lie in [0, {n_classes - 1}]")
+    return inputs, labels.astype(np.int64)
+
+
+def format_metrics(m: dict) -> str:
+    parts = [f"epoch {m['epoch']:3d}", f"loss {m['loss']:.4f}", f"train acc {100 * m['train_accuracy']:.2f}%"]
+    if "test_accuracy" in m:
+        spikes = "/".join(f"{s:.1f}" for s in m["test_spikes_per_sample"])
+        silent = "/".join(f"{100 * s:.0f}%" for s in m["test_silent_fraction"])
+        parts += [f"test acc {100 * m['test_accuracy']:.2f}%", f"spikes/sample {spikes}", f"silent {silent}"]
+    parts.append(f"{m['epoch_s']:.1f} s (fwd {m['forward_s']:.1f} s, bwd {m['backward_s']:.1f} s)")
+    return " | ".join(parts)
+
+
+def init_weights(sizes: Sequence[int], rng: np.random.Generator, *, input_spikes: float, neuron_psp_peak: float,
+                 threshold: float = 1.0, drive: Sequence[float] = (), spread: float = 1.0) -> list[np.ndarray]:
+    """Gaussian weights scaled so that every layer starts active.
+
+    For layer k the mean weight is chosen so that ``drive[k]`` * threshold would be reached if the expected
+    presynaptic spikes arrived together: mean = drive * threshold / (n_pre_spikes * psp_peak); the standard
+    deviation is ``spread`` times the mean. ``input_spikes`` is the expected number of input spikes per
+    sample; deeper layers assume one spike per presynaptic neuron.
+    """
+    weights = []
+    pre_spikes = float(input_spikes)
+    for k in range(len(sizes) - 1):
+        gain = drive[k] if k < len(drive) else 1.5
+        mean = gain * threshold / (max(pre_spikes, 1.0) * neuron_psp_peak)
+        weights.append(rng.normal(mean, spread * mean, (sizes[k], sizes[k + 1])))
+        pre_spikes = float(sizes[k + 1])
+    return weights
+
+
+def write_json_atomic(path: str, obj) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(obj, handle, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _atomic_npz(path: str, arrays: dict) -> None:
+    from eventsnn.spikes import _atomic_savez
+    _atomic_savez(path, **arrays)
+
