@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from eventsnn import _validation as check
-from eventsnn._kernels.backward import layer_backward
+from eventsnn._kernels.backward import layer_backward, scatter_rows
 from eventsnn.network import Network
 from eventsnn.record import Record
 
@@ -112,17 +112,28 @@ def vjp(net: Network, rec: Record | Sequence[Record], cotangents: Sequence[np.nd
     checked = [_checked_cotangents(r, c, f"cotangents[{b}]") for b, (r, c) in enumerate(zip(records, cotangents))]
     n_threads = n_threads or os.cpu_count() or 1
 
-    def one(b: int) -> Gradients:
-        return _vjp_one(net, records[b], checked[b], min_slope, grazing_slope)
+    def one(b: int):
+        return _vjp_one(net, records[b], checked[b], min_slope, grazing_slope, dense=False)
 
     if n_threads == 1 or len(records) == 1:
         parts = [one(b) for b in range(len(records))]
     else:
         with ThreadPoolExecutor(max_workers=n_threads) as pool:
             parts = list(pool.map(one, range(len(records))))
-    total = parts[0]
-    for part in parts[1:]:  # fixed summation order: thread count does not change the result
-        total = total + part
+    # fixed summation order (sample by sample): the thread count does not change the result
+    total = Gradients(weights=[np.zeros_like(c.weights) for c in records[0].network.connections],
+                      biases=[0.0] * len(records[0].layers),
+                      delays=[np.zeros_like(c.delays) if not c.has_scalar_delay else 0.0
+                              for c in records[0].network.connections])
+    for part in parts:
+        if isinstance(part, Gradients):
+            total = total + part
+            continue
+        for k, (rows, sources) in enumerate(part["weight_rows"]):
+            scatter_rows(total.weights[k], rows, sources)
+        total.biases = [a + b for a, b in zip(total.biases, part["biases"])]
+        total.delays = [a + b for a, b in zip(total.delays, part["delays"])]
+        total.n_near_grazing += part["n_near_grazing"]
     return total
 
 
@@ -137,7 +148,8 @@ def _checked_cotangents(rec: Record, cotangents: Sequence[np.ndarray], name: str
 
 
 def _vjp_one(net: Network, rec: Record, cotangents: list[np.ndarray], min_slope: float,
-             grazing_slope: float) -> Gradients:
+             grazing_slope: float, dense: bool = True):
+    """Gradients of one sample; with dense=False (batch use) weight gradients stay as per-arrival rows."""
     snapshot = rec.network
     if [c.weights.shape for c in snapshot.connections] != [c.weights.shape for c in net.connections]:
         raise ValueError("rec was produced by a network with different connection shapes than net")
@@ -146,7 +158,7 @@ def _vjp_one(net: Network, rec: Record, cotangents: list[np.ndarray], min_slope:
         return vjp_general(snapshot, rec, cotangents, min_slope, grazing_slope)
     parameters = snapshot.layer_parameters()
     n_layers = len(snapshot.connections)
-    d_weights, d_biases, d_delays = [None] * n_layers, [0.0] * n_layers, [0.0] * n_layers
+    weight_rows, d_biases, d_delays = [None] * n_layers, [0.0] * n_layers, [0.0] * n_layers
     spike_cotangents = [c.copy() for c in cotangents]
     input_name = snapshot.input_names[0]
     n_grazing = 0
@@ -159,11 +171,18 @@ def _vjp_one(net: Network, rec: Record, cotangents: list[np.ndarray], min_slope:
         d_w, d_arr, d_b, n_g = layer_backward(arrivals, pre.neurons, connection.weights, parameters[k], rec.t_max,
                                               layer.times, layer.neurons, spike_cotangents[k],
                                               min_slope, grazing_slope)
-        d_weights[k], d_biases[k], d_delays[k] = d_w, float(d_b), float(d_arr.sum())
+        weight_rows[k] = (d_w, pre.neurons[:d_w.shape[0]])
+        d_biases[k], d_delays[k] = float(d_b), float(d_arr.sum())
         n_grazing += int(n_g)
         if k > 0:
             spike_cotangents[k - 1] += d_arr
         else:
             d_inputs = {input_name: d_arr}
+    if not dense:
+        return {"weight_rows": weight_rows, "biases": d_biases, "delays": d_delays, "n_near_grazing": n_grazing}
+    d_weights = []
+    for connection, (rows, sources) in zip(snapshot.connections, weight_rows):
+        d_weights.append(np.zeros_like(connection.weights))
+        scatter_rows(d_weights[-1], rows, sources)
     return Gradients(weights=d_weights, biases=d_biases, delays=d_delays, input_times=d_inputs,
                      spike_times=spike_cotangents, n_near_grazing=n_grazing)

@@ -45,7 +45,10 @@ def layer_backward(arrival_times, arrival_sources, weights, params, t_max, spike
 
     Returns
     -------
-    (d_weights (n_pre, n_post), d_arrival_times (n_arrivals,), d_bias (scalar), n_near_grazing)
+    (d_weights_per_arrival (n_arrivals_in_window, n_post), d_arrival_times (n_arrivals,), d_bias, n_near_grazing)
+    Row k of the first array is arrival k's contribution to dL/dW[arrival_sources[k], :]; rows are summed by
+    ``scatter_rows`` in a fixed order, which keeps batch results independent of the thread count and avoids a
+    dense (n_pre, n_post) array per sample.
     """
     tau_mem = params[P_TAU_MEM]
     tau_syn = params[P_TAU_SYN]
@@ -74,7 +77,7 @@ def layer_backward(arrival_times, arrival_sources, weights, params, t_max, spike
     for j in range(n_post):
         first[j + 1] += first[j]
 
-    d_weights = np.zeros_like(weights)
+    d_weights = np.zeros((n_arr, n_post))  # row k: dL/dW[arrival_sources[k], :] from arrival k
     d_arrivals = np.zeros(arrival_times.size)
     d_bias = 0.0
     n_grazing = 0
@@ -87,14 +90,19 @@ def layer_backward(arrival_times, arrival_sources, weights, params, t_max, spike
     for j in range(n_post):
         own = order[first[j]:first[j + 1]]
         n_own = own.size
-        # forward replay of I alone (needed at spikes and refractory ends); same tie rules as layer_forward
+        if n_own == 0:
+            continue  # lambda stays 0: a neuron without spikes passes no gradient
+        # forward replay of I alone (needed at spikes and refractory ends); same tie rules as layer_forward.
+        # After an arrival at a_k the next decay is over gap k, whose factor is shared (gap_es).
         current = 0.0
         t = 0.0
         k = 0
         for s in range(n_own):
             t_spike = spike_times[own[s]]
             while k < n_arr and arrival_times[k] < t_spike:
-                current = current * math.exp(-(arrival_times[k] - t) / tau_syn) + weights[arrival_sources[k], j]
+                decay = gap_es[k - 1] if (k > 0 and t == arrival_times[k - 1]) else \
+                    math.exp(-(arrival_times[k] - t) / tau_syn)
+                current = current * decay + weights[arrival_sources[k], j]
                 t = arrival_times[k]
                 k += 1
             current *= math.exp(-(t_spike - t) / tau_syn)
@@ -105,7 +113,9 @@ def layer_backward(arrival_times, arrival_sources, weights, params, t_max, spike
             if t_ref > 0.0:
                 r = t_spike + t_ref
                 while k < n_arr and arrival_times[k] < r:
-                    current = current * math.exp(-(arrival_times[k] - t) / tau_syn) + weights[arrival_sources[k], j]
+                    decay = gap_es[k - 1] if (k > 0 and t == arrival_times[k - 1]) else \
+                        math.exp(-(arrival_times[k] - t) / tau_syn)
+                    current = current * decay + weights[arrival_sources[k], j]
                     t = arrival_times[k]
                     k += 1
                 if r <= t_max:
@@ -113,14 +123,15 @@ def layer_backward(arrival_times, arrival_sources, weights, params, t_max, spike
                     t = r
                 current_at_refractory_end[s] = current
 
-        # reverse sweep
+        # reverse sweep. After the last spike lambda is 0 (the loss sees spike times only), so the sweep starts
+        # there: arrivals at or after it (undone before it at ties) would add exactly 0.
         lam_v = 0.0
         lam_i = 0.0
-        t_cur = t_max
-        at_gap_top = True  # t_cur is the upper end of gap k (so its shared factors apply)
-        k = n_arr - 1
         s = n_own - 1
-        refractory = n_own > 0 and t_ref > 0.0 and spike_times[own[n_own - 1]] + t_ref > t_max
+        t_cur = spike_times[own[s]]
+        k = np.searchsorted(arrival_times[:n_arr], t_cur) - 1  # last arrival strictly before the last spike
+        at_gap_top = False  # t_cur is the upper end of gap k (so its shared factors apply)
+        refractory = False
         pending = 0.0  # dL/dt_spike collected at the refractory end of spike s
         while True:
             t_arr = arrival_times[k] if k >= 0 else -math.inf
@@ -146,7 +157,7 @@ def layer_backward(arrival_times, arrival_sources, weights, params, t_max, spike
             if t_arr >= t_end and t_arr >= t_spk:  # arrival (undone first at ties)
                 src = arrival_sources[k]
                 w = weights[src, j]
-                d_weights[src, j] += lam_i
+                d_weights[k, j] += lam_i
                 d_arrivals[k] += lam_i * w / tau_syn
                 if not refractory:
                     d_arrivals[k] -= lam_v * w / tau_mem
@@ -175,3 +186,12 @@ def layer_backward(arrival_times, arrival_sources, weights, params, t_max, spike
                 s -= 1
                 at_gap_top = False
     return d_weights, d_arrivals, d_bias, n_grazing
+
+
+@njit(cache=True)
+def scatter_rows(total, rows, row_index):
+    """total[row_index[k], :] += rows[k, :] for k in order (deterministic summation)."""
+    for k in range(rows.shape[0]):
+        target = row_index[k]
+        for j in range(rows.shape[1]):
+            total[target, j] += rows[k, j]
