@@ -105,23 +105,39 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
     n_out = 0
     code = status.OK
     n_arrivals = arrival_times.size
+    needs_solver = np.empty(n_post, dtype=np.int64)
     k = 0
     t_prev = 0.0
     while True:
         has_arrivals = k < n_arrivals and arrival_times[k] <= t_max
         t_next = arrival_times[k] if has_arrivals else t_max
+        group_end = k
+        while group_end < n_arrivals and arrival_times[group_end] == t_next and has_arrivals:
+            group_end += 1
+        # a lone arrival (the common case) is added in the same pass as the propagation
+        fused_row = arrival_sources[k] if (has_arrivals and group_end == k + 1) else -1
         dt = t_next - t_prev
+        n_slow = 0
         if dt > 0.0:
             em, es, kern = decay_factors(dt, tau_mem, tau_syn, gap)
             rise_fraction = 1.0 - em
+            # Pass 1, branch-light so that it vectorises: propagate every neuron that is free since t_prev and
+            # provably stays below threshold (eq. 8: V <= V0 + max(bias + max(I0, 0) - V0, 0)(1 - e^{-dt/tau_mem}));
+            # list the others for the exact solver.
             for j in range(n_post):
-                if refractory_end[j] <= t_prev:
-                    vj = v[j]
-                    # Upper bound of V over the interval (eq. 8): V <= V0 + max(bias + max(I0, 0) - V0, 0)(1 - e^{-dt/tau_mem})
-                    drive = bias + max(cur[j], 0.0) - vj
-                    if vj + max(drive, 0.0) * rise_fraction < theta:
-                        v[j], cur[j] = propagate(vj, cur[j], em, es, kern, bias)
-                        continue
+                vj = v[j]
+                ij = cur[j]
+                positive_current = ij if ij > 0.0 else 0.0
+                drive = bias + positive_current - vj
+                bound = vj + (drive if drive > 0.0 else 0.0) * rise_fraction
+                if refractory_end[j] <= t_prev and bound < theta:
+                    v[j] = bias + (vj - bias) * em + ij * kern
+                    cur[j] = ij * es + (weights[fused_row, j] if fused_row >= 0 else 0.0)
+                else:
+                    needs_solver[n_slow] = j
+                    n_slow += 1
+            for m in range(n_slow):
+                j = needs_solver[m]
                 code, out_times, out_neurons, n_out = _advance_neuron(
                     j, t_prev, t_next, v, cur, refractory_end, counts, params, max_spikes,
                     out_times, out_neurons, n_out)
@@ -129,11 +145,15 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
                     return out_times[:n_out], out_neurons[:n_out], code
         if not has_arrivals:
             break
-        while k < n_arrivals and arrival_times[k] == t_next:
-            row = arrival_sources[k]
-            for j in range(n_post):
-                cur[j] += weights[row, j]
-            k += 1
+        if fused_row >= 0 and dt > 0.0:
+            for m in range(n_slow):  # the fused pass skipped these neurons
+                cur[needs_solver[m]] += weights[fused_row, needs_solver[m]]
+        else:
+            for kk in range(k, group_end):
+                row = arrival_sources[kk]
+                for j in range(n_post):
+                    cur[j] += weights[row, j]
+        k = group_end
         t_prev = t_next
     # spikes were appended interval by interval in neuron order; a stable sort by time gives (time, neuron)
     order = np.argsort(out_times[:n_out], kind="mergesort")
