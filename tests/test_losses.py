@@ -1,0 +1,120 @@
+"""Each loss's cotangent equals the finite difference of its value in the spike times (float64)."""
+
+import numpy as np
+import pytest
+
+import eventsnn as es
+from eventsnn import losses
+from eventsnn.record import Record
+
+
+def _record(rng, n_hidden=4, n_out=3, spikes_per_neuron=3, t_max=50.0):
+    """A Record with random, distinct spike times (the losses only read spikes and t_max)."""
+    net = es.Network.feedforward([2, n_hidden, n_out], neuron=es.LIF(),
+                                 weights=[np.zeros((2, n_hidden)), np.zeros((n_hidden, n_out))])
+    layers = []
+    for n in (n_hidden, n_out):
+        counts = rng.integers(1, spikes_per_neuron + 1, n)
+        times = rng.uniform(1.0, t_max - 1.0, counts.sum())
+        layers.append(es.SpikeTrains(times, np.repeat(np.arange(n), counts), n, sort=True))
+    return Record(layers, {"input": es.SpikeTrains([], [], 2)}, t_max, net)
+
+
+def _with_times(rec, k, times):
+    layers = list(rec.layers)
+    layers[k] = es.SpikeTrains.__new__(es.SpikeTrains)
+    layers[k].times, layers[k].neurons, layers[k].n_neurons = times, rec.layers[k].neurons, rec.layers[k].n_neurons
+    return Record(layers, rec.inputs, rec.t_max, rec.network)
+
+
+def _check_fd(rec, loss_fn, h=1e-6, rtol=1e-6):
+    result = loss_fn(rec)
+    checked = 0
+    for k, layer in enumerate(rec.layers):
+        for m in range(len(layer)):
+            plus, minus = layer.times.copy(), layer.times.copy()
+            plus[m] += h
+            minus[m] -= h
+            fd = (loss_fn(_with_times(rec, k, plus)).value - loss_fn(_with_times(rec, k, minus)).value) / (2 * h)
+            analytic = result.cotangents[k][m]
+            # central differences of smooth functions with O(1) values: error ~ h^2 + eps/h ~ 1e-10
+            assert abs(fd - analytic) <= rtol * max(abs(fd), abs(analytic)) + 1e-8, (k, m, fd, analytic)
+            checked += 1
+    assert checked > 0
+    return result
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_first_spike_cross_entropy_cotangent(seed):
+    rng = np.random.default_rng(seed)
+    rec = _record(rng)
+    result = _check_fd(rec, lambda r: losses.first_spike_cross_entropy(r, 1, tau=3.0, early_weight=0.1, early_tau=10.0))
+    # only first spikes of the output layer carry a cotangent
+    first = losses.first_spike_indices(rec.layers[-1])
+    nonzero = np.flatnonzero(result.cotangents[-1])
+    assert set(nonzero) <= set(first.tolist())
+    assert not np.any(result.cotangents[0])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_van_rossum_cotangent_and_value(seed):
+    rng = np.random.default_rng(seed)
+    rec = _record(rng)
+    target = es.SpikeTrains(rng.uniform(0, 50, 6), rng.integers(0, 3, 6), 3, sort=True)
+    result = _check_fd(rec, lambda r: losses.van_rossum_distance(r, target, tau=7.0))
+    # value against a direct numerical integral of (f - g)^2 / tau
+    t = np.linspace(0.0, 400.0, 400001)
+    total = 0.0
+    out = rec.layers[-1]
+    for j in range(3):
+        f = sum(np.exp(-(t - s) / 7.0) * (t >= s) for s in out.times[out.neurons == j])
+        g = sum(np.exp(-(t - s) / 7.0) * (t >= s) for s in target.times[target.neurons == j])
+        total += np.trapezoid((f - g) ** 2, t) / 7.0
+    assert result.value == pytest.approx(total, rel=1e-4)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_spike_time_mse_cotangent(seed):
+    rng = np.random.default_rng(seed)
+    rec = _record(rng)
+    target = es.SpikeTrains(rng.uniform(0, 50, 5), rng.integers(0, 3, 5), 3, sort=True)
+    result = _check_fd(rec, lambda r: losses.spike_time_mse(r, target, missing_penalty=0.5))
+    # unpaired spikes show up as count cotangents
+    diff = rec.layers[-1].counts() - target.counts()
+    assert np.array_equal(result.count_cotangents[-1], 0.5 * np.sign(diff))
+
+
+def test_count_losses_have_count_cotangents_only(rng):
+    rec = _record(rng)
+    ce = losses.spike_count_cross_entropy(rec, 2, scale=0.5)
+    counts = rec.layers[-1].counts()
+    p = np.exp(0.5 * counts) / np.exp(0.5 * counts).sum()
+    assert ce.value == pytest.approx(-np.log(p[2]))
+    assert np.allclose(ce.count_cotangents[-1], 0.5 * (p - np.eye(3)[2]))
+    assert all(not np.any(c) for c in ce.cotangents)
+    mse = losses.spike_count_mse(rec, np.ones(3))
+    assert np.allclose(mse.count_cotangents[-1], counts - 1)
+    reg = losses.spike_count_regularizer(rec, strength=0.1)
+    assert reg.value == pytest.approx(0.1 * sum(len(l) for l in rec.layers))
+
+
+def test_silent_output_gets_no_timing_gradient_but_is_reported(rng):
+    rec = _record(rng)
+    out = rec.layers[-1]
+    keep = out.neurons != 1
+    silent = _with_times(rec, 1, out.times)
+    silent.layers[1] = es.SpikeTrains(out.times[keep], out.neurons[keep], 3)
+    result = losses.first_spike_cross_entropy(silent, 1)
+    assert result.silent.tolist() == [False, True, False]
+    assert np.isfinite(result.value)
+
+
+@pytest.mark.parametrize("bad", [{"tau": 0.0}, {"tau": np.nan}, {"early_weight": -1.0}, {"early_tau": 0.0}])
+def test_bad_loss_parameters(rng, bad):
+    with pytest.raises(ValueError):
+        losses.first_spike_cross_entropy(_record(rng), 0, **bad)
+
+
+def test_bad_label(rng):
+    with pytest.raises(ValueError, match="label"):
+        losses.first_spike_cross_entropy(_record(rng), 3)
