@@ -1,0 +1,267 @@
+"""Encoders: real-valued data -> :class:`~eventsnn.spikes.SpikeBatch` of input spikes. Times in ms.
+
+* :func:`latency_encode`: one spike per feature above a threshold, earlier for larger values (images; the
+  default is exactly the MNIST code of WORKLOADS.md W2).
+* :func:`yinyang_encode`: one spike per Yin-Yang coordinate, later for larger values, plus optional bias
+  spikes.
+* :func:`poisson_encode`: homogeneous Poisson spike trains with given rates (Hz), reproducible from a seed.
+
+Every encoder is vectorised over samples and returns spikes in the canonical order ``SpikeBatch`` requires:
+within a sample by time, ties by neuron index.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from eventsnn import _validation as check
+from eventsnn.spikes import SpikeBatch
+
+# Yin-Yang code defaults (ms), chosen for LIF neurons with tau_syn = 5 ms and tau_mem = 10 ms (see
+# yinyang_encode). They equal the constants of the yinyang task in eventsnn.tasks.
+YINYANG_T_EARLY = 2.0
+YINYANG_T_LATE = 30.0
+
+
+def _samples_by_features(name: str, values: object) -> np.ndarray:
+    """float64 array of shape (n_samples, n_features); trailing dimensions (e.g. image rows, columns) flattened."""
+    array = check.float_array(name, values)
+    if array.ndim < 2:
+        raise ValueError(f"{name} must have shape (n_samples, n_features, ...), got shape {array.shape}; "
+                         f"for a single sample pass {name}[None]")
+    return array.reshape(array.shape[0], -1)
+
+
+def _in_unit_interval(name: str, array: np.ndarray) -> None:
+    if array.size and (array.min() < 0.0 or array.max() > 1.0):
+        bad = float(array.min() if array.min() < 0.0 else array.max())
+        where = tuple(np.argwhere(array == bad)[0].tolist())
+        raise ValueError(f"{name} must lie in [0, 1], got {bad!r} at index {where}; "
+                         f"scale first (e.g. pixels / 255)")
+
+
+def _check_window(lo_name: str, lo: object, hi_name: str, hi: object) -> tuple[float, float]:
+    lo = check.nonnegative_finite(lo_name, lo)
+    hi = check.finite(hi_name, hi)
+    if not hi > lo:
+        raise ValueError(f"{hi_name} must be > {lo_name} = {lo!r} ms, got {hi!r}")
+    return lo, hi
+
+
+def _batch_from_sorted_rows(rows: np.ndarray, times: np.ndarray, neurons: np.ndarray, n_samples: int,
+                            n_neurons: int) -> SpikeBatch:
+    """Build a batch from spikes grouped by sample (``rows`` ascending) and, within a sample, by neuron.
+
+    Sorting by (sample, time) with a stable sort keeps the neuron order among equal times, which is exactly
+    the (time, neuron) tie rule of SpikeTrains.
+    """
+    order = np.lexsort((times, rows))
+    offsets = np.zeros(n_samples + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n_samples), out=offsets[1:])
+    return SpikeBatch(times[order], neurons[order], offsets, n_neurons)
+
+
+def latency_encode(values: np.ndarray, t_min: float = 0.0, t_max: float = 20.0, threshold: float | None = 0.1,
+                   invert: bool = True) -> SpikeBatch:
+    """Latency (time-to-first-spike) code: each sufficiently bright feature fires exactly once.
+
+    A feature with value ``p > threshold`` emits one spike at::
+
+        t = t_min + (1 - p) * (t_max - t_min)   if invert (bright = early)
+        t = t_min + p * (t_max - t_min)         otherwise
+
+    and features with ``p <= threshold`` stay silent. With the defaults this is the W2 code of WORKLOADS.md:
+    ``p = pixel / 255``, a pixel with ``p > 0.1`` fires once at ``(1 - p) * 20`` ms, so spike times lie in
+    ``[0, 18)`` ms. (ANTLR's code is similar but on a 24-step grid, ``floor(24 (1 - p))``, with threshold 0.)
+
+    Parameters
+    ----------
+    values : array_like of float, shape (n_samples, n_features) or (n_samples, d1, d2, ...)
+        Intensities in [0, 1]. Trailing dimensions are flattened in C order, so pixel ``(r, c)`` of a 28 x 28
+        image becomes neuron ``28 r + c``. Converted to float64 first: to reproduce W2 bit for bit, scale
+        ``uint8`` pixels as ``pixels / 255.0`` (float64), not in float32.
+    t_min : float
+        Time (ms) of a feature with value 1 (``invert=True``) or 0 (``invert=False``); >= 0. Default 0.
+    t_max : float
+        Time (ms) of a feature with value 0 (``invert=True``) or 1; > ``t_min``. Default 20.
+    threshold : float or None
+        Features with ``p <= threshold`` emit no spike; in [0, 1]. ``None``: every feature fires (value 0
+        fires at ``t_max`` when inverted). Default 0.1.
+    invert : bool
+        True (default): larger values fire earlier.
+
+    Returns
+    -------
+    SpikeBatch
+        ``n_neurons = n_features``; at most one spike per neuron and sample, sorted by (time, neuron).
+
+    Raises
+    ------
+    ValueError
+        On a wrong shape, non-finite or out-of-range values, ``t_min < 0``, ``t_max <= t_min``, or a threshold
+        outside [0, 1].
+    TypeError
+        If a time or the threshold is not a real number, or ``invert`` is not a bool.
+
+    Examples
+    --------
+    >>> batch = latency_encode([[1.0, 0.05, 0.5, 0.75]])
+    >>> batch[0].times.tolist(), batch[0].neurons.tolist()
+    ([0.0, 5.0, 10.0], [0, 3, 2])
+    >>> latency_encode([[0.25, 1.0]], t_min=1.0, t_max=9.0, threshold=None, invert=False)[0].times.tolist()
+    [3.0, 9.0]
+    """
+    values = _samples_by_features("values", values)
+    _in_unit_interval("values", values)
+    t_min, t_max = _check_window("t_min", t_min, "t_max", t_max)
+    if threshold is not None:
+        threshold = check.finite("threshold", threshold)
+        if not 0.0 <= threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1] or None, got {threshold!r}")
+    if not isinstance(invert, (bool, np.bool_)):
+        raise TypeError(f"invert must be a bool, got {type(invert).__name__} {invert!r}")
+
+    n_samples, n_features = values.shape
+    if threshold is None:
+        rows, neurons = np.divmod(np.arange(values.size, dtype=np.int64), n_features)
+        p = values.ravel()
+    else:
+        rows, neurons = np.nonzero(values > threshold)  # row-major: grouped by sample, neurons ascending
+        p = values[rows, neurons]
+    scaled = (1.0 - p) if invert else p
+    times = t_min + scaled * (t_max - t_min)
+    return _batch_from_sorted_rows(rows.astype(np.int64), times, neurons.astype(np.int64), n_samples, n_features)
+
+
+def yinyang_encode(samples: np.ndarray, t_early: float = YINYANG_T_EARLY, t_late: float = YINYANG_T_LATE,
+                   bias_time: float | Sequence[float] | None = None) -> SpikeBatch:
+    """Yin-Yang code: each of the 4 coordinates fires once, larger values later; optional bias spikes.
+
+    Coordinate ``v`` of column ``k`` (neuron ``k``) fires at ``t_early + v * (t_late - t_early)`` ms. This is
+    the convention of Göltz, Kriener et al. ("Fast and deep", 2021), there with ``t_early = 0.15``,
+    ``t_late = 2`` in units of tau_syn. Each entry of ``bias_time`` adds one more neuron (indices 4, 5, ...)
+    that fires once at that time in every sample, giving the network a constant input to build offsets from.
+
+    The defaults (2 ms and 30 ms) suit LIF neurons with tau_syn = 5 ms and tau_mem = 10 ms, whose PSP peaks
+    about 6.9 ms after its input spike: the 28 ms range spans about four PSP peak times, so different
+    coordinate values give clearly different PSP timing while the whole input still falls within a 60 ms
+    window; starting at 2 ms leaves room for a bias spike at 0 ms strictly before every data spike. Pass
+    ``bias_time=0.0`` for the 5-input setting of the ``yinyang`` task (:mod:`eventsnn.tasks`).
+
+    Parameters
+    ----------
+    samples : array_like of float, shape (n_samples, 4)
+        Yin-Yang samples ``(x, y, 1 - x, 1 - y)`` in [0, 1], as from :func:`eventsnn.datasets.load_yinyang`.
+    t_early : float
+        Spike time (ms) of a coordinate equal to 0; >= 0. Default 2.
+    t_late : float
+        Spike time (ms) of a coordinate equal to 1; > ``t_early``. Default 30.
+    bias_time : float, sequence of float, or None
+        Time(s) (ms, >= 0) of bias spikes, one extra neuron per entry. Default None: no bias neuron.
+
+    Returns
+    -------
+    SpikeBatch
+        ``n_neurons = 4 + number of bias times``; one spike per neuron and sample, sorted by (time, neuron).
+
+    Raises
+    ------
+    ValueError
+        If ``samples`` is not (n_samples, 4), has non-finite values or values outside [0, 1], or the times are
+        invalid.
+
+    Examples
+    --------
+    >>> batch = yinyang_encode([[0.5, 0.25, 0.5, 0.75]], bias_time=0.0)
+    >>> batch.n_neurons
+    5
+    >>> batch[0].times.tolist(), batch[0].neurons.tolist()
+    ([0.0, 9.0, 16.0, 16.0, 23.0], [4, 1, 0, 2, 3])
+    """
+    samples = check.float_array("samples", samples, ndim=2)
+    if samples.shape[1] != 4:
+        raise ValueError(f"samples must have shape (n_samples, 4) = (x, y, 1 - x, 1 - y), got {samples.shape}")
+    _in_unit_interval("samples", samples)
+    t_early, t_late = _check_window("t_early", t_early, "t_late", t_late)
+    if bias_time is None:
+        biases = np.zeros(0)
+    else:
+        biases = check.float_array("bias_time", bias_time).ravel()
+        if biases.size and biases.min() < 0.0:
+            raise ValueError(f"bias_time must be >= 0 ms, got {float(biases.min())!r}")
+
+    n_samples = samples.shape[0]
+    n_neurons = 4 + biases.size
+    times = np.concatenate([t_early + samples * (t_late - t_early),
+                            np.broadcast_to(biases, (n_samples, biases.size))], axis=1)
+    # stable: columns are in neuron order, so equal times stay in neuron order
+    order = np.argsort(times, axis=1, kind="stable")
+    neurons = np.broadcast_to(np.arange(n_neurons, dtype=np.int64), times.shape)
+    return SpikeBatch(np.take_along_axis(times, order, axis=1).ravel(),
+                      np.take_along_axis(neurons, order, axis=1).ravel(),
+                      np.arange(n_samples + 1, dtype=np.int64) * n_neurons, n_neurons)
+
+
+def poisson_encode(rates_hz: np.ndarray, duration: float, seed: int | np.random.Generator,
+                   t_start: float = 0.0) -> SpikeBatch:
+    """Homogeneous Poisson spike trains, one independent process per (sample, feature).
+
+    Each count is drawn as Poisson(``rate * duration / 1000``) and the spike times are then placed uniformly
+    in the window, which is the exact law of a homogeneous Poisson process (no time grid, no refractoriness).
+
+    Parameters
+    ----------
+    rates_hz : array_like of float, shape (n_samples, n_features) or (n_samples, d1, d2, ...)
+        Firing rates in Hz (spikes per second), finite and >= 0. Trailing dimensions are flattened.
+    duration : float
+        Length of the window in ms, > 0.
+    seed : int or numpy.random.Generator
+        An int (>= 0) seeds a fresh ``numpy.random.default_rng``: same seed, same spikes. A Generator is used
+        as is and advanced.
+    t_start : float
+        Start of the window (ms), >= 0; spikes fall in ``[t_start, t_start + duration)``. Default 0.
+
+    Returns
+    -------
+    SpikeBatch
+        ``n_neurons = n_features``, sorted by (time, neuron) within each sample.
+
+    Raises
+    ------
+    ValueError
+        On a wrong shape, negative or non-finite rates, ``duration <= 0``, ``t_start < 0`` or a negative seed.
+    TypeError
+        If ``seed`` is neither an int nor a Generator, or a time is not a real number.
+
+    Examples
+    --------
+    >>> batch = poisson_encode([[10.0, 0.0], [20.0, 5.0]], duration=1000.0, seed=1)
+    >>> len(batch), batch.n_neurons
+    (2, 2)
+    >>> batch[0].counts().tolist()[1]  # a neuron at 0 Hz never fires
+    0
+    >>> poisson_encode([[10.0, 0.0]], 1000.0, seed=1)[0] == poisson_encode([[10.0, 0.0]], 1000.0, seed=1)[0]
+    True
+    """
+    rates = _samples_by_features("rates_hz", rates_hz)
+    if rates.size and rates.min() < 0.0:
+        raise ValueError(f"rates_hz must be >= 0 Hz, got {float(rates.min())!r}")
+    duration = check.positive_finite("duration", duration)
+    t_start = check.nonnegative_finite("t_start", t_start)
+    if isinstance(seed, np.random.Generator):
+        rng = seed
+    elif isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
+        if seed < 0:
+            raise ValueError(f"seed must be >= 0, got {seed}")
+        rng = np.random.default_rng(int(seed))
+    else:
+        raise TypeError(f"seed must be an int or a numpy.random.Generator, got {type(seed).__name__} {seed!r}")
+
+    n_samples, n_features = rates.shape
+    counts = rng.poisson(rates.ravel() * (duration / 1000.0))
+    cells = np.repeat(np.arange(rates.size, dtype=np.int64), counts)
+    rows, neurons = np.divmod(cells, n_features)
+    times = t_start + rng.random(cells.size) * duration
+    return _batch_from_sorted_rows(rows, times, neurons, n_samples, n_features)
