@@ -15,12 +15,14 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from eventsnn import _validation as check
 from eventsnn._kernels.backward import layer_backward, scatter_rows
+from eventsnn.gradient_methods import METHODS, make_options, method_vjp
+from eventsnn.losses import LossResult
 from eventsnn.network import Network
 from eventsnn.record import Record
 
@@ -63,9 +65,9 @@ class Gradients:
             n_near_grazing=self.n_near_grazing + other.n_near_grazing)
 
 
-def vjp(net: Network, rec: Record | Sequence[Record], cotangents: Sequence[np.ndarray] | Sequence[Sequence[np.ndarray]],
-        *, min_slope: float = 0.0, grazing_slope: float = DEFAULT_GRAZING_SLOPE,
-        n_threads: int | None = None) -> Gradients:
+def vjp(net: Network, rec: Record | Sequence[Record], cotangents, *, method: str = "timing",
+        min_slope: float = 0.0, grazing_slope: float = DEFAULT_GRAZING_SLOPE, n_threads: int | None = None,
+        loss_fn: Callable[[Record], float] | None = None, **method_options) -> Gradients:
     """Exact gradient of a loss through the spike times of a simulated network.
 
     Parameters
@@ -75,14 +77,24 @@ def vjp(net: Network, rec: Record | Sequence[Record], cotangents: Sequence[np.nd
         ones differentiated).
     rec : Record or list of Record
         Output of :func:`eventsnn.simulate`. For a list, gradients are summed over samples.
-    cotangents : list of ndarray (or a list of such lists for a batch)
-        One float64 array per non-input layer, aligned with ``rec.layers[k].times``: dL/dt of each spike.
+    cotangents : list of ndarray, or LossResult (or a list of either for a batch)
+        One float64 array per non-input layer, aligned with ``rec.layers[k].times``: dL/dt of each spike. The
+        creation/removal methods need the whole :class:`~eventsnn.losses.LossResult` (its creation cotangents).
+    method : {"timing", "activation", "antlr", "na"}
+        "timing" (default): the exact adjoint. The others add gradients through spike creation and removal
+        (:mod:`eventsnn.gradient_methods`, layered networks only).
     min_slope : float
         Opt-in clipping: floor (1/ms) on dV/dt at a crossing, bounding |dt/dV| by 1/min_slope. 0 = exact.
     grazing_slope : float
         Crossings with dV/dt below this (1/ms) are counted in ``Gradients.n_near_grazing``.
     n_threads : int, optional
         Threads over samples (default: all cores); results do not depend on it.
+    loss_fn : callable, optional
+        For method="na": ``loss_fn(record) -> float`` of one sample, used to measure the exact loss change of
+        flipped output spikes (otherwise it is linearised).
+    **method_options
+        Parameters of the method (:class:`eventsnn.gradient_methods.MethodOptions`), e.g. ``dt=0.5``,
+        ``lambda_activation=0.5``, ``detach_reset=False``, ``form="event"``. Unknown names raise ValueError.
 
     Returns
     -------
@@ -101,19 +113,25 @@ def vjp(net: Network, rec: Record | Sequence[Record], cotangents: Sequence[np.nd
         raise TypeError(f"net must be an eventsnn.Network, got {type(net).__name__}")
     min_slope = check.nonnegative_finite("min_slope", min_slope)
     grazing_slope = check.nonnegative_finite("grazing_slope", grazing_slope)
+    check.one_of("method", method, METHODS)
+    if method == "timing" and method_options:
+        raise ValueError(f"method='timing' takes no method options, got {sorted(method_options)}")
+    options = make_options(method, method_options) if method != "timing" else None
     if isinstance(rec, Record):
-        return _vjp_one(net, rec, _checked_cotangents(rec, cotangents, "cotangents"), min_slope, grazing_slope)
+        return _vjp_one(net, rec, _checked_loss(rec, cotangents, "cotangents", method), min_slope, grazing_slope,
+                        method=method, options=options, loss_fn=loss_fn)
     records = list(rec)
     cotangents = list(cotangents)
     if len(records) != len(cotangents):
         raise ValueError(f"got {len(records)} records but {len(cotangents)} cotangent lists")
     if not records:
         raise ValueError("rec is an empty list")
-    checked = [_checked_cotangents(r, c, f"cotangents[{b}]") for b, (r, c) in enumerate(zip(records, cotangents))]
+    checked = [_checked_loss(r, c, f"cotangents[{b}]", method) for b, (r, c) in enumerate(zip(records, cotangents))]
     n_threads = n_threads or os.cpu_count() or 1
 
     def one(b: int):
-        return _vjp_one(net, records[b], checked[b], min_slope, grazing_slope, dense=False)
+        return _vjp_one(net, records[b], checked[b], min_slope, grazing_slope, dense=False, method=method,
+                        options=options, loss_fn=loss_fn)
 
     if n_threads == 1 or len(records) == 1:
         parts = [one(b) for b in range(len(records))]
@@ -137,6 +155,20 @@ def vjp(net: Network, rec: Record | Sequence[Record], cotangents: Sequence[np.nd
     return total
 
 
+def _checked_loss(rec: Record, cotangents, name: str, method: str):
+    """Validated cotangent arrays (timing) or a LossResult with validated arrays (other methods)."""
+    if isinstance(cotangents, LossResult):
+        arrays = _checked_cotangents(rec, cotangents.cotangents, name)
+        if method == "timing":
+            return arrays
+        return LossResult(cotangents.value, arrays, cotangents.count_cotangents, cotangents.silent,
+                          cotangents.extra, cotangents.creation_terms)
+    if method != "timing":
+        raise TypeError(f"method={method!r} needs the loss as a LossResult (it carries the creation "
+                        f"cotangents); got {type(cotangents).__name__} for {name}")
+    return _checked_cotangents(rec, cotangents, name)
+
+
 def _checked_cotangents(rec: Record, cotangents: Sequence[np.ndarray], name: str) -> list[np.ndarray]:
     if not isinstance(rec, Record):
         raise TypeError(f"expected a Record, got {type(rec).__name__}")
@@ -147,12 +179,15 @@ def _checked_cotangents(rec: Record, cotangents: Sequence[np.ndarray], name: str
             for k, (c, layer) in enumerate(zip(cotangents, rec.layers))]
 
 
-def _vjp_one(net: Network, rec: Record, cotangents: list[np.ndarray], min_slope: float,
-             grazing_slope: float, dense: bool = True):
+def _vjp_one(net: Network, rec: Record, cotangents, min_slope: float, grazing_slope: float, dense: bool = True,
+             method: str = "timing", options=None, loss_fn=None):
     """Gradients of one sample; with dense=False (batch use) weight gradients stay as per-arrival rows."""
     snapshot = rec.network
     if [c.weights.shape for c in snapshot.connections] != [c.weights.shape for c in net.connections]:
         raise ValueError("rec was produced by a network with different connection shapes than net")
+    if method != "timing":
+        return method_vjp(rec, cotangents, method, options, loss_fn=loss_fn, min_slope=min_slope,
+                          grazing_slope=grazing_slope)
     if not snapshot.is_layered_feedforward():
         from eventsnn._adjoint_general import vjp_general
         return vjp_general(snapshot, rec, cotangents, min_slope, grazing_slope)

@@ -36,6 +36,9 @@ class LossResult:
         dL/dN for every neuron of every layer (zeros if the loss does not depend on counts).
     silent : ndarray of bool, optional
         For output losses: which output neurons had no spike.
+    creation_terms : list, optional
+        Per layer, None or a callable ``f(times) -> (len(times), n_neurons)`` giving the time-dependent part of
+        the change of the loss if a spike were added at each time (see :meth:`creation_cotangent`).
     """
 
     value: float
@@ -43,16 +46,52 @@ class LossResult:
     count_cotangents: list
     silent: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
+    creation_terms: list | None = None
+
+    def creation_cotangent(self, layer: int, times: np.ndarray) -> np.ndarray:
+        """dL/ds(t): change of the loss if neuron j of ``layer`` fired one more spike at each of ``times`` (ms).
+
+        The count cotangent (a spike anywhere adds one to the count) plus the loss's time-dependent term.
+        Used by the creation/removal gradient methods (:mod:`eventsnn.gradient_methods`).
+
+        Returns
+        -------
+        ndarray, shape (len(times), n_neurons)
+        """
+        times = np.asarray(times, dtype=np.float64)
+        out = np.broadcast_to(self.count_cotangents[layer], (times.size, self.count_cotangents[layer].size)).copy()
+        term = self.creation_terms[layer] if self.creation_terms is not None else None
+        if term is not None:
+            out += term(times)
+        return out
 
     def __add__(self, other: "LossResult") -> "LossResult":
         silent = self.silent if self.silent is not None else other.silent
         return LossResult(self.value + other.value,
                           [a + b for a, b in zip(self.cotangents, other.cotangents)],
-                          [a + b for a, b in zip(self.count_cotangents, other.count_cotangents)], silent)
+                          [a + b for a, b in zip(self.count_cotangents, other.count_cotangents)], silent,
+                          creation_terms=_combine_terms(self.creation_terms, other.creation_terms, 1.0))
 
     def scaled(self, factor: float) -> "LossResult":
         return LossResult(self.value * factor, [c * factor for c in self.cotangents],
-                          [c * factor for c in self.count_cotangents], self.silent, self.extra)
+                          [c * factor for c in self.count_cotangents], self.silent, self.extra,
+                          creation_terms=_combine_terms(self.creation_terms, None, factor))
+
+
+def _combine_terms(a: list | None, b: list | None, factor: float) -> list | None:
+    """Per-layer sum (a + b) * factor of creation terms; None entries are zero."""
+    if a is None and b is None:
+        return None
+    n = len(a if a is not None else b)
+    a = a if a is not None else [None] * n
+    b = b if b is not None else [None] * n
+
+    def combined(fa, fb):
+        if fa is None and fb is None:
+            return None
+        return lambda t: factor * ((fa(t) if fa is not None else 0.0) + (fb(t) if fb is not None else 0.0))
+
+    return [combined(fa, fb) for fa, fb in zip(a, b)]
 
 
 def _zeros(rec: Record) -> tuple[list, list]:
@@ -140,6 +179,58 @@ def first_spike_cross_entropy(rec: Record, label: int, *, tau: float = 5.0, laye
     return LossResult(value, cotangents, counts, silent)
 
 
+def latency_cross_entropy(rec: Record, label: int, *, beta: float = 1.0 / 6.0, lambda_nospike: float = 0.1,
+                          t_run: float | None = None, layer: int | str = -1) -> LossResult:
+    """ANTLR's latency loss (Kim et al. 2020): cross-entropy of softmax(z) with z_k = beta (t_run - t_k).
+
+    A silent output neuron has logit 0 and no timing gradient. If the *label* neuron is silent, the no-spike
+    penalty ``lambda_nospike`` is added to the value and its creation cotangent is -lambda_nospike at every
+    time (adding a spike anywhere is what the loss asks for); this is the only activation signal of the loss.
+
+    Parameters
+    ----------
+    rec : Record
+    label : int
+    beta : float
+        Logit slope (1/ms), > 0. ANTLR uses 1/6 per grid step.
+    lambda_nospike : float
+        No-spike penalty, >= 0.
+    t_run : float, optional
+        Reference time T (ms) of the logits (default ``rec.t_max``).
+    layer : int or str
+        Output layer (default the last).
+
+    Returns
+    -------
+    LossResult
+    """
+    beta = check.positive_finite("beta", beta)
+    lambda_nospike = check.nonnegative_finite("lambda_nospike", lambda_nospike)
+    k = _layer_index(rec, layer)
+    spikes = rec.layers[k]
+    label = _label(label, spikes.n_neurons)
+    t_run = rec.t_max if t_run is None else check.finite("t_run", t_run)
+    first = first_spike_indices(spikes)
+    silent = first < 0
+    t_first = spikes.times[np.maximum(first, 0)] if len(spikes) else np.zeros(spikes.n_neurons)
+    logits = np.where(silent, 0.0, beta * (t_run - t_first))
+    shifted = logits - logits.max()
+    p = np.exp(shifted) / np.exp(shifted).sum()
+    value = float(-np.log(p[label]))
+    d_logits = p.copy()
+    d_logits[label] -= 1.0
+    cotangents, counts = _zeros(rec)
+    fired = ~silent
+    cotangents[k][first[fired]] = -beta * d_logits[fired]
+    terms = [None] * len(rec.layers)
+    if silent[label] and lambda_nospike > 0.0:
+        value += lambda_nospike
+        push = np.zeros(spikes.n_neurons)
+        push[label] = -lambda_nospike
+        terms[k] = lambda t: np.broadcast_to(push, (np.size(t), push.size)).copy()
+    return LossResult(value, cotangents, counts, silent, creation_terms=terms)
+
+
 def spike_count_cross_entropy(rec: Record, label: int, *, scale: float = 1.0, layer: int | str = -1) -> LossResult:
     """Cross-entropy of softmax(scale * N) over output spike counts N (rate coding). Count cotangents only."""
     scale = check.positive_finite("scale", scale)
@@ -224,7 +315,21 @@ def van_rossum_distance(rec: Record, target: SpikeTrains, *, tau: float = 10.0, 
         value += 0.5 * float(s @ kernel @ s)
         grad = -(s[:got.size] / tau) * ((np.sign(delta[:got.size]) * kernel[:got.size]) @ s)
         cotangents[k][got] = grad
-    return LossResult(value, cotangents, count_cot)
+    n = spikes.n_neurons
+    all_x = [np.concatenate([spikes.times[got_lists[j]], want_lists[j]]) for j in range(n)]
+    all_s = [np.concatenate([np.ones(got_lists[j].size), -np.ones(want_lists[j].size)]) for j in range(n)]
+
+    def added_spike(times: np.ndarray) -> np.ndarray:
+        # exact change of D when one spike is added at t: 1/2 + sum_b s_b e^{-|t - x_b|/tau}
+        out = np.full((times.size, n), 0.5)
+        for j in range(n):
+            if all_x[j].size:
+                out[:, j] += np.exp(-np.abs(times[:, None] - all_x[j][None, :]) / tau) @ all_s[j]
+        return out
+
+    terms = [None] * len(rec.layers)
+    terms[k] = added_spike
+    return LossResult(value, cotangents, count_cot, creation_terms=terms)
 
 
 def spike_count_regularizer(rec: Record, *, strength: float, layers: list[int] | None = None) -> LossResult:

@@ -1,0 +1,401 @@
+"""Adjoint sweep of one dense layer with extra *source* terms: the kernel behind the creation/removal methods.
+
+The exact timing adjoint (``backward.py``, docs/theory.md A1-A4) sees only spikes that exist. The methods of
+:mod:`eventsnn.gradient_methods` add, per neuron, a list of *candidate* times t_c (grid points, sub-threshold
+maxima, existing spikes) at which dL/dV receives a source
+
+    lambda_V(t_c-) += gain_c * G_c,     G_c = drive_c + coef_v_c * lambda_V(t_c+) + coef_i_c * lambda_I(t_c+)
+
+(``drive``: what a spike added at t_c would change in the loss, from the loss or from the layer above;
+``coef_*``: the surrogate reset term, -V(t_c) and -I(t_c) (reset_current) when the reset is not detached).
+Between events the propagation is exact (A1, A2); at a spike (A4) the incoming timing cotangent is scaled by
+``lambda_timing`` and the reset-time term (-lambda_V+ f_V+ and the refractory-end term) is dropped when
+``detach_reset`` is set. With lambda_timing = 1, no candidates and detach_reset = False this is exactly
+``layer_backward`` (tested), so one derivation serves every method.
+
+It also returns lambda_I and lambda_V of every neuron at shared ``query_times`` (values at t+): adding weight w
+to I at time u changes the loss by w * lambda_I(u+), which is how a layer below learns what a spike it might
+create or remove is worth.
+
+Reverse tie order at equal times: query, arrival, refractory end, spike, candidate (a candidate at a spike
+time acts just before the spike).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from eventsnn._kernels.crossing import first_crossing
+from eventsnn._kernels.lif import (P_BIAS, P_DECAY_GAP, P_REFRACTORY, P_RESET_CURRENT, P_TAU_MEM, P_TAU_SYN,
+                                   P_THRESHOLD, decay_factors)
+
+
+@njit(cache=True)
+def _per_neuron_index(neurons, n):
+    """(order, first): order lists items grouped by neuron (stable), first[j]:first[j+1] is neuron j's slice."""
+    order = np.argsort(neurons, kind="mergesort")
+    first = np.zeros(n + 1, dtype=np.int64)
+    for s in range(neurons.size):
+        first[neurons[s] + 1] += 1
+    for j in range(n):
+        first[j + 1] += first[j]
+    return order, first
+
+
+@njit(cache=True, nogil=True)
+def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_max, spike_times, spike_neurons,
+                           spike_cotangents, cand_times, cand_neurons, cand_gain, cand_drive, cand_coef_v,
+                           cand_coef_i, query_times, lambda_timing, detach_reset, min_slope, grazing_slope):
+    """Adjoint of one layer with candidate sources (see module docstring).
+
+    Arrays as in ``backward.layer_backward``; candidates sorted by time (any neuron order); query_times sorted.
+
+    Returns
+    -------
+    (d_weight_rows (n_arrivals_in_window, n_post), d_arrival_times (n_arrivals,), d_bias, n_near_grazing,
+     lambda_i_at_queries (n_query, n_post), lambda_v_at_queries (n_query, n_post))
+    """
+    tau_mem = params[P_TAU_MEM]
+    tau_syn = params[P_TAU_SYN]
+    gap = params[P_DECAY_GAP]
+    theta = params[P_THRESHOLD]
+    bias = params[P_BIAS]
+    t_ref = params[P_REFRACTORY]
+    reset_current = params[P_RESET_CURRENT] != 0.0
+    n_post = weights.shape[1]
+    n_arr = 0
+    while n_arr < arrival_times.size and arrival_times[n_arr] <= t_max:
+        n_arr += 1
+    n_query = query_times.size
+
+    spike_order, spike_first = _per_neuron_index(spike_neurons, n_post)
+    cand_order, cand_first = _per_neuron_index(cand_neurons, n_post)
+    max_own = 1
+    for j in range(n_post):
+        max_own = max(max_own, spike_first[j + 1] - spike_first[j])
+    current_before_spike = np.empty(max_own)
+    current_at_refractory_end = np.empty(max_own)
+
+    d_weights = np.zeros((n_arr, n_post))
+    d_arrivals = np.zeros(arrival_times.size)
+    lam_i_query = np.zeros((n_query, n_post))
+    lam_v_query = np.zeros((n_query, n_post))
+    d_bias = 0.0
+    n_grazing = 0
+
+    for j in range(n_post):
+        own = spike_order[spike_first[j]:spike_first[j + 1]]
+        cands = cand_order[cand_first[j]:cand_first[j + 1]]
+        n_own = own.size
+        if n_own == 0 and cands.size == 0:
+            continue  # no spike and no source: lambda stays 0
+        # forward replay of I (same tie rule as the engine: a spike precedes an arrival at the same time)
+        current = 0.0
+        t = 0.0
+        k = 0
+        for s in range(n_own):
+            t_spike = spike_times[own[s]]
+            while k < n_arr and arrival_times[k] < t_spike:
+                current = current * math.exp(-(arrival_times[k] - t) / tau_syn) + weights[arrival_sources[k], j]
+                t = arrival_times[k]
+                k += 1
+            current *= math.exp(-(t_spike - t) / tau_syn)
+            t = t_spike
+            current_before_spike[s] = current
+            if reset_current:
+                current = 0.0
+            if t_ref > 0.0:
+                r = t_spike + t_ref
+                while k < n_arr and arrival_times[k] < r:
+                    current = current * math.exp(-(arrival_times[k] - t) / tau_syn) + weights[arrival_sources[k], j]
+                    t = arrival_times[k]
+                    k += 1
+                if r <= t_max:
+                    current *= math.exp(-(r - t) / tau_syn)
+                    t = r
+                current_at_refractory_end[s] = current
+
+        # reverse sweep from t_max
+        lam_v = 0.0
+        lam_i = 0.0
+        t_cur = t_max
+        k = n_arr - 1
+        s = n_own - 1
+        c = cands.size - 1
+        q = n_query - 1
+        while q >= 0 and query_times[q] > t_max:
+            q -= 1
+        refractory = s >= 0 and t_ref > 0.0 and spike_times[own[s]] + t_ref > t_max
+        pending = 0.0
+        while True:
+            t_q = query_times[q] if q >= 0 else -math.inf
+            t_a = arrival_times[k] if k >= 0 else -math.inf
+            t_e = spike_times[own[s]] + t_ref if (s >= 0 and t_ref > 0.0 and not refractory) else -math.inf
+            t_s = spike_times[own[s]] if s >= 0 else -math.inf
+            t_c = cand_times[cands[c]] if c >= 0 else -math.inf
+            tau = max(max(t_q, t_a), max(max(t_e, t_s), t_c))
+            done = tau == -math.inf
+            if done:
+                tau = 0.0
+            if tau < t_cur:
+                if refractory:
+                    lam_i *= math.exp(-(t_cur - tau) / tau_syn)
+                else:
+                    em, es, kern = decay_factors(t_cur - tau, tau_mem, tau_syn, gap)
+                    d_bias += lam_v * (1.0 - em)
+                    lam_i = kern * lam_v + es * lam_i
+                    lam_v = em * lam_v
+                t_cur = tau
+            if done:
+                break
+            if t_q == tau:
+                lam_i_query[q, j] = lam_i
+                lam_v_query[q, j] = lam_v
+                q -= 1
+            elif t_a == tau:
+                w = weights[arrival_sources[k], j]
+                d_weights[k, j] += lam_i
+                d_arrivals[k] += lam_i * w / tau_syn
+                if not refractory:
+                    d_arrivals[k] -= lam_v * w / tau_mem
+                k -= 1
+            elif t_e == tau:
+                pending = -lam_v * (current_at_refractory_end[s] + bias) / tau_mem
+                lam_v = 0.0
+                refractory = True
+            elif t_s == tau:
+                current = current_before_spike[s]
+                slope = (-theta + current + bias) / tau_mem
+                if slope < grazing_slope:
+                    n_grazing += 1
+                if min_slope > 0.0 and slope < min_slope:
+                    slope = min_slope
+                current_after = 0.0 if reset_current else current
+                flow_v_after = 0.0 if t_ref > 0.0 else (current_after + bias) / tau_mem
+                reset_part = 0.0 if detach_reset else pending - lam_v * flow_v_after
+                lam_v = -(lambda_timing * spike_cotangents[own[s]] + reset_part) / slope
+                if reset_current:
+                    lam_i = 0.0
+                pending = 0.0
+                refractory = False
+                s -= 1
+            else:
+                i_c = cands[c]
+                if not refractory:  # V is clamped while refractory: nothing can be created there
+                    drive = cand_drive[i_c] + cand_coef_v[i_c] * lam_v + cand_coef_i[i_c] * lam_i
+                    lam_v += cand_gain[i_c] * drive
+                c -= 1
+    return d_weights, d_arrivals, d_bias, n_grazing, lam_i_query, lam_v_query
+
+
+@njit(cache=True)
+def near_misses(arrival_times, arrival_weights, spike_times, params, t_max):
+    """Sub-threshold local maxima of one neuron's exact V(t) on (0, t_max): (times, V, I, d2V/dt2).
+
+    Only smooth interior maxima between events are returned (a maximum created by an inhibitory arrival is a
+    kink with no curvature; it is skipped). These are the spikes the neuron *almost* fired.
+    """
+    tau_mem = params[P_TAU_MEM]
+    tau_syn = params[P_TAU_SYN]
+    gap = params[P_DECAY_GAP]
+    theta = params[P_THRESHOLD]
+    bias = params[P_BIAS]
+    t_ref = params[P_REFRACTORY]
+    reset_current = params[P_RESET_CURRENT] != 0.0
+    n_events = arrival_times.size + spike_times.size + 1
+    out_t = np.empty(n_events)
+    out_v = np.empty(n_events)
+    out_i = np.empty(n_events)
+    out_curv = np.empty(n_events)
+    n_out = 0
+    v = 0.0
+    cur = 0.0
+    t = 0.0
+    free_from = 0.0  # end of the current refractory period
+    a = 0
+    s = 0
+    while True:
+        t_arr = arrival_times[a] if a < arrival_times.size else math.inf
+        t_spk = spike_times[s] if s < spike_times.size else math.inf
+        t_next = min(min(t_arr, t_spk), t_max)
+        if free_from > t:  # clamped part
+            end = min(free_from, t_next)
+            cur *= math.exp(-(end - t) / tau_syn)
+            t = end
+        if t_next > t:
+            # V(t) = bias + (v-bias) e^{-x/tau_mem} + cur k(x): extremum where dV/dx = 0
+            if cur != 0.0:
+                q = (v - bias) / cur - 1.0
+                x = (1.0 - tau_syn / tau_mem) * q
+                if x > -1.0:
+                    ratio = 1.0 if x == 0.0 else math.log1p(x) / x
+                    t_ext = -tau_syn * q * ratio
+                    slope0 = (-v + cur + bias) / tau_mem
+                    if slope0 > 0.0 and t_ext > 0.0 and t + t_ext < t_next:
+                        em, es, kern = decay_factors(t_ext, tau_mem, tau_syn, gap)
+                        v_ext = bias + (v - bias) * em + cur * kern
+                        i_ext = cur * es
+                        if v_ext < theta:
+                            out_t[n_out] = t + t_ext
+                            out_v[n_out] = v_ext
+                            out_i[n_out] = i_ext
+                            # dV/dt = (-V + I + b)/tau_m = 0 there, so d2V/dt2 = dI/dt / tau_m
+                            out_curv[n_out] = -i_ext / (tau_syn * tau_mem)
+                            n_out += 1
+            em, es, kern = decay_factors(t_next - t, tau_mem, tau_syn, gap)
+            v = bias + (v - bias) * em + cur * kern
+            cur = cur * es
+            t = t_next
+        if t_next >= t_max and t_arr > t_max and t_spk > t_max:
+            break
+        if t_spk <= t_arr:
+            v = 0.0
+            if reset_current:
+                cur = 0.0
+            if t_ref > 0.0:
+                free_from = t_spk + t_ref
+            s += 1
+        else:
+            cur += arrival_weights[a]
+            a += 1
+    return out_t[:n_out], out_v[:n_out], out_i[:n_out], out_curv[:n_out]
+
+
+@njit(cache=True)
+def resimulate_flipped(arrival_times, arrival_weights, spike_times, params, t_max, t_flip, remove, max_spikes):
+    """Spike train of one neuron when one spike is flipped, its inputs fixed (the NA neighbour).
+
+    remove=True: the spike at ``t_flip`` is not emitted (no reset); the neuron cannot fire again until V has
+    fallen below threshold. remove=False: a spike is inserted at ``t_flip`` (reset, refractory). Spikes before
+    t_flip are kept as recorded; everything after is re-simulated exactly.
+    """
+    tau_syn = params[P_TAU_SYN]
+    tau_mem = params[P_TAU_MEM]
+    theta = params[P_THRESHOLD]
+    bias = params[P_BIAS]
+    t_ref = params[P_REFRACTORY]
+    reset_current = params[P_RESET_CURRENT] != 0.0
+    out = np.empty(max_spikes)
+    n = 0
+    # state just before t_flip from the recorded train
+    v = 0.0
+    cur = 0.0
+    t = 0.0
+    free_from = 0.0
+    a = 0
+    s = 0
+    while True:
+        t_arr = arrival_times[a] if a < arrival_times.size else math.inf
+        t_spk = spike_times[s] if s < spike_times.size else math.inf
+        if min(t_arr, t_spk) >= t_flip:
+            break
+        t_next = min(t_arr, t_spk)
+        if free_from > t:
+            end = min(free_from, t_next)
+            cur *= math.exp(-(end - t) / tau_syn)
+            t = end
+        if t_next > t:
+            em, es, kern = decay_factors(t_next - t, tau_mem, tau_syn, params[P_DECAY_GAP])
+            v = bias + (v - bias) * em + cur * kern
+            cur *= es
+            t = t_next
+        if t_spk <= t_arr:
+            out[n] = t_spk
+            n += 1
+            v = 0.0
+            if reset_current:
+                cur = 0.0
+            if t_ref > 0.0:
+                free_from = t_spk + t_ref
+            s += 1
+        else:
+            cur += arrival_weights[a]
+            a += 1
+    # advance to t_flip
+    if free_from > t:
+        end = min(free_from, t_flip)
+        cur *= math.exp(-(end - t) / tau_syn)
+        t = end
+    if t_flip > t:
+        em, es, kern = decay_factors(t_flip - t, tau_mem, tau_syn, params[P_DECAY_GAP])
+        v = bias + (v - bias) * em + cur * kern
+        cur *= es
+        t = t_flip
+    above = False
+    if remove:
+        v = max(v, theta)  # the recorded spike had V = threshold here; keep it, without reset
+        above = True
+    else:
+        out[n] = t_flip
+        n += 1
+        v = 0.0
+        if reset_current:
+            cur = 0.0
+        if t_ref > 0.0:
+            free_from = t_flip + t_ref
+    # inputs arriving exactly at t_flip come after the (flipped) spike, as in the engine
+    while a < arrival_times.size and arrival_times[a] < t_flip:
+        a += 1
+    while t < t_max and n < max_spikes:
+        t_arr = arrival_times[a] if a < arrival_times.size else math.inf
+        t_next = min(t_arr, t_max)
+        if free_from > t:
+            end = min(free_from, t_next)
+            cur *= math.exp(-(end - t) / tau_syn)
+            t = end
+        if t_next > t:
+            if above:
+                # leave "above" mode at the first point below threshold: the interior minimum if it is below,
+                # else the interval end (after at most one extremum V is monotone, so no crossing is missed)
+                em, es, kern = decay_factors(t_next - t, tau_mem, tau_syn, params[P_DECAY_GAP])
+                v_end = bias + (v - bias) * em + cur * kern
+                q = (v - bias) / cur - 1.0 if cur != 0.0 else math.nan
+                t_min = math.nan
+                if cur != 0.0:
+                    x = (1.0 - tau_syn / tau_mem) * q
+                    if x > -1.0:
+                        ratio = 1.0 if x == 0.0 else math.log1p(x) / x
+                        t_min = -tau_syn * q * ratio
+                slope0 = (-v + cur + bias) / tau_mem
+                if slope0 < 0.0 and t_min > 0.0 and t + t_min < t_next:  # interior minimum
+                    em2, es2, kern2 = decay_factors(t_min, tau_mem, tau_syn, params[P_DECAY_GAP])
+                    v_min = bias + (v - bias) * em2 + cur * kern2
+                    if v_min < theta:
+                        v = v_min
+                        cur *= es2
+                        t += t_min
+                        above = False
+                        continue
+                v = v_end
+                cur *= es
+                t = t_next
+                if v < theta:
+                    above = False
+            else:
+                dt_cross = first_crossing(v, cur, t_next - t, params)
+                if dt_cross < math.inf:
+                    t_spike = t + dt_cross
+                    em, es, kern = decay_factors(dt_cross, tau_mem, tau_syn, params[P_DECAY_GAP])
+                    cur *= es
+                    t = t_spike
+                    out[n] = t_spike
+                    n += 1
+                    v = 0.0
+                    if reset_current:
+                        cur = 0.0
+                    if t_ref > 0.0:
+                        free_from = t_spike + t_ref
+                    continue
+                em, es, kern = decay_factors(t_next - t, tau_mem, tau_syn, params[P_DECAY_GAP])
+                v = bias + (v - bias) * em + cur * kern
+                cur *= es
+                t = t_next
+        if t_next == t_arr and t >= t_arr and a < arrival_times.size:
+            cur += arrival_weights[a]
+            a += 1
+        elif t_next >= t_max:
+            break
+    return out[:n]

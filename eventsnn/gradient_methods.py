@@ -1,0 +1,364 @@
+"""Gradients through spike creation and removal: ``activation``, ``antlr`` and ``na`` (docs/gradient_methods.md).
+
+The exact adjoint (``method="timing"``) differentiates spike *times*; it is blind to spikes that could appear
+or disappear. The methods here add, per neuron, *candidate* times at which a spike could be created (grid
+points or sub-threshold maxima of the exact V(t)) or removed (existing spikes), and inject a source into the
+adjoint of V there (kernel: ``_kernels/backward_sources.py``):
+
+* ``"activation"`` (ANTLR's activation term, surrogate gradient): source
+  ``lambda_activation * sigma'(V(t_c) - threshold) * width_c * G(t_c)`` with the surrogate
+  ``sigma'(x) = scale * exp(-sharpness |x|)`` (ANTLR: scale 1, sharpness 3), where G(t_c) = dL/ds(t_c) is what
+  one more spike at t_c would change: from the loss (:meth:`LossResult.creation_cotangent`), from the layer
+  above (w * lambda_I of each target at t_c + delay), and, unless ``detach_reset``, the surrogate reset term
+  -V(t_c) lambda_V(t_c+) (- I(t_c) lambda_I(t_c+) with reset_current), Yang 2020's "missing term".
+  Timing cotangents are dropped (``lambda_timing = 0``) unless asked for.
+* ``"antlr"``: both, ANTLR's weighted sum per neuron and time, propagated to the layer below by both routes:
+  ``lambda_timing`` x exact timing adjoint + ``lambda_activation`` x activation sources. With
+  lambda_activation = 0 it is the exact timing gradient (tested).
+* ``"na"`` (neighbourhood aggregation as a perturbation estimator): for each candidate, the neuron alone is
+  re-simulated exactly with the spike flipped (inputs fixed), the loss change dL is measured (exactly with
+  ``loss_fn`` at the output layer, otherwise linearised through the layer above), and dL / d^power with the
+  signed membrane distance d (threshold - V_max for a creation, -(overshoot margin) for a removal) is the
+  source at the candidate.
+
+Forms (``form=``): ``"grid"`` puts creation candidates on every grid point t_n = n * dt (ANTLR's grid,
+backward pass only, width dt) plus removal candidates at existing spikes (width dt); ``"event"`` needs no grid:
+creation candidates at the sub-threshold local maxima of V (width = Laplace width
+sqrt(2 pi / (sharpness |V''|)), capped at ``max_width``) and removal candidates at spikes (width
+1 / (sharpness V'), capped). NA always uses the event candidates.
+
+All three work on layered feed-forward networks (the trainer's networks); they need the loss as a
+:class:`~eventsnn.losses.LossResult` (which carries the creation cotangents).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import numpy as np
+
+from eventsnn import _validation as check
+from eventsnn._kernels.backward import scatter_rows
+from eventsnn._kernels.backward_sources import layer_backward_sources, near_misses, resimulate_flipped
+from eventsnn._kernels.forward import replay_neuron
+from eventsnn._kernels.lif import (P_BIAS, P_RESET_CURRENT, P_TAU_MEM, P_TAU_SYN, P_THRESHOLD, extremum_time,
+                                   state_after)
+from eventsnn.record import Record
+from eventsnn.spikes import SpikeTrains
+
+METHODS = ("timing", "activation", "antlr", "na")
+FORMS = ("grid", "event")
+
+
+@dataclass(frozen=True)
+class MethodOptions:
+    """Parameters of the creation/removal gradient methods (times in ms).
+
+    Attributes
+    ----------
+    lambda_timing : float or None
+        Weight of the exact timing term (default: 1 for "antlr", 0 for "activation" and "na").
+    lambda_activation : float
+        Weight of the activation (surrogate) term (default 1).
+    form : {"grid", "event"}
+        Where creation candidates are (module docstring). Default "grid" for "activation", "event" otherwise.
+    dt : float
+        Grid step (ms) of the "grid" form.
+    surrogate_scale, surrogate_sharpness : float
+        sigma'(x) = surrogate_scale * exp(-surrogate_sharpness * |x|) (ANTLR: 1 and 3, x in threshold units).
+    detach_reset : bool or None
+        Drop the dependence through the reset (Yang 2020's missing term; ANTLR drops it). Default: False for
+        "timing" and "antlr" (exact), True for "activation" (as most surrogate trainers) and "na".
+    max_width : float
+        Cap (ms) on the width of an event candidate.
+    na_power : float
+        NA divides the loss change by |d|^na_power (1 = plain finite difference, 3 = the NA code).
+    na_min_distance : float
+        Floor on |d| (threshold units) for NA.
+    min_creation_surrogate : float
+        Event candidates whose surrogate weight is below this are skipped (they would add nothing).
+    """
+
+    lambda_timing: float | None = None
+    lambda_activation: float = 1.0
+    form: str | None = None
+    dt: float = 1.0
+    surrogate_scale: float = 1.0
+    surrogate_sharpness: float = 3.0
+    detach_reset: bool | None = None
+    max_width: float = 5.0
+    na_power: float = 1.0
+    na_min_distance: float = 0.05
+    min_creation_surrogate: float = 1e-6
+
+    def resolved(self, method: str) -> "MethodOptions":
+        """Fill the method-dependent defaults and validate."""
+        check.one_of("method", method, METHODS)
+        lam_t = self.lambda_timing if self.lambda_timing is not None else (1.0 if method in ("timing", "antlr") else 0.0)
+        form = self.form if self.form is not None else ("grid" if method == "activation" else "event")
+        check.one_of("form", form, FORMS)
+        detach = self.detach_reset if self.detach_reset is not None else method in ("activation", "na")
+        out = replace(self, lambda_timing=check.finite("lambda_timing", lam_t), form=form, detach_reset=bool(detach))
+        check.finite("lambda_activation", out.lambda_activation)
+        check.positive_finite("dt", out.dt)
+        check.positive_finite("surrogate_scale", out.surrogate_scale)
+        check.positive_finite("surrogate_sharpness", out.surrogate_sharpness)
+        check.positive_finite("max_width", out.max_width)
+        check.nonnegative_finite("na_power", out.na_power)
+        check.positive_finite("na_min_distance", out.na_min_distance)
+        check.nonnegative_finite("min_creation_surrogate", out.min_creation_surrogate)
+        return out
+
+    def surrogate(self, x: np.ndarray) -> np.ndarray:
+        return self.surrogate_scale * np.exp(-self.surrogate_sharpness * np.abs(x))
+
+
+OPTION_NAMES = tuple(MethodOptions.__dataclass_fields__)
+
+
+def make_options(method: str, options: dict) -> MethodOptions:
+    """MethodOptions from keyword options, rejecting unknown names with the list of valid ones."""
+    check.known_options(f"method={method!r}", options, OPTION_NAMES)
+    return MethodOptions(**options).resolved(method)
+
+
+@dataclass
+class _Candidates:
+    """Candidate times of one layer, sorted by time (kernel input) plus what the sources need."""
+
+    times: np.ndarray
+    neurons: np.ndarray
+    removal: np.ndarray     # bool: an existing spike (removal) or a creation candidate
+    voltage: np.ndarray     # V(t_c) (threshold for removals)
+    current: np.ndarray     # I(t_c-)
+    width: np.ndarray       # ms
+    distance: np.ndarray    # signed membrane distance for NA (threshold - V_max; -margin for removals)
+    flipped: list | None = None  # NA: re-simulated spike train of the neuron for each candidate
+
+    @classmethod
+    def concat(cls, parts: list["_Candidates"]) -> "_Candidates":
+        if not parts:
+            z = np.zeros(0)
+            return cls(z, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), z, z, z, z, [])
+        out = cls(*(np.concatenate([getattr(p, f) for p in parts])
+                    for f in ("times", "neurons", "removal", "voltage", "current", "width", "distance")))
+        flipped = None if parts[0].flipped is None else [f for p in parts for f in p.flipped]
+        order = np.argsort(out.times, kind="stable")
+        for f in ("times", "neurons", "removal", "voltage", "current", "width", "distance"):
+            setattr(out, f, np.ascontiguousarray(getattr(out, f)[order]))
+        out.flipped = None if flipped is None else [flipped[i] for i in order]
+        return out
+
+
+def method_vjp(rec: Record, loss, method: str, opts: MethodOptions, *, loss_fn: Callable | None = None,
+               min_slope: float = 0.0, grazing_slope: float = 1e-3):
+    """Gradients of one sample with a creation/removal method (called by :func:`eventsnn.vjp`).
+
+    Returns the same :class:`~eventsnn.adjoint.Gradients` as the timing adjoint.
+    """
+    from eventsnn.adjoint import Gradients
+    snapshot = rec.network
+    if not snapshot.is_layered_feedforward():
+        raise ValueError(f"method={method!r} needs a layered feed-forward network (input -> layer1 -> ...); "
+                         "use method='timing' for general networks")
+    params = snapshot.layer_parameters()
+    n_layers = len(snapshot.connections)
+    input_name = snapshot.input_names[0]
+    pre_trains = [rec.inputs[input_name]] + list(rec.layers[:-1])
+    delays = [float(c.delays) for c in snapshot.connections]
+    weights = [c.weights for c in snapshot.connections]
+    arrivals = [pre_trains[k].times + delays[k] for k in range(n_layers)]
+    use_sources = method != "timing" and (opts.lambda_activation != 0.0 or method == "na")
+
+    candidates = [_layer_candidates(rec, k, arrivals[k], pre_trains[k].neurons, weights[k], params[k], method, opts)
+                  if use_sources else _Candidates.concat([]) for k in range(n_layers)]
+
+    spike_cot = [np.asarray(c, dtype=np.float64).copy() for c in loss.cotangents]
+    drive = [None] * n_layers  # G_ext at each candidate: loss (output layer) or layer above
+    top = n_layers - 1
+    if use_sources:
+        drive[top] = _loss_drive(rec, loss, top, candidates[top], method, loss_fn, spike_cot[top])
+    d_weights, d_biases, d_delays = [], [0.0] * n_layers, [0.0] * n_layers
+    n_grazing = 0
+    d_inputs = None
+    for k in reversed(range(n_layers)):
+        cand = candidates[k]
+        gain, coef_v, coef_i = _gains(cand, params[k], method, opts)
+        below = candidates[k - 1] if (k > 0 and use_sources) else None
+        query = _query_times(below, delays[k]) if below is not None else np.zeros(0)
+        d_rows, d_arr, d_b, n_g, lam_i_q, _ = layer_backward_sources(
+            arrivals[k], pre_trains[k].neurons, weights[k], params[k], rec.t_max, rec.layers[k].times,
+            rec.layers[k].neurons, spike_cot[k], cand.times, cand.neurons, gain,
+            drive[k] if drive[k] is not None else np.zeros(cand.times.size), coef_v, coef_i, query,
+            float(opts.lambda_timing), bool(opts.detach_reset), min_slope, grazing_slope)
+        dense = np.zeros_like(weights[k])
+        scatter_rows(dense, d_rows, pre_trains[k].neurons[:d_rows.shape[0]])
+        d_weights.append(dense)
+        d_biases[k], d_delays[k] = float(d_b), float(d_arr.sum())
+        n_grazing += int(n_g)
+        if k == 0:
+            d_inputs = {input_name: d_arr}
+            continue
+        spike_cot[k - 1] += d_arr
+        if below is not None:
+            # what a spike of neuron i at time t is worth to the layer above: sum_p W[i, p] lambda_I,p(t + d)
+            def worth(times: np.ndarray, neurons: np.ndarray, _q=query, _lam=lam_i_q, _w=weights[k], _d=delays[k]):
+                rows = np.searchsorted(_q, times + _d)
+                return np.einsum("cp,cp->c", _w[neurons], _lam[np.minimum(rows, _q.size - 1)]) if times.size \
+                    else np.zeros(0)
+            drive[k - 1] = _drive_from_above(below, method, worth, spike_cot[k - 1], rec.layers[k - 1])
+    d_weights.reverse()
+    return Gradients(weights=d_weights, biases=d_biases, delays=d_delays, input_times=d_inputs,
+                     spike_times=spike_cot, n_near_grazing=n_grazing,
+                     extra={"n_candidates": [c.times.size for c in candidates]})
+
+
+# ------------------------------------------------------------------------------------------------------
+# candidates
+
+def _layer_candidates(rec: Record, k: int, arrival_times: np.ndarray, sources: np.ndarray, weights: np.ndarray,
+                      params: np.ndarray, method: str, opts: MethodOptions) -> _Candidates:
+    spikes = rec.layers[k]
+    theta = params[P_THRESHOLD]
+    tau_mem = params[P_TAU_MEM]
+    b = opts.surrogate_sharpness
+    parts = []
+    per_neuron = spikes.to_lists()
+    grid = opts.dt * np.arange(1, int(np.floor(rec.t_max / opts.dt + 1e-9)) + 1) if opts.form == "grid" \
+        and method != "na" else None
+    for j in range(spikes.n_neurons):
+        w_j = np.ascontiguousarray(weights[sources, j]) if sources.size else np.zeros(0)
+        own = per_neuron[j]
+        # removal candidates: every spike (V = threshold there); I just before the spike for slope and margin
+        if own.size:
+            before = np.nextafter(own, -np.inf)
+            _, i_before = replay_neuron(arrival_times, w_j, own, params, np.ascontiguousarray(before))
+            slope = np.maximum((-theta + i_before + params[P_BIAS]) / tau_mem, 1e-12)
+            margin = _free_overshoot(theta, i_before, params)
+            width = np.minimum(1.0 / (b * slope), opts.max_width) if grid is None else np.full(own.size, opts.dt)
+            parts.append(_Candidates(own.copy(), np.full(own.size, j, dtype=np.int64), np.ones(own.size, dtype=bool),
+                                     np.full(own.size, theta), i_before, width, -margin))
+        if grid is not None:
+            v_g, i_g = replay_neuron(arrival_times, w_j, own, params, grid)
+            keep = v_g < theta  # grid points after a reset within their bin are creation candidates too
+            n = int(keep.sum())
+            parts.append(_Candidates(grid[keep], np.full(n, j, dtype=np.int64), np.zeros(n, dtype=bool),
+                                     v_g[keep], i_g[keep], np.full(n, opts.dt), theta - v_g[keep]))
+        else:
+            t_m, v_m, i_m, curv = near_misses(arrival_times, w_j, own, params, rec.t_max)
+            keep = opts.surrogate(v_m - theta) >= opts.min_creation_surrogate
+            t_m, v_m, i_m, curv = t_m[keep], v_m[keep], i_m[keep], curv[keep]
+            width = np.minimum(np.sqrt(2.0 * np.pi / (b * np.maximum(np.abs(curv), 1e-300))), opts.max_width)
+            parts.append(_Candidates(t_m, np.full(t_m.size, j, dtype=np.int64), np.zeros(t_m.size, dtype=bool),
+                                     v_m, i_m, width, theta - v_m))
+        if method == "na":
+            max_spikes = 4 * (own.size + 2) + 64
+            for p in parts[-2:] if own.size else parts[-1:]:
+                p.flipped = [resimulate_flipped(arrival_times, w_j, own, params, rec.t_max, t, bool(rem), max_spikes)
+                             for t, rem in zip(p.times, p.removal)]
+    return _Candidates.concat(parts)
+
+
+def _free_overshoot(theta: float, current: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """How far above threshold V would have gone after each spike without a reset (and without later inputs)."""
+    out = np.zeros(current.size)
+    for n, i0 in enumerate(current):
+        t_ext = extremum_time(theta, float(i0), params[P_BIAS], params[P_TAU_MEM], params[P_TAU_SYN])
+        if t_ext > 0.0:
+            out[n] = max(state_after(t_ext, theta, float(i0), params)[0] - theta, 0.0)
+        elif params[P_BIAS] > theta:
+            out[n] = params[P_BIAS] - theta  # bias above threshold: V rises towards the bias
+    return out
+
+
+def _query_times(below: _Candidates, delay: float) -> np.ndarray:
+    times = [below.times]
+    if below.flipped is not None:
+        times += [f for f in below.flipped if f.size]
+    return np.unique(np.concatenate(times) + delay) if times else np.zeros(0)
+
+
+# ------------------------------------------------------------------------------------------------------
+# sources
+
+def _gains(cand: _Candidates, params: np.ndarray, method: str, opts: MethodOptions):
+    """(gain, coef_v, coef_i) per candidate: lambda_V += gain * (drive + coef_v lambda_V + coef_i lambda_I)."""
+    n = cand.times.size
+    zeros = np.zeros(n)
+    if n == 0:
+        return zeros, zeros, zeros
+    theta = params[P_THRESHOLD]
+    if method == "na":
+        d = cand.distance
+        mag = np.maximum(np.abs(d), opts.na_min_distance) ** opts.na_power
+        return np.where(cand.removal, -1.0, 1.0) / mag, zeros, zeros
+    gain = opts.lambda_activation * opts.surrogate(cand.voltage - theta) * cand.width
+    if opts.detach_reset:
+        return gain, zeros, zeros
+    # surrogate reset term of a created spike (existing spikes: the exact reset dependence is in the jump)
+    coef_v = np.where(cand.removal, 0.0, -cand.voltage)
+    coef_i = np.where(cand.removal, 0.0, -cand.current) if params[P_RESET_CURRENT] != 0.0 else zeros
+    return gain, coef_v, coef_i
+
+
+def _loss_drive(rec: Record, loss, k: int, cand: _Candidates, method: str, loss_fn, spike_cot: np.ndarray):
+    """G_ext of the output layer's candidates, from the loss."""
+    if cand.times.size == 0:
+        return np.zeros(0)
+    layer = rec.layers[k]
+
+    def worth(times: np.ndarray, neurons: np.ndarray) -> np.ndarray:
+        if times.size == 0:
+            return np.zeros(0)
+        return loss.creation_cotangent(k, times)[np.arange(times.size), neurons]
+
+    if method != "na" or loss_fn is None:
+        return _drive_from_above(cand, method, worth, spike_cot, layer)
+    # NA at the output with the loss itself: the exact loss change of each flipped neighbour
+    base = float(loss.value)
+    out = np.empty(cand.times.size)
+    for c in range(cand.times.size):
+        out[c] = float(loss_fn(_with_train(rec, k, int(cand.neurons[c]), cand.flipped[c]))) - base
+    return out
+
+
+def _drive_from_above(cand: _Candidates, method: str, worth: Callable, spike_cot: np.ndarray,
+                      layer: SpikeTrains) -> np.ndarray:
+    """Activation methods: G = worth(t_c). NA: linearised loss change of the flipped neighbour."""
+    if method != "na":
+        return worth(cand.times, cand.neurons)
+    out = np.zeros(cand.times.size)
+    per_neuron_idx = _indices_per_neuron(layer)
+    for c in range(cand.times.size):
+        j = int(cand.neurons[c])
+        idx = per_neuron_idx[j]
+        old = layer.times[idx]
+        new = cand.flipped[c]
+        t0 = cand.times[c]
+        old_after, cot_after = old[old >= t0], spike_cot[idx][old >= t0]
+        new_after = new[new >= t0]
+        # pair spikes in order: shifted pairs cost cot * dt; unpaired ones are created/removed
+        m = min(old_after.size, new_after.size)
+        delta = float(np.dot(cot_after[:m], new_after[:m] - old_after[:m]))
+        extra_new, extra_old = new_after[m:], old_after[m:]
+        delta += float(worth(extra_new, np.full(extra_new.size, j)).sum())
+        delta -= float(worth(extra_old, np.full(extra_old.size, j)).sum())
+        out[c] = delta
+    return out
+
+
+def _indices_per_neuron(spikes: SpikeTrains) -> list[np.ndarray]:
+    order = np.argsort(spikes.neurons, kind="stable")
+    return np.split(order, np.cumsum(spikes.counts())[:-1])
+
+
+def _with_train(rec: Record, k: int, neuron: int, train: np.ndarray) -> Record:
+    """A copy of ``rec`` in which neuron ``neuron`` of layer k fires ``train`` instead (other spikes kept)."""
+    layer = rec.layers[k]
+    keep = layer.neurons != neuron
+    times = np.concatenate([layer.times[keep], train])
+    neurons = np.concatenate([layer.neurons[keep], np.full(train.size, neuron, dtype=layer.neurons.dtype)])
+    layers = list(rec.layers)
+    layers[k] = SpikeTrains(times, neurons, layer.n_neurons, sort=True)
+    return Record(layers, rec.inputs, rec.t_max, rec.network)
