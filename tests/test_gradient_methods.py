@@ -1,0 +1,313 @@
+"""Creation/removal gradient methods (eventsnn.gradient_methods) against independent routes.
+
+* antlr with lambda_activation = 0 is the exact timing gradient (a different kernel computes it);
+* the grid-faithful activation gradient (detached reset, no timing term) equals a plain unrolled sum written
+  here from the model: dL/dW = sum over candidates of gain * G * dV(t_c)/dW, with dV(t_c)/dW in closed form
+  (resets held fixed, as a surrogate BPTT does) and, for two layers, G of a hidden candidate built from the
+  output candidates' dV/dI;
+* NA's loss change for a flipped output spike equals a brute-force re-simulation (small time steps with an
+  exact propagator, crossing refined by bisection) of that neuron with the spike forced or suppressed;
+* a silent neuron gets a gradient from activation/antlr/na and none from timing.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import eventsnn as es
+from eventsnn import losses
+from eventsnn.gradient_methods import MethodOptions
+
+
+def _k(s, tau_mem, tau_syn):
+    """PSP kernel: membrane response at s >= 0 to a unit current step (independent of lif.py)."""
+    s = np.asarray(s, dtype=float)
+    if math.isclose(tau_mem, tau_syn):
+        return np.where(s > 0, s / tau_mem * np.exp(-s / tau_mem), 0.0)
+    return np.where(s > 0, tau_syn / (tau_mem - tau_syn) * (np.exp(-s / tau_mem) - np.exp(-s / tau_syn)), 0.0)
+
+
+def _sensitivity(t_c, a, own_spikes, lif):
+    """dV(t_c-)/d(current jump at time a) with every reset held fixed (a surrogate BPTT's dependence)."""
+    if a >= t_c:
+        return 0.0
+    earlier = own_spikes[own_spikes < t_c]
+    if earlier.size == 0:
+        return float(_k(t_c - a, lif.tau_mem, lif.tau_syn))
+    t_spike = earlier[-1]
+    t_release = t_spike + lif.refractory
+    if t_c <= t_release:
+        return 0.0  # V clamped
+    if a > t_release:
+        return float(_k(t_c - a, lif.tau_mem, lif.tau_syn))
+    if lif.reset_current and a < t_spike:
+        return 0.0  # current zeroed at the spike
+    return float(math.exp(-(t_release - a) / lif.tau_syn) * _k(t_c - t_release, lif.tau_mem, lif.tau_syn))
+
+
+def _voltage(t_c, arrivals, weights, own_spikes, lif):
+    """V(t_c-) from the same closed form (resets at the recorded spikes)."""
+    v = sum(w * _sensitivity(t_c, a, own_spikes, lif) for a, w in zip(arrivals, weights))
+    earlier = own_spikes[own_spikes < t_c]
+    start = earlier[-1] + lif.refractory if earlier.size else 0.0
+    return v + (lif.bias * (1 - math.exp(-(t_c - start) / lif.tau_mem)) if t_c > start else 0.0)
+
+
+def _reference_activation_grid(rec, net, lif, loss, dt, opts):
+    """Unrolled activation gradient (grid form, detached reset, lambda_timing = 0) for 1 or 2 layers."""
+    sigma = opts.surrogate
+    n_layers = len(rec.layers)
+    pre = [rec.inputs["input"]] + list(rec.layers[:-1])
+    grid = dt * np.arange(1, int(np.floor(rec.t_max / dt + 1e-9)) + 1)
+    grads = [np.zeros_like(w) for w in net.weights]
+    # candidates per layer: list of (neuron, time, gain, removal)
+    cands = []
+    for k in range(n_layers):
+        layer_c = []
+        for j in range(rec.layers[k].n_neurons):
+            own = rec.layers[k].times[rec.layers[k].neurons == j]
+            arr = pre[k].times
+            w = net.weights[k][pre[k].neurons, j]
+            for t in own:
+                layer_c.append((j, t, sigma(0.0) * dt))
+            for t in grid:
+                v = _voltage(t, arr, w, own, lif)
+                layer_c.append((j, t, sigma(v - lif.threshold) * dt))
+        cands.append(layer_c)
+    # G at the output layer from the loss; at the hidden layer from the output candidates
+    top = n_layers - 1
+    G = [None] * n_layers
+    G[top] = [loss.creation_cotangent(top, np.array([t]))[0, j] for j, t, _ in cands[top]]
+    for k in reversed(range(n_layers)):
+        for (j, t_c, gain), g in zip(cands[k], G[k]):
+            own = rec.layers[k].times[rec.layers[k].neurons == j]
+            for a, src in zip(pre[k].times, pre[k].neurons):
+                grads[k][src, j] += gain * g * _sensitivity(t_c, a, own, lif)
+        if k > 0:
+            below = []
+            for i, t_b, _ in cands[k - 1]:
+                total = 0.0
+                for (p, t_c, gain), g in zip(cands[k], G[k]):
+                    own_p = rec.layers[k].times[rec.layers[k].neurons == p]
+                    total += net.weights[k][i, p] * gain * g * _sensitivity(t_c, t_b, own_p, lif)
+                below.append(total)
+            G[k - 1] = below
+    return grads
+
+
+def _random_net(rng, sizes, lif, scale=1.0):
+    weights = [rng.normal(0.9 * scale, 1.0 * scale, (a, b)) for a, b in zip(sizes[:-1], sizes[1:])]
+    return es.Network.feedforward(sizes, neuron=lif, weights=weights)
+
+
+def _random_input(rng, n, count, t_end=20.0):
+    return es.SpikeTrains(np.sort(rng.uniform(0, t_end, count)), rng.integers(0, n, count), n)
+
+
+LIFS = [es.LIF(tau_mem=10.0, tau_syn=5.0),
+        es.LIF(tau_mem=8.0, tau_syn=8.0),
+        es.LIF(tau_mem=5.0, tau_syn=10.0, refractory=1.5),
+        es.LIF(tau_mem=10.0, tau_syn=3.0, reset_current=True, bias=0.05),
+        es.LIF(tau_mem=7.0, tau_syn=4.0, refractory=2.0, reset_current=True)]
+
+
+@pytest.mark.parametrize("lif", LIFS)
+@pytest.mark.parametrize("form", ["grid", "event"])
+def test_antlr_without_activation_is_the_exact_timing_gradient(lif, form):
+    rng = np.random.default_rng(3)
+    for _ in range(4):
+        net = _random_net(rng, [6, 8, 3], lif)
+        rec = es.simulate(net, _random_input(rng, 6, 15), t_max=60.0)
+        loss = losses.first_spike_cross_entropy(rec, 1) + losses.van_rossum_distance(
+            rec, es.SpikeTrains([10.0, 30.0], [0, 2], 3), tau=5.0)
+        exact = es.vjp(net, rec, loss.cotangents)
+        antlr = es.vjp(net, rec, loss, method="antlr", lambda_activation=0.0, form=form)
+        for a, b in zip(exact.weights, antlr.weights):
+            np.testing.assert_allclose(b, a, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(antlr.input_times["input"], exact.input_times["input"], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(antlr.biases, exact.biases, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("lif", LIFS)
+def test_activation_grid_equals_unrolled_reference_one_layer(lif):
+    rng = np.random.default_rng(11)
+    dt = 2.5
+    for _ in range(3):
+        net = _random_net(rng, [5, 4], lif)
+        rec = es.simulate(net, _random_input(rng, 5, 12), t_max=40.0)
+        loss = losses.spike_count_mse(rec, np.array([1.0, 0.0, 2.0, 1.0]))
+        got = es.vjp(net, rec, loss, method="activation", dt=dt)
+        want = _reference_activation_grid(rec, net, lif, loss, dt, MethodOptions())
+        np.testing.assert_allclose(got.weights[0], want[0], rtol=1e-9, atol=1e-12)
+        assert np.abs(want[0]).max() > 0
+
+
+@pytest.mark.parametrize("lif", LIFS[:3])
+def test_activation_grid_equals_unrolled_reference_two_layers(lif):
+    rng = np.random.default_rng(5)
+    dt = 4.0
+    net = _random_net(rng, [4, 5, 3], lif)
+    rec = es.simulate(net, _random_input(rng, 4, 10), t_max=40.0)
+    target = es.SpikeTrains([8.0, 20.0, 25.0], [0, 1, 1], 3)
+    loss = losses.van_rossum_distance(rec, target, tau=5.0) + losses.spike_count_mse(rec, np.array([1.0, 2.0, 0.0]))
+    got = es.vjp(net, rec, loss, method="activation", dt=dt)
+    want = _reference_activation_grid(rec, net, lif, loss, dt, MethodOptions())
+    for g, w in zip(got.weights, want):
+        np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12)
+    assert np.abs(want[0]).max() > 0
+
+
+def test_silent_neuron_gets_gradient_from_creation_methods_only():
+    lif = es.LIF(tau_mem=10.0, tau_syn=5.0)
+    # output 1 has weak weights: silent, but with a sub-threshold bump
+    w1 = np.full((3, 4), 1.5)
+    w2 = np.array([[2.0, 0.3], [2.0, 0.3], [2.0, 0.3], [2.0, 0.3]])
+    net = es.Network.feedforward([3, 4, 2], neuron=lif, weights=[w1, w2])
+    rec = es.simulate(net, es.SpikeTrains([1.0, 2.0, 3.0], [0, 1, 2], 3), t_max=50.0)
+    assert rec.layers[1].counts()[1] == 0 and rec.layers[1].counts()[0] > 0
+    loss = losses.latency_cross_entropy(rec, label=1)
+    timing = es.vjp(net, rec, loss.cotangents)
+    assert np.all(timing.weights[1][:, 1] == 0.0)  # blind to the silent neuron
+    for method in ("activation", "antlr", "na"):
+        g = es.vjp(net, rec, loss, method=method, loss_fn=lambda r: losses.latency_cross_entropy(r, 1).value)
+        col = g.weights[1][:, 1]
+        assert np.all(col < 0), (method, col)  # every weight into it should grow (the loss falls)
+
+
+def _brute_force_train(arrivals, weights, lif, t_max, flip_time, remove, step=2e-3):
+    """One neuron in small exact steps, crossings refined by bisection; the spike at flip_time forced/suppressed."""
+    def advance(v, i, h):
+        return (lif.bias + (v - lif.bias) * math.exp(-h / lif.tau_mem) + i * float(_k(h, lif.tau_mem, lif.tau_syn)),
+                i * math.exp(-h / lif.tau_syn))
+
+    points = np.unique(np.concatenate([np.arange(0.0, t_max, step), arrivals[arrivals <= t_max], [flip_time, t_max]]))
+    v = i = 0.0
+    out, released, suppress, a = [], 0.0, False, 0
+    for t0, t1 in zip(points[:-1], points[1:]):
+        if t0 == flip_time and not remove:  # the inserted spike comes before arrivals at the same time
+            out.append(t0)
+            v, i, released = 0.0, (0.0 if lif.reset_current else i), t0 + lif.refractory
+        while a < arrivals.size and arrivals[a] <= t0:
+            i += weights[a]
+            a += 1
+        t = t0
+        while t < t1:
+            if t < released:
+                h = min(t1, released) - t
+                i *= math.exp(-h / lif.tau_syn)
+                t += h
+                continue
+            v1, i1 = advance(v, i, t1 - t)
+            if suppress:
+                v, i, t = v1, i1, t1
+                suppress = v >= lif.threshold
+                continue
+            if v1 < lif.threshold:
+                v, i, t = v1, i1, t1
+                continue
+            lo, hi = 0.0, t1 - t
+            for _ in range(200):
+                mid = 0.5 * (lo + hi)
+                lo, hi = (lo, mid) if advance(v, i, mid)[0] >= lif.threshold else (mid, hi)
+            if remove and abs(t + hi - flip_time) < 1e-7:  # the suppressed spike: no reset, stay above
+                v, i, t = v1, i1, t1
+                suppress = True
+                continue
+            _, i = advance(v, i, hi)
+            t += hi
+            out.append(t)
+            v, i, released = 0.0, (0.0 if lif.reset_current else i), t + lif.refractory
+    return np.array(out)
+
+
+@pytest.mark.parametrize("lif", [es.LIF(tau_mem=10.0, tau_syn=5.0), es.LIF(tau_mem=6.0, tau_syn=6.0),
+                                 es.LIF(tau_mem=10.0, tau_syn=4.0, reset_current=True)])
+def test_na_flipped_train_matches_brute_force(lif):
+    from eventsnn._kernels.backward_sources import near_misses, resimulate_flipped
+    rng = np.random.default_rng(7)
+    checked = 0
+    for _ in range(6):
+        arrivals = np.sort(rng.uniform(0, 30, 10))
+        weights = rng.normal(1.2, 1.0, 10)
+        net = es.Network.feedforward([10, 1], neuron=lif, weights=[weights[:, None]])
+        rec = es.simulate(net, es.SpikeTrains(arrivals, np.arange(10), 10), t_max=50.0)
+        own = rec.layers[0].times
+        params = lif.kernel_parameters()
+        t_max_c, *_ = near_misses(arrivals, weights, own, params, 50.0)
+        flips = [(t, True) for t in own] + [(t, False) for t in t_max_c]
+        for t_flip, remove in flips:
+            got = resimulate_flipped(arrivals, weights, own, params, 50.0, t_flip, remove, 100)
+            want = _brute_force_train(arrivals, weights, lif, 50.0, t_flip, remove)
+            assert got.size == want.size, (t_flip, remove, got, want)
+            np.testing.assert_allclose(got, want, atol=1e-6)
+            checked += 1
+    assert checked > 5
+
+
+def test_na_output_loss_change_is_exact_with_loss_fn():
+    """With loss_fn, NA's loss change at an output candidate is the loss of the re-simulated network."""
+    from eventsnn import gradient_methods as gm
+    rng = np.random.default_rng(2)
+    lif = es.LIF(tau_mem=10.0, tau_syn=5.0)
+    net = _random_net(rng, [5, 3], lif, scale=1.2)
+    rec = es.simulate(net, _random_input(rng, 5, 12), t_max=50.0)
+    target = es.SpikeTrains([10.0, 25.0], [0, 2], 3)
+
+    def loss_fn(r):
+        return losses.van_rossum_distance(r, target, tau=5.0).value
+
+    loss = losses.van_rossum_distance(rec, target, tau=5.0)
+    opts = gm.make_options("na", {})
+    params = net.layer_parameters()[0]
+    pre = rec.inputs["input"]
+    cand = gm._layer_candidates(rec, 0, pre.times, pre.neurons, net.weights[0], params, "na", opts)
+    assert cand.times.size > 0
+    drive = gm._loss_drive(rec, loss, 0, cand, "na", loss_fn, np.asarray(loss.cotangents[0]))
+    for c in range(cand.times.size):
+        j = int(cand.neurons[c])
+        # brute force: a one-neuron network can't be forced, so rebuild the layer from the flipped train
+        arrivals = pre.times
+        w = net.weights[0][pre.neurons, j]
+        train = _brute_force_train(arrivals, w, lif, 50.0, cand.times[c], bool(cand.removal[c]))
+        brute = loss_fn(gm._with_train(rec, 0, j, train)) - loss.value
+        assert drive[c] == pytest.approx(brute, rel=1e-5, abs=1e-6)
+
+
+def test_options_are_validated():
+    lif = es.LIF(tau_mem=10.0, tau_syn=5.0)
+    net = es.Network.feedforward([2, 2], neuron=lif, weights=[np.full((2, 2), 2.0)])
+    rec = es.simulate(net, es.SpikeTrains([1.0], [0], 2), t_max=20.0)
+    loss = losses.spike_count_mse(rec, np.zeros(2))
+    with pytest.raises(TypeError, match="lambda_activaton"):
+        es.vjp(net, rec, loss, method="antlr", lambda_activaton=1.0)
+    with pytest.raises(ValueError, match="method"):
+        es.vjp(net, rec, loss, method="surrogate")
+    with pytest.raises(TypeError, match="LossResult"):
+        es.vjp(net, rec, loss.cotangents, method="activation")
+    with pytest.raises(ValueError, match="dt"):
+        es.vjp(net, rec, loss, method="activation", dt=-1.0)
+    with pytest.raises(ValueError, match="takes no method options"):
+        es.vjp(net, rec, loss.cotangents, dt=1.0)
+    general = es.Network()
+    general.add_input("in", 2)
+    general.add_population("a", 2, lif)
+    general.connect("in", "a", np.full((2, 2), 2.0))
+    general.connect("a", "a", np.full((2, 2), 0.1), delays=1.0)
+    rec_g = es.simulate(general, {"in": es.SpikeTrains([1.0], [0], 2)}, t_max=20.0)
+    with pytest.raises(ValueError, match="layered"):
+        es.vjp(general, rec_g, losses.spike_count_mse(rec_g, np.zeros(2)), method="activation")
+
+
+def test_detach_reset_changes_the_activation_gradient():
+    rng = np.random.default_rng(4)
+    lif = es.LIF(tau_mem=10.0, tau_syn=5.0)
+    net = _random_net(rng, [6, 5, 2], lif, scale=1.3)
+    rec = es.simulate(net, _random_input(rng, 6, 20), t_max=50.0)
+    assert len(rec.layers[0]) > 3
+    loss = losses.spike_count_mse(rec, np.array([3.0, 0.0]))
+    a = es.vjp(net, rec, loss, method="activation", detach_reset=True)
+    b = es.vjp(net, rec, loss, method="activation", detach_reset=False)
+    assert not np.allclose(a.weights[0], b.weights[0])
