@@ -28,7 +28,8 @@ import numpy as np
 
 from eventsnn import _validation as check
 from eventsnn.adjoint import vjp
-from eventsnn.losses import first_spike_cross_entropy
+from eventsnn.gradient_methods import METHODS, make_options
+from eventsnn.losses import first_spike_cross_entropy, spike_count_regularizer
 from eventsnn.network import Network
 from eventsnn.optim import make_optimizer
 from eventsnn.simulate import simulate
@@ -63,6 +64,13 @@ class TrainConfig:
         Threads over samples (None = all cores).
     progress : bool
         Show a tqdm progress bar per epoch.
+    method : {"timing", "activation", "antlr", "na"}
+        Gradient method (:func:`eventsnn.vjp`); "timing" is the exact adjoint.
+    method_options : dict
+        Options of the method (:class:`eventsnn.gradient_methods.MethodOptions`).
+    spike_penalty : float
+        Strength of the spike-count regulariser (``losses.spike_count_regularizer``, all layers) per spike and
+        sample; only creation/removal methods see its gradient (counts have no timing gradient).
     """
 
     epochs: int = 30
@@ -79,6 +87,9 @@ class TrainConfig:
     seed: int = 0
     n_threads: int | None = None
     progress: bool = True
+    method: str = "timing"
+    method_options: dict = field(default_factory=dict)
+    spike_penalty: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "seed"):
@@ -94,6 +105,12 @@ class TrainConfig:
         check.nonnegative_finite("silent_bump", self.silent_bump)
         check.nonnegative_finite("min_slope", self.min_slope)
         check.one_of("optimizer", self.optimizer, ("adam", "sgd"))
+        check.nonnegative_finite("spike_penalty", self.spike_penalty)
+        check.one_of("method", self.method, METHODS)
+        if self.method != "timing":
+            make_options(self.method, dict(self.method_options))
+        elif self.method_options:
+            raise ValueError(f"method='timing' takes no method_options, got {sorted(self.method_options)}")
 
 
 @dataclass
@@ -195,8 +212,12 @@ class Trainer:
         scale = 1.0 / len(records)
         losses = [self._loss(r, int(y)).scaled(scale)
                   for r, y in zip(records, labels)]
-        grads = vjp(self.net, records, [l.cotangents for l in losses], min_slope=cfg.min_slope,
-                    n_threads=cfg.n_threads)
+        if cfg.method == "timing":
+            grads = vjp(self.net, records, [l.cotangents for l in losses], min_slope=cfg.min_slope,
+                        n_threads=cfg.n_threads)
+        else:
+            grads = vjp(self.net, records, losses, method=cfg.method, min_slope=cfg.min_slope,
+                        n_threads=cfg.n_threads, **cfg.method_options)
         t2 = time.perf_counter()
         directions = [g.copy() for g in grads.weights]
         if cfg.silent_bump > 0.0:
@@ -208,8 +229,11 @@ class Trainer:
 
     def _loss(self, rec, label: int):
         cfg = self.config
-        return first_spike_cross_entropy(rec, label, tau=cfg.softmax_tau, early_weight=cfg.early_weight,
+        loss = first_spike_cross_entropy(rec, label, tau=cfg.softmax_tau, early_weight=cfg.early_weight,
                                          early_tau=cfg.early_tau)
+        if cfg.spike_penalty > 0.0:
+            loss = loss + spike_count_regularizer(rec, strength=cfg.spike_penalty)
+        return loss
 
     def _add_silent_remedy(self, directions: list[np.ndarray], records: list, labels: np.ndarray) -> None:
         bump = self.config.silent_bump
