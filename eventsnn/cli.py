@@ -35,6 +35,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=None, help="output directory (default runs/<task>)")
     train.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.npz")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    train.add_argument("--method", default="timing", choices=["timing", "activation", "antlr", "na"],
+                       help="gradient method (default: the exact timing adjoint)")
+    train.add_argument("--spike-penalty", type=float, default=None,
+                       help="spike-count regulariser per spike and sample (seen by creation/removal methods)")
+    train.add_argument("--grad-clip", type=float, default=None, help="max global gradient norm per step (0 = off)")
     return parser
 
 
@@ -52,13 +57,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.lr is not None:
         config.lr = args.lr
     config.n_threads = args.threads
+    config.method = args.method
+    if args.spike_penalty is not None:
+        config.spike_penalty = args.spike_penalty
+    if args.grad_clip is not None:
+        config.grad_clip = args.grad_clip
     config.progress = not args.no_progress
     config.__post_init__()
     out = args.out or os.path.join("runs", args.task)
     os.makedirs(out, exist_ok=True)
     sizes = [task.net.populations[n].size for n in task.net.populations]
     print(f"eventsnn: task {args.task}, network {'-'.join(map(str, sizes))}, {len(task.train_inputs)} train / "
-          f"{len(task.test_inputs)} test samples, {config.epochs} epochs, seed {args.seed}, output {out}", flush=True)
+          f"{len(task.test_inputs)} test samples, {config.epochs} epochs, seed {args.seed}, method {config.method}, "
+          f"output {out}", flush=True)
     trainer = Trainer(task.net, task.train_inputs, task.train_labels, task.test_inputs, task.test_labels,
                       config=config, out_dir=out, resume=args.resume)
     history = trainer.fit()

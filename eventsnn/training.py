@@ -68,6 +68,9 @@ class TrainConfig:
         Gradient method (:func:`eventsnn.vjp`); "timing" is the exact adjoint.
     method_options : dict
         Options of the method (:class:`eventsnn.gradient_methods.MethodOptions`).
+    grad_clip : float
+        If > 0, the gradient of each step is rescaled to at most this global L2 norm (a guard against the rare
+        huge exact gradients of near-grazing crossings); 0 = off.
     spike_penalty : float
         Strength of the spike-count regulariser (``losses.spike_count_regularizer``, all layers) per spike and
         sample; only creation/removal methods see its gradient (counts have no timing gradient).
@@ -90,6 +93,7 @@ class TrainConfig:
     method: str = "timing"
     method_options: dict = field(default_factory=dict)
     spike_penalty: float = 0.0
+    grad_clip: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "seed"):
@@ -106,6 +110,7 @@ class TrainConfig:
         check.nonnegative_finite("min_slope", self.min_slope)
         check.one_of("optimizer", self.optimizer, ("adam", "sgd"))
         check.nonnegative_finite("spike_penalty", self.spike_penalty)
+        check.nonnegative_finite("grad_clip", self.grad_clip)
         check.one_of("method", self.method, METHODS)
         if self.method != "timing":
             make_options(self.method, dict(self.method_options))
@@ -220,6 +225,10 @@ class Trainer:
                         n_threads=cfg.n_threads, **cfg.method_options)
         t2 = time.perf_counter()
         directions = [g.copy() for g in grads.weights]
+        if cfg.grad_clip > 0.0:
+            norm = float(np.sqrt(sum(float(np.sum(d * d)) for d in directions)))
+            if norm > cfg.grad_clip:
+                directions = [d * (cfg.grad_clip / norm) for d in directions]
         if cfg.silent_bump > 0.0:
             self._add_silent_remedy(directions, records, labels)
         self.optimizer.step(self.net.weights, directions)

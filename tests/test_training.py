@@ -78,10 +78,25 @@ def test_resume_equals_uninterrupted(tmp_path):
 
 
 @pytest.mark.parametrize("bad", [{"epochs": 0}, {"batch_size": 0}, {"lr": -1.0}, {"optimizer": "rmsprop"},
-                                 {"t_max": 0.0}, {"softmax_tau": np.nan}, {"silent_bump": -1.0}])
+                                 {"t_max": 0.0}, {"softmax_tau": np.nan}, {"silent_bump": -1.0},
+                                 {"grad_clip": -0.1}, {"grad_clip": np.inf}])
 def test_bad_config(bad):
     with pytest.raises(ValueError):
         _config(**bad)
+
+
+def test_grad_clip_bounds_the_step():
+    """With SGD the weight change of one step is lr * direction: its global norm must not exceed lr * clip."""
+    data, labels = _toy_task(16)
+    nets = []
+    for clip in (0.0, 1e-3):
+        trainer = Trainer(_network(), data, labels, config=_config(epochs=1, batch_size=16, optimizer="sgd",
+                                                                   lr=1.0, silent_bump=0.0, grad_clip=clip))
+        before = [w.copy() for w in trainer.net.weights]
+        trainer.fit()
+        nets.append(np.sqrt(sum(np.sum((w - b) ** 2) for w, b in zip(trainer.net.weights, before))))
+    assert nets[0] > 1e-3 * 1.01          # unclipped step is larger than the bound: the test can fail
+    assert nets[1] == pytest.approx(1e-3, rel=1e-9)
 
 
 def test_bad_labels():
