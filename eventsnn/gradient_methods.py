@@ -40,10 +40,8 @@ import numpy as np
 
 from eventsnn import _validation as check
 from eventsnn._kernels.backward import scatter_rows
-from eventsnn._kernels.backward_sources import layer_backward_sources, near_misses, resimulate_flipped
-from eventsnn._kernels.forward import replay_neuron
-from eventsnn._kernels.lif import (P_BIAS, P_RESET_CURRENT, P_TAU_MEM, P_TAU_SYN, P_THRESHOLD, extremum_time,
-                                   state_after)
+from eventsnn._kernels.backward_sources import layer_backward_sources, layer_candidates, resimulate_flipped
+from eventsnn._kernels.lif import P_RESET_CURRENT, P_THRESHOLD
 from eventsnn.record import Record
 from eventsnn.spikes import SpikeTrains
 
@@ -221,55 +219,32 @@ def _layer_candidates(rec: Record, k: int, arrival_times: np.ndarray, sources: n
                       params: np.ndarray, method: str, opts: MethodOptions) -> _Candidates:
     spikes = rec.layers[k]
     theta = params[P_THRESHOLD]
-    tau_mem = params[P_TAU_MEM]
     b = opts.surrogate_sharpness
-    parts = []
-    per_neuron = spikes.to_lists()
-    grid = opts.dt * np.arange(1, int(np.floor(rec.t_max / opts.dt + 1e-9)) + 1) if opts.form == "grid" \
-        and method != "na" else None
-    for j in range(spikes.n_neurons):
-        w_j = np.ascontiguousarray(weights[sources, j]) if sources.size else np.zeros(0)
-        own = per_neuron[j]
-        # removal candidates: every spike (V = threshold there); I just before the spike for slope and margin
-        if own.size:
-            before = np.nextafter(own, -np.inf)
-            _, i_before = replay_neuron(arrival_times, w_j, own, params, np.ascontiguousarray(before))
-            slope = np.maximum((-theta + i_before + params[P_BIAS]) / tau_mem, 1e-12)
-            margin = _free_overshoot(theta, i_before, params)
-            width = np.minimum(1.0 / (b * slope), opts.max_width) if grid is None else np.full(own.size, opts.dt)
-            parts.append(_Candidates(own.copy(), np.full(own.size, j, dtype=np.int64), np.ones(own.size, dtype=bool),
-                                     np.full(own.size, theta), i_before, width, -margin))
-        if grid is not None:
-            v_g, i_g = replay_neuron(arrival_times, w_j, own, params, grid)
-            keep = v_g < theta  # grid points after a reset within their bin are creation candidates too
-            n = int(keep.sum())
-            parts.append(_Candidates(grid[keep], np.full(n, j, dtype=np.int64), np.zeros(n, dtype=bool),
-                                     v_g[keep], i_g[keep], np.full(n, opts.dt), theta - v_g[keep]))
-        else:
-            t_m, v_m, i_m, curv = near_misses(arrival_times, w_j, own, params, rec.t_max)
-            keep = opts.surrogate(v_m - theta) >= opts.min_creation_surrogate
-            t_m, v_m, i_m, curv = t_m[keep], v_m[keep], i_m[keep], curv[keep]
-            width = np.minimum(np.sqrt(2.0 * np.pi / (b * np.maximum(np.abs(curv), 1e-300))), opts.max_width)
-            parts.append(_Candidates(t_m, np.full(t_m.size, j, dtype=np.int64), np.zeros(t_m.size, dtype=bool),
-                                     v_m, i_m, width, theta - v_m))
-        if method == "na":
-            max_spikes = 4 * (own.size + 2) + 64
-            for p in parts[-2:] if own.size else parts[-1:]:
-                p.flipped = [resimulate_flipped(arrival_times, w_j, own, params, rec.t_max, t, bool(rem), max_spikes)
-                             for t, rem in zip(p.times, p.removal)]
-    return _Candidates.concat(parts)
-
-
-def _free_overshoot(theta: float, current: np.ndarray, params: np.ndarray) -> np.ndarray:
-    """How far above threshold V would have gone after each spike without a reset (and without later inputs)."""
-    out = np.zeros(current.size)
-    for n, i0 in enumerate(current):
-        t_ext = extremum_time(theta, float(i0), params[P_BIAS], params[P_TAU_MEM], params[P_TAU_SYN])
-        if t_ext > 0.0:
-            out[n] = max(state_after(t_ext, theta, float(i0), params)[0] - theta, 0.0)
-        elif params[P_BIAS] > theta:
-            out[n] = params[P_BIAS] - theta  # bias above threshold: V rises towards the bias
-    return out
+    use_grid = opts.form == "grid" and method != "na"
+    grid = opts.dt * np.arange(1, int(np.floor(rec.t_max / opts.dt + 1e-9)) + 1) if use_grid else np.zeros(0)
+    times, neurons, removal, voltage, current, slope, margin, curvature = layer_candidates(
+        np.ascontiguousarray(arrival_times), np.ascontiguousarray(sources), weights, params, rec.t_max,
+        spikes.times, spikes.neurons, grid, use_grid)
+    # removal candidates: every spike (V = threshold there); creation: grid points or sub-threshold maxima
+    if use_grid:
+        width = np.full(times.size, opts.dt)
+    else:
+        keep = removal | (opts.surrogate(voltage - theta) >= opts.min_creation_surrogate)
+        times, neurons, removal, voltage, current, slope, margin, curvature = (
+            a[keep] for a in (times, neurons, removal, voltage, current, slope, margin, curvature))
+        laplace = np.sqrt(2.0 * np.pi / (b * np.maximum(np.abs(curvature), 1e-300)))
+        width = np.minimum(np.where(removal, 1.0 / (b * np.where(removal, slope, 1.0)), laplace), opts.max_width)
+    distance = np.where(removal, -margin, theta - voltage)
+    cand = _Candidates(times, neurons, removal, voltage, current, width, distance)
+    if method == "na":
+        per_neuron = spikes.to_lists()
+        max_spikes = [4 * (own.size + 2) + 64 for own in per_neuron]
+        cand.flipped = []
+        for t, j, rem in zip(times, neurons, removal):
+            w_j = np.ascontiguousarray(weights[sources, j]) if sources.size else np.zeros(0)
+            cand.flipped.append(resimulate_flipped(arrival_times, w_j, per_neuron[j], params, rec.t_max, t, bool(rem),
+                                                   max_spikes[j]))
+    return _Candidates.concat([cand])
 
 
 def _query_times(below: _Candidates, delay: float) -> np.ndarray:

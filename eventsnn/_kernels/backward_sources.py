@@ -29,8 +29,9 @@ import numpy as np
 from numba import njit
 
 from eventsnn._kernels.crossing import first_crossing
+from eventsnn._kernels.forward import replay_neuron
 from eventsnn._kernels.lif import (P_BIAS, P_DECAY_GAP, P_REFRACTORY, P_RESET_CURRENT, P_TAU_MEM, P_TAU_SYN,
-                                   P_THRESHOLD, decay_factors)
+                                   P_THRESHOLD, decay_factors, extremum_time, state_after)
 
 
 @njit(cache=True)
@@ -262,6 +263,85 @@ def near_misses(arrival_times, arrival_weights, spike_times, params, t_max):
             cur += arrival_weights[a]
             a += 1
     return out_t[:n_out], out_v[:n_out], out_i[:n_out], out_curv[:n_out]
+
+
+@njit(cache=True, nogil=True)
+def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spike_times, spike_neurons, grid,
+                     use_grid):
+    """Candidate data of every neuron of one layer, in one compiled pass (no per-neuron Python overhead).
+
+    Per neuron j (ascending), first its removal candidates (its spikes, in time order), then its creation
+    candidates in time order: the grid points where V < threshold (``use_grid``) or the sub-threshold interior
+    maxima of V (``near_misses``). Returns parallel arrays
+    (times, neurons, removal, voltage, current, slope, margin, curvature):
+    voltage/current = V(t_c), I(t_c) (for a removal: threshold and I just before the spike);
+    slope = dV/dt just before a spike (floored at 1e-12); margin = how far above threshold V would have risen
+    after a spike without reset and later inputs (0 if it would not); curvature = d2V/dt2 at a near-miss.
+    Fields that do not apply to a candidate's kind are 0.
+    """
+    n_post = weights.shape[1]
+    theta = params[P_THRESHOLD]
+    bias = params[P_BIAS]
+    tau_mem = params[P_TAU_MEM]
+    tau_syn = params[P_TAU_SYN]
+    order, first = _per_neuron_index(spike_neurons, n_post)
+    n_arr = arrival_times.size
+    capacity = spike_times.size + n_post * (grid.size if use_grid else n_arr + spike_times.size + 1) + 1
+    out_t = np.empty(capacity)
+    out_n = np.empty(capacity, dtype=np.int64)
+    out_removal = np.zeros(capacity, dtype=np.bool_)
+    out_v = np.empty(capacity)
+    out_i = np.empty(capacity)
+    out_slope = np.zeros(capacity)
+    out_margin = np.zeros(capacity)
+    out_curv = np.zeros(capacity)
+    w_j = np.empty(n_arr)
+    n = 0
+    for j in range(n_post):
+        for a in range(n_arr):
+            w_j[a] = weights[arrival_sources[a], j]
+        own = np.empty(first[j + 1] - first[j])
+        for m in range(own.size):
+            own[m] = spike_times[order[first[j] + m]]
+        if own.size:
+            before = np.empty(own.size)
+            for m in range(own.size):
+                before[m] = np.nextafter(own[m], -np.inf)
+            _, i_before = replay_neuron(arrival_times, w_j, own, params, before)
+            for m in range(own.size):
+                i0 = i_before[m]
+                out_t[n] = own[m]
+                out_n[n] = j
+                out_removal[n] = True
+                out_v[n] = theta
+                out_i[n] = i0
+                out_slope[n] = max((-theta + i0 + bias) / tau_mem, 1e-12)
+                t_ext = extremum_time(theta, i0, bias, tau_mem, tau_syn)
+                if t_ext > 0.0:
+                    out_margin[n] = max(state_after(t_ext, theta, i0, params)[0] - theta, 0.0)
+                elif bias > theta:
+                    out_margin[n] = bias - theta  # bias above threshold: V rises towards the bias
+                n += 1
+        if use_grid:
+            v_g, i_g = replay_neuron(arrival_times, w_j, own, params, grid)
+            for g in range(grid.size):
+                if v_g[g] < theta:  # grid points after a reset within their bin are creation candidates too
+                    out_t[n] = grid[g]
+                    out_n[n] = j
+                    out_v[n] = v_g[g]
+                    out_i[n] = i_g[g]
+                    n += 1
+        else:
+            t_m, v_m, i_m, curv = near_misses(arrival_times, w_j, own, params, t_max)
+            for m in range(t_m.size):
+                out_t[n] = t_m[m]
+                out_n[n] = j
+                out_v[n] = v_m[m]
+                out_i[n] = i_m[m]
+                out_curv[n] = curv[m]
+                n += 1
+    return (out_t[:n], out_n[:n], out_removal[:n], out_v[:n], out_i[:n], out_slope[:n], out_margin[:n],
+            out_curv[:n])
 
 
 @njit(cache=True)
