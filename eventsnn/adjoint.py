@@ -20,7 +20,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from eventsnn import _validation as check
-from eventsnn._kernels.backward import layer_backward, scatter_rows
+from eventsnn._kernels.backward import scatter_rows
+from eventsnn._kernels.backward_dense import layer_backward_gaps
 from eventsnn.gradient_methods import METHODS, make_options, method_vjp
 from eventsnn.losses import LossResult
 from eventsnn.network import Network
@@ -203,9 +204,9 @@ def _vjp_one(net: Network, rec: Record, cotangents, min_slope: float, grazing_sl
         pre = rec.inputs[input_name] if k == 0 else rec.layers[k - 1]
         arrivals = pre.times + connection.delays if connection.delays else pre.times
         layer = rec.layers[k]
-        d_w, d_arr, d_b, n_g = layer_backward(arrivals, pre.neurons, connection.weights, parameters[k], rec.t_max,
-                                              layer.times, layer.neurons, spike_cotangents[k],
-                                              min_slope, grazing_slope)
+        d_w, d_arr, d_b, n_g = layer_backward_gaps(arrivals, pre.neurons, connection.weights, parameters[k],
+                                                   rec.t_max, layer.times, layer.neurons, spike_cotangents[k],
+                                                   min_slope, grazing_slope)
         weight_rows[k] = (d_w, pre.neurons[:d_w.shape[0]])
         d_biases[k], d_delays[k] = float(d_b), float(d_arr.sum())
         n_grazing += int(n_g)

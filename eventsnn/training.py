@@ -212,7 +212,7 @@ class Trainer:
         samples = [self.train_inputs[int(b)] for b in batch]
         labels = self.train_labels[np.asarray(batch)]
         t0 = time.perf_counter()
-        records = simulate(self.net, samples, cfg.t_max, n_threads=cfg.n_threads)
+        records = simulate(self.net, samples, cfg.t_max, n_threads=cfg.n_threads, progress=False)
         t1 = time.perf_counter()
         scale = 1.0 / len(records)
         losses = [self._loss(r, int(y)).scaled(scale)
@@ -262,7 +262,9 @@ class Trainer:
     # ----------------------------------------------------------------------------------------------
     def evaluate(self, inputs: SpikeBatch, labels: np.ndarray) -> Evaluation:
         """Loss, accuracy, spikes per sample and silent fractions on a labelled set (no training)."""
-        records = simulate(self.net, inputs, self.config.t_max, n_threads=self.config.n_threads)
+        # progress=False silences simulate's automatic bar on large test sets too (--no-progress means none)
+        records = simulate(self.net, inputs, self.config.t_max, n_threads=self.config.n_threads,
+                           progress=None if self.config.progress else False)
         return evaluate_records(records, labels, self.config.softmax_tau)
 
     # ----------------------------------------------------------------------------------------------

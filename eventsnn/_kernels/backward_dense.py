@@ -1,0 +1,181 @@
+"""Exact adjoint of one dense layer, swept gap by gap over the shared arrival clock (the layered fast path).
+
+The per-neuron rules are those of docs/theory.md (A1-A4) and ``backward.py``; what changes is the loop order.
+All neurons of a dense layer see the same arrival times, so between two consecutive arrivals (a *gap*) every
+neuron without an own event in that gap is propagated by the same decay factors, in one loop over neurons that
+the compiler vectorises. Only neurons with a spike or a refractory end inside the gap are propagated piecewise.
+Refractory intervals need no special case: lambda_V is 0 there (set at the refractory end in reverse), and the
+free transposed propagator keeps it 0 while decaying lambda_I by e^{-dt/tau_syn}, which is exactly the
+clamped adjoint; likewise the arrival rule loses its lambda_V term by itself.
+
+Event placement follows the forward tie rule (neuron events before deliveries at equal times): an own event at
+time t belongs to gap g = (number of arrivals strictly before t) - 1, the gap (a_g, a_{g+1}] whose top arrival
+is undone first in reverse.
+
+Cost: O(n_arrivals x n_post) simple vector operations plus O(own events); memory O(n_arrivals x n_post) for the
+per-arrival weight-gradient rows (as ``layer_backward``).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from eventsnn._kernels.lif import (P_BIAS, P_DECAY_GAP, P_REFRACTORY, P_RESET_CURRENT, P_TAU_MEM, P_TAU_SYN,
+                                   P_THRESHOLD, decay_factors)
+
+EVENT_SPIKE = 0
+EVENT_REFRACTORY_END = 1
+
+
+@njit(cache=True, nogil=True)
+def layer_backward_gaps(arrival_times, arrival_sources, weights, params, t_max, spike_times, spike_neurons,
+                        spike_cotangents, min_slope, grazing_slope):
+    """Same contract and results as ``backward.layer_backward`` (to rounding), vectorised over neurons."""
+    tau_mem = params[P_TAU_MEM]
+    tau_syn = params[P_TAU_SYN]
+    gap = params[P_DECAY_GAP]
+    theta = params[P_THRESHOLD]
+    bias = params[P_BIAS]
+    t_ref = params[P_REFRACTORY]
+    reset_current = params[P_RESET_CURRENT] != 0.0
+    n_post = weights.shape[1]
+    n_arr = 0
+    while n_arr < arrival_times.size and arrival_times[n_arr] <= t_max:
+        n_arr += 1
+    n_spikes = spike_times.size
+
+    # own events (spikes, refractory ends inside the window) in time order, each with its gap index
+    n_ev = n_spikes * (2 if t_ref > 0.0 else 1)
+    ev_time = np.empty(n_ev)
+    ev_kind = np.empty(n_ev, dtype=np.int64)
+    ev_spike = np.empty(n_ev, dtype=np.int64)
+    m = 0
+    for s in range(n_spikes):
+        ev_time[m] = spike_times[s]
+        ev_kind[m] = EVENT_SPIKE
+        ev_spike[m] = s
+        m += 1
+        if t_ref > 0.0 and spike_times[s] + t_ref <= t_max:
+            ev_time[m] = spike_times[s] + t_ref
+            ev_kind[m] = EVENT_REFRACTORY_END
+            ev_spike[m] = s
+            m += 1
+    n_ev = m
+    order = np.argsort(ev_time[:n_ev], kind="mergesort")
+    ev_gap = np.searchsorted(arrival_times[:n_arr], ev_time[:n_ev][order]) - 1  # per sorted event
+
+    # forward replay of I for all neurons on the arrival clock: I just before each spike, I at each refractory end
+    current_before = np.zeros(n_spikes)
+    current_at_end = np.zeros(n_spikes)
+    cur = np.zeros(n_post)
+    clock = 0.0
+    e = 0
+    for g in range(-1, n_arr):
+        while e < n_ev and ev_gap[e] == g:
+            idx = order[e]
+            s = ev_spike[idx]
+            j = spike_neurons[s]
+            value = cur[j] * math.exp(-(ev_time[idx] - clock) / tau_syn)
+            if ev_kind[idx] == EVENT_SPIKE:
+                current_before[s] = value
+                if reset_current:
+                    cur[j] = 0.0  # zero stays zero under decay, so the clock-time value stays consistent
+            else:
+                current_at_end[s] = value
+            e += 1
+        if g + 1 < n_arr:
+            top = arrival_times[g + 1]
+            es = math.exp(-(top - clock) / tau_syn)
+            row = arrival_sources[g + 1]
+            for j in range(n_post):
+                cur[j] = cur[j] * es + weights[row, j]
+            clock = top
+
+    d_weights = np.zeros((n_arr, n_post))
+    d_arrivals = np.zeros(arrival_times.size)
+    d_bias_per_neuron = np.zeros(n_post)
+    n_grazing = 0
+    if n_ev == 0:
+        return d_weights, d_arrivals, 0.0, 0
+    lam_v = np.zeros(n_post)
+    lam_i = np.zeros(n_post)
+    pending = np.zeros(n_spikes)      # dL/dt_spike collected at the spike's refractory end
+    t_last = np.zeros(n_post)         # special neurons: time their lambda has been propagated down to
+    special = np.zeros(n_post, dtype=np.bool_)
+    specials = np.empty(n_post, dtype=np.int64)
+    keep_v = np.empty(n_post)
+    keep_i = np.empty(n_post)
+    keep_b = np.empty(n_post)
+    inv_tau_mem = 1.0 / tau_mem
+    inv_tau_syn = 1.0 / tau_syn
+    e = n_ev - 1
+    # lambda is 0 after the last own event (the loss sees spike times only): start in that event's gap
+    for g in range(ev_gap[n_ev - 1], -2, -1):
+        top = arrival_times[g + 1] if g + 1 < n_arr else t_max
+        bottom = arrival_times[g] if g >= 0 else 0.0
+        if g + 1 < n_arr:  # undo arrival g+1 (it followed every own event at its time)
+            row = arrival_sources[g + 1]
+            acc = 0.0
+            for j in range(n_post):
+                d_weights[g + 1, j] = lam_i[j]
+                acc += weights[row, j] * (lam_i[j] * inv_tau_syn - lam_v[j] * inv_tau_mem)
+            d_arrivals[g + 1] = acc
+        n_special = 0
+        while e >= 0 and ev_gap[e] == g:
+            idx = order[e]
+            s = ev_spike[idx]
+            j = spike_neurons[s]
+            t_event = ev_time[idx]
+            if not special[j]:
+                special[j] = True
+                specials[n_special] = j
+                n_special += 1
+                t_last[j] = top
+            em, es, kern = decay_factors(t_last[j] - t_event, tau_mem, tau_syn, gap)
+            d_bias_per_neuron[j] += lam_v[j] * (1.0 - em)
+            lam_i[j] = kern * lam_v[j] + es * lam_i[j]
+            lam_v[j] = em * lam_v[j]
+            t_last[j] = t_event
+            if ev_kind[idx] == EVENT_REFRACTORY_END:
+                pending[s] = -lam_v[j] * (current_at_end[s] + bias) * inv_tau_mem
+                lam_v[j] = 0.0
+            else:
+                current = current_before[s]
+                slope = (-theta + current + bias) * inv_tau_mem
+                if slope < grazing_slope:
+                    n_grazing += 1
+                if min_slope > 0.0 and slope < min_slope:
+                    slope = min_slope
+                current_after = 0.0 if reset_current else current
+                flow_v_after = 0.0 if t_ref > 0.0 else (current_after + bias) * inv_tau_mem
+                total = spike_cotangents[s] + pending[s] - lam_v[j] * flow_v_after
+                lam_v[j] = -total / slope
+                if reset_current:
+                    lam_i[j] = 0.0
+            e -= 1
+        # special neurons: rest of the gap with their own factors, kept aside while the shared update runs
+        for m in range(n_special):
+            j = specials[m]
+            em, es, kern = decay_factors(t_last[j] - bottom, tau_mem, tau_syn, gap)
+            keep_b[m] = d_bias_per_neuron[j] + lam_v[j] * (1.0 - em)
+            keep_i[m] = kern * lam_v[j] + es * lam_i[j]
+            keep_v[m] = em * lam_v[j]
+        em, es, kern = decay_factors(top - bottom, tau_mem, tau_syn, gap)
+        rise = 1.0 - em
+        for j in range(n_post):  # branch-free, so that it vectorises
+            d_bias_per_neuron[j] += lam_v[j] * rise
+            lam_i[j] = kern * lam_v[j] + es * lam_i[j]
+            lam_v[j] = em * lam_v[j]
+        for m in range(n_special):
+            j = specials[m]
+            d_bias_per_neuron[j] = keep_b[m]
+            lam_i[j] = keep_i[m]
+            lam_v[j] = keep_v[m]
+            special[j] = False
+    d_bias = 0.0
+    for j in range(n_post):
+        d_bias += d_bias_per_neuron[j]
+    return d_weights, d_arrivals, d_bias, n_grazing
