@@ -72,10 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"output {out}", flush=True)
     trainer = Trainer(task.net, task.train_inputs, task.train_labels, task.test_inputs, task.test_labels,
                       config=config, out_dir=out, resume=args.resume)
-    history = trainer.fit()
-    if not config.progress:
-        for row in history:
-            print(format_metrics(row))
+    # without progress bars (logs, CI) each epoch's line is printed as soon as it is done
+    history = trainer.fit(on_epoch=None if config.progress else lambda row: print(format_metrics(row), flush=True))
     final = trainer.evaluate(task.test_inputs, task.test_labels)
     _save_model(os.path.join(out, "model.npz"), task.net)
     write_json_atomic(os.path.join(out, "metrics.json"), history)

@@ -22,7 +22,7 @@ import os
 import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -171,8 +171,11 @@ class Trainer:
         return os.path.join(self.out_dir or ".", "checkpoint.npz")
 
     # ----------------------------------------------------------------------------------------------
-    def fit(self) -> list[dict]:
-        """Train for the remaining epochs; returns the per-epoch metrics (also stored in ``history``)."""
+    def fit(self, on_epoch: Callable[[dict], None] | None = None) -> list[dict]:
+        """Train for the remaining epochs; returns the per-epoch metrics (also stored in ``history``).
+
+        ``on_epoch(metrics)`` is called after each epoch, once its checkpoint is written (e.g. to log it).
+        """
         cfg = self.config
         while self.epoch < cfg.epochs:
             started = time.perf_counter()
@@ -204,6 +207,8 @@ class Trainer:
                 write_json_atomic(os.path.join(self.out_dir, "metrics.json"), self.history)
             if cfg.progress:
                 print(format_metrics(metrics), flush=True)
+            if on_epoch is not None:
+                on_epoch(metrics)
         return self.history
 
     def train_step(self, batch: Sequence[int]) -> dict:
