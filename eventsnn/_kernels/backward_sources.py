@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit
 
 from eventsnn._kernels.crossing import first_crossing
-from eventsnn._kernels.forward import replay_neuron
+from eventsnn._kernels.forward import WINDOW_SLACK_REL, replay_neuron
 from eventsnn._kernels.lif import (P_BIAS, P_DECAY_GAP, P_REFRACTORY, P_RESET_CURRENT, P_TAU_MEM, P_TAU_SYN,
                                    P_THRESHOLD, decay_factors, extremum_time, state_after)
 
@@ -455,9 +455,10 @@ def resimulate_flipped(arrival_times, arrival_weights, spike_times, params, t_ma
                 if v < theta:
                     above = False
             else:
-                dt_cross = first_crossing(v, cur, t_next - t, params)
+                # same window rule as the engine (forward.WINDOW_SLACK_REL): a crossing rounding to t_next counts
+                dt_cross = first_crossing(v, cur, t_next - t + t_next * WINDOW_SLACK_REL, params)
                 if dt_cross < math.inf:
-                    t_spike = t + dt_cross
+                    t_spike = min(t + dt_cross, t_next)
                     em, es, kern = decay_factors(dt_cross, tau_mem, tau_syn, params[P_DECAY_GAP])
                     cur *= es
                     t = t_spike

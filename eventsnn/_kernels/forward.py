@@ -28,6 +28,12 @@ from eventsnn._kernels.heap import (D_CURSOR, D_ORIGIN, D_SOURCE, D_TIME, delive
 from eventsnn._kernels.lif import (P_BIAS, P_DECAY_GAP, P_REFRACTORY, P_RESET_CURRENT, P_TAU_MEM, P_TAU_SYN,
                                    P_THRESHOLD, decay_factors, propagate, state_after)
 
+# A crossing is searched up to an absolute end time T (an arrival or t_max) from a state at absolute time t over
+# the relative window (T - t) + T * WINDOW_SLACK_REL and its time is clamped to T. The slack (>= one ulp of T)
+# covers the rounding of T - t and of t + t_cross: a crossing whose absolute time rounds to T belongs to (t, T]
+# (without it, setting t_max to a reported spike time could lose that spike: tests/test_simulate_reference.py).
+WINDOW_SLACK_REL = 2.220446049250313e-16
+
 
 @njit(cache=True)
 def _append_spike(out_times, out_neurons, n_out, time, neuron):
@@ -64,7 +70,7 @@ def _advance_neuron(j, t_from, t_to, v, cur, refractory_end, counts, params, max
         window = t_to - t
         if window <= 0.0:
             break
-        t_cross = first_crossing(v[j], cur[j], window, params)
+        t_cross = first_crossing(v[j], cur[j], window + t_to * WINDOW_SLACK_REL, params)
         if t_cross == math.inf:
             v[j], cur[j] = state_after(window, v[j], cur[j], params)
             break
@@ -167,7 +173,7 @@ def _predict(j, v, cur, t_state, keys, heap, position, params, t_max):
         # only reachable when an arrival lands within rounding of a predicted crossing: fire now
         neuron_queue_update(keys, heap, position, j, t_state[j])
         return
-    t_cross = first_crossing(v[j], cur[j], t_max - t_state[j], params)
+    t_cross = first_crossing(v[j], cur[j], t_max - t_state[j] + t_max * WINDOW_SLACK_REL, params)
     key = min(t_state[j] + t_cross, t_max) if t_cross != math.inf else math.inf
     neuron_queue_update(keys, heap, position, j, key)
 
