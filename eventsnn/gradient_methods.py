@@ -273,6 +273,13 @@ def _gains(cand: _Candidates, params: np.ndarray, method: str, opts: MethodOptio
         return gain, zeros, zeros
     # surrogate reset term of a created spike (existing spikes: the exact reset dependence is in the jump)
     coef_v = np.where(cand.removal, 0.0, -cand.voltage)
+    if opts.form == "event":
+        # An event candidate stands for a window of width w of the continuous source density, whose reset part
+        # d(lambda_V)/dt = sigma' V lambda_V integrates to the factor exp(-gain V), not (1 - gain V): with widths
+        # of several ms the linear factor would exceed 1 in size and amplify the adjoint at every near-miss.
+        # The grid form keeps ANTLR's discrete step (1 - sigma' V dt) exactly.
+        safe = np.where(gain > 0.0, gain, 1.0)
+        coef_v = np.where(cand.removal | (gain <= 0.0), coef_v, np.expm1(-gain * cand.voltage) / safe)
     coef_i = np.where(cand.removal, 0.0, -cand.current) if params[P_RESET_CURRENT] != 0.0 else zeros
     return gain, coef_v, coef_i
 

@@ -1,0 +1,218 @@
+"""Study 1: random spike-train matching (ANTLR's task), all gradient methods compared.
+
+A 50-50-5 feed-forward LIF network (tau_mem 10 ms, tau_syn 5 ms) receives one fixed random Poisson input
+pattern (50 inputs at --input-rate Hz for --t-max ms) and must emit fixed random Poisson target trains on its
+5 outputs. Loss: van Rossum distance (tau 10 ms) to the targets, summed over outputs. Adam on the weights of
+both layers, one sample, plain (scale-invariant) updates: no clipping. The same input, targets and initial
+weights are used for every method of a (density, seed) pair; densities are target output rates.
+
+    nice -n 15 env NUMBA_NUM_THREADS=1 python studies/spike_train_matching.py --seeds 10
+
+Writes the results JSON (atomically, after every finished (density, seed) pair) and the figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import eventsnn as es  # noqa: E402
+from eventsnn import losses  # noqa: E402
+from eventsnn.encoders import poisson_encode  # noqa: E402
+from eventsnn.optim import Adam  # noqa: E402
+from eventsnn.training import init_weights  # noqa: E402
+
+from _common import COLORS, METHODS, all_finite, gradient, mean_sem, provenance, write_json_atomic  # noqa: E402
+
+NAME = "spike_train_matching"
+HERE = os.path.dirname(os.path.abspath(__file__))
+DOCS = os.path.join(HERE, "..", "docs", "studies")
+
+
+def make_problem(seed: int, density: float, args):
+    rng = np.random.default_rng([seed, int(round(density * 10))])
+    inputs = poisson_encode(np.full((1, args.n_in), args.input_rate), args.t_max, seed=rng)[0]
+    # targets from 5 ms on (an output cannot answer before its inputs have had time to charge it)
+    targets = poisson_encode(np.full((1, args.n_out), density), args.t_max - 5.0, seed=rng, t_start=5.0)[0]
+    lif = es.LIF(tau_mem=10.0, tau_syn=5.0)
+    weights = init_weights([args.n_in, args.n_hidden, args.n_out], rng, input_spikes=max(len(inputs), 1),
+                           neuron_psp_peak=lif.psp_peak(), drive=(args.drive, args.drive))
+    net = es.Network.feedforward([args.n_in, args.n_hidden, args.n_out], neuron=lif, weights=weights)
+    return net, inputs, targets
+
+
+def run_one(net0, inputs, targets, label: str, args) -> dict:
+    net = net0.copy()
+    opt = Adam(args.lr)
+
+    def loss_fn(r):
+        return losses.van_rossum_distance(r, targets, tau=args.vr_tau).value
+
+    curve, hidden, output = [], [], []
+    n_bad, status = 0, "ok"
+    started = time.perf_counter()
+    for it in range(args.iterations + 1):
+        try:
+            rec = es.simulate(net, inputs, args.t_max, n_threads=1, max_spikes_per_neuron=args.max_spikes)
+        except es.SpikeLimitError:
+            status = f"spike limit at iteration {it}"
+            break
+        loss = losses.van_rossum_distance(rec, targets, tau=args.vr_tau)
+        curve.append(loss.value)
+        hidden.append(len(rec.layers[0]))
+        output.append(len(rec.layers[1]))
+        if it == args.iterations:
+            break
+        g = gradient(net, rec, loss, label, loss_fn=loss_fn)
+        if not all_finite(g.weights):
+            n_bad += 1
+            continue
+        opt.step(net.weights, g.weights)
+    return {"loss": curve, "hidden_spikes": hidden, "output_spikes": output, "n_nonfinite": n_bad,
+            "status": status, "wall_s": time.perf_counter() - started}
+
+
+def summarize(results: dict, args) -> dict:
+    """Final loss (mean of the last 10 recorded iterations) per density and method, and ANTLR's claim."""
+    summary = {}
+    for dkey, per_seed in results["runs"].items():
+        finals = {}
+        for label in METHODS:
+            vals = []
+            for seed_runs in per_seed.values():
+                if label in seed_runs:
+                    c = np.asarray(seed_runs[label]["loss"], dtype=float)
+                    vals.append(float(c[-10:].mean()) if seed_runs[label]["status"] == "ok" else np.nan)
+            finals[label] = vals
+        row = {}
+        for label, vals in finals.items():
+            if vals:
+                m, s = mean_sem(np.array(vals))
+                row[label] = {"mean": float(m), "sem": float(s), "n": len(vals),
+                              "initial": float(np.mean([r[label]["loss"][0] for r in per_seed.values()
+                                                        if label in r]))}
+        # paired per seed: does antlr beat timing AND the better activation variant?
+        for unified in ("antlr grid", "antlr event"):
+            if unified not in finals or "timing" not in finals:
+                continue
+            u = np.array(finals[unified])
+            t = np.array(finals["timing"])
+            a = np.fmin(np.array(finals.get("activation (reset detached)", [np.inf] * u.size)),
+                        np.array(finals.get("activation (reset term)", [np.inf] * u.size)))
+            n = min(u.size, t.size, a.size)
+            row[f"{unified}: seeds beating both"] = int(np.sum((u[:n] < t[:n]) & (u[:n] < a[:n])))
+            row[f"{unified}: mean beats both"] = bool(np.nanmean(u) < min(np.nanmean(t), np.nanmean(a)))
+        summary[dkey] = row
+    return summary
+
+
+def plot(results: dict, path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    dkeys = list(results["runs"])
+    fig, axes = plt.subplots(1, len(dkeys), figsize=(4.3 * len(dkeys), 3.8), squeeze=False)
+    for ax, dkey in zip(axes[0], dkeys):
+        per_seed = results["runs"][dkey]
+        for label in METHODS:
+            curves = [r[label]["loss"] for r in per_seed.values() if label in r]
+            if not curves:
+                continue
+            n = max(len(c) for c in curves)
+            arr = np.full((len(curves), n), np.nan)
+            for i, c in enumerate(curves):
+                arr[i, :len(c)] = c
+            m, s = mean_sem(arr)
+            x = np.arange(n)
+            ax.plot(x, m, color=COLORS[label], label=label, lw=1.6 if "antlr" in label else 1.2,
+                    ls="-" if "antlr" in label or label in ("timing", "na") else "--")
+            ax.fill_between(x, m - s, m + s, color=COLORS[label], alpha=0.2, lw=0)
+        ax.set_yscale("log")
+        ax.set_title(f"target {dkey} Hz per output ({len(per_seed)} seeds)")
+        ax.set_xlabel("iteration")
+        ax.grid(alpha=0.3, which="both")
+    axes[0][0].set_ylabel("van Rossum distance to target (mean ± sem)")
+    axes[0][-1].legend(fontsize=8, loc="upper right")
+    fig.suptitle("Random spike-train matching, 50-50-5 LIF net, Adam", fontsize=11)
+    fig.tight_layout()
+    tmp = path + ".tmp.png"
+    fig.savefig(tmp, dpi=120)
+    os.replace(tmp, path)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", type=int, default=10, help="number of seeds (0..seeds-1)")
+    p.add_argument("--quick", action="store_true", help="2 seeds, 40 iterations (debugging)")
+    p.add_argument("--out", default=os.path.join(DOCS, f"{NAME}.json"), help="results JSON (figure: same stem .png)")
+    p.add_argument("--iterations", type=int, default=200)
+    p.add_argument("--densities", default="10,30,60", help="target output rates (Hz), comma-separated")
+    p.add_argument("--input-rate", type=float, default=20.0, help="input Poisson rate (Hz)")
+    p.add_argument("--t-max", type=float, default=100.0, help="window (ms)")
+    p.add_argument("--n-in", type=int, default=50)
+    p.add_argument("--n-hidden", type=int, default=50)
+    p.add_argument("--n-out", type=int, default=5)
+    p.add_argument("--drive", type=float, default=4.0, help="init drive (eventsnn.training.init_weights)")
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--vr-tau", type=float, default=10.0, help="van Rossum kernel time constant (ms)")
+    p.add_argument("--max-spikes", type=int, default=200, help="per neuron; above it the run is stopped")
+    p.add_argument("--methods", default=",".join(METHODS), help="comma-separated labels of studies/_common.METHODS")
+    p.add_argument("--plot-only", action="store_true", help="redraw the figure from --out")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.seeds, args.iterations = min(args.seeds, 2), min(args.iterations, 40)
+    fig_path = os.path.splitext(args.out)[0] + ".png"
+    if args.plot_only:
+        import json
+        with open(args.out) as f:
+            results = json.load(f)
+        plot(results, fig_path)
+        return
+    from tqdm import tqdm
+    densities = [float(d) for d in args.densities.split(",")]
+    labels = [m.strip() for m in args.methods.split(",")]
+    unknown = set(labels) - set(METHODS)
+    if unknown:
+        p.error(f"unknown methods {sorted(unknown)}; choose from {list(METHODS)}")
+    results = {"study": NAME, "config": vars(args), "provenance": provenance(sys.argv), "runs": {}}
+    started = time.perf_counter()
+    bar = tqdm(total=len(densities) * args.seeds * len(labels), desc=NAME, unit="run")
+    for density in densities:
+        dkey = f"{density:g}"
+        results["runs"][dkey] = {}
+        for seed in range(args.seeds):
+            net0, inputs, targets = make_problem(seed, density, args)
+            seed_runs = {"n_input_spikes": len(inputs), "n_target_spikes": len(targets)}
+            for label in labels:
+                bar.set_postfix_str(f"{dkey} Hz seed {seed} {label}")
+                seed_runs[label] = run_one(net0, inputs, targets, label, args)
+                bar.update()
+            results["runs"][dkey][str(seed)] = seed_runs
+            results["wall_s"] = time.perf_counter() - started
+            write_json_atomic(args.out, results)
+    bar.close()
+    # per-seed dicts also hold two ints; strip them for the summaries/plots
+    for dkey in results["runs"]:
+        for seed in results["runs"][dkey]:
+            r = results["runs"][dkey][seed]
+            r["problem"] = {"n_input_spikes": r.pop("n_input_spikes"), "n_target_spikes": r.pop("n_target_spikes")}
+    results["summary"] = summarize(results, args)
+    results["wall_s"] = time.perf_counter() - started
+    write_json_atomic(args.out, results)
+    plot(results, fig_path)
+    print(f"wall {results['wall_s']:.0f} s -> {args.out}, {fig_path}")
+    for dkey, row in results["summary"].items():
+        print(f"target {dkey} Hz")
+        for k, v in row.items():
+            print(f"  {k}: {v}")
+
+
+if __name__ == "__main__":
+    main()
