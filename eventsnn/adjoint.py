@@ -118,10 +118,19 @@ def vjp(net: Network, rec: Record | Sequence[Record], cotangents, *, method: str
     if method == "timing" and method_options:
         raise ValueError(f"method='timing' takes no method options, got {sorted(method_options)}")
     options = make_options(method, method_options) if method != "timing" else None
+    if n_threads is not None:
+        check.integer("n_threads", n_threads, minimum=1)
+    if loss_fn is not None and not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable or None, got {type(loss_fn).__name__}")
+    if not isinstance(rec, Record) and (isinstance(rec, (str, bytes)) or not hasattr(rec, "__iter__")):
+        raise TypeError(f"rec must be a Record or a list of Records, got {type(rec).__name__}")
     if isinstance(rec, Record):
         return _vjp_one(net, rec, _checked_loss(rec, cotangents, "cotangents", method), min_slope, grazing_slope,
                         method=method, options=options, loss_fn=loss_fn)
     records = list(rec)
+    for b, r in enumerate(records):
+        if not isinstance(r, Record):
+            raise TypeError(f"rec[{b}] must be a Record, got {type(r).__name__}")
     cotangents = list(cotangents)
     if len(records) != len(cotangents):
         raise ValueError(f"got {len(records)} records but {len(cotangents)} cotangent lists")

@@ -99,6 +99,10 @@ def _zeros(rec: Record) -> tuple[list, list]:
 
 
 def _layer_index(rec: Record, layer: int | str) -> int:
+    if not isinstance(rec, Record):
+        raise TypeError(f"rec must be an eventsnn.Record, got {type(rec).__name__}")
+    if isinstance(layer, (bool, np.bool_)) or not isinstance(layer, (str, int, np.integer)):
+        raise TypeError(f"layer must be a layer name or an int index, got {type(layer).__name__} {layer!r}")
     if isinstance(layer, str):
         if layer not in rec.layer_names:
             raise ValueError(f"layer must be one of {rec.layer_names}, got {layer!r}")

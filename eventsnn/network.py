@@ -143,7 +143,16 @@ class Network:
         if len(sizes) < 2:
             raise ValueError(f"sizes must list at least an input and one layer, got {sizes!r}")
         n_layers = len(sizes) - 1
-        neurons = [neuron] * n_layers if isinstance(neuron, LIF) else list(neuron)
+        if isinstance(neuron, LIF):
+            neurons = [neuron] * n_layers
+        elif isinstance(neuron, (list, tuple)):
+            neurons = list(neuron)
+            for k, item in enumerate(neurons):
+                if not isinstance(item, LIF):
+                    raise TypeError(f"neuron[{k}] must be an eventsnn.LIF, got {type(item).__name__} {item!r}")
+        else:
+            raise TypeError(f"neuron must be an eventsnn.LIF or a sequence of them, got {type(neuron).__name__} "
+                            f"{neuron!r}")
         if len(neurons) != n_layers:
             raise ValueError(f"neuron must be one LIF or {n_layers} of them, got {len(neurons)}")
         weights = list(weights)

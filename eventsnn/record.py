@@ -54,7 +54,8 @@ class Record:
         if name in self.inputs:
             return self.inputs[name]
         if name not in self.layer_names:
-            raise KeyError(f"no population {name!r}; known: {list(self.inputs) + self.layer_names}")
+            raise ValueError(f"name must be a population of the record, one of "
+                             f"{list(self.inputs) + self.layer_names}; got {name!r}")
         return self.layers[self.layer_names.index(name)]
 
     @property
@@ -80,12 +81,8 @@ class Record:
         return self._state(layer, neuron, times)[1]
 
     def _state(self, layer: str | int, neuron: int, times: Sequence[float] | np.ndarray):
-        name = self.layer_names[layer] if isinstance(layer, (int, np.integer)) else layer
-        if name not in self.layer_names:
-            raise KeyError(f"no neuron population {name!r}; known: {self.layer_names}")
-        size = self.network.populations[name].size
-        if not (isinstance(neuron, (int, np.integer)) and 0 <= neuron < size):
-            raise ValueError(f"neuron must be an index in [0, {size - 1}] of population {name!r}, got {neuron!r}")
+        name = self._layer_name(layer)
+        neuron = self._neuron_index(name, neuron)
         times = check.float_array("times", times)
         flat = times.ravel()
         if flat.size and flat.min() < 0.0:
@@ -101,8 +98,33 @@ class Record:
         v[order], i[order] = v_sorted, i_sorted
         return v.reshape(times.shape), i.reshape(times.shape)
 
+    def _layer_name(self, layer: str | int, arg: str = "layer") -> str:
+        """Name of a neuron population given by name or by index into ``layer_names`` (negative allowed)."""
+        n = len(self.layer_names)
+        if isinstance(layer, (int, np.integer)) and not isinstance(layer, (bool, np.bool_)):
+            if not -n <= layer < n:
+                raise ValueError(f"{arg} index must be in [{-n}, {n - 1}] ({n} neuron populations), got {layer!r}")
+            return self.layer_names[layer]
+        if not isinstance(layer, str):
+            raise TypeError(f"{arg} must be a population name or an int index, got {type(layer).__name__} {layer!r}")
+        if layer not in self.layer_names:
+            raise ValueError(f"{arg} must be a neuron population, one of {self.layer_names}; got {layer!r}")
+        return layer
+
+    def _neuron_index(self, name: str, neuron: int) -> int:
+        size = self.network.populations[name].size
+        if not (isinstance(neuron, (int, np.integer)) and not isinstance(neuron, (bool, np.bool_))
+                and 0 <= neuron < size):
+            raise ValueError(f"neuron must be an index in [0, {size - 1}] of population {name!r}, got {neuron!r}")
+        return int(neuron)
+
     def arrivals(self, name: str, neuron: int) -> tuple[np.ndarray, np.ndarray]:
-        """All synaptic arrivals at one neuron: (times in ms, weights), sorted by time (stable)."""
+        """All synaptic arrivals at one neuron: (times in ms, weights), sorted by time (stable).
+
+        ``name`` is a neuron population (name or index into ``layer_names``); arrival times include delays.
+        """
+        name = self._layer_name(name, "name")
+        neuron = self._neuron_index(name, neuron)
         times, weights = [], []
         for c in self.network.connections:
             if c.post != name:

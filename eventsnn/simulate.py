@@ -70,8 +70,11 @@ def simulate(net: Network, inputs: Inputs | Sequence[Inputs] | SpikeBatch, t_max
     if isinstance(max_spikes_per_neuron, (bool, np.bool_)) or not isinstance(max_spikes_per_neuron, (int, np.integer)) \
             or max_spikes_per_neuron < 1:
         raise ValueError(f"max_spikes_per_neuron must be an int >= 1, got {max_spikes_per_neuron!r}")
-    if n_threads is not None and (not isinstance(n_threads, (int, np.integer)) or n_threads < 1):
+    if n_threads is not None and (isinstance(n_threads, (bool, np.bool_))
+                                  or not isinstance(n_threads, (int, np.integer)) or n_threads < 1):
         raise ValueError(f"n_threads must be an int >= 1, got {n_threads!r}")
+    if progress is not None:
+        check.boolean("progress", progress)
     layered = net.is_layered_feedforward()
     if engine == "feedforward" and not layered:
         raise ValueError("engine='feedforward' needs a chain input -> layer1 -> ... with scalar delays; "

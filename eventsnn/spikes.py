@@ -48,10 +48,8 @@ class SpikeTrains:
 
     def __init__(self, times: Sequence[float] | np.ndarray, neurons: Sequence[int] | np.ndarray,
                  n_neurons: int, *, sort: bool = False) -> None:
-        if isinstance(n_neurons, (bool, np.bool_)) or not isinstance(n_neurons, (int, np.integer)):
-            raise TypeError(f"n_neurons must be an int, got {n_neurons!r}")
-        if n_neurons < 0:
-            raise ValueError(f"n_neurons must be >= 0, got {n_neurons}")
+        n_neurons = check.integer("n_neurons", n_neurons, minimum=0)
+        sort = check.boolean("sort", sort)
         times = check.float_array("times", times, ndim=1)
         neurons = check.index_array("neurons", neurons, int(n_neurons))
         if times.shape != neurons.shape:
@@ -89,7 +87,7 @@ class SpikeTrains:
 
     def first_spike_times(self, missing: float = np.inf) -> np.ndarray:
         """Time (ms) of each neuron's first spike, ``missing`` for silent neurons; shape (n_neurons,)."""
-        first = np.full(self.n_neurons, float(missing))
+        first = np.full(self.n_neurons, check.real_number("missing", missing))
         # reversed assignment leaves the earliest time (spikes are time-sorted)
         first[self.neurons[::-1]] = self.times[::-1]
         return first
@@ -111,7 +109,15 @@ class SpikeTrains:
     def to_raster(self, t_max: float, dt: float) -> np.ndarray:
         """Dense binned raster of spike counts, shape (n_neurons, ceil(t_max/dt)); bin k is [k dt, (k+1) dt).
 
-        A spike exactly at t_max goes into the last bin.
+        Binning rules: a spike at time t goes into bin ``floor(t / dt)`` (computed in float64), so a spike
+        exactly on a bin edge belongs to the bin that *starts* there. The window is [0, t_max], closed like
+        :func:`eventsnn.simulate`'s: a spike exactly at t_max goes into the last bin, spikes after t_max are
+        dropped. If t_max is not a multiple of dt, the last bin is cut short at t_max. Hence
+        ``raster.sum(axis=1)`` equals the counts of the spikes in [0, t_max].
+
+        >>> import eventsnn as es
+        >>> es.SpikeTrains([0.0, 0.5, 1.0, 2.0, 2.5], [0, 0, 0, 1, 1], 2).to_raster(t_max=2.0, dt=0.5).tolist()
+        [[1, 1, 1, 0], [0, 0, 0, 1]]
         """
         t_max = check.positive_finite("t_max", t_max)
         dt = check.positive_finite("dt", dt)
@@ -142,15 +148,17 @@ class SpikeBatch:
     __slots__ = ("times", "neurons", "offsets", "n_neurons")
 
     def __init__(self, times: np.ndarray, neurons: np.ndarray, offsets: np.ndarray, n_neurons: int) -> None:
+        self.n_neurons = check.integer("n_neurons", n_neurons, minimum=0)
         self.times = check.float_array("times", times, ndim=1)
-        self.neurons = check.index_array("neurons", neurons, int(n_neurons))
+        self.neurons = check.index_array("neurons", neurons, self.n_neurons)
         self.offsets = np.ascontiguousarray(offsets, dtype=np.int64)
-        self.n_neurons = int(n_neurons)
+        if self.times.size != self.neurons.size:
+            raise ValueError(f"times and neurons must have the same length, got {self.times.size} and "
+                             f"{self.neurons.size}")
         if (self.offsets.ndim != 1 or self.offsets.size < 1 or self.offsets[0] != 0
                 or self.offsets[-1] != self.times.size or np.any(np.diff(self.offsets) < 0)):
-            raise ValueError("offsets must start at 0, be non-decreasing and end at len(times)")
-        if self.times.size != self.neurons.size:
-            raise ValueError("times and neurons must have the same length")
+            raise ValueError(f"offsets must start at 0, be non-decreasing and end at len(times)={self.times.size}, "
+                             f"got {self.offsets.tolist()!r}")
         if self.times.size and self.times.min() < 0.0:
             raise ValueError(f"times must be >= 0 ms, got {self.times.min()!r}")
         for b in range(len(self)):
@@ -162,6 +170,7 @@ class SpikeBatch:
         return int(self.offsets.size - 1)
 
     def __getitem__(self, b: int) -> SpikeTrains:
+        b = check.integer("sample index", b)
         if not -len(self) <= b < len(self):
             raise IndexError(f"sample {b} out of range for a batch of {len(self)}")
         b %= len(self)
@@ -176,11 +185,16 @@ class SpikeBatch:
 
     @classmethod
     def from_list(cls, trains: Sequence[SpikeTrains]) -> "SpikeBatch":
+        trains = list(trains)
         if not trains:
             raise ValueError("cannot build a SpikeBatch from an empty list")
+        for b, t in enumerate(trains):
+            if not isinstance(t, SpikeTrains):
+                raise TypeError(f"trains[{b}] must be a SpikeTrains, got {type(t).__name__}")
         n = trains[0].n_neurons
         if any(t.n_neurons != n for t in trains):
-            raise ValueError("all SpikeTrains of a batch must have the same n_neurons")
+            raise ValueError(f"all SpikeTrains of a batch must have the same n_neurons, got "
+                             f"{sorted({t.n_neurons for t in trains})}")
         offsets = np.concatenate([[0], np.cumsum([len(t) for t in trains])])
         return cls(np.concatenate([t.times for t in trains]), np.concatenate([t.neurons for t in trains]),
                    offsets, n)
