@@ -11,8 +11,10 @@ reports the median of repeated steps and the backward/forward ratio.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pathlib
+import resource
 import statistics
 import time
 
@@ -34,17 +36,14 @@ def load_w2(path: pathlib.Path) -> tuple[list, np.ndarray, list]:
     return inputs, data["labels"].astype(np.int64), [data["W_hidden"], data["W_out"]]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--data", default=os.environ.get("EVENTSNN_DATA", str(ROOT.parent / "shared" / "data")))
-    args = parser.parse_args()
-    inputs, labels, weights = load_w2(pathlib.Path(args.data) / "workloads" / "w2_batch.npz")
+def measure(data_dir: pathlib.Path, repeats: int) -> dict:
+    """Median time of one exact W2 step on one core (compilation excluded by a warm-up step)."""
+    inputs, labels, weights = load_w2(data_dir / "workloads" / "w2_batch.npz")
     neuron = es.LIF(tau_mem=10.0, tau_syn=5.0)
     net = es.Network.feedforward([784, 350, 10], neuron=neuron, weights=[w.copy() for w in weights])
     t_max = 50.0
 
-    def step() -> tuple[float, float, float, list]:
+    def step() -> tuple[float, float, float, list, float]:
         t0 = time.perf_counter()
         recs = es.simulate(net, inputs, t_max, n_threads=1)
         t1 = time.perf_counter()
@@ -55,24 +54,45 @@ def main() -> None:
         for w, g in zip(net.weights, grads.weights):  # plain SGD, lr 0 keeps the workload fixed across repeats
             w -= 0.0 * g
         t3 = time.perf_counter()
-        return t1 - t0, t2 - t1, t3 - t0, recs
+        grad_norm = float(np.sqrt(sum(float(np.sum(g * g)) for g in grads.weights)))
+        return t1 - t0, t2 - t1, t3 - t0, recs, grad_norm
 
     step()  # warm-up: compilation excluded
     forward, backward, total = [], [], []
-    for _ in range(args.repeats):
-        f, b, t, recs = step()
+    for _ in range(repeats):
+        f, b, t, recs, grad_norm = step()
         forward.append(f)
         backward.append(b)
         total.append(t)
-    hidden = [len(r.layers[0]) for r in recs]
-    output = [len(r.layers[1]) for r in recs]
-    print(f"W2 eventsnn exact step (batch 32, one core): median {1e3 * statistics.median(total):.1f} ms/step "
-          f"(forward {1e3 * statistics.median(forward):.1f} ms, loss+backward {1e3 * statistics.median(backward):.1f} ms, "
-          f"backward/forward {statistics.median(backward) / statistics.median(forward):.2f}); "
-          f"hidden spikes/image {min(hidden)}..{max(hidden)}, output {min(output)}..{max(output)}; "
-          f"{args.repeats} repeats")
-    print("peers measured in ANCHORS.md on this kind of machine: Norse 45.6 ms/step, snnTorch 51.6 ms/step (dt 1 ms), "
-          "jaxsnn EventProp 10006 ms/step")
+    hidden = np.array([len(r.layers[0]) for r in recs])
+    output = np.array([len(r.layers[1]) for r in recs])
+    # memory held by the recorded events (what the adjoint needs): O(events), no time grid
+    record_bytes = sum(arr.nbytes for r in recs for layer in r.layers for arr in (layer.times, layer.neurons))
+    return {"simulator": "eventsnn", "version": es.__version__, "dt_ms": None, "exact": True, "repeats": repeats,
+            "step_ms": 1e3 * statistics.median(total), "forward_ms": 1e3 * statistics.median(forward),
+            "backward_ms": 1e3 * statistics.median(backward),
+            "backward_forward_ratio": statistics.median(backward) / statistics.median(forward),
+            "hidden_spikes_per_image": float(hidden.mean()), "output_spikes_per_image": float(output.mean()),
+            "hidden_range": [int(hidden.min()), int(hidden.max())], "output_range": [int(output.min()), int(output.max())],
+            "grad_norm": grad_norm, "record_kib": record_bytes / 1024.0,
+            "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--data", default=os.environ.get("EVENTSNN_DATA", str(ROOT.parent / "shared" / "data")))
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of the text line")
+    args = parser.parse_args()
+    r = measure(pathlib.Path(args.data), args.repeats)
+    if args.json:
+        print(json.dumps(r))
+        return
+    print(f"W2 eventsnn exact step (batch 32, one core): median {r['step_ms']:.1f} ms/step "
+          f"(forward {r['forward_ms']:.1f} ms, loss+backward {r['backward_ms']:.1f} ms, "
+          f"backward/forward {r['backward_forward_ratio']:.2f}); hidden spikes/image {r['hidden_spikes_per_image']:.0f} "
+          f"({r['hidden_range'][0]}..{r['hidden_range'][1]}), output {r['output_spikes_per_image']:.1f}; "
+          f"{args.repeats} repeats. Side by side with snnTorch and Norse: benchmarks/w2.py")
 
 
 if __name__ == "__main__":
