@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--spike-penalty", type=float, default=None,
                        help="spike-count regulariser per spike and sample (seen by creation/removal methods)")
     train.add_argument("--grad-clip", type=float, default=None, help="max global gradient norm per step (0 = off)")
+    train.add_argument("--loss", default=None, choices=["first_spike", "latency"],
+                       help="classification loss (default first_spike; latency = ANTLR's latency loss)")
     return parser
 
 
@@ -62,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config.spike_penalty = args.spike_penalty
     if args.grad_clip is not None:
         config.grad_clip = args.grad_clip
+    if args.loss is not None:
+        config.loss = args.loss
     config.progress = not args.no_progress
     config.__post_init__()
     out = args.out or os.path.join("runs", args.task)

@@ -29,11 +29,13 @@ import numpy as np
 from eventsnn import _validation as check
 from eventsnn.adjoint import vjp
 from eventsnn.gradient_methods import METHODS, make_options
-from eventsnn.losses import first_spike_cross_entropy, spike_count_regularizer
+from eventsnn.losses import first_spike_cross_entropy, latency_cross_entropy, spike_count_regularizer
 from eventsnn.network import Network
 from eventsnn.optim import make_optimizer
 from eventsnn.simulate import simulate
 from eventsnn.spikes import SpikeBatch
+
+LOSSES = ("first_spike", "latency")
 
 
 @dataclass
@@ -71,6 +73,15 @@ class TrainConfig:
     grad_clip : float
         If > 0, the gradient of each step is rescaled to at most this global L2 norm (a guard against the rare
         huge exact gradients of near-grazing crossings); 0 = off.
+    loss : {"first_spike", "latency"}
+        Classification loss: ``"first_spike"`` = ``losses.first_spike_cross_entropy`` (softmax of -t_first /
+        softmax_tau, plus the early-spike term); ``"latency"`` = ANTLR's ``losses.latency_cross_entropy`` (logits
+        latency_beta (t_max - t_first), silent output = logit 0, no-spike penalty ``lambda_nospike`` whose creation
+        cotangent only creation/removal methods see).
+    latency_beta : float
+        Logit slope (1/ms) of the latency loss.
+    lambda_nospike : float
+        No-spike penalty of the latency loss.
     spike_penalty : float
         Strength of the spike-count regulariser (``losses.spike_count_regularizer``, all layers) per spike and
         sample; only creation/removal methods see its gradient (counts have no timing gradient).
@@ -94,6 +105,9 @@ class TrainConfig:
     method_options: dict = field(default_factory=dict)
     spike_penalty: float = 0.0
     grad_clip: float = 0.0
+    loss: str = "first_spike"
+    latency_beta: float = 1.0 / 6.0
+    lambda_nospike: float = 0.1
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "seed"):
@@ -111,6 +125,9 @@ class TrainConfig:
         check.one_of("optimizer", self.optimizer, ("adam", "sgd"))
         check.nonnegative_finite("spike_penalty", self.spike_penalty)
         check.nonnegative_finite("grad_clip", self.grad_clip)
+        check.one_of("loss", self.loss, LOSSES)
+        check.positive_finite("latency_beta", self.latency_beta)
+        check.nonnegative_finite("lambda_nospike", self.lambda_nospike)
         check.one_of("method", self.method, METHODS)
         if self.method != "timing":
             make_options(self.method, dict(self.method_options))
@@ -199,7 +216,8 @@ class Trainer:
             if self.test_inputs is not None:
                 ev = self.evaluate(self.test_inputs, self.test_labels)
                 metrics.update(test_loss=ev.loss, test_accuracy=ev.accuracy,
-                               test_spikes_per_sample=ev.spikes_per_sample, test_silent_fraction=ev.silent_fraction)
+                               test_spikes_per_sample=ev.spikes_per_sample, test_silent_fraction=ev.silent_fraction,
+                               test_spikes_until_first_output=ev.extra["spikes_until_first_output"])
             metrics["epoch_s"] = time.perf_counter() - started
             self.history.append(metrics)
             if self.out_dir is not None:
@@ -243,8 +261,11 @@ class Trainer:
 
     def _loss(self, rec, label: int):
         cfg = self.config
-        loss = first_spike_cross_entropy(rec, label, tau=cfg.softmax_tau, early_weight=cfg.early_weight,
-                                         early_tau=cfg.early_tau)
+        if cfg.loss == "latency":
+            loss = latency_cross_entropy(rec, label, beta=cfg.latency_beta, lambda_nospike=cfg.lambda_nospike)
+        else:
+            loss = first_spike_cross_entropy(rec, label, tau=cfg.softmax_tau, early_weight=cfg.early_weight,
+                                             early_tau=cfg.early_tau)
         if cfg.spike_penalty > 0.0:
             loss = loss + spike_count_regularizer(rec, strength=cfg.spike_penalty)
         return loss
@@ -270,7 +291,8 @@ class Trainer:
         # progress=False silences simulate's automatic bar on large test sets too (--no-progress means none)
         records = simulate(self.net, inputs, self.config.t_max, n_threads=self.config.n_threads,
                            progress=None if self.config.progress else False)
-        return evaluate_records(records, labels, self.config.softmax_tau)
+        return evaluate_records(records, labels, self.config.softmax_tau, loss=self.config.loss,
+                                latency_beta=self.config.latency_beta)
 
     # ----------------------------------------------------------------------------------------------
     def save_checkpoint(self, path: str) -> None:
@@ -295,8 +317,16 @@ class Trainer:
             self.history = json.loads(str(data["history"]))
 
 
-def evaluate_records(records: list, labels: np.ndarray, softmax_tau: float) -> Evaluation:
-    losses = [first_spike_cross_entropy(r, int(y), tau=softmax_tau).value for r, y in zip(records, labels)]
+def evaluate_records(records: list, labels: np.ndarray, softmax_tau: float, *, loss: str = "first_spike",
+                     latency_beta: float = 1.0 / 6.0) -> Evaluation:
+    """Metrics of simulated records. The loss reported is the classification loss alone (no regularisers);
+    ``extra["spikes_until_first_output"]`` counts spikes of all layers up to the first output spike (all of them
+    for a sample without output spike), ANTLR's measure of the spikes a decision costs."""
+    if loss == "latency":
+        losses = [latency_cross_entropy(r, int(y), beta=latency_beta, lambda_nospike=0.0).value
+                  for r, y in zip(records, labels)]
+    else:
+        losses = [first_spike_cross_entropy(r, int(y), tau=softmax_tau).value for r, y in zip(records, labels)]
     predictions = np.array([_prediction(r) for r in records])
     n_layers = len(records[0].layers)
     spikes = [float(np.mean([len(r.layers[k]) for r in records])) for k in range(n_layers)]
@@ -307,7 +337,16 @@ def evaluate_records(records: list, labels: np.ndarray, softmax_tau: float) -> E
             fired[r.layers[k].neurons] = True
         silent.append(float(1.0 - fired.mean()))
     return Evaluation(loss=float(np.mean(losses)), accuracy=float(np.mean(predictions == labels)),
-                      spikes_per_sample=spikes, silent_fraction=silent)
+                      spikes_per_sample=spikes, silent_fraction=silent,
+                      extra={"spikes_until_first_output": float(np.mean([_spikes_until_decision(r) for r in records]))})
+
+
+def _spikes_until_decision(rec) -> int:
+    out = rec.layers[-1]
+    if not len(out):
+        return sum(len(layer) for layer in rec.layers)
+    t_decision = out.times[0]
+    return sum(int(np.searchsorted(layer.times, t_decision, side="right")) for layer in rec.layers)
 
 
 def _prediction(rec) -> int:

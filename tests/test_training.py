@@ -79,7 +79,8 @@ def test_resume_equals_uninterrupted(tmp_path):
 
 @pytest.mark.parametrize("bad", [{"epochs": 0}, {"batch_size": 0}, {"lr": -1.0}, {"optimizer": "rmsprop"},
                                  {"t_max": 0.0}, {"softmax_tau": np.nan}, {"silent_bump": -1.0},
-                                 {"grad_clip": -0.1}, {"grad_clip": np.inf}])
+                                 {"grad_clip": -0.1}, {"grad_clip": np.inf}, {"loss": "hinge"},
+                                 {"latency_beta": 0.0}, {"lambda_nospike": -0.1}])
 def test_bad_config(bad):
     with pytest.raises(ValueError):
         _config(**bad)
@@ -97,6 +98,34 @@ def test_grad_clip_bounds_the_step():
         nets.append(np.sqrt(sum(np.sum((w - b) ** 2) for w, b in zip(trainer.net.weights, before))))
     assert nets[0] > 1e-3 * 1.01          # unclipped step is larger than the bound: the test can fail
     assert nets[1] == pytest.approx(1e-3, rel=1e-9)
+
+
+def test_latency_loss_learns_and_reports_decision_spikes():
+    """ANTLR's latency loss trains the toy task too; spikes until the first output spike are counted exactly."""
+    data, labels = _toy_task(128)
+    trainer = Trainer(_network(), data, labels, data, labels, config=_config(epochs=8, loss="latency",
+                                                                             latency_beta=0.5))
+    history = trainer.fit()
+    assert history[-1]["test_accuracy"] > 0.85
+    recs = es.simulate(trainer.net, data, 40.0)
+    expected = []
+    for r in recs:
+        t_first = r.layers[-1].times[0] if len(r.layers[-1]) else np.inf
+        expected.append(sum(int(np.sum(layer.times <= t_first)) for layer in r.layers))
+    ev = trainer.evaluate(data, labels)
+    assert ev.extra["spikes_until_first_output"] == pytest.approx(np.mean(expected), rel=1e-12)
+    assert history[-1]["test_spikes_until_first_output"] == pytest.approx(np.mean(expected), rel=1e-12)
+    assert ev.extra["spikes_until_first_output"] < sum(ev.spikes_per_sample)  # the measure is not the total
+
+
+def test_latency_loss_differs_from_first_spike_loss():
+    data, labels = _toy_task(32)
+    runs = []
+    for loss in ("first_spike", "latency"):
+        trainer = Trainer(_network(), data, labels, config=_config(epochs=1, loss=loss))
+        trainer.fit()
+        runs.append(trainer.net.weights[0].copy())
+    assert not np.allclose(runs[0], runs[1])
 
 
 def test_bad_labels():
