@@ -36,6 +36,24 @@ def load_w2(path: pathlib.Path) -> tuple[list, np.ndarray, list]:
     return inputs, data["labels"].astype(np.int64), [data["W_hidden"], data["W_out"]]
 
 
+def _per_layer_forward_ms(inputs: list, net, neuron, t_max: float, repeats: int) -> list[float]:
+    """Median time (ms per batch) of each layer's forward kernel alone, to show where a step goes."""
+    from eventsnn._kernels.forward import layer_forward
+    params = neuron.kernel_parameters()
+    w_hidden, w_out = (np.ascontiguousarray(w) for w in net.weights)
+    per_layer: list[list[float]] = [[], []]
+    for _ in range(max(repeats // 2, 3)):
+        t0 = time.perf_counter()
+        hidden = [layer_forward(x.times, x.neurons, w_hidden, params, t_max, 10**6) for x in inputs]
+        t1 = time.perf_counter()
+        for h in hidden:
+            layer_forward(h[0], h[1], w_out, params, t_max, 10**6)
+        t2 = time.perf_counter()
+        per_layer[0].append(t1 - t0)
+        per_layer[1].append(t2 - t1)
+    return [1e3 * statistics.median(p) for p in per_layer]
+
+
 def measure(data_dir: pathlib.Path, repeats: int) -> dict:
     """Median time of one exact W2 step on one core (compilation excluded by a warm-up step)."""
     inputs, labels, weights = load_w2(data_dir / "workloads" / "w2_batch.npz")
@@ -64,6 +82,7 @@ def measure(data_dir: pathlib.Path, repeats: int) -> dict:
         forward.append(f)
         backward.append(b)
         total.append(t)
+    layer_ms = _per_layer_forward_ms(inputs, net, neuron, t_max, repeats)
     hidden = np.array([len(r.layers[0]) for r in recs])
     output = np.array([len(r.layers[1]) for r in recs])
     # memory held by the recorded events (what the adjoint needs): O(events), no time grid
@@ -74,7 +93,7 @@ def measure(data_dir: pathlib.Path, repeats: int) -> dict:
             "backward_forward_ratio": statistics.median(backward) / statistics.median(forward),
             "hidden_spikes_per_image": float(hidden.mean()), "output_spikes_per_image": float(output.mean()),
             "hidden_range": [int(hidden.min()), int(hidden.max())], "output_range": [int(output.min()), int(output.max())],
-            "grad_norm": grad_norm, "record_kib": record_bytes / 1024.0,
+            "forward_layer_ms": layer_ms, "grad_norm": grad_norm, "record_kib": record_bytes / 1024.0,
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
 
 
@@ -90,7 +109,8 @@ def main() -> None:
         return
     print(f"W2 eventsnn exact step (batch 32, one core): median {r['step_ms']:.1f} ms/step "
           f"(forward {r['forward_ms']:.1f} ms, loss+backward {r['backward_ms']:.1f} ms, "
-          f"backward/forward {r['backward_forward_ratio']:.2f}); hidden spikes/image {r['hidden_spikes_per_image']:.0f} "
+          f"backward/forward {r['backward_forward_ratio']:.2f}; forward kernel alone: hidden layer "
+          f"{r['forward_layer_ms'][0]:.1f} ms, output layer {r['forward_layer_ms'][1]:.1f} ms); hidden spikes/image {r['hidden_spikes_per_image']:.0f} "
           f"({r['hidden_range'][0]}..{r['hidden_range'][1]}), output {r['output_spikes_per_image']:.1f}; "
           f"{args.repeats} repeats. Side by side with snnTorch and Norse: benchmarks/w2.py")
 
