@@ -83,6 +83,7 @@ class Record:
     def _state(self, layer: str | int, neuron: int, times: Sequence[float] | np.ndarray):
         name = self._layer_name(layer)
         neuron = self._neuron_index(name, neuron)
+        shape = np.shape(times)  # a scalar time gives a 0-d result, an (n,) array an (n,) result
         times = check.float_array("times", times)
         flat = times.ravel()
         if flat.size and flat.min() < 0.0:
@@ -96,7 +97,7 @@ class Record:
                                            np.ascontiguousarray(flat[order]))
         v, i = np.empty_like(flat), np.empty_like(flat)
         v[order], i[order] = v_sorted, i_sorted
-        return v.reshape(times.shape), i.reshape(times.shape)
+        return v.reshape(shape), i.reshape(shape)
 
     def _layer_name(self, layer: str | int, arg: str = "layer") -> str:
         """Name of a neuron population given by name or by index into ``layer_names`` (negative allowed)."""

@@ -134,7 +134,8 @@ class SpikeTrains:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "SpikeTrains":
-        with np.load(path, allow_pickle=False) as data:
+        """Read a file written by :meth:`save` (the ``.npz`` suffix may be omitted, as in ``save``)."""
+        with np.load(_npz_path(path), allow_pickle=False) as data:
             return cls(data["times"], data["neurons"], int(data["n_neurons"]))
 
 
@@ -209,15 +210,20 @@ class SpikeBatch:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "SpikeBatch":
-        with np.load(path, allow_pickle=False) as data:
+        """Read a file written by :meth:`save` (the ``.npz`` suffix may be omitted, as in ``save``)."""
+        with np.load(_npz_path(path), allow_pickle=False) as data:
             return cls(data["times"], data["neurons"], data["offsets"], int(data["n_neurons"]))
+
+
+def _npz_path(path: str | os.PathLike) -> str:
+    """The file ``save`` writes for ``path``: np.savez appends ``.npz`` when it is missing, so load must too."""
+    path = os.fspath(path)
+    return path if path.endswith(".npz") else path + ".npz"
 
 
 def _atomic_savez(path: str | os.PathLike, **arrays: np.ndarray) -> None:
     """np.savez to a temporary file in the target directory, then os.replace: never a half-written file."""
-    path = os.fspath(path)
-    if not path.endswith(".npz"):
-        path += ".npz"
+    path = _npz_path(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(suffix=".npz", dir=directory)
     try:

@@ -105,6 +105,16 @@ def test_peak_of_equal_time_constants():
     assert lif.psp_peak() == pytest.approx(np.exp(-1.0), rel=1e-12)
 
 
+def test_output_shape_follows_the_query_shape():
+    lif = es.LIF(tau_mem=6.0, tau_syn=3.0)
+    _, rec = one_neuron(lif, [1.0], [1.0], [0])
+    grid = np.array([[2.0, 3.0], [4.0, 5.0]])
+    assert rec.membrane_potential(0, 0, 3.0).shape == ()
+    assert rec.membrane_potential(0, 0, [3.0]).shape == (1,)
+    assert rec.synaptic_current(0, 0, grid).shape == (2, 2)
+    assert float(rec.membrane_potential(0, 0, 3.0)) == rec.membrane_potential(0, 0, grid)[0, 1]
+
+
 @pytest.mark.parametrize("tau_mem, tau_syn", TAUS, ids=TAU_IDS)
 @pytest.mark.parametrize("variant", [{}, {"refractory": 2.0}, {"reset_current": True}, {"bias": 0.2, "threshold": 0.8}],
                          ids=["plain", "refractory", "reset_current", "bias"])

@@ -152,6 +152,9 @@ def test_save_appends_npz_and_accepts_str_paths(tmp_path):
     s.save(str(tmp_path / "noext"))
     assert sorted(os.listdir(tmp_path)) == ["noext.npz"]
     assert SpikeTrains.load(str(tmp_path / "noext.npz")) == s
+    assert SpikeTrains.load(str(tmp_path / "noext")) == s  # load finds what save wrote for the same name
+    SpikeBatch.from_list([s, s]).save(tmp_path / "batch")
+    assert len(SpikeBatch.load(tmp_path / "batch")) == 2
 
 
 def test_save_replaces_an_existing_file(tmp_path):
