@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bwd = sum(r["backward_s"] for r in history)
     print(f"test accuracy {100 * final.accuracy:.2f}% | spikes per sample: "
           + ", ".join(f"{name} {s:.1f}" for name, s in zip(task.net.layer_names, final.spikes_per_sample))
-          + f" | silent neurons: " + ", ".join(f"{name} {100 * s:.0f}%" for name, s in
+          + " | silent neurons: " + ", ".join(f"{name} {100 * s:.0f}%" for name, s in
                                               zip(task.net.layer_names, final.silent_fraction)))
     print(f"wall time {time.perf_counter() - started:.1f} s (forward {fwd:.1f} s, backward {bwd:.1f} s, "
           f"backward/forward {bwd / max(fwd, 1e-12):.2f}); files: {out}/model.npz, metrics.json, metrics.csv, "

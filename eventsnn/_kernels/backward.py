@@ -25,8 +25,8 @@ import math
 import numpy as np
 from numba import njit
 
-from eventsnn._kernels.lif import (P_BIAS, P_DECAY_GAP, P_REFRACTORY, P_RESET_CURRENT, P_TAU_MEM, P_TAU_SYN,
-                                   P_THRESHOLD, decay_factors)
+from eventsnn._kernels.indexing import count_up_to, per_neuron_index
+from eventsnn._kernels.lif import decay_factors, unpack
 
 
 @njit(cache=True, nogil=True)
@@ -50,17 +50,9 @@ def layer_backward(arrival_times, arrival_sources, weights, params, t_max, spike
     ``scatter_rows`` in a fixed order, which keeps batch results independent of the thread count and avoids a
     dense (n_pre, n_post) array per sample.
     """
-    tau_mem = params[P_TAU_MEM]
-    tau_syn = params[P_TAU_SYN]
-    gap = params[P_DECAY_GAP]
-    theta = params[P_THRESHOLD]
-    bias = params[P_BIAS]
-    t_ref = params[P_REFRACTORY]
-    reset_current = params[P_RESET_CURRENT] != 0.0
+    tau_mem, tau_syn, gap, theta, bias, t_ref, reset_current = unpack(params)
     n_post = weights.shape[1]
-    n_arr = 0
-    while n_arr < arrival_times.size and arrival_times[n_arr] <= t_max:
-        n_arr += 1
+    n_arr = count_up_to(arrival_times, t_max)
 
     # decay factors of each inter-arrival gap, shared by every neuron that has no own event inside it
     gap_em = np.empty(n_arr)
@@ -70,12 +62,7 @@ def layer_backward(arrival_times, arrival_sources, weights, params, t_max, spike
         upper = arrival_times[k + 1] if k + 1 < n_arr else t_max
         gap_em[k], gap_es[k], gap_kern[k] = decay_factors(upper - arrival_times[k], tau_mem, tau_syn, gap)
 
-    order = np.argsort(spike_neurons, kind="mergesort")  # per neuron, still in time order
-    first = np.zeros(n_post + 1, dtype=np.int64)
-    for s in range(spike_neurons.size):
-        first[spike_neurons[s] + 1] += 1
-    for j in range(n_post):
-        first[j + 1] += first[j]
+    order, first = per_neuron_index(spike_neurons, n_post)  # per neuron, still in time order
 
     d_weights = np.zeros((n_arr, n_post))  # row k: dL/dW[arrival_sources[k], :] from arrival k
     d_arrivals = np.zeros(arrival_times.size)

@@ -23,8 +23,8 @@ import math
 import numpy as np
 from numba import njit
 
-from eventsnn._kernels.lif import (P_BIAS, P_DECAY_GAP, P_REFRACTORY, P_RESET_CURRENT, P_TAU_MEM, P_TAU_SYN,
-                                   P_THRESHOLD, decay_factors)
+from eventsnn._kernels.indexing import count_up_to
+from eventsnn._kernels.lif import decay_factors, unpack
 
 EVENT_SPIKE = 0
 EVENT_REFRACTORY_END = 1
@@ -34,17 +34,9 @@ EVENT_REFRACTORY_END = 1
 def layer_backward_gaps(arrival_times, arrival_sources, weights, params, t_max, spike_times, spike_neurons,
                         spike_cotangents, min_slope, grazing_slope):
     """Same contract and results as ``backward.layer_backward`` (to rounding), vectorised over neurons."""
-    tau_mem = params[P_TAU_MEM]
-    tau_syn = params[P_TAU_SYN]
-    gap = params[P_DECAY_GAP]
-    theta = params[P_THRESHOLD]
-    bias = params[P_BIAS]
-    t_ref = params[P_REFRACTORY]
-    reset_current = params[P_RESET_CURRENT] != 0.0
+    tau_mem, tau_syn, gap, theta, bias, t_ref, reset_current = unpack(params)
     n_post = weights.shape[1]
-    n_arr = 0
-    while n_arr < arrival_times.size and arrival_times[n_arr] <= t_max:
-        n_arr += 1
+    n_arr = count_up_to(arrival_times, t_max)
     n_spikes = spike_times.size
 
     # own events (spikes, refractory ends inside the window) in time order, each with its gap index

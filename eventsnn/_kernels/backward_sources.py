@@ -30,20 +30,9 @@ from numba import njit
 
 from eventsnn._kernels.crossing import first_crossing
 from eventsnn._kernels.forward import WINDOW_SLACK_REL, replay_neuron
-from eventsnn._kernels.lif import (P_BIAS, P_DECAY_GAP, P_REFRACTORY, P_RESET_CURRENT, P_TAU_MEM, P_TAU_SYN,
-                                   P_THRESHOLD, decay_factors, extremum_time, state_after)
-
-
-@njit(cache=True)
-def _per_neuron_index(neurons, n):
-    """(order, first): order lists items grouped by neuron (stable), first[j]:first[j+1] is neuron j's slice."""
-    order = np.argsort(neurons, kind="mergesort")
-    first = np.zeros(n + 1, dtype=np.int64)
-    for s in range(neurons.size):
-        first[neurons[s] + 1] += 1
-    for j in range(n):
-        first[j + 1] += first[j]
-    return order, first
+from eventsnn._kernels.indexing import count_up_to, per_neuron_index
+from eventsnn._kernels.lif import (advance, advance_held, decay_factors, extremum_time, reset_after_spike,
+                                   state_after, unpack, voltage_slope)
 
 
 @njit(cache=True, nogil=True)
@@ -59,21 +48,13 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
     (d_weight_rows (n_arrivals_in_window, n_post), d_arrival_times (n_arrivals,), d_bias, n_near_grazing,
      lambda_i_at_queries (n_query, n_post), lambda_v_at_queries (n_query, n_post))
     """
-    tau_mem = params[P_TAU_MEM]
-    tau_syn = params[P_TAU_SYN]
-    gap = params[P_DECAY_GAP]
-    theta = params[P_THRESHOLD]
-    bias = params[P_BIAS]
-    t_ref = params[P_REFRACTORY]
-    reset_current = params[P_RESET_CURRENT] != 0.0
+    tau_mem, tau_syn, gap, theta, bias, t_ref, reset_current = unpack(params)
     n_post = weights.shape[1]
-    n_arr = 0
-    while n_arr < arrival_times.size and arrival_times[n_arr] <= t_max:
-        n_arr += 1
+    n_arr = count_up_to(arrival_times, t_max)
     n_query = query_times.size
 
-    spike_order, spike_first = _per_neuron_index(spike_neurons, n_post)
-    cand_order, cand_first = _per_neuron_index(cand_neurons, n_post)
+    spike_order, spike_first = per_neuron_index(spike_neurons, n_post)
+    cand_order, cand_first = per_neuron_index(cand_neurons, n_post)
     max_own = 1
     for j in range(n_post):
         max_own = max(max_own, spike_first[j + 1] - spike_first[j])
@@ -199,13 +180,7 @@ def near_misses(arrival_times, arrival_weights, spike_times, params, t_max):
     Only smooth interior maxima between events are returned (a maximum created by an inhibitory arrival is a
     kink with no curvature; it is skipped). These are the spikes the neuron *almost* fired.
     """
-    tau_mem = params[P_TAU_MEM]
-    tau_syn = params[P_TAU_SYN]
-    gap = params[P_DECAY_GAP]
-    theta = params[P_THRESHOLD]
-    bias = params[P_BIAS]
-    t_ref = params[P_REFRACTORY]
-    reset_current = params[P_RESET_CURRENT] != 0.0
+    tau_mem, tau_syn, gap, theta, bias, t_ref, reset_current = unpack(params)
     n_events = arrival_times.size + spike_times.size + 1
     out_t = np.empty(n_events)
     out_v = np.empty(n_events)
@@ -222,42 +197,24 @@ def near_misses(arrival_times, arrival_weights, spike_times, params, t_max):
         t_arr = arrival_times[a] if a < arrival_times.size else math.inf
         t_spk = spike_times[s] if s < spike_times.size else math.inf
         t_next = min(min(t_arr, t_spk), t_max)
-        if free_from > t:  # clamped part
-            end = min(free_from, t_next)
-            cur *= math.exp(-(end - t) / tau_syn)
-            t = end
+        cur, t = advance_held(cur, t, t_next, free_from, params)  # a held V has no maximum to report
         if t_next > t:
-            # V(t) = bias + (v-bias) e^{-x/tau_mem} + cur k(x): extremum where dV/dx = 0
-            if cur != 0.0:
-                q = (v - bias) / cur - 1.0
-                x = (1.0 - tau_syn / tau_mem) * q
-                if x > -1.0:
-                    ratio = 1.0 if x == 0.0 else math.log1p(x) / x
-                    t_ext = -tau_syn * q * ratio
-                    slope0 = (-v + cur + bias) / tau_mem
-                    if slope0 > 0.0 and t_ext > 0.0 and t + t_ext < t_next:
-                        em, es, kern = decay_factors(t_ext, tau_mem, tau_syn, gap)
-                        v_ext = bias + (v - bias) * em + cur * kern
-                        i_ext = cur * es
-                        if v_ext < theta:
-                            out_t[n_out] = t + t_ext
-                            out_v[n_out] = v_ext
-                            out_i[n_out] = i_ext
-                            # dV/dt = (-V + I + b)/tau_m = 0 there, so d2V/dt2 = dI/dt / tau_m
-                            out_curv[n_out] = -i_ext / (tau_syn * tau_mem)
-                            n_out += 1
-            em, es, kern = decay_factors(t_next - t, tau_mem, tau_syn, gap)
-            v = bias + (v - bias) * em + cur * kern
-            cur = cur * es
+            t_ext = extremum_time(v, cur, bias, tau_mem, tau_syn)  # NaN if V is monotone: no maximum
+            if voltage_slope(v, cur, bias, tau_mem) > 0.0 and t_ext > 0.0 and t + t_ext < t_next:
+                v_ext, i_ext = state_after(t_ext, v, cur, params)
+                if v_ext < theta:
+                    out_t[n_out] = t + t_ext
+                    out_v[n_out] = v_ext
+                    out_i[n_out] = i_ext
+                    # dV/dt = (-V + I + b)/tau_m = 0 there, so d2V/dt2 = dI/dt / tau_m
+                    out_curv[n_out] = -i_ext / (tau_syn * tau_mem)
+                    n_out += 1
+            v, cur = state_after(t_next - t, v, cur, params)
             t = t_next
         if t_next >= t_max and t_arr > t_max and t_spk > t_max:
             break
         if t_spk <= t_arr:
-            v = 0.0
-            if reset_current:
-                cur = 0.0
-            if t_ref > 0.0:
-                free_from = t_spk + t_ref
+            v, cur, free_from = reset_after_spike(cur, t_spk, params)
             s += 1
         else:
             cur += arrival_weights[a]
@@ -280,11 +237,8 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
     Fields that do not apply to a candidate's kind are 0.
     """
     n_post = weights.shape[1]
-    theta = params[P_THRESHOLD]
-    bias = params[P_BIAS]
-    tau_mem = params[P_TAU_MEM]
-    tau_syn = params[P_TAU_SYN]
-    order, first = _per_neuron_index(spike_neurons, n_post)
+    tau_mem, tau_syn, _, theta, bias, _, _ = unpack(params)
+    order, first = per_neuron_index(spike_neurons, n_post)
     n_arr = arrival_times.size
     capacity = spike_times.size + n_post * (grid.size if use_grid else n_arr + spike_times.size + 1) + 1
     out_t = np.empty(capacity)
@@ -352,12 +306,7 @@ def resimulate_flipped(arrival_times, arrival_weights, spike_times, params, t_ma
     fallen below threshold. remove=False: a spike is inserted at ``t_flip`` (reset, refractory). Spikes before
     t_flip are kept as recorded; everything after is re-simulated exactly.
     """
-    tau_syn = params[P_TAU_SYN]
-    tau_mem = params[P_TAU_MEM]
-    theta = params[P_THRESHOLD]
-    bias = params[P_BIAS]
-    t_ref = params[P_REFRACTORY]
-    reset_current = params[P_RESET_CURRENT] != 0.0
+    tau_mem, tau_syn, gap, theta, bias, t_ref, reset_current = unpack(params)
     out = np.empty(max_spikes)
     n = 0
     # state just before t_flip from the recorded train
@@ -372,38 +321,16 @@ def resimulate_flipped(arrival_times, arrival_weights, spike_times, params, t_ma
         t_spk = spike_times[s] if s < spike_times.size else math.inf
         if min(t_arr, t_spk) >= t_flip:
             break
-        t_next = min(t_arr, t_spk)
-        if free_from > t:
-            end = min(free_from, t_next)
-            cur *= math.exp(-(end - t) / tau_syn)
-            t = end
-        if t_next > t:
-            em, es, kern = decay_factors(t_next - t, tau_mem, tau_syn, params[P_DECAY_GAP])
-            v = bias + (v - bias) * em + cur * kern
-            cur *= es
-            t = t_next
+        v, cur, t = advance(v, cur, t, min(t_arr, t_spk), free_from, params)
         if t_spk <= t_arr:
             out[n] = t_spk
             n += 1
-            v = 0.0
-            if reset_current:
-                cur = 0.0
-            if t_ref > 0.0:
-                free_from = t_spk + t_ref
+            v, cur, free_from = reset_after_spike(cur, t_spk, params)
             s += 1
         else:
             cur += arrival_weights[a]
             a += 1
-    # advance to t_flip
-    if free_from > t:
-        end = min(free_from, t_flip)
-        cur *= math.exp(-(end - t) / tau_syn)
-        t = end
-    if t_flip > t:
-        em, es, kern = decay_factors(t_flip - t, tau_mem, tau_syn, params[P_DECAY_GAP])
-        v = bias + (v - bias) * em + cur * kern
-        cur *= es
-        t = t_flip
+    v, cur, t = advance(v, cur, t, t_flip, free_from, params)
     above = False
     if remove:
         v = max(v, theta)  # the recorded spike had V = threshold here; keep it, without reset
@@ -411,46 +338,28 @@ def resimulate_flipped(arrival_times, arrival_weights, spike_times, params, t_ma
     else:
         out[n] = t_flip
         n += 1
-        v = 0.0
-        if reset_current:
-            cur = 0.0
-        if t_ref > 0.0:
-            free_from = t_flip + t_ref
+        v, cur, free_from = reset_after_spike(cur, t_flip, params)
     # inputs arriving exactly at t_flip come after the (flipped) spike, as in the engine
     while a < arrival_times.size and arrival_times[a] < t_flip:
         a += 1
     while t < t_max and n < max_spikes:
         t_arr = arrival_times[a] if a < arrival_times.size else math.inf
         t_next = min(t_arr, t_max)
-        if free_from > t:
-            end = min(free_from, t_next)
-            cur *= math.exp(-(end - t) / tau_syn)
-            t = end
+        cur, t = advance_held(cur, t, t_next, free_from, params)
         if t_next > t:
             if above:
                 # leave "above" mode at the first point below threshold: the interior minimum if it is below,
                 # else the interval end (after at most one extremum V is monotone, so no crossing is missed)
-                em, es, kern = decay_factors(t_next - t, tau_mem, tau_syn, params[P_DECAY_GAP])
-                v_end = bias + (v - bias) * em + cur * kern
-                q = (v - bias) / cur - 1.0 if cur != 0.0 else math.nan
-                t_min = math.nan
-                if cur != 0.0:
-                    x = (1.0 - tau_syn / tau_mem) * q
-                    if x > -1.0:
-                        ratio = 1.0 if x == 0.0 else math.log1p(x) / x
-                        t_min = -tau_syn * q * ratio
-                slope0 = (-v + cur + bias) / tau_mem
-                if slope0 < 0.0 and t_min > 0.0 and t + t_min < t_next:  # interior minimum
-                    em2, es2, kern2 = decay_factors(t_min, tau_mem, tau_syn, params[P_DECAY_GAP])
-                    v_min = bias + (v - bias) * em2 + cur * kern2
+                t_min = extremum_time(v, cur, bias, tau_mem, tau_syn)
+                if voltage_slope(v, cur, bias, tau_mem) < 0.0 and t_min > 0.0 and t + t_min < t_next:
+                    v_min, i_min = state_after(t_min, v, cur, params)
                     if v_min < theta:
                         v = v_min
-                        cur *= es2
+                        cur = i_min
                         t += t_min
                         above = False
                         continue
-                v = v_end
-                cur *= es
+                v, cur = state_after(t_next - t, v, cur, params)
                 t = t_next
                 if v < theta:
                     above = False
@@ -459,20 +368,13 @@ def resimulate_flipped(arrival_times, arrival_weights, spike_times, params, t_ma
                 dt_cross = first_crossing(v, cur, t_next - t + t_next * WINDOW_SLACK_REL, params)
                 if dt_cross < math.inf:
                     t_spike = min(t + dt_cross, t_next)
-                    em, es, kern = decay_factors(dt_cross, tau_mem, tau_syn, params[P_DECAY_GAP])
-                    cur *= es
+                    cur *= math.exp(-dt_cross / tau_syn)
                     t = t_spike
                     out[n] = t_spike
                     n += 1
-                    v = 0.0
-                    if reset_current:
-                        cur = 0.0
-                    if t_ref > 0.0:
-                        free_from = t_spike + t_ref
+                    v, cur, free_from = reset_after_spike(cur, t_spike, params)
                     continue
-                em, es, kern = decay_factors(t_next - t, tau_mem, tau_syn, params[P_DECAY_GAP])
-                v = bias + (v - bias) * em + cur * kern
-                cur *= es
+                v, cur = state_after(t_next - t, v, cur, params)
                 t = t_next
         if t_next == t_arr and t >= t_arr and a < arrival_times.size:
             cur += arrival_weights[a]

@@ -1,7 +1,7 @@
 """Forward event loops: the layered fast path and the general heap engine.
 
 Both are built from the same four phases (docs/design.md): next crossing (``crossing.first_crossing``), next
-event, exact advance (``lif.decay_factors``/``lif.propagate``, or current-only decay while refractory) and
+event, exact advance (``lif.decay_factors``/``lif.advance``, or current-only decay while refractory) and
 transition (spike: reset; arrival: I += w). Spikes are counted in the closed window [0, t_max].
 
 * ``layer_forward``: one dense layer whose input spike train is fully known (feed-forward networks with a
@@ -25,8 +25,8 @@ from eventsnn._kernels import status
 from eventsnn._kernels.crossing import first_crossing
 from eventsnn._kernels.heap import (D_CURSOR, D_ORIGIN, D_SOURCE, D_TIME, delivery_pop, delivery_push,
                                     delivery_queue_new, neuron_queue_new, neuron_queue_update)
-from eventsnn._kernels.lif import (P_BIAS, P_DECAY_GAP, P_REFRACTORY, P_RESET_CURRENT, P_TAU_MEM, P_TAU_SYN,
-                                   P_THRESHOLD, decay_factors, propagate, state_after)
+from eventsnn._kernels.lif import (P_BIAS, P_DECAY_GAP, P_REFRACTORY, P_TAU_MEM, P_TAU_SYN,
+                                   P_THRESHOLD, advance, decay_factors, reset_after_spike, state_after)
 
 # A crossing is searched up to an absolute end time T (an arrival or t_max) from a state at absolute time t over
 # the relative window (T - t) + T * WINDOW_SLACK_REL and its time is clamped to T. The slack (>= one ulp of T)
@@ -46,11 +46,6 @@ def _append_spike(out_times, out_neurons, n_out, time, neuron):
     out_times[n_out] = time
     out_neurons[n_out] = neuron
     return out_times, out_neurons, n_out + 1
-
-
-@njit(cache=True, inline="always")
-def _after_spike_current(current_at_spike, params):
-    return 0.0 if params[P_RESET_CURRENT] != 0.0 else current_at_spike
 
 
 @njit(cache=True)
@@ -81,10 +76,7 @@ def _advance_neuron(j, t_from, t_to, v, cur, refractory_end, counts, params, max
         if counts[j] > max_spikes:
             code = status.SPIKE_LIMIT
             break
-        v[j] = 0.0
-        cur[j] = _after_spike_current(current_at_spike, params)
-        if params[P_REFRACTORY] > 0.0:
-            refractory_end[j] = t + params[P_REFRACTORY]
+        v[j], cur[j], refractory_end[j] = reset_after_spike(current_at_spike, t, params)
     return code, out_times, out_neurons, n_out
 
 
@@ -228,8 +220,7 @@ def network_forward(input_times, input_sources, row_ptr, synapse_target, synapse
             if counts[j] > max_spikes:
                 code = status.SPIKE_LIMIT
                 break
-            v[j] = 0.0
-            cur[j] = _after_spike_current(current_at_spike, params)
+            v[j], cur[j], _ = reset_after_spike(current_at_spike, t, params)
             t_state[j] = t
             src = n_input_sources + j
             first = row_ptr[src]
@@ -274,7 +265,6 @@ def replay_neuron(arrival_times, arrival_weights, spike_times, params, query_tim
     The spikes are taken as given (resets happen there). Values are right-continuous: a query at an event
     time sees the state after every event at that time (spike reset first, then arrivals; heap.py tie rule).
     """
-    tau_syn = params[P_TAU_SYN]
     n_q = query_times.size
     v_out = np.empty(n_q)
     i_out = np.empty(n_q)
@@ -291,21 +281,11 @@ def replay_neuron(arrival_times, arrival_weights, spike_times, params, query_tim
             t_spike = spike_times[s] if s < spike_times.size else math.inf
             t_event = min(t_arrival, t_spike)
             target = min(t_event, t_query)
-            # exact advance from t to target (refractory part, then free part)
-            if refractory_end > t:
-                end = min(refractory_end, target)
-                cur *= math.exp(-(end - t) / tau_syn)
-                t = end
-            if target > t:
-                v, cur = state_after(target - t, v, cur, params)
-                t = target
+            v, cur, t = advance(v, cur, t, target, refractory_end, params)
             if t_event > t_query:
                 break
             if t_spike <= t_arrival:
-                v = 0.0
-                cur = _after_spike_current(cur, params)
-                if params[P_REFRACTORY] > 0.0:
-                    refractory_end = t_spike + params[P_REFRACTORY]
+                v, cur, refractory_end = reset_after_spike(cur, t_spike, params)
                 s += 1
             else:
                 cur += arrival_weights[a]

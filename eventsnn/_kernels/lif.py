@@ -130,3 +130,41 @@ def extremum_time(v0, i0, bias, tau_mem, tau_syn):
         return math.nan
     ratio = 1.0 if x == 0.0 else math.log1p(x) / x
     return -tau_syn * q * ratio
+
+
+@njit(cache=True, inline="always")
+def unpack(params):
+    """(tau_mem, tau_syn, decay_gap, threshold, bias, refractory, reset_current) of a parameter vector."""
+    return (params[P_TAU_MEM], params[P_TAU_SYN], params[P_DECAY_GAP], params[P_THRESHOLD], params[P_BIAS],
+            params[P_REFRACTORY], params[P_RESET_CURRENT] != 0.0)
+
+
+@njit(cache=True, inline="always")
+def advance_held(i, t, target, free_from, params):
+    """(I, t) moved towards ``target`` (ms) through the refractory part only (V held, I decays) up to free_from."""
+    if free_from > t:
+        end = min(free_from, target)
+        i *= math.exp(-(end - t) / params[P_TAU_SYN])
+        t = end
+    return i, t
+
+
+@njit(cache=True, inline="always")
+def advance(v, i, t, target, free_from, params):
+    """(V, I, t) moved from t to ``target`` (ms) with no event in between.
+
+    Up to ``free_from`` (end of a refractory period) V is held (at its reset value) and only I decays; the rest is
+    a free step. One routine for every single-neuron replay, so that they all carry bit-identical states.
+    """
+    i, t = advance_held(i, t, target, free_from, params)
+    if target > t:
+        v, i = state_after(target - t, v, i, params)
+        t = target
+    return v, i, t
+
+
+@njit(cache=True, inline="always")
+def reset_after_spike(i, t_spike, params):
+    """(V, I, end of the refractory period) right after a spike at ``t_spike`` (ms)."""
+    i_after = 0.0 if params[P_RESET_CURRENT] != 0.0 else i
+    return 0.0, i_after, t_spike + params[P_REFRACTORY]

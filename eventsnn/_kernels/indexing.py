@@ -1,0 +1,28 @@
+"""Event bookkeeping shared by the backward kernels: per-neuron slices and the part of a train inside the window."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True)
+def per_neuron_index(neurons, n):
+    """(order, first): ``order`` lists items grouped by neuron (stable, so each group keeps time order);
+    ``order[first[j]:first[j + 1]]`` are neuron j's items."""
+    order = np.argsort(neurons, kind="mergesort")
+    first = np.zeros(n + 1, dtype=np.int64)
+    for s in range(neurons.size):
+        first[neurons[s] + 1] += 1
+    for j in range(n):
+        first[j + 1] += first[j]
+    return order, first
+
+
+@njit(cache=True, inline="always")
+def count_up_to(times, t_max):
+    """Number of leading entries of the sorted ``times`` that are <= t_max (events inside the window)."""
+    n = 0
+    while n < times.size and times[n] <= t_max:
+        n += 1
+    return n
