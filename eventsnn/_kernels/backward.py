@@ -29,6 +29,43 @@ from eventsnn._kernels.indexing import count_up_to, per_neuron_index
 from eventsnn._kernels.lif import decay_factors, unpack
 
 
+@njit(cache=True)
+def own_event_currents(j, own, spike_times, arrival_times, arrival_sources, weights, n_arr, t_max, tau_syn, t_ref,
+                       reset_current, gap_es, current_before_spike, current_at_refractory_end):
+    """Forward replay of neuron j's current alone: I just before each of its spikes ``spike_times[own]`` and at
+    the end of each refractory period (written into the two output arrays). Same tie rules as the engine (a
+    spike precedes an arrival at the same time). After an arrival at a_k the next decay is over gap k, whose
+    factor ``gap_es[k]`` is shared by all neurons."""
+    current = 0.0
+    t = 0.0
+    k = 0
+    for s in range(own.size):
+        t_spike = spike_times[own[s]]
+        while k < n_arr and arrival_times[k] < t_spike:
+            decay = gap_es[k - 1] if (k > 0 and t == arrival_times[k - 1]) else \
+                math.exp(-(arrival_times[k] - t) / tau_syn)
+            current = current * decay + weights[arrival_sources[k], j]
+            t = arrival_times[k]
+            k += 1
+        current *= math.exp(-(t_spike - t) / tau_syn)
+        t = t_spike
+        current_before_spike[s] = current
+        if reset_current:
+            current = 0.0
+        if t_ref > 0.0:
+            refractory_end = t_spike + t_ref
+            while k < n_arr and arrival_times[k] < refractory_end:
+                decay = gap_es[k - 1] if (k > 0 and t == arrival_times[k - 1]) else \
+                    math.exp(-(arrival_times[k] - t) / tau_syn)
+                current = current * decay + weights[arrival_sources[k], j]
+                t = arrival_times[k]
+                k += 1
+            if refractory_end <= t_max:
+                current *= math.exp(-(refractory_end - t) / tau_syn)
+                t = refractory_end
+            current_at_refractory_end[s] = current
+
+
 @njit(cache=True, nogil=True)
 def layer_backward(arrival_times, arrival_sources, weights, params, t_max, spike_times, spike_neurons,
                    spike_cotangents, min_slope, grazing_slope):
@@ -79,36 +116,8 @@ def layer_backward(arrival_times, arrival_sources, weights, params, t_max, spike
         n_own = own.size
         if n_own == 0:
             continue  # lambda stays 0: a neuron without spikes passes no gradient
-        # forward replay of I alone (needed at spikes and refractory ends); same tie rules as layer_forward.
-        # After an arrival at a_k the next decay is over gap k, whose factor is shared (gap_es).
-        current = 0.0
-        t = 0.0
-        k = 0
-        for s in range(n_own):
-            t_spike = spike_times[own[s]]
-            while k < n_arr and arrival_times[k] < t_spike:
-                decay = gap_es[k - 1] if (k > 0 and t == arrival_times[k - 1]) else \
-                    math.exp(-(arrival_times[k] - t) / tau_syn)
-                current = current * decay + weights[arrival_sources[k], j]
-                t = arrival_times[k]
-                k += 1
-            current *= math.exp(-(t_spike - t) / tau_syn)
-            t = t_spike
-            current_before_spike[s] = current
-            if reset_current:
-                current = 0.0
-            if t_ref > 0.0:
-                r = t_spike + t_ref
-                while k < n_arr and arrival_times[k] < r:
-                    decay = gap_es[k - 1] if (k > 0 and t == arrival_times[k - 1]) else \
-                        math.exp(-(arrival_times[k] - t) / tau_syn)
-                    current = current * decay + weights[arrival_sources[k], j]
-                    t = arrival_times[k]
-                    k += 1
-                if r <= t_max:
-                    current *= math.exp(-(r - t) / tau_syn)
-                    t = r
-                current_at_refractory_end[s] = current
+        own_event_currents(j, own, spike_times, arrival_times, arrival_sources, weights, n_arr, t_max, tau_syn,
+                           t_ref, reset_current, gap_es, current_before_spike, current_at_refractory_end)
 
         # reverse sweep. After the last spike lambda is 0 (the loss sees spike times only), so the sweep starts
         # there: arrivals at or after it (undone before it at ties) would add exactly 0.

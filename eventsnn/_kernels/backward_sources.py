@@ -28,6 +28,7 @@ import math
 import numpy as np
 from numba import njit
 
+from eventsnn._kernels.backward import own_event_currents
 from eventsnn._kernels.crossing import first_crossing
 from eventsnn._kernels.forward import WINDOW_SLACK_REL, replay_neuron
 from eventsnn._kernels.indexing import count_up_to, per_neuron_index
@@ -53,6 +54,9 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
     n_arr = count_up_to(arrival_times, t_max)
     n_query = query_times.size
 
+    gap_es = np.empty(n_arr)  # current decay over each inter-arrival gap, shared by all neurons
+    for k in range(n_arr):
+        gap_es[k] = math.exp(-((arrival_times[k + 1] if k + 1 < n_arr else t_max) - arrival_times[k]) / tau_syn)
     spike_order, spike_first = per_neuron_index(spike_neurons, n_post)
     cand_order, cand_first = per_neuron_index(cand_neurons, n_post)
     max_own = 1
@@ -74,31 +78,8 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
         n_own = own.size
         if n_own == 0 and cands.size == 0:
             continue  # no spike and no source: lambda stays 0
-        # forward replay of I (same tie rule as the engine: a spike precedes an arrival at the same time)
-        current = 0.0
-        t = 0.0
-        k = 0
-        for s in range(n_own):
-            t_spike = spike_times[own[s]]
-            while k < n_arr and arrival_times[k] < t_spike:
-                current = current * math.exp(-(arrival_times[k] - t) / tau_syn) + weights[arrival_sources[k], j]
-                t = arrival_times[k]
-                k += 1
-            current *= math.exp(-(t_spike - t) / tau_syn)
-            t = t_spike
-            current_before_spike[s] = current
-            if reset_current:
-                current = 0.0
-            if t_ref > 0.0:
-                r = t_spike + t_ref
-                while k < n_arr and arrival_times[k] < r:
-                    current = current * math.exp(-(arrival_times[k] - t) / tau_syn) + weights[arrival_sources[k], j]
-                    t = arrival_times[k]
-                    k += 1
-                if r <= t_max:
-                    current *= math.exp(-(r - t) / tau_syn)
-                    t = r
-                current_at_refractory_end[s] = current
+        own_event_currents(j, own, spike_times, arrival_times, arrival_sources, weights, n_arr, t_max, tau_syn,
+                           t_ref, reset_current, gap_es, current_before_spike, current_at_refractory_end)
 
         # reverse sweep from t_max
         lam_v = 0.0
