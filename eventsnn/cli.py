@@ -40,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--spike-penalty", type=float, default=None,
                        help="spike-count regulariser per spike and sample (seen by creation/removal methods)")
     train.add_argument("--grad-clip", type=float, default=None, help="max global gradient norm per step (0 = off)")
+    train.add_argument("--tau-mem", type=float, default=10.0, help="membrane time constant (ms), default 10")
+    train.add_argument("--tau-syn", type=float, default=5.0, help="synaptic time constant (ms), default 5")
+    train.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                       help="override any TrainConfig field, e.g. --set softmax_tau=0.5 --set lr_decay=0.95 "
+                            "(repeatable; see eventsnn.training.TrainConfig)")
     train.add_argument("--loss", default=None, choices=["first_spike", "latency"],
                        help="classification loss (default first_spike; latency = ANTLR's latency loss)")
     return parser
@@ -51,8 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from eventsnn.training import Trainer, format_metrics, write_json_atomic
 
     started = time.perf_counter()
+    overrides = _parse_overrides(args.set)  # bad names fail here, before any data is loaded
     task = make_task(args.task, hidden=args.hidden, epochs=args.epochs, seed=args.seed, data_path=args.data,
-                     n_train=args.n_train, n_test=args.n_test)
+                     n_train=args.n_train, n_test=args.n_test, tau_mem=args.tau_mem, tau_syn=args.tau_syn)
     config = task.config
     if args.batch_size is not None:
         config.batch_size = args.batch_size
@@ -66,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config.grad_clip = args.grad_clip
     if args.loss is not None:
         config.loss = args.loss
+    for name, value in overrides.items():
+        setattr(config, name, value)
     config.progress = not args.no_progress
     config.__post_init__()
     out = args.out or os.path.join("runs", args.task)
@@ -93,6 +101,35 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"backward/forward {bwd / max(fwd, 1e-12):.2f}); files: {out}/model.npz, metrics.json, metrics.csv, "
           f"{raster_path}")
     return 0
+
+
+def _parse_overrides(items: Sequence[str]) -> dict:
+    """``["softmax_tau=0.5", ...]`` -> {name: value}, typed like the TrainConfig field; unknown names raise."""
+    import dataclasses
+    from eventsnn.training import TrainConfig
+    defaults = TrainConfig()
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"method_options"}
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in fields:
+            raise SystemExit(f"eventsnn: --set expects NAME=VALUE with NAME one of {sorted(fields)}, got {item!r}")
+        current = getattr(defaults, name)
+        try:
+            if isinstance(current, bool):
+                if text.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError(text)
+                out[name] = text.lower() in ("true", "1")
+            elif current is None or isinstance(current, int):
+                out[name] = None if text.lower() == "none" else int(text)
+            elif isinstance(current, float):
+                out[name] = float(text)
+            else:
+                out[name] = text
+        except ValueError:
+            raise SystemExit(f"eventsnn: --set {name}: cannot read {text!r} as {type(current).__name__}") from None
+    return out
 
 
 def _save_model(path: str, net) -> None:

@@ -55,11 +55,13 @@ def yinyang_spikes(samples: np.ndarray) -> SpikeBatch:
 
 
 def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None, seed: int = 0,
-              data_path: str | None = None, n_train: int | None = None, n_test: int | None = None) -> Task:
-    """Build a standard task. ``n_train``/``n_test`` take the first samples of each split (quick runs)."""
+              data_path: str | None = None, n_train: int | None = None, n_test: int | None = None,
+              tau_mem: float = 10.0, tau_syn: float = 5.0) -> Task:
+    """Build a standard task. ``n_train``/``n_test`` take the first samples of each split (quick runs);
+    ``tau_mem``/``tau_syn`` (ms) set the neuron of every layer (initial weights scale with its PSP peak)."""
     check.one_of("task", name, TASKS)
     rng = np.random.default_rng(seed)
-    neuron = LIF(tau_mem=10.0, tau_syn=5.0)
+    neuron = LIF(tau_mem=tau_mem, tau_syn=tau_syn)
     if name == "yinyang":
         from eventsnn.datasets import load_yinyang
         x_train, y_train = load_yinyang("train")

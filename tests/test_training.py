@@ -145,3 +145,18 @@ def test_cli_yinyang_smoke(tmp_path):
     assert "test accuracy" in result.stdout and "spikes per sample" in result.stdout
     for name in ("model.npz", "metrics.json", "metrics.csv", "checkpoint.npz", "raster.png"):
         assert (out / name).exists(), name
+
+
+def test_cli_set_overrides_config_fields_and_rejects_unknown_names(tmp_path):
+    from eventsnn.cli import _parse_overrides
+    assert _parse_overrides(["softmax_tau=0.5", "lr-decay=0.9", "progress=false", "loss=latency"]) == \
+        {"softmax_tau": 0.5, "lr_decay": 0.9, "progress": False, "loss": "latency"}
+    for bad in (["foo=1"], ["lr"], ["lr=abc"], ["progress=maybe"]):
+        with pytest.raises(SystemExit):
+            _parse_overrides(bad)
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "eventsnn", "train", "yinyang", "--epochs", "1", "--n-train", "64",
+                             "--n-test", "32", "--no-progress", "--tau-mem", "20", "--set", "softmax_tau=0.5",
+                             "--set", "batch_size=16", "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "test accuracy" in result.stdout
