@@ -16,16 +16,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import os
+import sys
 import time
 
-import numpy as np
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from eventsnn.tasks import make_task
-from eventsnn.training import Trainer, write_json_atomic
+from eventsnn.tasks import make_task  # noqa: E402
+from eventsnn.training import Trainer  # noqa: E402
 
-DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "studies")
+from _common import default_out, figure_path, pyplot, read_json, run_job_list, save_figure  # noqa: E402
+
 NAME = "accuracy_sparsity"
 METHODS = {"timing": ("timing", {}), "antlr event": ("antlr", {"form": "event"}), "antlr grid": ("antlr", {"form": "grid"}),
            "activation": ("activation", {})}
@@ -56,9 +57,7 @@ def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
 
 
 def plot(results: list[dict], path: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     measures = [(lambda r: r["hidden_spikes"] + r["output_spikes"], "spikes per test sample (hidden + output)")]
     if all("spikes_until_first_output" in r for r in results):
@@ -75,9 +74,7 @@ def plot(results: list[dict], path: str) -> None:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test accuracy (%)")
     axes[0].legend()
-    fig.suptitle("MNIST: accuracy vs spikes per gradient method (Pareto fronts over the spike penalty)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path, "MNIST: accuracy vs spikes per gradient method (Pareto fronts over the spike penalty)")
 
 
 def main() -> None:
@@ -94,26 +91,19 @@ def main() -> None:
                         help="classification loss for every method (default ANTLR's latency loss)")
     parser.add_argument("--plot-only", action="store_true", help="redraw the figure from --out and stop")
     parser.add_argument("--quick", action="store_true", help="300 train / 100 test images, 1 epoch, 2 penalties")
-    parser.add_argument("--out", default=os.path.join(DOCS, f"{NAME}.json"))
+    parser.add_argument("--out", default=default_out(NAME))
     args = parser.parse_args()
     if args.plot_only:
-        with open(args.out) as fh:
-            plot(json.load(fh)["results"], os.path.splitext(args.out)[0] + ".png")
+        plot(read_json(args.out)["results"], figure_path(args.out))
         return
     penalties = [float(p) for p in args.penalties.split(",")]
     if args.quick:
         args.n_train, args.n_test, args.epochs, penalties = 300, 100, 1, penalties[:2]
-    from tqdm.auto import tqdm
     # timing gradients are blind to the count penalty (the pilot's four timing runs were bit-identical): one run
     jobs = [(m, p) for m in args.methods.split(",") for p in (penalties[:1] if m == "timing" else penalties)]
-    results = []
-    started = time.perf_counter()
-    for label, penalty in tqdm(jobs, desc=NAME, unit="run"):
-        results.append(run(label, penalty, args))
-        write_json_atomic(args.out, {"results": results, "settings": vars(args)})
-    wall = time.perf_counter() - started
-    write_json_atomic(args.out, {"results": results, "settings": vars(args), "wall_s": wall})
-    plot(results, os.path.splitext(args.out)[0] + ".png")
+    results, wall = run_job_list(NAME, jobs, lambda label, penalty: run(label, penalty, args), args.out,
+                                 {"settings": vars(args)})
+    plot(results, figure_path(args.out))
     print(f"wall {wall:.0f} s")
     for r in results:
         print(f"{r['method']:12s} penalty {r['penalty']:<7g} acc {100 * r['test_accuracy']:.1f} % hidden "

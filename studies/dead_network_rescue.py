@@ -32,11 +32,10 @@ from eventsnn.optim import Adam  # noqa: E402
 from eventsnn.tasks import make_task  # noqa: E402
 from eventsnn.training import Trainer  # noqa: E402
 
-from _common import COLORS, METHODS, all_finite, gradient, mean_sem, provenance, write_json_atomic  # noqa: E402
+from _common import (COLORS, METHODS, add_method_options, all_finite, checkpoint, default_out, finish,  # noqa: E402
+                     gradient, mean_sem, new_results, parse_study_args, plot_mean_band, pyplot, save_figure)
 
 NAME = "dead_network_rescue"
-HERE = os.path.dirname(os.path.abspath(__file__))
-DOCS = os.path.join(HERE, "..", "docs", "studies")
 LABELS = list(METHODS) + ["timing + silent bump"]
 
 
@@ -151,9 +150,7 @@ def summarize(results: dict) -> dict:
 
 
 def plot(results: dict, path: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     panels = [("samples_with_output", "test samples with an output spike"),
               ("hidden_neurons_alive", "hidden neurons that fire (any test sample)"),
@@ -163,35 +160,23 @@ def plot(results: dict, path: str) -> None:
             runs = [r[label] for r in results["runs"].values() if label in r]
             if not runs:
                 continue
-            its = runs[0]["iteration"]
-            arr = np.full((len(runs), len(its)), np.nan)
-            for i, r in enumerate(runs):
-                vals = [ev[key] for ev in r["test"]]
-                arr[i, :len(vals)] = vals
-            m, s = mean_sem(arr)
-            ax.plot(its, m, color=COLORS[label], label=label,
-                    ls="--" if label.startswith("activation") or "bump" in label else "-")
-            ax.fill_between(its, m - s, m + s, color=COLORS[label], alpha=0.15, lw=0)
+            plot_mean_band(ax, runs[0]["iteration"], [[ev[key] for ev in r["test"]] for r in runs], COLORS[label],
+                           label=label, ls="--" if label.startswith("activation") or "bump" in label else "-")
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("iteration (minibatch of %d)" % results["config"]["batch"])
         ax.grid(alpha=0.3)
         ax.set_ylim(-0.03, 1.03)
     axes[2].axhline(1 / 3, color="gray", lw=0.8, ls=":")
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"Dead-network rescue, Yin-Yang 5-{results['config']['hidden']}-3, initial weights x "
-                 f"{results['config']['scale']} ({len(results['runs'])} seeds, mean ± sem)", fontsize=11)
-    fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=120)
-    os.replace(tmp, path)
-    plt.close(fig)
+    save_figure(fig, path, f"Dead-network rescue, Yin-Yang 5-{results['config']['hidden']}-3, initial weights x "
+                f"{results['config']['scale']} ({len(results['runs'])} seeds, mean ± sem)", fontsize=11)
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="2 seeds, 30 iterations")
-    p.add_argument("--out", default=os.path.join(DOCS, f"{NAME}.json"), help="results JSON (figure: same stem .png)")
+    p.add_argument("--out", default=default_out(NAME), help="results JSON (figure: same stem .png)")
     p.add_argument("--iterations", type=int, default=120)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--eval-every", type=int, default=10)
@@ -203,24 +188,13 @@ def main(argv=None) -> None:
     p.add_argument("--beta", type=float, default=0.5, help="latency logit slope (1/ms)")
     p.add_argument("--silent-bump", type=float, default=0.1)
     p.add_argument("--t-max", type=float, default=60.0)
-    p.add_argument("--max-spikes", type=int, default=200)
-    p.add_argument("--methods", default=",".join(LABELS))
-    p.add_argument("--plot-only", action="store_true")
-    args = p.parse_args(argv)
-    if args.quick:
-        args.seeds, args.iterations = min(args.seeds, 2), min(args.iterations, 30)
-    fig_path = os.path.splitext(args.out)[0] + ".png"
-    if args.plot_only:
-        import json
-        with open(args.out) as f:
-            plot(json.load(f), fig_path)
+    add_method_options(p, LABELS, max_spikes=200)
+    args, labels = parse_study_args(p, argv, plot, LABELS, {"seeds": 2, "iterations": 30})
+    if args is None:
         return
     from tqdm import tqdm
-    args.methods = [m.strip() for m in args.methods.split(",")]
-    unknown = set(args.methods) - set(LABELS)
-    if unknown:
-        p.error(f"unknown methods {sorted(unknown)}; choose from {LABELS}")
-    results = {"study": NAME, "config": vars(args), "provenance": provenance(sys.argv), "runs": {}}
+    args.methods = labels  # stored as a list in the results' config
+    results = new_results(NAME, args)
     started = time.perf_counter()
     bar = tqdm(total=args.seeds * len(args.methods), desc=NAME, unit="run")
     for seed in range(args.seeds):
@@ -231,14 +205,9 @@ def main(argv=None) -> None:
             bar.set_postfix_str(f"seed {seed} {label}")
             results["runs"][str(seed)][label] = run_one(task, w0, label, seed, args)
             bar.update()
-            results["wall_s"] = time.perf_counter() - started
-            write_json_atomic(args.out, results)
+            checkpoint(results, started, args.out)
     bar.close()
-    results["summary"] = summarize(results)
-    results["wall_s"] = time.perf_counter() - started
-    write_json_atomic(args.out, results)
-    plot(results, fig_path)
-    print(f"wall {results['wall_s']:.0f} s -> {args.out}, {fig_path}")
+    finish(results, summarize(results), started, args.out, plot)
     for label, row in results["summary"].items():
         print(label, {k: v for k, v in row.items() if k != "status"})
 

@@ -31,11 +31,10 @@ from eventsnn import losses  # noqa: E402
 from eventsnn.encoders import poisson_encode  # noqa: E402
 from eventsnn.training import init_weights  # noqa: E402
 
-from _common import COLORS, METHODS, gradient, mean_sem, provenance, write_json_atomic  # noqa: E402
+from _common import (COLORS, METHODS, checkpoint, default_out, figure_path, gradient, mean_sem,  # noqa: E402
+                     new_results, pyplot, replot, save_figure)
 
 NAME = "gradient_quality"
-HERE = os.path.dirname(os.path.abspath(__file__))
-DOCS = os.path.join(HERE, "..", "docs", "studies")
 SIZES = [20, 20, 3]
 T = 50.0
 
@@ -106,9 +105,7 @@ def one(seed, density, args):
 
 
 def plot(results, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     dens = [float(d) for d in results["runs"]]
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for label in METHODS:
@@ -124,18 +121,14 @@ def plot(results, path):
                  f"{len(next(iter(results['runs'].values())))} seeds", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=120)
-    os.replace(tmp, path)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--quick", action="store_true", help="1 seed, 16 jitter samples")
-    p.add_argument("--out", default=os.path.join(DOCS, f"{NAME}.json"))
+    p.add_argument("--out", default=default_out(NAME))
     p.add_argument("--densities", default="10,30,60")
     p.add_argument("--samples", type=int, default=64, help="jitter draws M")
     p.add_argument("--jitter", type=float, default=1.0, help="input-time jitter sigma (ms)")
@@ -144,15 +137,12 @@ def main(argv=None):
     args = p.parse_args(argv)
     if args.quick:
         args.seeds, args.samples = 1, 16
-    fig_path = os.path.splitext(args.out)[0] + ".png"
-    if args.plot_only:
-        import json
-        with open(args.out) as f:
-            plot(json.load(f), fig_path)
+    if replot(args, plot):
         return
+    fig_path = figure_path(args.out)
     from tqdm import tqdm
     dens = [float(d) for d in args.densities.split(",")]
-    results = {"study": NAME, "config": vars(args), "provenance": provenance(sys.argv), "runs": {}}
+    results = new_results(NAME, args)
     started = time.perf_counter()
     bar = tqdm(total=len(dens) * args.seeds, desc=NAME, unit="problem")
     for d in dens:
@@ -160,8 +150,7 @@ def main(argv=None):
         for seed in range(args.seeds):
             results["runs"][f"{d:g}"][str(seed)] = one(seed, d, args)
             bar.update()
-            results["wall_s"] = time.perf_counter() - started
-            write_json_atomic(args.out, results)
+            checkpoint(results, started, args.out)
     bar.close()
     plot(results, fig_path)
     print(f"wall {results['wall_s']:.0f} s")

@@ -14,15 +14,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import sys
 import time
 
 import numpy as np
 
-import eventsnn as es
-from eventsnn.tasks import make_task
-from eventsnn.training import Trainer, init_weights, write_json_atomic
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "studies")
+import eventsnn as es  # noqa: E402
+from eventsnn.tasks import make_task  # noqa: E402
+from eventsnn.training import Trainer, init_weights  # noqa: E402
+
+from _common import default_out, figure_path, pyplot, run_job_list, save_figure  # noqa: E402
+
 NAME = "multi_spike"
 RATIOS = (0.25, 0.5, 1.0, 2.0)
 MODES = ("multi-spike", "first-spike only")
@@ -47,9 +51,7 @@ def run(ratio: float, mode: str, seed: int, epochs: int, hidden: int, n_train: i
 
 
 def plot(results: list[dict], path: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     for mode, color in zip(MODES, ("tab:blue", "tab:red")):
         acc = [[100 * r["test_accuracy"] for r in results if r["mode"] == mode and r["ratio"] == q] for q in RATIOS]
@@ -65,9 +67,8 @@ def plot(results: list[dict], path: str) -> None:
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[0].legend()
-    fig.suptitle("Yin-Yang, exact timing gradients: multi-spike vs first-spike-only neurons (mean ± std over seeds)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    save_figure(fig, path,
+                "Yin-Yang, exact timing gradients: multi-spike vs first-spike-only neurons (mean ± std over seeds)")
 
 
 def main() -> None:
@@ -76,20 +77,13 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--hidden", type=int, default=100)
     parser.add_argument("--quick", action="store_true", help="1 seed, 2 epochs, 500 training samples")
-    parser.add_argument("--out", default=os.path.join(DOCS, f"{NAME}.json"))
+    parser.add_argument("--out", default=default_out(NAME))
     args = parser.parse_args()
     seeds, epochs, n_train = (1, 2, 500) if args.quick else (args.seeds, args.epochs, None)
-    from tqdm.auto import tqdm
     jobs = [(q, m, s) for s in range(seeds) for q in RATIOS for m in MODES]
-    started = time.perf_counter()
-    results = []
-    for q, m, s in tqdm(jobs, desc=NAME, unit="run"):
-        results.append(run(q, m, s, epochs, args.hidden, n_train))
-        write_json_atomic(args.out, {"results": results, "epochs": epochs, "hidden": args.hidden, "seeds": seeds})
-    wall = time.perf_counter() - started
-    write_json_atomic(args.out, {"results": results, "epochs": epochs, "hidden": args.hidden, "seeds": seeds,
-                                 "wall_s": wall})
-    plot(results, os.path.splitext(args.out)[0] + ".png")
+    results, wall = run_job_list(NAME, jobs, lambda q, m, s: run(q, m, s, epochs, args.hidden, n_train), args.out,
+                                 {"epochs": epochs, "hidden": args.hidden, "seeds": seeds})
+    plot(results, figure_path(args.out))
     print(f"wall {wall:.0f} s")
     for q in RATIOS:
         for m in MODES:

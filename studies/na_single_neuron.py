@@ -26,13 +26,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import eventsnn as es  # noqa: E402
 from eventsnn import losses  # noqa: E402
-from eventsnn.optim import Adam  # noqa: E402
 
-from _common import COLORS, METHODS, all_finite, gradient, mean_sem, provenance, write_json_atomic  # noqa: E402
+from _common import (COLORS, METHODS, add_method_options, checkpoint, default_out, finish,  # noqa: E402
+                     fit_one_sample, new_results, parse_study_args, plot_mean_band, pyplot, save_figure)
 
 NAME = "na_single_neuron"
-HERE = os.path.dirname(os.path.abspath(__file__))
-DOCS = os.path.join(HERE, "..", "docs", "studies")
 N_IN, N_BINS = 200, 30
 LIF = es.LIF(tau_mem=5.0, tau_syn=2.0)
 
@@ -54,31 +52,17 @@ def binned(times: np.ndarray) -> np.ndarray:
 
 def run_one(inputs, target, target_bins, w0, label: str, args) -> dict:
     net = es.Network.feedforward([N_IN, 1], neuron=LIF, weights=[w0.copy()])
-    opt = Adam(args.lr)
     want = np.bincount(target_bins, minlength=N_BINS)
-
-    def loss_fn(r):
-        return losses.van_rossum_distance(r, target, tau=args.vr_tau).value
-
     loss_curve, bin_err, counts = [], [], []
-    status, n_bad = "ok", 0
-    for it in range(args.iterations + 1):
-        try:
-            rec = es.simulate(net, inputs, float(N_BINS), n_threads=1, max_spikes_per_neuron=args.max_spikes)
-        except es.SpikeLimitError:
-            status = f"spike limit at iteration {it}"
-            break
-        loss = losses.van_rossum_distance(rec, target, tau=args.vr_tau)
+
+    def observe(rec, loss):
         loss_curve.append(loss.value)
         bin_err.append(int(np.abs(binned(rec.layers[0].times) - want).sum()))
         counts.append(len(rec.layers[0]))
-        if it == args.iterations:
-            break
-        g = gradient(net, rec, loss, label, loss_fn=loss_fn)
-        if not all_finite(g.weights):
-            n_bad += 1
-            continue
-        opt.step(net.weights, g.weights)
+
+    status, n_bad = fit_one_sample(net, inputs, float(N_BINS),
+                                   lambda r: losses.van_rossum_distance(r, target, tau=args.vr_tau), label,
+                                   args.lr, args.iterations, args.max_spikes, observe)
     return {"loss": loss_curve, "bin_errors": bin_err, "spikes": counts, "status": status, "n_nonfinite": n_bad}
 
 
@@ -115,9 +99,7 @@ def summarize(results: dict) -> dict:
 
 
 def plot(results: dict, path: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     for label in results["config"]["methods"]:
         s = solved_matrix(results, label)
@@ -127,16 +109,8 @@ def plot(results: dict, path: str) -> None:
         style = dict(color=COLORS[label], label=label, ls="--" if label.startswith("activation") else "-")
         axes[0].plot(x, s.mean(axis=0), **style)
         axes[0].plot(x, np.maximum.accumulate(s, axis=1).mean(axis=0), color=COLORS[label], lw=0.8, ls=":")
-        errs = np.array([r[label]["bin_errors"] + [np.nan] * (s.shape[1] - len(r[label]["bin_errors"]))
-                         for r in results["runs"].values()], dtype=float)
-        m, sem = mean_sem(errs)
-        axes[1].plot(x, m, **style)
-        axes[1].fill_between(x, m - sem, m + sem, color=COLORS[label], alpha=0.15, lw=0)
-        ls = np.array([r[label]["loss"] + [np.nan] * (s.shape[1] - len(r[label]["loss"]))
-                       for r in results["runs"].values()], dtype=float)
-        m, sem = mean_sem(ls)
-        axes[2].plot(x, m, **style)
-        axes[2].fill_between(x, np.maximum(m - sem, 1e-3), m + sem, color=COLORS[label], alpha=0.15, lw=0)
+        plot_mean_band(axes[1], x, [r[label]["bin_errors"] for r in results["runs"].values()], **style)
+        plot_mean_band(axes[2], x, [r[label]["loss"] for r in results["runs"].values()], floor=1e-3, **style)
     n_tasks = len(results["runs"])
     axes[0].set_title(f"fraction of {n_tasks} tasks solved (solid: now, dotted: ever)", fontsize=10)
     axes[1].set_title("binned spike errors vs target (mean ± sem)", fontsize=10)
@@ -147,12 +121,7 @@ def plot(results: dict, path: str) -> None:
         ax.grid(alpha=0.3, which="both")
     axes[0].set_ylim(-0.02, 1.02)
     axes[0].legend(fontsize=8)
-    fig.suptitle("NA's single-neuron toy: 200 inputs, 30 ms, random target trains (1 ms bins)", fontsize=11)
-    fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=120)
-    os.replace(tmp, path)
-    plt.close(fig)
+    save_figure(fig, path, "NA's single-neuron toy: 200 inputs, 30 ms, random target trains (1 ms bins)", fontsize=11)
 
 
 def main(argv=None) -> None:
@@ -160,7 +129,7 @@ def main(argv=None) -> None:
     p.add_argument("--seeds", type=int, default=0, help="first task index (tasks are seeds seeds..seeds+tasks-1)")
     p.add_argument("--tasks", type=int, default=100, help="number of random tasks (notebook: 500)")
     p.add_argument("--quick", action="store_true", help="10 tasks, 60 iterations")
-    p.add_argument("--out", default=os.path.join(DOCS, f"{NAME}.json"), help="results JSON (figure: same stem .png)")
+    p.add_argument("--out", default=default_out(NAME), help="results JSON (figure: same stem .png)")
     p.add_argument("--iterations", type=int, default=200)
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--p-in", type=float, default=1 / 20)
@@ -168,24 +137,13 @@ def main(argv=None) -> None:
     p.add_argument("--w-mean", type=float, default=0.15)
     p.add_argument("--w-std", type=float, default=0.3)
     p.add_argument("--vr-tau", type=float, default=2.0)
-    p.add_argument("--max-spikes", type=int, default=100)
-    p.add_argument("--methods", default=",".join(METHODS))
-    p.add_argument("--plot-only", action="store_true")
-    args = p.parse_args(argv)
-    if args.quick:
-        args.tasks, args.iterations = min(args.tasks, 10), min(args.iterations, 60)
-    fig_path = os.path.splitext(args.out)[0] + ".png"
-    if args.plot_only:
-        import json
-        with open(args.out) as f:
-            plot(json.load(f), fig_path)
+    add_method_options(p, METHODS, max_spikes=100)
+    args, labels = parse_study_args(p, argv, plot, METHODS, {"tasks": 10, "iterations": 60})
+    if args is None:
         return
     from tqdm import tqdm
-    args.methods = [m.strip() for m in args.methods.split(",")]
-    unknown = set(args.methods) - set(METHODS)
-    if unknown:
-        p.error(f"unknown methods {sorted(unknown)}; choose from {list(METHODS)}")
-    results = {"study": NAME, "config": vars(args), "provenance": provenance(sys.argv), "runs": {}}
+    args.methods = labels  # stored as a list in the results' config
+    results = new_results(NAME, args)
     started = time.perf_counter()
     bar = tqdm(total=args.tasks, desc=NAME, unit="task")
     for task in range(args.seeds, args.seeds + args.tasks):
@@ -196,14 +154,9 @@ def main(argv=None) -> None:
         results.setdefault("problems", {})[str(task)] = runs_meta
         bar.update()
         if (task + 1) % 5 == 0:
-            results["wall_s"] = time.perf_counter() - started
-            write_json_atomic(args.out, results)
+            checkpoint(results, started, args.out)
     bar.close()
-    results["summary"] = summarize(results)
-    results["wall_s"] = time.perf_counter() - started
-    write_json_atomic(args.out, results)
-    plot(results, fig_path)
-    print(f"wall {results['wall_s']:.0f} s -> {args.out}, {fig_path}")
+    finish(results, summarize(results), started, args.out, plot)
     for label, row in results["summary"].items():
         print(label, row)
 

@@ -25,14 +25,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import eventsnn as es  # noqa: E402
 from eventsnn import losses  # noqa: E402
 from eventsnn.encoders import poisson_encode  # noqa: E402
-from eventsnn.optim import Adam  # noqa: E402
 from eventsnn.training import init_weights  # noqa: E402
 
-from _common import COLORS, METHODS, all_finite, gradient, mean_sem, provenance, write_json_atomic  # noqa: E402
+from _common import (COLORS, METHODS, add_method_options, checkpoint, default_out, finish,  # noqa: E402
+                     fit_one_sample, mean_sem, new_results, parse_study_args, plot_mean_band, pyplot, save_figure)
 
 NAME = "spike_train_matching"
-HERE = os.path.dirname(os.path.abspath(__file__))
-DOCS = os.path.join(HERE, "..", "docs", "studies")
 
 
 def make_problem(seed: int, density: float, args):
@@ -48,32 +46,17 @@ def make_problem(seed: int, density: float, args):
 
 
 def run_one(net0, inputs, targets, label: str, args) -> dict:
-    net = net0.copy()
-    opt = Adam(args.lr)
-
-    def loss_fn(r):
-        return losses.van_rossum_distance(r, targets, tau=args.vr_tau).value
-
     curve, hidden, output = [], [], []
-    n_bad, status = 0, "ok"
-    started = time.perf_counter()
-    for it in range(args.iterations + 1):
-        try:
-            rec = es.simulate(net, inputs, args.t_max, n_threads=1, max_spikes_per_neuron=args.max_spikes)
-        except es.SpikeLimitError:
-            status = f"spike limit at iteration {it}"
-            break
-        loss = losses.van_rossum_distance(rec, targets, tau=args.vr_tau)
+
+    def observe(rec, loss):
         curve.append(loss.value)
         hidden.append(len(rec.layers[0]))
         output.append(len(rec.layers[1]))
-        if it == args.iterations:
-            break
-        g = gradient(net, rec, loss, label, loss_fn=loss_fn)
-        if not all_finite(g.weights):
-            n_bad += 1
-            continue
-        opt.step(net.weights, g.weights)
+
+    started = time.perf_counter()
+    status, n_bad = fit_one_sample(net0.copy(), inputs, args.t_max,
+                                   lambda r: losses.van_rossum_distance(r, targets, tau=args.vr_tau), label,
+                                   args.lr, args.iterations, args.max_spikes, observe)
     return {"loss": curve, "hidden_spikes": hidden, "output_spikes": output, "n_nonfinite": n_bad,
             "status": status, "wall_s": time.perf_counter() - started}
 
@@ -113,9 +96,7 @@ def summarize(results: dict, args) -> dict:
 
 
 def plot(results: dict, path: str) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     dkeys = list(results["runs"])
     fig, axes = plt.subplots(1, len(dkeys), figsize=(4.3 * len(dkeys), 3.8), squeeze=False)
     for ax, dkey in zip(axes[0], dkeys):
@@ -124,34 +105,23 @@ def plot(results: dict, path: str) -> None:
             curves = [r[label]["loss"] for r in per_seed.values() if label in r]
             if not curves:
                 continue
-            n = max(len(c) for c in curves)
-            arr = np.full((len(curves), n), np.nan)
-            for i, c in enumerate(curves):
-                arr[i, :len(c)] = c
-            m, s = mean_sem(arr)
-            x = np.arange(n)
-            ax.plot(x, m, color=COLORS[label], label=label, lw=1.6 if "antlr" in label else 1.2,
-                    ls="-" if "antlr" in label or label in ("timing", "na") else "--")
-            ax.fill_between(x, m - s, m + s, color=COLORS[label], alpha=0.2, lw=0)
+            plot_mean_band(ax, np.arange(max(len(c) for c in curves)), curves, COLORS[label], alpha=0.2,
+                           label=label, lw=1.6 if "antlr" in label else 1.2,
+                           ls="-" if "antlr" in label or label in ("timing", "na") else "--")
         ax.set_yscale("log")
         ax.set_title(f"target {dkey} Hz per output ({len(per_seed)} seeds)")
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3, which="both")
     axes[0][0].set_ylabel("van Rossum distance to target (mean ± sem)")
     axes[0][-1].legend(fontsize=8, loc="upper right")
-    fig.suptitle("Random spike-train matching, 50-50-5 LIF net, Adam", fontsize=11)
-    fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=120)
-    os.replace(tmp, path)
-    plt.close(fig)
+    save_figure(fig, path, "Random spike-train matching, 50-50-5 LIF net, Adam", fontsize=11)
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, default=10, help="number of seeds (0..seeds-1)")
     p.add_argument("--quick", action="store_true", help="2 seeds, 40 iterations (debugging)")
-    p.add_argument("--out", default=os.path.join(DOCS, f"{NAME}.json"), help="results JSON (figure: same stem .png)")
+    p.add_argument("--out", default=default_out(NAME), help="results JSON (figure: same stem .png)")
     p.add_argument("--iterations", type=int, default=200)
     p.add_argument("--densities", default="10,30,60", help="target output rates (Hz), comma-separated")
     p.add_argument("--input-rate", type=float, default=20.0, help="input Poisson rate (Hz)")
@@ -162,26 +132,13 @@ def main(argv=None) -> None:
     p.add_argument("--drive", type=float, default=4.0, help="init drive (eventsnn.training.init_weights)")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--vr-tau", type=float, default=10.0, help="van Rossum kernel time constant (ms)")
-    p.add_argument("--max-spikes", type=int, default=200, help="per neuron; above it the run is stopped")
-    p.add_argument("--methods", default=",".join(METHODS), help="comma-separated labels of studies/_common.METHODS")
-    p.add_argument("--plot-only", action="store_true", help="redraw the figure from --out")
-    args = p.parse_args(argv)
-    if args.quick:
-        args.seeds, args.iterations = min(args.seeds, 2), min(args.iterations, 40)
-    fig_path = os.path.splitext(args.out)[0] + ".png"
-    if args.plot_only:
-        import json
-        with open(args.out) as f:
-            results = json.load(f)
-        plot(results, fig_path)
+    add_method_options(p, METHODS, max_spikes=200)
+    args, labels = parse_study_args(p, argv, plot, METHODS, {"seeds": 2, "iterations": 40})
+    if args is None:
         return
     from tqdm import tqdm
     densities = [float(d) for d in args.densities.split(",")]
-    labels = [m.strip() for m in args.methods.split(",")]
-    unknown = set(labels) - set(METHODS)
-    if unknown:
-        p.error(f"unknown methods {sorted(unknown)}; choose from {list(METHODS)}")
-    results = {"study": NAME, "config": vars(args), "provenance": provenance(sys.argv), "runs": {}}
+    results = new_results(NAME, args)
     started = time.perf_counter()
     bar = tqdm(total=len(densities) * args.seeds * len(labels), desc=NAME, unit="run")
     for density in densities:
@@ -195,19 +152,14 @@ def main(argv=None) -> None:
                 seed_runs[label] = run_one(net0, inputs, targets, label, args)
                 bar.update()
             results["runs"][dkey][str(seed)] = seed_runs
-            results["wall_s"] = time.perf_counter() - started
-            write_json_atomic(args.out, results)
+            checkpoint(results, started, args.out)
     bar.close()
     # per-seed dicts also hold two ints; strip them for the summaries/plots
     for dkey in results["runs"]:
         for seed in results["runs"][dkey]:
             r = results["runs"][dkey][seed]
             r["problem"] = {"n_input_spikes": r.pop("n_input_spikes"), "n_target_spikes": r.pop("n_target_spikes")}
-    results["summary"] = summarize(results, args)
-    results["wall_s"] = time.perf_counter() - started
-    write_json_atomic(args.out, results)
-    plot(results, fig_path)
-    print(f"wall {results['wall_s']:.0f} s -> {args.out}, {fig_path}")
+    finish(results, summarize(results, args), started, args.out, plot)
     for dkey, row in results["summary"].items():
         print(f"target {dkey} Hz")
         for k, v in row.items():
