@@ -160,7 +160,8 @@ def plot(results: dict, path: str) -> None:
             runs = [r[label] for r in results["runs"].values() if label in r]
             if not runs:
                 continue
-            plot_mean_band(ax, runs[0]["iteration"], [[ev[key] for ev in r["test"]] for r in runs], COLORS[label],
+            longest = max((r["iteration"] for r in runs), key=len)  # a run that stopped early is NaN-padded
+            plot_mean_band(ax, longest, [[ev[key] for ev in r["test"]] for r in runs], COLORS[label],
                            label=label, ls="--" if label.startswith("activation") or "bump" in label else "-")
         ax.set_title(title, fontsize=10)
         ax.set_xlabel("iteration (minibatch of %d)" % results["config"]["batch"])
