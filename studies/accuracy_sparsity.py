@@ -90,11 +90,14 @@ def main() -> None:
     parser.add_argument("--loss", default="latency", choices=["latency", "first_spike"],
                         help="classification loss for every method (default ANTLR's latency loss)")
     parser.add_argument("--plot-only", action="store_true", help="redraw the figure from --out and stop")
+    parser.add_argument("--include", action="append", default=[],
+                        help="results JSON of another run of this script to draw on the same figure (repeatable)")
     parser.add_argument("--quick", action="store_true", help="300 train / 100 test images, 1 epoch, 2 penalties")
     parser.add_argument("--out", default=default_out(NAME))
     args = parser.parse_args()
+    included = [r for path in args.include for r in read_json(path)["results"]]
     if args.plot_only:
-        plot(read_json(args.out)["results"], figure_path(args.out))
+        plot(read_json(args.out)["results"] + included, figure_path(args.out))
         return
     penalties = [float(p) for p in args.penalties.split(",")]
     if args.quick:
@@ -103,7 +106,7 @@ def main() -> None:
     jobs = [(m, p) for m in args.methods.split(",") for p in (penalties[:1] if m == "timing" else penalties)]
     results, wall = run_job_list(NAME, jobs, lambda label, penalty: run(label, penalty, args), args.out,
                                  {"settings": vars(args)})
-    plot(results, figure_path(args.out))
+    plot(results + included, figure_path(args.out))
     print(f"wall {wall:.0f} s")
     for r in results:
         print(f"{r['method']:12s} penalty {r['penalty']:<7g} acc {100 * r['test_accuracy']:.1f} % hidden "
