@@ -57,6 +57,40 @@ def test_first_spike_cross_entropy_cotangent(seed):
 
 
 @pytest.mark.parametrize("seed", range(5))
+def test_latency_cross_entropy_cotangent(seed):
+    """ANTLR's latency loss: FD in the spike times; logits beta (t_run - t_first), silent = 0."""
+    rng = np.random.default_rng(seed)
+    rec = _record(rng)
+    result = _check_fd(rec, lambda r: losses.latency_cross_entropy(r, 2, beta=0.3))
+    t_first = np.array([rec.layers[-1].times[rec.layers[-1].neurons == j].min() for j in range(3)])
+    logits = 0.3 * (rec.t_max - t_first)
+    assert result.value == pytest.approx(np.log(np.exp(logits).sum()) - logits[2], rel=1e-12)
+    assert set(np.flatnonzero(result.cotangents[-1])) <= set(losses.first_spike_indices(rec.layers[-1]).tolist())
+
+
+def test_latency_cross_entropy_silent_neurons_and_no_spike_penalty():
+    rng = np.random.default_rng(11)
+    rec = _record(rng)
+    out = rec.layers[-1]
+    keep = out.neurons != 1  # output neuron 1 silent
+    silent_rec = Record([rec.layers[0], es.SpikeTrains(out.times[keep], out.neurons[keep], 3)], rec.inputs,
+                        rec.t_max, rec.network)
+    t0 = silent_rec.layers[-1].times[silent_rec.layers[-1].neurons == 0].min()
+    t2 = silent_rec.layers[-1].times[silent_rec.layers[-1].neurons == 2].min()
+    logits = np.array([0.5 * (50.0 - t0), 0.0, 0.5 * (50.0 - t2)])
+    lse = np.log(np.exp(logits).sum())
+    # a silent non-label neuron: logit 0, no penalty, no creation signal
+    r0 = _check_fd(silent_rec, lambda r: losses.latency_cross_entropy(r, 0, beta=0.5, lambda_nospike=0.1))
+    assert r0.value == pytest.approx(lse - logits[0], rel=1e-12)
+    assert r0.creation_terms[-1] is None
+    # the silent neuron is the label: value + lambda_nospike, creation cotangent -lambda at every time, label only
+    r1 = _check_fd(silent_rec, lambda r: losses.latency_cross_entropy(r, 1, beta=0.5, lambda_nospike=0.1))
+    assert r1.value == pytest.approx(lse - 0.0 + 0.1, rel=1e-12)
+    push = r1.creation_terms[-1](np.array([0.0, 7.5, 49.0]))
+    np.testing.assert_array_equal(push, [[0.0, -0.1, 0.0]] * 3)
+
+
+@pytest.mark.parametrize("seed", range(5))
 def test_van_rossum_cotangent_and_value(seed):
     rng = np.random.default_rng(seed)
     rec = _record(rng)
