@@ -61,6 +61,11 @@ def run_one(net0, inputs, targets, label: str, args) -> dict:
             "status": status, "wall_s": time.perf_counter() - started}
 
 
+def final_loss(run: dict) -> float:
+    """A run's final loss: mean of its last 10 recorded iterations (NaN if the run failed)."""
+    return float(np.mean(np.asarray(run["loss"], dtype=float)[-10:])) if run["status"] == "ok" else np.nan
+
+
 def summarize(results: dict, args) -> dict:
     """Final loss (mean of the last 10 recorded iterations) per density and method, and ANTLR's claim."""
     summary = {}
@@ -70,8 +75,7 @@ def summarize(results: dict, args) -> dict:
             vals = []
             for seed_runs in per_seed.values():
                 if label in seed_runs:
-                    c = np.asarray(seed_runs[label]["loss"], dtype=float)
-                    vals.append(float(c[-10:].mean()) if seed_runs[label]["status"] == "ok" else np.nan)
+                    vals.append(final_loss(seed_runs[label]))
             finals[label] = vals
         row = {}
         for label, vals in finals.items():
