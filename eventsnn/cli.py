@@ -45,8 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                        help="override any TrainConfig field, e.g. --set softmax_tau=0.5 --set lr_decay=0.95 "
                             "(repeatable; see eventsnn.training.TrainConfig)")
-    train.add_argument("--loss", default=None, choices=["first_spike", "latency"],
-                       help="classification loss (default first_spike; latency = ANTLR's latency loss)")
+    train.add_argument("--loss", default=None, choices=["first_spike", "latency", "count"],
+                       help="classification loss (default first_spike; latency = ANTLR's latency loss; count = "
+                            "ANTLR's spike-count loss, decided by the most output spikes)")
     return parser
 
 

@@ -29,13 +29,14 @@ import numpy as np
 from eventsnn import _validation as check
 from eventsnn.adjoint import vjp
 from eventsnn.gradient_methods import METHODS, make_options
-from eventsnn.losses import first_spike_cross_entropy, latency_cross_entropy, spike_count_regularizer
+from eventsnn.losses import (first_spike_cross_entropy, first_spike_indices, latency_cross_entropy, spike_count_mse,
+                             spike_count_regularizer)
 from eventsnn.network import Network
 from eventsnn.optim import make_optimizer
 from eventsnn.simulate import simulate
 from eventsnn.spikes import SpikeBatch
 
-LOSSES = ("first_spike", "latency")
+LOSSES = ("first_spike", "latency", "count")
 
 
 @dataclass
@@ -73,11 +74,15 @@ class TrainConfig:
     grad_clip : float
         If > 0, the gradient of each step is rescaled to at most this global L2 norm (a guard against the rare
         huge exact gradients of near-grazing crossings); 0 = off.
-    loss : {"first_spike", "latency"}
+    loss : {"first_spike", "latency", "count"}
         Classification loss: ``"first_spike"`` = ``losses.first_spike_cross_entropy`` (softmax of -t_first /
         softmax_tau, plus the early-spike term); ``"latency"`` = ANTLR's ``losses.latency_cross_entropy`` (logits
         latency_beta (t_max - t_first), silent output = logit 0, no-spike penalty ``lambda_nospike`` whose creation
-        cotangent only creation/removal methods see).
+        cotangent only creation/removal methods see); ``"count"`` = ANTLR's count loss
+        ``losses.spike_count_mse`` with target 1 spike for the label neuron and 0 for the others (count
+        cotangents only: the loss of ANTLR's activation-only baseline; timing gradients are blind to it). The
+        decision rule follows the loss: earliest first output spike for the two time losses, most output spikes
+        for "count" (ties go to the earliest first spike; no output spike = wrong).
     latency_beta : float
         Logit slope (1/ms) of the latency loss.
     lambda_nospike : float
@@ -255,7 +260,7 @@ class Trainer:
         if cfg.silent_bump > 0.0:
             self._add_silent_remedy(directions, records, labels)
         self.optimizer.step(self.net.weights, directions)
-        correct = sum(int(_prediction(r) == y) for r, y in zip(records, labels))
+        correct = sum(int(_prediction(r, cfg.loss) == y) for r, y in zip(records, labels))
         return {"loss": sum(l.value for l in losses) * len(records), "correct": correct,
                 "forward_s": t1 - t0, "backward_s": t2 - t1, "n_near_grazing": grads.n_near_grazing}
 
@@ -263,6 +268,8 @@ class Trainer:
         cfg = self.config
         if cfg.loss == "latency":
             loss = latency_cross_entropy(rec, label, beta=cfg.latency_beta, lambda_nospike=cfg.lambda_nospike)
+        elif cfg.loss == "count":
+            loss = spike_count_mse(rec, _count_targets(rec, label))
         else:
             loss = first_spike_cross_entropy(rec, label, tau=cfg.softmax_tau, early_weight=cfg.early_weight,
                                              early_tau=cfg.early_tau)
@@ -325,9 +332,11 @@ def evaluate_records(records: list, labels: np.ndarray, softmax_tau: float, *, l
     if loss == "latency":
         losses = [latency_cross_entropy(r, int(y), beta=latency_beta, lambda_nospike=0.0).value
                   for r, y in zip(records, labels)]
+    elif loss == "count":
+        losses = [spike_count_mse(r, _count_targets(r, int(y))).value for r, y in zip(records, labels)]
     else:
         losses = [first_spike_cross_entropy(r, int(y), tau=softmax_tau).value for r, y in zip(records, labels)]
-    predictions = np.array([_prediction(r) for r in records])
+    predictions = np.array([_prediction(r, loss) for r in records])
     n_layers = len(records[0].layers)
     spikes = [float(np.mean([len(r.layers[k]) for r in records])) for k in range(n_layers)]
     silent = []
@@ -349,9 +358,24 @@ def _spikes_until_decision(rec) -> int:
     return sum(int(np.searchsorted(layer.times, t_decision, side="right")) for layer in rec.layers)
 
 
-def _prediction(rec) -> int:
+def _prediction(rec, loss: str = "first_spike") -> int:
+    """Decision of the output layer: earliest first spike, or (count loss) most spikes with ties going to the
+    earliest first spike; -1 (always wrong) without any output spike."""
     out = rec.layers[-1]
-    return int(out.neurons[0]) if len(out) else -1
+    if not len(out):
+        return -1
+    if loss != "count":
+        return int(out.neurons[0])
+    counts = out.counts()
+    first = first_spike_indices(out).astype(np.float64)
+    first[counts < counts.max()] = np.inf
+    return int(np.argmin(first))
+
+
+def _count_targets(rec, label: int) -> np.ndarray:
+    targets = np.zeros(rec.layers[-1].n_neurons)
+    targets[label] = 1.0
+    return targets
 
 
 def _pre_counts(rec, k: int) -> np.ndarray:

@@ -193,11 +193,21 @@ def finish(results: dict, summary: dict, started: float, out: str, plot) -> None
 
 
 def run_job_list(name: str, jobs, run, out: str, header: dict) -> tuple[list, float]:
-    """``run(*job)`` for every job, rewriting ``out`` = {"results": [...], **header} after each; wall time last."""
+    """``run(*job)`` for every job, rewriting ``out`` = {"results": [...], **header} after each; wall time last.
+
+    Resumes an interrupted run: if ``out`` holds a partial result list written with the same ``header`` (same
+    settings, hence the same job order), its runs are kept and only the remaining jobs are run.
+    """
     from tqdm.auto import tqdm
     results = []
+    if os.path.exists(out):
+        previous = read_json(out)
+        same = json.loads(json.dumps(header)) == {k: v for k, v in previous.items() if k not in ("results", "wall_s")}
+        if same and "wall_s" not in previous and 0 < len(previous["results"]) < len(jobs):
+            results = previous["results"]
+            print(f"{name}: resuming {out}: {len(results)} of {len(jobs)} runs already done")
     started = time.perf_counter()
-    for job in tqdm(jobs, desc=name, unit="run"):
+    for job in tqdm(jobs[len(results):], desc=name, unit="run"):
         results.append(run(*job))
         write_json_atomic(out, {"results": results, **header})
     wall = time.perf_counter() - started

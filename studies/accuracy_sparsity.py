@@ -47,6 +47,7 @@ def run(label: str, penalty: float, args) -> dict:
     return {"method": label, "penalty": penalty, "test_accuracy": last["test_accuracy"],
             "hidden_spikes": last["test_spikes_per_sample"][0], "output_spikes": last["test_spikes_per_sample"][1],
             "spikes_until_first_output": last["test_spikes_until_first_output"], "seed": args.seed, "loss": args.loss,
+            "hidden": args.hidden, "n_train": args.n_train, "epochs": args.epochs,
             "history": history, "wall_s": time.perf_counter() - started}
 
 
@@ -56,24 +57,43 @@ def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     return sorted(front)
 
 
+def load_results(path: str) -> list[dict]:
+    """Results of one run of this script, each tagged with its network size (older files kept it in settings)."""
+    data = read_json(path)
+    settings = data.get("settings", {})
+    return [{"hidden": settings.get("hidden"), "n_train": settings.get("n_train"), "epochs": settings.get("epochs"),
+             **r} for r in data["results"]]
+
+
+def curve_label(r: dict) -> str:
+    """Method, plus the loss when it is not the first-spike loss (e.g. activation with ANTLR's count loss)."""
+    return r["method"] if r.get("loss", "first_spike") == "first_spike" else f"{r['method']} ({r['loss']} loss)"
+
+
 def plot(results: list[dict], path: str) -> None:
+    """One row per set-up (hidden size, training images, epochs): accuracy vs total spikes, and vs spikes until the first output spike;
+    every run a dot (seeds separately), each curve's Pareto front a line."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    measures = [(lambda r: r["hidden_spikes"] + r["output_spikes"], "spikes per test sample (hidden + output)")]
-    if all("spikes_until_first_output" in r for r in results):
-        measures.append((lambda r: r["spikes_until_first_output"], "spikes until the first output spike"))
-    for ax, (measure, xlabel) in zip(axes, measures):
-        for label in METHODS:
-            pts = [(measure(r), 100 * r["test_accuracy"]) for r in results if r["method"] == label]
-            if not pts:
-                continue
-            ax.scatter(*zip(*pts), color=COLORS[label], alpha=0.5)
-            front = pareto(pts)
-            ax.plot(*zip(*front), color=COLORS[label], marker="o", label=label)
-        ax.set_xlabel(xlabel)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel("test accuracy (%)")
-    axes[0].legend()
+    setups = sorted({(r["hidden"], r["n_train"], r["epochs"]) for r in results}, reverse=True)
+    fig, axes = plt.subplots(len(setups), 2, figsize=(11, 4.2 * len(setups)), squeeze=False)
+    measures = [(lambda r: r["hidden_spikes"] + r["output_spikes"], "spikes per test sample (hidden + output)"),
+                (lambda r: r.get("spikes_until_first_output"), "spikes until the first output spike")]
+    labels = sorted({curve_label(r) for r in results}, key=lambda lab: (lab.split(" (")[0] not in METHODS, lab))
+    for row, (hidden, n_train, epochs) in zip(axes, setups):
+        for ax, (measure, xlabel) in zip(row, measures):
+            for i, label in enumerate(labels):
+                pts = [(measure(r), 100 * r["test_accuracy"]) for r in results
+                       if (r["hidden"], r["n_train"], r["epochs"]) == (hidden, n_train, epochs)
+                       and curve_label(r) == label and measure(r) is not None]
+                if not pts:
+                    continue
+                color = COLORS.get(label, f"C{i + 4}")
+                ax.scatter(*zip(*pts), color=color, alpha=0.5)
+                ax.plot(*zip(*pareto(pts)), color=color, marker="o", label=label)
+            ax.set_xlabel(xlabel)
+            ax.set_ylabel(f"test accuracy (%): 784-{hidden}-10, {n_train} images, {epochs} ep.")
+            ax.grid(alpha=0.3)
+        row[0].legend(fontsize=8)
     save_figure(fig, path, "MNIST: accuracy vs spikes per gradient method (Pareto fronts over the spike penalty)")
 
 
@@ -87,17 +107,18 @@ def main() -> None:
     parser.add_argument("--n-test", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data", default=None)
-    parser.add_argument("--loss", default="latency", choices=["latency", "first_spike"],
-                        help="classification loss for every method (default ANTLR's latency loss)")
+    parser.add_argument("--loss", default="latency", choices=["latency", "first_spike", "count"],
+                        help="classification loss for every method (default ANTLR's latency loss; count = ANTLR's "
+                             "count loss, the loss of its activation-only baseline)")
     parser.add_argument("--plot-only", action="store_true", help="redraw the figure from --out and stop")
     parser.add_argument("--include", action="append", default=[],
                         help="results JSON of another run of this script to draw on the same figure (repeatable)")
     parser.add_argument("--quick", action="store_true", help="300 train / 100 test images, 1 epoch, 2 penalties")
     parser.add_argument("--out", default=default_out(NAME))
     args = parser.parse_args()
-    included = [r for path in args.include for r in read_json(path)["results"]]
+    included = [r for path in args.include for r in load_results(path)]
     if args.plot_only:
-        plot(read_json(args.out)["results"] + included, figure_path(args.out))
+        plot(load_results(args.out) + included, figure_path(args.out))
         return
     penalties = [float(p) for p in args.penalties.split(",")]
     if args.quick:
@@ -106,7 +127,7 @@ def main() -> None:
     jobs = [(m, p) for m in args.methods.split(",") for p in (penalties[:1] if m == "timing" else penalties)]
     results, wall = run_job_list(NAME, jobs, lambda label, penalty: run(label, penalty, args), args.out,
                                  {"settings": vars(args)})
-    plot(results + included, figure_path(args.out))
+    plot(load_results(args.out) + included, figure_path(args.out))
     print(f"wall {wall:.0f} s")
     for r in results:
         print(f"{r['method']:12s} penalty {r['penalty']:<7g} acc {100 * r['test_accuracy']:.1f} % hidden "

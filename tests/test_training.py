@@ -24,6 +24,20 @@ def _toy_task(n=64, seed=0):
     return es.SpikeBatch.from_list(trains), labels
 
 
+def _rate_task(n=64, seed=0):
+    """Two classes: which of two input neurons fires 4 spikes (the other fires 1) in 15 ms; 2 noise inputs, bias."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, n)
+    trains = []
+    for y in labels:
+        many, few = rng.uniform(0, 15, 4), rng.uniform(0, 15, 1)
+        t0, t1 = (many, few) if y == 0 else (few, many)
+        times = np.concatenate([t0, t1, rng.uniform(0, 15, 2), [0.0]])
+        neurons = np.concatenate([np.zeros(t0.size), np.ones(t1.size), [2, 3, 4]]).astype(np.int64)
+        trains.append(es.SpikeTrains(times, neurons, 5, sort=True))
+    return es.SpikeBatch.from_list(trains), labels
+
+
 def _network(seed=0):
     neuron = es.LIF(tau_mem=10.0, tau_syn=5.0)
     weights = init_weights([5, 20, 2], np.random.default_rng(seed), input_spikes=5,
@@ -126,6 +140,35 @@ def test_latency_loss_differs_from_first_spike_loss():
         trainer.fit()
         runs.append(trainer.net.weights[0].copy())
     assert not np.allclose(runs[0], runs[1])
+
+
+def test_count_loss_decides_by_most_spikes_and_trains_activation_method():
+    """loss="count": ANTLR's count MSE (target 1 spike for the label), decided by the most output spikes (ties:
+    earliest first spike); the activation method learns the toy task with it, timing gets no output signal."""
+    from eventsnn.training import _prediction, evaluate_records
+    out = es.SpikeTrains(np.array([1.0, 2.0, 3.0, 4.0]), np.array([2, 1, 1, 2]), 3)
+    rec = es.simulate(_network(), _toy_task(1)[0][0], 40.0)
+    rec.layers[-1] = es.SpikeTrains(out.times, np.minimum(out.neurons, 1), 2)   # neuron 1: 4 spikes
+    assert _prediction(rec, "count") == 1 and _prediction(rec, "first_spike") == 1
+    rec.layers[-1] = es.SpikeTrains(np.array([1.0, 2.0, 3.0]), np.array([1, 0, 0]), 2)
+    assert _prediction(rec, "count") == 0 and _prediction(rec, "first_spike") == 1
+    rec.layers[-1] = es.SpikeTrains(np.array([1.0, 2.0]), np.array([1, 0]), 2)  # tie: earliest first spike
+    assert _prediction(rec, "count") == 1
+    rec.layers[-1] = es.SpikeTrains(np.zeros(0), np.zeros(0, dtype=np.int64), 2)
+    assert _prediction(rec, "count") == -1
+    ev = evaluate_records([rec], np.array([0]), 1.0, loss="count")
+    assert ev.loss == pytest.approx(0.5) and ev.accuracy == 0.0                  # 0.5 (0 - 1)^2
+
+    data, labels = _rate_task(128)
+    trainer = Trainer(_network(), data, labels, data, labels,
+                      config=_config(epochs=5, lr=2e-2, loss="count", method="activation", silent_bump=0.0))
+    history = trainer.fit()
+    assert history[0]["test_accuracy"] < 0.6 and max(h["test_accuracy"] for h in history) > 0.9
+    assert history[-1]["loss"] < 0.1 * history[0]["loss"]
+    timing = Trainer(_network(), data, labels, config=_config(epochs=1, loss="count", silent_bump=0.0))
+    before = [w.copy() for w in timing.net.weights]
+    timing.fit()
+    assert all(np.array_equal(a, b) for a, b in zip(before, timing.net.weights))  # blind to counts
 
 
 def test_bad_labels():
