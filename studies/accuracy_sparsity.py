@@ -1,15 +1,17 @@
-"""Study 6 (pilot): accuracy vs spikes on latency-coded MNIST for each gradient method, swept over the spike penalty.
+"""Study 6: accuracy vs spikes on latency-coded MNIST for each gradient method, swept over the spike penalty.
 
-Each (method, penalty) pair trains the MNIST task of ``eventsnn train mnist`` (latency code, first-spike
-cross-entropy, Adam) with ``TrainConfig.method`` and ``TrainConfig.spike_penalty`` (spike-count regulariser on
-all layers: only the creation/removal methods see its gradient, timing gradients are blind to counts). Reported
-per run: final test accuracy, hidden and output spikes per test sample; drawn as accuracy vs spikes with the
-Pareto front of each method.
+Each (method, penalty) pair trains the MNIST task of ``eventsnn train mnist`` (latency code, Adam) with
+``TrainConfig.method``, ``TrainConfig.spike_penalty`` (spike-count regulariser on all layers: only the
+creation/removal methods see its gradient, timing gradients are blind to counts) and ``TrainConfig.loss``
+(``first_spike``, ANTLR's ``latency`` loss, or ANTLR's ``count`` loss for the activation-only baseline, which has
+no creation term to learn a first-spike loss from). Reported per run: final test accuracy, hidden and output
+spikes per test sample and spikes until the first output spike; drawn as accuracy vs spikes with each method's
+Pareto front, one row per set-up (hidden size, training images, epochs). An interrupted run resumes.
 
-This is a reduced pilot (defaults: 784-100-10, the first 6000 training and 2000 test images, 3 epochs); the
-issue's full study (784-800-10 and 784-350-10 on all 60000 images) needs hours per method on one core.
+Defaults are a quick 784-100-10 run on 6000/2000 images for 3 epochs; docs/studies/accuracy_sparsity.md gives
+the commands of the full-MNIST runs (one method x penalty takes 2-15 min per epoch on one core).
 
-    python studies/accuracy_sparsity.py
+    python studies/accuracy_sparsity.py --loss first_spike --methods "timing,antlr event"
 """
 
 from __future__ import annotations
