@@ -40,7 +40,8 @@ def run(label: str, penalty: float, args) -> dict:
     task = make_task("mnist", epochs=args.epochs, seed=args.seed, hidden=args.hidden, n_train=args.n_train,
                      n_test=args.n_test, data_path=args.data)
     config = dataclasses.replace(task.config, progress=False, n_threads=1, method=method,
-                                 method_options=dict(options), spike_penalty=penalty, loss=args.loss)
+                                 method_options=dict(options), spike_penalty=penalty, loss=args.loss,
+                                 lr=args.lr or task.config.lr)
     trainer = Trainer(task.net, task.train_inputs, task.train_labels, task.test_inputs, task.test_labels,
                       config=config)
     started = time.perf_counter()
@@ -49,7 +50,7 @@ def run(label: str, penalty: float, args) -> dict:
     return {"method": label, "penalty": penalty, "test_accuracy": last["test_accuracy"],
             "hidden_spikes": last["test_spikes_per_sample"][0], "output_spikes": last["test_spikes_per_sample"][1],
             "spikes_until_first_output": last["test_spikes_until_first_output"], "seed": args.seed, "loss": args.loss,
-            "hidden": args.hidden, "n_train": args.n_train, "epochs": args.epochs,
+            "hidden": args.hidden, "n_train": args.n_train, "epochs": args.epochs, "lr": config.lr,
             "history": history, "wall_s": time.perf_counter() - started}
 
 
@@ -68,8 +69,10 @@ def load_results(path: str) -> list[dict]:
 
 
 def curve_label(r: dict) -> str:
-    """Method, plus the loss when it is not the first-spike loss (e.g. activation with ANTLR's count loss)."""
-    return r["method"] if r.get("loss", "first_spike") == "first_spike" else f"{r['method']} ({r['loss']} loss)"
+    """Method, plus the loss when it is not the first-spike loss (e.g. activation with ANTLR's count loss) and the
+    learning rate when it is not the task's 2e-3."""
+    label = r["method"] if r.get("loss", "first_spike") == "first_spike" else f"{r['method']} ({r['loss']} loss)"
+    return label if r.get("lr") in (None, 2e-3) else f"{label}, lr {r['lr']:g}"
 
 
 def plot(results: list[dict], path: str) -> None:
@@ -108,6 +111,7 @@ def main() -> None:
     parser.add_argument("--n-train", type=int, default=6000)
     parser.add_argument("--n-test", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--lr", type=float, default=None, help="Adam learning rate (default the MNIST task's, 2e-3)")
     parser.add_argument("--data", default=None)
     parser.add_argument("--loss", default="latency", choices=["latency", "first_spike", "count"],
                         help="classification loss for every method (default ANTLR's latency loss; count = ANTLR's "
