@@ -31,7 +31,7 @@ from _common import default_out, figure_path, pyplot, read_json, run_job_list, s
 
 NAME = "accuracy_sparsity"
 METHODS = {"timing": ("timing", {}), "antlr event": ("antlr", {"form": "event"}), "antlr grid": ("antlr", {"form": "grid"}),
-           "activation": ("activation", {})}
+           "activation": ("activation", {}), "activation+reset": ("activation", {"detach_reset": False})}
 COLORS = {"timing": "tab:blue", "activation": "tab:orange", "antlr grid": "tab:green", "antlr event": "tab:red"}
 
 
