@@ -58,7 +58,8 @@ class TrainConfig:
     early_weight, early_tau : float
         Early-spike term of the loss (``losses.first_spike_cross_entropy``); 0 disables it.
     silent_bump : float
-        Strength of the silent-neuron remedy (module docstring); 0 disables it.
+        Strength of the silent-neuron remedy (module docstring); 0 disables it. Not applied with
+        ``loss="count"``, whose own cotangent already asks a silent label neuron to fire.
     min_slope : float
         Opt-in clipping of dV/dt at crossings in the adjoint (1/ms); 0 = exact gradients.
     seed : int
@@ -257,7 +258,10 @@ class Trainer:
             norm = float(np.sqrt(sum(float(np.sum(d * d)) for d in directions)))
             if norm > cfg.grad_clip:
                 directions = [d * (cfg.grad_clip / norm) for d in directions]
-        if cfg.silent_bump > 0.0:
+        # The count loss asks a silent label neuron for a spike through its own cotangent (-1); the remedy on top,
+        # magnified by Adam where the loss gradient is small, made activation-only MNIST training diverge
+        # (docs/studies/accuracy_sparsity.md)
+        if cfg.silent_bump > 0.0 and cfg.loss != "count":
             self._add_silent_remedy(directions, records, labels)
         self.optimizer.step(self.net.weights, directions)
         correct = sum(int(_prediction(r, cfg.loss) == y) for r, y in zip(records, labels))

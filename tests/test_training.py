@@ -169,6 +169,20 @@ def test_count_loss_decides_by_most_spikes_and_trains_activation_method():
     before = [w.copy() for w in timing.net.weights]
     timing.fit()
     assert all(np.array_equal(a, b) for a, b in zip(before, timing.net.weights))  # blind to counts
+    silenced = _network()
+    silenced.weights[1][:, 0] = -1.0  # output 0 never fires: the remedy would have work to do
+    runs = []
+    for bump in (0.0, 0.05):  # the silent-neuron remedy is off under the count loss
+        trainer = Trainer(silenced.copy(), data, labels, config=_config(epochs=1, lr=2e-2, loss="count",
+                                                                   method="activation", silent_bump=bump))
+        trainer.fit()
+        runs.append(trainer.net.weights[1].copy())
+    assert np.array_equal(runs[0], runs[1])
+    first = Trainer(silenced.copy(), data, labels, config=_config(epochs=1, silent_bump=0.0))
+    bumped = Trainer(silenced.copy(), data, labels, config=_config(epochs=1, silent_bump=0.05))
+    first.fit()
+    bumped.fit()
+    assert not np.array_equal(first.net.weights[1], bumped.net.weights[1])  # ...and on under the others
 
 
 def test_bad_labels():
