@@ -172,7 +172,7 @@ def _checked_loss(rec: Record, cotangents, name: str, method: str):
         if method == "timing":
             return arrays
         return LossResult(cotangents.value, arrays, cotangents.count_cotangents, cotangents.silent,
-                          cotangents.extra, cotangents.creation_terms)
+                          cotangents.extra, cotangents.creation_terms, cotangents.readout_gradient)
     if method != "timing":
         raise TypeError(f"method={method!r} needs the loss as a LossResult (it carries the creation "
                         f"cotangents); got {type(cotangents).__name__} for {name}")

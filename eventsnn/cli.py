@@ -45,9 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                        help="override any TrainConfig field, e.g. --set softmax_tau=0.5 --set lr_decay=0.95 "
                             "(repeatable; see eventsnn.training.TrainConfig)")
-    train.add_argument("--loss", default=None, choices=["first_spike", "latency", "count"],
+    train.add_argument("--loss", default=None, choices=["first_spike", "latency", "count", "vmax"],
                        help="classification loss (default first_spike; latency = ANTLR's latency loss; count = "
-                            "ANTLR's spike-count loss, decided by the most output spikes)")
+                            "ANTLR's spike-count loss, decided by the most output spikes; vmax = leaky-integrator "
+                            "read-out instead of spiking outputs, cross-entropy on potential maxima as EventProp)")
     return parser
 
 
@@ -58,8 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.perf_counter()
     overrides = _parse_overrides(args.set)  # bad names fail here, before any data is loaded
+    if "loss" in overrides:  # the loss decides the architecture (a read-out for "vmax"), so it goes to make_task
+        args.loss = overrides.pop("loss")
     task = make_task(args.task, hidden=args.hidden, epochs=args.epochs, seed=args.seed, data_path=args.data,
-                     n_train=args.n_train, n_test=args.n_test, tau_mem=args.tau_mem, tau_syn=args.tau_syn)
+                     n_train=args.n_train, n_test=args.n_test, tau_mem=args.tau_mem, tau_syn=args.tau_syn,
+                     loss=args.loss)
     config = task.config
     if args.batch_size is not None:
         config.batch_size = args.batch_size
@@ -71,8 +75,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         config.spike_penalty = args.spike_penalty
     if args.grad_clip is not None:
         config.grad_clip = args.grad_clip
-    if args.loss is not None:
-        config.loss = args.loss
     for name, value in overrides.items():
         setattr(config, name, value)
     config.progress = not args.no_progress
@@ -80,18 +82,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = args.out or os.path.join("runs", args.task)
     os.makedirs(out, exist_ok=True)
     sizes = [task.net.populations[n].size for n in task.net.populations]
+    if task.readout is not None:
+        sizes.append(f"{task.readout.n_classes}(read-out)")
     print(f"eventsnn: task {args.task}, network {'-'.join(map(str, sizes))}, {len(task.train_inputs)} train / "
           f"{len(task.test_inputs)} test samples, {config.epochs} epochs, seed {args.seed}, method {config.method}, "
           f"output {out}", flush=True)
     trainer = Trainer(task.net, task.train_inputs, task.train_labels, task.test_inputs, task.test_labels,
-                      config=config, out_dir=out, resume=args.resume)
+                      config=config, out_dir=out, resume=args.resume, readout=task.readout)
     # without progress bars (logs, CI) each epoch's line is printed as soon as it is done
     history = trainer.fit(on_epoch=None if config.progress else lambda row: print(format_metrics(row), flush=True))
     final = trainer.evaluate(task.test_inputs, task.test_labels)
-    _save_model(os.path.join(out, "model.npz"), task.net)
+    _save_model(os.path.join(out, "model.npz"), task.net, task.readout)
     write_json_atomic(os.path.join(out, "metrics.json"), history)
     _write_csv(os.path.join(out, "metrics.csv"), history)
-    raster_path = _save_raster(os.path.join(out, "raster.png"), task.net, task.test_inputs[0], config.t_max)
+    raster_path = _save_raster(os.path.join(out, "raster.png"), task.net, task.test_inputs[0], config.t_max,
+                               task.readout, int(task.test_labels[0]))
     fwd = sum(r["forward_s"] for r in history)
     bwd = sum(r["backward_s"] for r in history)
     print(f"test accuracy {100 * final.accuracy:.2f}% | spikes per sample: "
@@ -133,10 +138,12 @@ def _parse_overrides(items: Sequence[str]) -> dict:
     return out
 
 
-def _save_model(path: str, net) -> None:
+def _save_model(path: str, net, readout=None) -> None:
     from eventsnn.spikes import _atomic_savez
     arrays = {f"weight_{k}": w for k, w in enumerate(net.weights)}
     arrays["layer_names"] = np.array(net.layer_names)
+    if readout is not None:
+        arrays["readout_weight"] = readout.weights
     _atomic_savez(path, **arrays)
 
 
@@ -158,7 +165,7 @@ def _write_csv(path: str, history: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-def _save_raster(path: str, net, sample, t_max: float) -> str:
+def _save_raster(path: str, net, sample, t_max: float, readout=None, label: int | None = None) -> str:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -168,9 +175,12 @@ def _save_raster(path: str, net, sample, t_max: float) -> str:
     rec = simulate(net, sample, t_max)
     fig, axes = plt.subplots(2, 1, figsize=(8, 6), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
     plot.raster(rec, ax=axes[0])
-    counts = rec.layers[-1].counts()
-    neurons = list(range(min(3, len(counts))))
-    plot.membrane_traces(rec, rec.layer_names[-1], neurons, ax=axes[1])
+    if readout is None:
+        counts = rec.layers[-1].counts()
+        neurons = list(range(min(3, len(counts))))
+        plot.membrane_traces(rec, rec.layer_names[-1], neurons, ax=axes[1])
+    else:
+        plot.readout_potentials(readout, rec.layers[-1], t_max, ax=axes[1], label=label)
     axes[0].set_title("first test sample after training")
     fig.tight_layout()
     plot.save_figure(fig, path)

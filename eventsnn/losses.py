@@ -39,6 +39,9 @@ class LossResult:
     creation_terms : list, optional
         Per layer, None or a callable ``f(times) -> (len(times), n_neurons)`` giving the time-dependent part of
         the change of the loss if a spike were added at each time (see :meth:`creation_cotangent`).
+    readout_gradient : ndarray, optional
+        dL/dW of a read-out layer's weights (:func:`vmax_cross_entropy`), which :func:`eventsnn.vjp` does not
+        see: it is complete when the loss returns.
     """
 
     value: float
@@ -47,6 +50,7 @@ class LossResult:
     silent: np.ndarray | None = None
     extra: dict = field(default_factory=dict)
     creation_terms: list | None = None
+    readout_gradient: np.ndarray | None = None
 
     def creation_cotangent(self, layer: int, times: np.ndarray) -> np.ndarray:
         """dL/ds(t): change of the loss if neuron j of ``layer`` fired one more spike at each of ``times`` (ms).
@@ -70,12 +74,20 @@ class LossResult:
         return LossResult(self.value + other.value,
                           [a + b for a, b in zip(self.cotangents, other.cotangents)],
                           [a + b for a, b in zip(self.count_cotangents, other.count_cotangents)], silent,
-                          creation_terms=_combine_terms(self.creation_terms, other.creation_terms, 1.0))
+                          creation_terms=_combine_terms(self.creation_terms, other.creation_terms, 1.0),
+                          readout_gradient=_sum_optional(self.readout_gradient, other.readout_gradient))
 
     def scaled(self, factor: float) -> "LossResult":
         return LossResult(self.value * factor, [c * factor for c in self.cotangents],
                           [c * factor for c in self.count_cotangents], self.silent, self.extra,
-                          creation_terms=_combine_terms(self.creation_terms, None, factor))
+                          creation_terms=_combine_terms(self.creation_terms, None, factor),
+                          readout_gradient=None if self.readout_gradient is None else self.readout_gradient * factor)
+
+
+def _sum_optional(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
+    if a is None:
+        return b
+    return a if b is None else a + b
 
 
 def _combine_terms(a: list | None, b: list | None, factor: float) -> list | None:
@@ -349,6 +361,48 @@ def spike_count_regularizer(rec: Record, *, strength: float, layers: list[int] |
         value += strength * len(rec.layers[k])
         count_cot[k][:] = strength
     return LossResult(value, cotangents, count_cot)
+
+
+def vmax_cross_entropy(rec: Record, readout, label: int, *, layer: int | str = -1) -> LossResult:
+    """Cross-entropy of softmax(v_max) over the potential maxima of a leaky-integrator read-out
+    (:class:`eventsnn.readout.LIReadout`) driven by one recorded layer: EventProp's MNIST loss.
+
+    Parameters
+    ----------
+    rec : Record
+    readout : LIReadout
+        Its ``n_inputs`` must equal the size of ``layer``; maxima are taken over [0, ``rec.t_max``] ms.
+    label : int
+        Correct class.
+    layer : int or str
+        The recorded layer that drives the read-out (default the last).
+
+    Returns
+    -------
+    LossResult
+        ``cotangents`` on the driving layer's spike times (zeros elsewhere), the read-out's ``creation_terms``
+        for that layer, ``readout_gradient`` = dL/dW of the read-out, and ``extra["v_max"]`` (the logits).
+        Every class has a logit on every sample, so nothing is ``silent``.
+    """
+    from eventsnn.readout import LIReadout
+    if not isinstance(readout, LIReadout):
+        raise TypeError(f"readout must be an eventsnn.readout.LIReadout, got {type(readout).__name__}")
+    k = _layer_index(rec, layer)
+    spikes = rec.layers[k]
+    label = _label(label, readout.n_classes)
+    maxima = readout.maxima(spikes, rec.t_max)
+    logits = maxima.values - maxima.values.max()
+    p = np.exp(logits)
+    p /= p.sum()
+    value = float(-np.log(p[label]))
+    d_values = p.copy()
+    d_values[label] -= 1.0
+    cotangents, counts = _zeros(rec)
+    cotangents[k], weight_grad = readout.backward(spikes, maxima, d_values)
+    terms = [None] * len(rec.layers)
+    terms[k] = readout.creation_term(maxima, d_values)
+    return LossResult(value, cotangents, counts, np.zeros(readout.n_classes, dtype=bool),
+                      extra={"v_max": maxima.values}, creation_terms=terms, readout_gradient=weight_grad)
 
 
 def predict_first_spike(rec: Record, layer: int | str = -1) -> int:

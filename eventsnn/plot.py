@@ -33,9 +33,12 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union
 import numpy as np
 
 from eventsnn.record import Record
+from eventsnn.spikes import SpikeTrains
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+
+    from eventsnn.readout import LIReadout
     from matplotlib.figure import Figure
 
 __all__ = ["raster", "membrane_traces", "spike_count_histogram", "training_curves", "save_figure"]
@@ -295,6 +298,56 @@ def membrane_traces(record: Record, layer: str | int, neurons: int | Sequence[in
     _set_time_xlabel(ax)
     ax.set_ylabel(f"membrane potential V ({name})")
     ax.legend(loc="upper center", fontsize="small", ncol=min(len(neurons) + show_threshold, 6), framealpha=0.9)
+    return ax
+
+
+def readout_potentials(readout: "LIReadout", spikes: SpikeTrains, t_max: float, ax: "Axes | None" = None,
+                       n_points: int = 1000, label: int | None = None) -> "Axes":
+    """Exact potentials of a leaky-integrator read-out (:class:`eventsnn.readout.LIReadout`) over [0, t_max] ms,
+    each with its maximum marked; the winning class is drawn thick.
+
+    Parameters
+    ----------
+    readout : LIReadout
+    spikes : SpikeTrains
+        The spikes driving the read-out for one sample (e.g. ``record.layers[-1]``).
+    t_max : float
+        Window (ms), > 0.
+    ax : matplotlib Axes, optional
+    n_points : int
+        Uniform grid times (>= 2); the driving spike times and each maximum's time are added to the grid.
+    label : int, optional
+        Correct class, drawn solid (others dashed) if given.
+
+    Returns
+    -------
+    matplotlib Axes
+        One line per class (``gid`` ``"readout:<c>"``) and one marker per maximum (``gid`` ``"readout-max:<c>"``).
+    """
+    from eventsnn.readout import LIReadout
+    if not isinstance(readout, LIReadout):
+        raise TypeError(f"readout must be an eventsnn.readout.LIReadout, got {type(readout).__name__}")
+    if isinstance(n_points, (bool, np.bool_)) or not isinstance(n_points, (int, np.integer)) or n_points < 2:
+        raise ValueError(f"n_points must be an int >= 2, got {n_points!r}")
+    maxima = readout.maxima(spikes, t_max)
+    times = np.unique(np.concatenate([np.linspace(0.0, float(t_max), int(n_points)),
+                                      spikes.times[spikes.times <= t_max], maxima.times]))
+    v = readout.potentials(spikes, times)
+    winner = int(np.argmax(maxima.values))
+    ax = _new_axes(ax)
+    for c in range(readout.n_classes):
+        color = f"C{c % 10}"
+        style = "-" if label is None or c == label else "--"
+        line, = ax.plot(times, v[:, c], color=color, linestyle=style, linewidth=2.2 if c == winner else 1.0,
+                        label=f"class {c}" + (" (max)" if c == winner else ""))
+        line.set_gid(f"readout:{c}")
+        mark, = ax.plot([maxima.times[c]], [maxima.values[c]], marker="o", markersize=4, color=color,
+                        linestyle="none", label="_nolegend_")
+        mark.set_gid(f"readout-max:{c}")
+    ax.set_xlim(0.0, float(t_max))
+    _set_time_xlabel(ax)
+    ax.set_ylabel("read-out potential")
+    ax.legend(loc="best", fontsize="x-small", ncol=min(readout.n_classes, 5), framealpha=0.9)
     return ax
 
 

@@ -6,6 +6,10 @@
   EventProp and Fast & Deep). Network 5-200-3 by default.
 * ``mnist`` / ``fashion-mnist``: 28x28 images, latency code of WORKLOADS.md W2 (pixel p > 0.1 fires once
   at (1 - p) * 20 ms), network 784-H-10.
+
+``loss="vmax"`` replaces the spiking output layer by a leaky-integrator read-out classified by its potential
+maxima (EventProp's MNIST set-up: 784-350 LIF + 10 LI): the network is then 784-H (or 5-H) plus
+``Task.readout``.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import numpy as np
 from eventsnn import _validation as check
 from eventsnn.network import Network
 from eventsnn.neuron import LIF
+from eventsnn.readout import LIReadout, init_readout_weights
 from eventsnn.spikes import SpikeBatch
 from eventsnn.training import TrainConfig, init_weights
 
@@ -37,6 +42,7 @@ class Task:
     test_inputs: SpikeBatch
     test_labels: np.ndarray
     config: TrainConfig
+    readout: LIReadout | None = None
 
 
 def yinyang_spikes(samples: np.ndarray) -> SpikeBatch:
@@ -56,10 +62,15 @@ def yinyang_spikes(samples: np.ndarray) -> SpikeBatch:
 
 def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None, seed: int = 0,
               data_path: str | None = None, n_train: int | None = None, n_test: int | None = None,
-              tau_mem: float = 10.0, tau_syn: float = 5.0) -> Task:
+              tau_mem: float = 10.0, tau_syn: float = 5.0, loss: str | None = None) -> Task:
     """Build a standard task. ``n_train``/``n_test`` take the first samples of each split (quick runs);
-    ``tau_mem``/``tau_syn`` (ms) set the neuron of every layer (initial weights scale with its PSP peak)."""
+    ``tau_mem``/``tau_syn`` (ms) set the neuron of every layer (initial weights scale with its PSP peak);
+    ``loss`` overrides the task's loss (``"vmax"`` builds a leaky-integrator read-out instead of spiking
+    outputs)."""
     check.one_of("task", name, TASKS)
+    if loss is not None:
+        from eventsnn.training import LOSSES
+        check.one_of("loss", loss, LOSSES)
     rng = np.random.default_rng(seed)
     neuron = LIF(tau_mem=tau_mem, tau_syn=tau_syn)
     if name == "yinyang":
@@ -98,5 +109,16 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
         config = TrainConfig(epochs=epochs or 30, batch_size=32, lr=2e-3, lr_decay=0.9, t_max=50.0,
                              softmax_tau=1.0, early_weight=0.5, early_tau=10.0, silent_bump=0.05, seed=seed,
                              grad_clip=0.3)
+    readout = None
+    if loss is not None:
+        config.loss = loss
+    if loss == "vmax":
+        # Read-out weights start with logits of spread ~1 for the hidden activity the initial weights give
+        # (about one spike per hidden neuron and sample); the spiking network loses its output layer.
+        readout = LIReadout(init_readout_weights(sizes[-2], sizes[-1], rng, expected_spikes=float(sizes[-2]),
+                                                 neuron=neuron), neuron)
+        sizes, weights = sizes[:-1], weights[:-1]
+        config.silent_bump = min(config.silent_bump, 0.05)
     net = Network.feedforward(sizes, neuron=neuron, weights=weights)
-    return Task(name, net, train, np.asarray(y_train, dtype=np.int64), test, np.asarray(y_test, dtype=np.int64), config)
+    return Task(name, net, train, np.asarray(y_train, dtype=np.int64), test, np.asarray(y_test, dtype=np.int64), config,
+                readout)

@@ -30,13 +30,14 @@ from eventsnn import _validation as check
 from eventsnn.adjoint import vjp
 from eventsnn.gradient_methods import METHODS, make_options
 from eventsnn.losses import (first_spike_cross_entropy, first_spike_indices, latency_cross_entropy, spike_count_mse,
-                             spike_count_regularizer)
+                             spike_count_regularizer, vmax_cross_entropy)
 from eventsnn.network import Network
 from eventsnn.optim import make_optimizer
+from eventsnn.readout import LIReadout
 from eventsnn.simulate import simulate
 from eventsnn.spikes import SpikeBatch
 
-LOSSES = ("first_spike", "latency", "count")
+LOSSES = ("first_spike", "latency", "count", "vmax")
 
 
 @dataclass
@@ -75,7 +76,7 @@ class TrainConfig:
     grad_clip : float
         If > 0, the gradient of each step is rescaled to at most this global L2 norm (a guard against the rare
         huge exact gradients of near-grazing crossings); 0 = off.
-    loss : {"first_spike", "latency", "count"}
+    loss : {"first_spike", "latency", "count", "vmax"}
         Classification loss: ``"first_spike"`` = ``losses.first_spike_cross_entropy`` (softmax of -t_first /
         softmax_tau, plus the early-spike term); ``"latency"`` = ANTLR's ``losses.latency_cross_entropy`` (logits
         latency_beta (t_max - t_first), silent output = logit 0, no-spike penalty ``lambda_nospike`` whose creation
@@ -83,7 +84,10 @@ class TrainConfig:
         ``losses.spike_count_mse`` with target 1 spike for the label neuron and 0 for the others (count
         cotangents only: the loss of ANTLR's activation-only baseline; timing gradients are blind to it). The
         decision rule follows the loss: earliest first output spike for the two time losses, most output spikes
-        for "count" (ties go to the earliest first spike; no output spike = wrong).
+        for "count" (ties go to the earliest first spike; no output spike = wrong). ``"vmax"`` =
+        ``losses.vmax_cross_entropy``: cross-entropy over the potential maxima of a leaky-integrator read-out
+        (:class:`eventsnn.readout.LIReadout`, passed to the Trainer) driven by the last spiking layer; decided
+        by the largest maximum.
     latency_beta : float
         Logit slope (1/ms) of the latency loss.
     lambda_nospike : float
@@ -153,7 +157,7 @@ class Evaluation:
 
 
 class Trainer:
-    """Train a feed-forward network for time-to-first-spike classification with exact gradients.
+    """Train a feed-forward network for classification (first-spike, latency, count or read-out losses).
 
     Parameters
     ----------
@@ -166,16 +170,30 @@ class Trainer:
         Where ``checkpoint.npz`` and ``metrics.json`` are written (atomically) after every epoch.
     resume : bool
         Continue from ``out_dir/checkpoint.npz`` if it exists.
+    readout : LIReadout, optional
+        Leaky-integrator read-out driven by the last layer of ``net``, trained with it; required by (and only
+        allowed with) ``config.loss="vmax"``. The silent-neuron remedy then only acts on dead spiking neurons.
     """
 
     def __init__(self, net: Network, train_inputs: SpikeBatch, train_labels: np.ndarray,
                  test_inputs: SpikeBatch | None = None, test_labels: np.ndarray | None = None, *,
-                 config: TrainConfig | None = None, out_dir: str | None = None, resume: bool = False) -> None:
+                 config: TrainConfig | None = None, out_dir: str | None = None, resume: bool = False,
+                 readout: LIReadout | None = None) -> None:
         if not isinstance(net, Network):
             raise TypeError(f"net must be an eventsnn.Network, got {type(net).__name__}")
         self.net = net
         self.config = config or TrainConfig()
         n_out = net.populations[net.layer_names[-1]].size
+        if (readout is None) != (self.config.loss != "vmax"):
+            raise ValueError("loss='vmax' needs a readout (eventsnn.readout.LIReadout) and a readout needs "
+                             f"loss='vmax'; got loss={self.config.loss!r}, readout={readout!r}")
+        if readout is not None:
+            if not isinstance(readout, LIReadout):
+                raise TypeError(f"readout must be an eventsnn.readout.LIReadout, got {type(readout).__name__}")
+            if readout.n_inputs != n_out:
+                raise ValueError(f"the readout has {readout.n_inputs} inputs but the last layer has {n_out} neurons")
+            n_out = readout.n_classes
+        self.readout = readout
         self.train_inputs, self.train_labels = _checked_set(train_inputs, train_labels, n_out, "train")
         self.test_inputs, self.test_labels = (None, None) if test_inputs is None else \
             _checked_set(test_inputs, test_labels, n_out, "test")
@@ -254,6 +272,8 @@ class Trainer:
                         n_threads=cfg.n_threads, **cfg.method_options)
         t2 = time.perf_counter()
         directions = [g.copy() for g in grads.weights]
+        if self.readout is not None:
+            directions.append(sum(l.readout_gradient for l in losses))
         if cfg.grad_clip > 0.0:
             norm = float(np.sqrt(sum(float(np.sum(d * d)) for d in directions)))
             if norm > cfg.grad_clip:
@@ -263,14 +283,21 @@ class Trainer:
         # (docs/studies/accuracy_sparsity.md)
         if cfg.silent_bump > 0.0 and cfg.loss != "count":
             self._add_silent_remedy(directions, records, labels)
-        self.optimizer.step(self.net.weights, directions)
-        correct = sum(int(_prediction(r, cfg.loss) == y) for r, y in zip(records, labels))
+        self.optimizer.step(self.parameters, directions)
+        correct = sum(int(_prediction(r, cfg.loss, l) == y) for r, y, l in zip(records, labels, losses))
         return {"loss": sum(l.value for l in losses) * len(records), "correct": correct,
                 "forward_s": t1 - t0, "backward_s": t2 - t1, "n_near_grazing": grads.n_near_grazing}
 
+    @property
+    def parameters(self) -> list[np.ndarray]:
+        """The trained arrays: the network's weight matrices, then the read-out's (views, updated in place)."""
+        return self.net.weights + ([self.readout.weights] if self.readout is not None else [])
+
     def _loss(self, rec, label: int):
         cfg = self.config
-        if cfg.loss == "latency":
+        if cfg.loss == "vmax":
+            loss = vmax_cross_entropy(rec, self.readout, label)
+        elif cfg.loss == "latency":
             loss = latency_cross_entropy(rec, label, beta=cfg.latency_beta, lambda_nospike=cfg.lambda_nospike)
         elif cfg.loss == "count":
             loss = spike_count_mse(rec, _count_targets(rec, label))
@@ -283,7 +310,7 @@ class Trainer:
 
     def _add_silent_remedy(self, directions: list[np.ndarray], records: list, labels: np.ndarray) -> None:
         bump = self.config.silent_bump
-        n_layers = len(directions)
+        n_layers = len(self.net.weights)  # a read-out's direction (last) has no spikes to revive
         batch = len(records)
         for k in range(n_layers):
             pre_counts = np.stack([_pre_counts(r, k) for r in records]).astype(np.float64)  # (B, n_pre)
@@ -291,7 +318,7 @@ class Trainer:
             dead = post_counts.sum(axis=0) == 0
             if dead.any():
                 directions[k][:, dead] -= bump * (pre_counts.mean(axis=0) > 0)[:, None]
-            if k == n_layers - 1:
+            if k == n_layers - 1 and self.readout is None:
                 for b, y in enumerate(labels):
                     if post_counts[b, y] == 0:
                         directions[k][:, y] -= bump * np.minimum(pre_counts[b], 1.0) / batch
@@ -303,12 +330,14 @@ class Trainer:
         records = simulate(self.net, inputs, self.config.t_max, n_threads=self.config.n_threads,
                            progress=None if self.config.progress else False)
         return evaluate_records(records, labels, self.config.softmax_tau, loss=self.config.loss,
-                                latency_beta=self.config.latency_beta)
+                                latency_beta=self.config.latency_beta, readout=self.readout)
 
     # ----------------------------------------------------------------------------------------------
     def save_checkpoint(self, path: str) -> None:
         """Weights, optimizer state, epoch, shuffling RNG state and metrics in one atomic .npz."""
         arrays = {f"weight_{k}": w for k, w in enumerate(self.net.weights)}
+        if self.readout is not None:
+            arrays["readout_weight"] = self.readout.weights
         arrays.update({f"optimizer_{key}": value for key, value in self.optimizer.state().items()})
         arrays["epoch"] = np.int64(self.epoch)
         arrays["rng_state"] = np.array(json.dumps(self.rng.bit_generator.state))
@@ -319,6 +348,9 @@ class Trainer:
     def load_checkpoint(self, path: str) -> None:
         with np.load(path, allow_pickle=False) as data:
             self.net.set_weights([data[f"weight_{k}"] for k in range(len(self.net.connections))])
+            if self.readout is not None:
+                self.readout.weights[...] = check.float_array("readout_weight", data["readout_weight"],
+                                                              shape=self.readout.weights.shape)
             state = {key[len("optimizer_"):]: data[key] for key in data.files
                      if key.startswith("optimizer_") and key != "optimizer_lr"}
             self.optimizer.load_state(state)
@@ -329,18 +361,25 @@ class Trainer:
 
 
 def evaluate_records(records: list, labels: np.ndarray, softmax_tau: float, *, loss: str = "first_spike",
-                     latency_beta: float = 1.0 / 6.0) -> Evaluation:
+                     latency_beta: float = 1.0 / 6.0, readout: LIReadout | None = None) -> Evaluation:
     """Metrics of simulated records. The loss reported is the classification loss alone (no regularisers);
     ``extra["spikes_until_first_output"]`` counts spikes of all layers up to the first output spike (all of them
-    for a sample without output spike), ANTLR's measure of the spikes a decision costs."""
-    if loss == "latency":
+    for a sample without output spike), ANTLR's measure of the spikes a decision costs; with a read-out
+    (``loss="vmax"``) the decision needs the whole window, so it counts every spike."""
+    results = None
+    if loss == "vmax":
+        if readout is None:
+            raise ValueError("loss='vmax' needs the readout")
+        results = [vmax_cross_entropy(r, readout, int(y)) for r, y in zip(records, labels)]
+        losses = [res.value for res in results]
+    elif loss == "latency":
         losses = [latency_cross_entropy(r, int(y), beta=latency_beta, lambda_nospike=0.0).value
                   for r, y in zip(records, labels)]
     elif loss == "count":
         losses = [spike_count_mse(r, _count_targets(r, int(y))).value for r, y in zip(records, labels)]
     else:
         losses = [first_spike_cross_entropy(r, int(y), tau=softmax_tau).value for r, y in zip(records, labels)]
-    predictions = np.array([_prediction(r, loss) for r in records])
+    predictions = np.array([_prediction(r, loss, res) for r, res in zip(records, results or [None] * len(records))])
     n_layers = len(records[0].layers)
     spikes = [float(np.mean([len(r.layers[k]) for r in records])) for k in range(n_layers)]
     silent = []
@@ -351,20 +390,26 @@ def evaluate_records(records: list, labels: np.ndarray, softmax_tau: float, *, l
         silent.append(float(1.0 - fired.mean()))
     return Evaluation(loss=float(np.mean(losses)), accuracy=float(np.mean(predictions == labels)),
                       spikes_per_sample=spikes, silent_fraction=silent,
-                      extra={"spikes_until_first_output": float(np.mean([_spikes_until_decision(r) for r in records]))})
+                      extra={"spikes_until_first_output": float(np.mean([_spikes_until_decision(r, loss)
+                                                                          for r in records]))})
 
 
-def _spikes_until_decision(rec) -> int:
+def _spikes_until_decision(rec, loss: str = "first_spike") -> int:
     out = rec.layers[-1]
+    if loss == "vmax":
+        return sum(len(layer) for layer in rec.layers)
     if not len(out):
         return sum(len(layer) for layer in rec.layers)
     t_decision = out.times[0]
     return sum(int(np.searchsorted(layer.times, t_decision, side="right")) for layer in rec.layers)
 
 
-def _prediction(rec, loss: str = "first_spike") -> int:
+def _prediction(rec, loss: str = "first_spike", result=None) -> int:
     """Decision of the output layer: earliest first spike, or (count loss) most spikes with ties going to the
-    earliest first spike; -1 (always wrong) without any output spike."""
+    earliest first spike; -1 (always wrong) without any output spike. With a read-out (``loss="vmax"``, the
+    sample's LossResult in ``result``): the largest potential maximum."""
+    if loss == "vmax":
+        return int(np.argmax(result.extra["v_max"]))
     out = rec.layers[-1]
     if not len(out):
         return -1

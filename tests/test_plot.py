@@ -231,3 +231,22 @@ def test_example_raster_script(tmp_path):
     assert str(png) in result.stdout
     assert "layer1:" in result.stdout and "layer2:" in result.stdout
     assert os.listdir(tmp_path) == ["raster.png"]
+
+
+def test_readout_potentials_marks_each_maximum_and_the_winner():
+    from eventsnn.readout import LIReadout
+    readout = LIReadout(np.array([[1.0, 0.2, -1.0], [0.5, 1.5, 0.0]]), es.LIF(tau_mem=10.0, tau_syn=5.0))
+    spikes = es.SpikeTrains([1.0, 4.0], [0, 1], 2)
+    ax = plot.readout_potentials(readout, spikes, 40.0, label=1)
+    maxima = readout.maxima(spikes, 40.0)
+    lines = {line.get_gid(): line for line in ax.get_lines()}
+    for c in range(3):
+        x, y = lines[f"readout-max:{c}"].get_data()
+        assert x[0] == maxima.times[c] and y[0] == maxima.values[c]
+        assert np.max(lines[f"readout:{c}"].get_ydata()) == pytest.approx(maxima.values[c], abs=1e-12)
+    winner = int(np.argmax(maxima.values))
+    assert winner == 1 and lines["readout:1"].get_linewidth() > lines["readout:0"].get_linewidth()
+    assert lines["readout:0"].get_linestyle() == "--" and lines["readout:1"].get_linestyle() == "-"
+    with pytest.raises(TypeError):
+        plot.readout_potentials("readout", spikes, 40.0)
+    plt.close("all")

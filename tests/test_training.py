@@ -217,3 +217,80 @@ def test_cli_set_overrides_config_fields_and_rejects_unknown_names(tmp_path):
                              "--set", "batch_size=16", "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "test accuracy" in result.stdout
+
+
+def _readout_network(seed=0):
+    from eventsnn.readout import LIReadout, init_readout_weights
+    neuron = es.LIF(tau_mem=10.0, tau_syn=5.0)
+    rng = np.random.default_rng(seed)
+    weights = init_weights([5, 20], rng, input_spikes=5, neuron_psp_peak=neuron.psp_peak(), drive=(1.5,))
+    readout = LIReadout(init_readout_weights(20, 2, rng, expected_spikes=20, neuron=neuron), neuron)
+    return es.Network.feedforward([5, 20], neuron=neuron, weights=weights), readout
+
+
+def test_vmax_readout_learns_toy_task_and_resumes(tmp_path):
+    data, labels = _toy_task(128)
+    net, readout = _readout_network()
+    w_readout = readout.weights.copy()
+    trainer = Trainer(net, data, labels, data, labels, config=_config(epochs=6, lr=1e-2, loss="vmax"), readout=readout)
+    before = trainer.evaluate(data, labels)
+    history = trainer.fit()
+    assert history[-1]["test_accuracy"] > max(0.85, before.accuracy)
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert not np.array_equal(readout.weights, w_readout)   # the read-out is trained too
+    # spikes until the decision: a read-out decides at the end of the window, so every spike counts
+    assert history[-1]["test_spikes_until_first_output"] == pytest.approx(history[-1]["test_spikes_per_sample"][0])
+
+    straight_net, straight_readout = _readout_network()
+    Trainer(straight_net, data, labels, config=_config(epochs=3, loss="vmax"), readout=straight_readout,
+            out_dir=str(tmp_path / "a")).fit()
+    first_net, first_readout = _readout_network()
+    Trainer(first_net, data, labels, config=_config(epochs=2, loss="vmax"), readout=first_readout,
+            out_dir=str(tmp_path / "b")).fit()
+    net_b, readout_b = _readout_network()
+    resumed = Trainer(net_b, data, labels, config=_config(epochs=3, loss="vmax"), readout=readout_b,
+                      out_dir=str(tmp_path / "b"), resume=True)
+    assert resumed.epoch == 2
+    resumed.fit()
+    assert np.array_equal(straight_readout.weights, readout_b.weights)
+    assert all(np.array_equal(a, b) for a, b in zip(straight_net.weights, net_b.weights))
+
+
+def test_vmax_readout_is_checked():
+    data, labels = _toy_task(16)
+    net, readout = _readout_network()
+    with pytest.raises(ValueError, match="needs a readout"):
+        Trainer(net, data, labels, config=_config(loss="vmax"))
+    with pytest.raises(ValueError, match="needs a readout"):
+        Trainer(net, data, labels, config=_config(), readout=readout)
+    from eventsnn.readout import LIReadout
+    with pytest.raises(ValueError, match="20 neurons"):
+        Trainer(net, data, labels, config=_config(loss="vmax"), readout=LIReadout(np.ones((7, 2))))
+
+
+def test_vmax_readout_gives_silent_hidden_neurons_gradient_only_through_creation_terms():
+    from eventsnn.losses import vmax_cross_entropy
+    net, readout = _readout_network()
+    weights = net.weights[0].copy()
+    weights[:, 3] = 0.3             # hidden neuron 3 stays below threshold (5 inputs x 0.3 x PSP peak 0.25)
+    net.set_weights([weights])
+    data, labels = _toy_task(8)
+    records = es.simulate(net, data, 40.0)
+    assert all(r.layers[0].counts()[3] == 0 for r in records)
+    losses = [vmax_cross_entropy(r, readout, int(y)) for r, y in zip(records, labels)]
+    timing = es.vjp(net, records, [l.cotangents for l in losses]).weights[0]
+    antlr = es.vjp(net, records, losses, method="antlr", form="event").weights[0]
+    assert np.all(timing[:, 3] == 0.0)
+    assert np.any(antlr[:, 3] != 0.0)
+
+
+def test_cli_vmax_readout_smoke(tmp_path):
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "eventsnn", "train", "yinyang", "--epochs", "1", "--n-train", "128",
+                             "--n-test", "64", "--no-progress", "--loss", "vmax", "--out", str(out)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "5-200-3(read-out)" in result.stdout and "test accuracy" in result.stdout
+    with np.load(out / "model.npz") as model:
+        assert model["readout_weight"].shape == (200, 3)
+    assert (out / "raster.png").exists()

@@ -1,0 +1,128 @@
+"""Leaky-integrator read-out: exact maximum of each class potential over the window, and its gradients.
+
+A read-out neuron c is an LIF neuron without threshold driven by one sample's spikes (``times`` sorted, ``sources``
+the presynaptic index of each spike, ``weights[source, c]``). Between spikes its potential is the two-exponential
+sum of :mod:`eventsnn._kernels.lif`, so its maximum on [0, t_max] is one of: V(0) = 0, V at a spike time (a kink:
+an inhibitory spike turning a rising V down), the single stationary point inside a gap
+(:func:`lif.extremum_time`), or V(t_max). Every candidate is evaluated exactly; ties keep the earliest.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from eventsnn._kernels import lif
+
+
+@njit(cache=True)
+def potential_maxima(times, sources, weights, t_max, params, v_max, t_at_max, kink):
+    """Fill ``v_max[c]``, ``t_at_max[c]`` (ms) and ``kink[c]`` (index of the spike at which the maximum sits,
+    -1 if the maximum is at 0, a stationary point or t_max) for every read-out neuron c."""
+    tau_mem, tau_syn, decay_gap, _, bias, _, _ = lif.unpack(params)
+    n = times.size
+    n_out = weights.shape[1]
+    v = np.zeros(n_out)
+    i = np.zeros(n_out)
+    v_max[:] = 0.0
+    t_at_max[:] = 0.0
+    kink[:] = -1
+    t = 0.0
+    s = 0
+    while True:
+        at_end = s >= n or times[s] > t_max
+        t_next = t_max if at_end else times[s]
+        if t_next > t:
+            # one set of decay factors per gap serves every class
+            em, es, kern = lif.decay_factors(t_next - t, tau_mem, tau_syn, decay_gap)
+            for c in range(n_out):
+                v_new, i_new = lif.propagate(v[c], i[c], em, es, kern, bias)
+                # the gap holds an interior maximum only if dV/dt turns from positive to negative in it
+                if lif.voltage_slope(v[c], i[c], bias, tau_mem) > 0.0 and \
+                        lif.voltage_slope(v_new, i_new, bias, tau_mem) < 0.0:
+                    t_ext = lif.extremum_time(v[c], i[c], bias, tau_mem, tau_syn)
+                    if t_ext > 0.0 and t + t_ext < t_next:
+                        v_ext, _ = lif.state_after(t_ext, v[c], i[c], params)
+                        if v_ext > v_max[c]:
+                            v_max[c], t_at_max[c], kink[c] = v_ext, t + t_ext, -1
+                v[c], i[c] = v_new, i_new
+            t = t_next
+        for c in range(n_out):
+            if v[c] > v_max[c]:
+                v_max[c], t_at_max[c], kink[c] = v[c], t, -1 if at_end else s
+        if at_end:
+            break
+        while s < n and times[s] == t:
+            for c in range(n_out):
+                i[c] += weights[sources[s], c]
+            s += 1
+
+
+@njit(cache=True, inline="always")
+def _kernel_and_slope(u, tau_mem, tau_syn, decay_gap):
+    """(k(u), dk/du) of the unit-current response (lif eq. 5); tau_mem dk/du = e^{-u/tau_syn} - k."""
+    k = lif.psp_kernel(u, tau_mem, decay_gap)
+    return k, (math.exp(-u / tau_syn) - k) / tau_mem
+
+
+@njit(cache=True)
+def maxima_backward(times, sources, weights, params, t_at_max, kink, value_cotangents, time_cotangents,
+                    weight_gradient):
+    """Add dL/dt_s to ``time_cotangents`` and dL/dW to ``weight_gradient`` given dL/dv_max (``value_cotangents``).
+
+    Envelope theorem: at a stationary maximum or at an end of the window only the explicit dependence of V(t*)
+    counts. At a kink maximum t* = t_s moves with the kinking spike, so that spike's time gets V'(t*-) (the
+    slope just before it) instead. A spike exactly at t* has k(0) = 0 and no one-sided-safe derivative: it is
+    given none unless it is the kink.
+    """
+    tau_mem, tau_syn, decay_gap, _, bias, _, _ = lif.unpack(params)
+    for c in range(weights.shape[1]):
+        g = value_cotangents[c]
+        if g == 0.0:
+            continue
+        t_star = t_at_max[c]
+        slope_before = bias * math.exp(-t_star / tau_mem) / tau_mem
+        for s in range(times.size):
+            if times[s] >= t_star:
+                break
+            k, dk = _kernel_and_slope(t_star - times[s], tau_mem, tau_syn, decay_gap)
+            w = weights[sources[s], c]
+            weight_gradient[sources[s], c] += g * k
+            time_cotangents[s] -= g * w * dk
+            slope_before += w * dk
+        if kink[c] >= 0:
+            time_cotangents[kink[c]] += g * slope_before
+
+
+@njit(cache=True)
+def potentials_at(times, sources, weights, params, query, out):
+    """``out[q, c]`` = V_c(query[q]) (ms): the exact read-out potentials on arbitrary times (for plots and tests)."""
+    tau_mem, tau_syn, decay_gap, _, bias, _, _ = lif.unpack(params)
+    for q in range(query.size):
+        tq = query[q]
+        base = bias * (1.0 - math.exp(-tq / tau_mem)) if tq > 0.0 else 0.0
+        for c in range(weights.shape[1]):
+            out[q, c] = base
+        for s in range(times.size):
+            if times[s] >= tq:
+                break
+            k = lif.psp_kernel(tq - times[s], tau_mem, decay_gap)
+            for c in range(weights.shape[1]):
+                out[q, c] += weights[sources[s], c] * k
+
+
+@njit(cache=True)
+def creation_values(query, t_at_max, params, weights, value_cotangents, out):
+    """``out[q, j]`` = sum_c dL/dv_max_c W[j, c] k(t*_c - query[q]): first-order change of the loss if presynaptic
+    neuron j fired one more spike at query[q] (ms)."""
+    tau_mem, _, decay_gap, _, _, _, _ = lif.unpack(params)
+    for q in range(query.size):
+        for c in range(weights.shape[1]):
+            u = t_at_max[c] - query[q]
+            if u <= 0.0 or value_cotangents[c] == 0.0:
+                continue
+            gk = value_cotangents[c] * lif.psp_kernel(u, tau_mem, decay_gap)
+            for j in range(weights.shape[0]):
+                out[q, j] += gk * weights[j, c]

@@ -1,0 +1,175 @@
+"""Leaky-integrator read-out layer classified by its potential maximum (EventProp's MNIST read-out).
+
+The read-out neurons are current-based LIF neurons *without* threshold, driven by the spikes of one recorded
+layer (usually the last hidden layer)::
+
+    V_c(t) = sum over spikes s of that layer:  W[j_s, c] k(t - t_s)        (k: eq. 5 of docs/theory.md)
+
+and class c's logit is ``v_max_c = max over t in [0, t_max] of V_c(t)``, found exactly (candidates: t = 0, every
+spike time, the one stationary point of each gap between spikes, t_max). A read-out gives every class a graded
+score on every sample, so no class can fall silent the way spiking outputs do under a first-spike loss
+(docs/results.md, MNIST).
+
+Gradients (envelope theorem). At a stationary maximum or at an end of the window, d v_max / dp is the partial
+derivative of V_c(t*) with t* held fixed: dv/dW[j, c] = sum over spikes of j before t* of k(t* - t_s), and
+dv/dt_s = -W[j_s, c] k'(t* - t_s). When the maximum sits at a kink (an inhibitory spike arriving while V_c
+rises) t* moves with that spike, whose time then gets V_c'(t*-) instead. These time cotangents feed
+:func:`eventsnn.vjp` for the spiking layers below; ``LIReadout.creation_term`` gives the creation/removal
+gradient methods the change of the loss if a spike were added at time t.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from eventsnn import _validation as check
+from eventsnn._kernels import readout as _kernels
+from eventsnn.neuron import LIF
+from eventsnn.spikes import SpikeTrains
+
+
+@dataclass
+class ReadoutMaxima:
+    """Potential maxima of the read-out neurons for one sample.
+
+    Attributes
+    ----------
+    values : ndarray, shape (n_classes,)
+        v_max of each read-out neuron (dimensionless voltage); the class logits.
+    times : ndarray, shape (n_classes,)
+        Time (ms) at which each maximum is reached.
+    kinks : ndarray of int, shape (n_classes,)
+        Index into the driving spikes of the spike at which the maximum sits, -1 if it is at 0, at a stationary
+        point or at t_max.
+    """
+
+    values: np.ndarray
+    times: np.ndarray
+    kinks: np.ndarray
+
+
+class LIReadout:
+    """Non-spiking leaky-integrator output layer whose logits are the potential maxima.
+
+    Parameters
+    ----------
+    weights : array_like, shape (n_inputs, n_classes)
+        Weight of presynaptic neuron j onto read-out neuron c (same units as network weights: a spike adds
+        ``weights[j, c]`` to the read-out's synaptic current).
+    neuron : LIF
+        Time constants (ms) and bias of the read-out neurons; threshold, reset and refractoriness are unused.
+
+    Examples
+    --------
+    >>> import numpy as np, eventsnn as es
+    >>> from eventsnn.readout import LIReadout
+    >>> readout = LIReadout(np.array([[1.0, -1.0]]), es.LIF(tau_mem=10.0, tau_syn=5.0))
+    >>> m = readout.maxima(es.SpikeTrains([1.0], [0], 1), t_max=50.0)
+    >>> round(float(m.values[0]), 4), round(float(m.times[0]), 4), float(m.values[1])
+    (0.25, 7.9315, 0.0)
+    """
+
+    def __init__(self, weights: np.ndarray, neuron: LIF | None = None) -> None:
+        weights = check.float_array("weights", weights, ndim=2)
+        if weights.shape[0] < 1 or weights.shape[1] < 1:
+            raise ValueError(f"weights must have shape (n_inputs, n_classes) with both >= 1, got {weights.shape}")
+        if neuron is None:
+            neuron = LIF()
+        if not isinstance(neuron, LIF):
+            raise TypeError(f"neuron must be an eventsnn.LIF, got {type(neuron).__name__}")
+        self.weights = weights.copy()
+        self.neuron = neuron
+        self._params = neuron.kernel_parameters()
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.weights.shape[1])
+
+    def __repr__(self) -> str:
+        return (f"LIReadout({self.n_inputs} -> {self.n_classes}, tau_mem={self.neuron.tau_mem} ms, "
+                f"tau_syn={self.neuron.tau_syn} ms)")
+
+    def _checked(self, spikes: SpikeTrains) -> SpikeTrains:
+        if not isinstance(spikes, SpikeTrains):
+            raise TypeError(f"spikes must be an eventsnn.SpikeTrains, got {type(spikes).__name__}")
+        if spikes.n_neurons != self.n_inputs:
+            raise ValueError(f"the read-out has {self.n_inputs} inputs but the spikes come from "
+                             f"{spikes.n_neurons} neurons")
+        return spikes
+
+    def maxima(self, spikes: SpikeTrains, t_max: float) -> ReadoutMaxima:
+        """Exact maximum over [0, t_max] ms of every read-out potential for one sample's spikes."""
+        spikes = self._checked(spikes)
+        t_max = check.positive_finite("t_max", t_max)
+        values = np.empty(self.n_classes)
+        times = np.empty(self.n_classes)
+        kinks = np.empty(self.n_classes, dtype=np.int64)
+        _kernels.potential_maxima(spikes.times, spikes.neurons, self.weights, t_max, self._params, values, times,
+                                  kinks)
+        return ReadoutMaxima(values, times, kinks)
+
+    def potentials(self, spikes: SpikeTrains, times: np.ndarray) -> np.ndarray:
+        """Exact read-out potentials V_c at the given times (ms); shape (len(times), n_classes)."""
+        spikes = self._checked(spikes)
+        times = check.float_array("times", times, ndim=1)
+        out = np.empty((times.size, self.n_classes))
+        _kernels.potentials_at(spikes.times, spikes.neurons, self.weights, self._params, times, out)
+        return out
+
+    def backward(self, spikes: SpikeTrains, maxima: ReadoutMaxima,
+                 value_cotangents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Pull dL/dv_max back to the driving spikes and the read-out weights.
+
+        Returns
+        -------
+        time_cotangents : ndarray, shape (len(spikes),)
+            dL/dt_s (1/ms) for every driving spike, aligned with ``spikes.times``.
+        weight_gradient : ndarray, shape (n_inputs, n_classes)
+            dL/dW.
+        """
+        spikes = self._checked(spikes)
+        g = check.float_array("value_cotangents", value_cotangents, shape=(self.n_classes,))
+        time_cot = np.zeros(len(spikes))
+        weight_grad = np.zeros_like(self.weights)
+        _kernels.maxima_backward(spikes.times, spikes.neurons, self.weights, self._params, maxima.times,
+                                 maxima.kinks, g, time_cot, weight_grad)
+        return time_cot, weight_grad
+
+    def creation_term(self, maxima: ReadoutMaxima, value_cotangents: np.ndarray):
+        """``f(times) -> (len(times), n_inputs)``: first-order change of the loss if presynaptic neuron j fired
+        one more spike at each time (ms), the read-out's part of :meth:`LossResult.creation_cotangent`."""
+        g = np.array(value_cotangents, dtype=np.float64)
+        t_star = maxima.times.copy()
+        weights = self.weights.copy()  # the term describes this step's network, even if weights change later
+
+        def term(times: np.ndarray) -> np.ndarray:
+            times = np.ascontiguousarray(times, dtype=np.float64).ravel()
+            out = np.zeros((times.size, weights.shape[0]))
+            _kernels.creation_values(times, t_star, self._params, weights, g, out)
+            return out
+
+        return term
+
+    def predict(self, spikes: SpikeTrains, t_max: float) -> int:
+        """Class with the largest potential maximum (ties: lowest index)."""
+        return int(np.argmax(self.maxima(spikes, t_max).values))
+
+
+def init_readout_weights(n_inputs: int, n_classes: int, rng: np.random.Generator, *, expected_spikes: float,
+                         neuron: LIF, logit_std: float = 1.0) -> np.ndarray:
+    """Zero-mean Gaussian read-out weights whose logits start with a spread of about ``logit_std``.
+
+    With ``expected_spikes`` driving spikes per sample, about half of them overlap at a potential's peak
+    (PSP peak ``neuron.psp_peak()``), so std = logit_std / (psp_peak sqrt(expected_spikes / 2)).
+    """
+    n_inputs = check.integer("n_inputs", n_inputs, minimum=1)
+    n_classes = check.integer("n_classes", n_classes, minimum=1)
+    expected_spikes = check.positive_finite("expected_spikes", expected_spikes)
+    std = check.positive_finite("logit_std", logit_std) / (neuron.psp_peak() * np.sqrt(max(expected_spikes / 2, 1.0)))
+    return rng.normal(0.0, std, (int(n_inputs), int(n_classes)))
