@@ -74,6 +74,7 @@ class LossResult:
         return LossResult(self.value + other.value,
                           [a + b for a, b in zip(self.cotangents, other.cotangents)],
                           [a + b for a, b in zip(self.count_cotangents, other.count_cotangents)], silent,
+                          {**other.extra, **self.extra},  # e.g. the read-out logits survive adding a regulariser
                           creation_terms=_combine_terms(self.creation_terms, other.creation_terms, 1.0),
                           readout_gradient=_sum_optional(self.readout_gradient, other.readout_gradient))
 

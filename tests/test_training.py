@@ -238,6 +238,10 @@ def test_vmax_readout_learns_toy_task_and_resumes(tmp_path):
     assert history[-1]["test_accuracy"] > max(0.85, before.accuracy)
     assert history[-1]["loss"] < history[0]["loss"]
     assert not np.array_equal(readout.weights, w_readout)   # the read-out is trained too
+    # a spike penalty on top keeps the read-out's logits (LossResult addition merges `extra`)
+    net, readout = _readout_network()
+    Trainer(net, data, labels, data, labels, config=_config(epochs=1, loss="vmax", spike_penalty=1e-3,
+                                                            method="antlr"), readout=readout).fit()
     # spikes until the decision: a read-out decides at the end of the window, so every spike counts
     assert history[-1]["test_spikes_until_first_output"] == pytest.approx(history[-1]["test_spikes_per_sample"][0])
 
