@@ -132,6 +132,17 @@ def _label(label: int, n: int) -> int:
     return int(label)
 
 
+def softmax_cross_entropy(logits: np.ndarray, label: int) -> tuple[float, np.ndarray]:
+    """(-log softmax(logits)[label], its gradient softmax(logits) - onehot(label)); the one softmax of every
+    classification loss here, shifted by the largest logit so that no exponential overflows."""
+    shifted = np.asarray(logits, dtype=np.float64) - np.max(logits)
+    p = np.exp(shifted)
+    p /= p.sum()
+    d_logits = p.copy()
+    d_logits[label] -= 1.0
+    return float(-np.log(p[label])), d_logits
+
+
 def first_spike_indices(spikes: SpikeTrains) -> np.ndarray:
     """Index into ``spikes.times`` of each neuron's first spike, -1 for silent neurons."""
     first = np.full(spikes.n_neurons, -1, dtype=np.int64)
@@ -176,13 +187,7 @@ def first_spike_cross_entropy(rec: Record, label: int, *, tau: float = 5.0, laye
     first = first_spike_indices(spikes)
     silent = first < 0
     t_first = np.where(silent, silent_time, spikes.times[np.maximum(first, 0)] if len(spikes) else silent_time)
-    logits = -t_first / tau
-    logits -= logits.max()
-    p = np.exp(logits)
-    p /= p.sum()
-    value = float(-np.log(p[label]))
-    d_logits = p.copy()
-    d_logits[label] -= 1.0
+    value, d_logits = softmax_cross_entropy(-t_first / tau, label)
     cotangents, counts = _zeros(rec)
     fired = ~silent
     cotangents[k][first[fired]] = -d_logits[fired] / tau
@@ -230,12 +235,7 @@ def latency_cross_entropy(rec: Record, label: int, *, beta: float = 1.0 / 6.0, l
     first = first_spike_indices(spikes)
     silent = first < 0
     t_first = spikes.times[np.maximum(first, 0)] if len(spikes) else np.zeros(spikes.n_neurons)
-    logits = np.where(silent, 0.0, beta * (t_run - t_first))
-    shifted = logits - logits.max()
-    p = np.exp(shifted) / np.exp(shifted).sum()
-    value = float(-np.log(p[label]))
-    d_logits = p.copy()
-    d_logits[label] -= 1.0
+    value, d_logits = softmax_cross_entropy(np.where(silent, 0.0, beta * (t_run - t_first)), label)
     cotangents, counts = _zeros(rec)
     fired = ~silent
     cotangents[k][first[fired]] = -beta * d_logits[fired]
@@ -254,14 +254,10 @@ def spike_count_cross_entropy(rec: Record, label: int, *, scale: float = 1.0, la
     k = _layer_index(rec, layer)
     counts = rec.layers[k].counts().astype(np.float64)
     label = _label(label, counts.size)
-    z = scale * counts
-    z -= z.max()
-    p = np.exp(z) / np.exp(z).sum()
+    value, d_logits = softmax_cross_entropy(scale * counts, label)
     cotangents, count_cot = _zeros(rec)
-    d = p.copy()
-    d[label] -= 1.0
-    count_cot[k] = scale * d
-    return LossResult(float(-np.log(p[label])), cotangents, count_cot)
+    count_cot[k] = scale * d_logits
+    return LossResult(value, cotangents, count_cot)
 
 
 def spike_count_mse(rec: Record, targets: np.ndarray, *, layer: int | str = -1) -> LossResult:
@@ -392,12 +388,7 @@ def vmax_cross_entropy(rec: Record, readout, label: int, *, layer: int | str = -
     spikes = rec.layers[k]
     label = _label(label, readout.n_classes)
     maxima = readout.maxima(spikes, rec.t_max)
-    logits = maxima.values - maxima.values.max()
-    p = np.exp(logits)
-    p /= p.sum()
-    value = float(-np.log(p[label]))
-    d_values = p.copy()
-    d_values[label] -= 1.0
+    value, d_values = softmax_cross_entropy(maxima.values, label)
     cotangents, counts = _zeros(rec)
     cotangents[k], weight_grad = readout.backward(spikes, maxima, d_values)
     terms = [None] * len(rec.layers)

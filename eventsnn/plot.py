@@ -37,9 +37,9 @@ from eventsnn.spikes import SpikeTrains
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
     from eventsnn.readout import LIReadout
-    from matplotlib.figure import Figure
 
 __all__ = ["raster", "membrane_traces", "spike_count_histogram", "training_curves", "save_figure"]
 

@@ -29,8 +29,8 @@ import numpy as np
 from eventsnn import _validation as check
 from eventsnn.adjoint import vjp
 from eventsnn.gradient_methods import METHODS, make_options
-from eventsnn.losses import (first_spike_cross_entropy, first_spike_indices, latency_cross_entropy, spike_count_mse,
-                             spike_count_regularizer, vmax_cross_entropy)
+from eventsnn.losses import (first_spike_cross_entropy, first_spike_indices, latency_cross_entropy,
+                             softmax_cross_entropy, spike_count_mse, spike_count_regularizer, vmax_cross_entropy)
 from eventsnn.network import Network
 from eventsnn.optim import make_optimizer
 from eventsnn.readout import LIReadout
@@ -284,7 +284,8 @@ class Trainer:
         if cfg.silent_bump > 0.0 and cfg.loss != "count":
             self._add_silent_remedy(directions, records, labels)
         self.optimizer.step(self.parameters, directions)
-        correct = sum(int(_prediction(r, cfg.loss, l) == y) for r, y, l in zip(records, labels, losses))
+        correct = sum(int(_prediction(r, cfg.loss, l.extra.get("v_max")) == y)
+                      for r, y, l in zip(records, labels, losses))
         return {"loss": sum(l.value for l in losses) * len(records), "correct": correct,
                 "forward_s": t1 - t0, "backward_s": t2 - t1, "n_near_grazing": grads.n_near_grazing}
 
@@ -366,12 +367,13 @@ def evaluate_records(records: list, labels: np.ndarray, softmax_tau: float, *, l
     ``extra["spikes_until_first_output"]`` counts spikes of all layers up to the first output spike (all of them
     for a sample without output spike), ANTLR's measure of the spikes a decision costs; with a read-out
     (``loss="vmax"``) the decision needs the whole window, so it counts every spike."""
-    results = None
+    v_max = [None] * len(records)
     if loss == "vmax":
         if readout is None:
             raise ValueError("loss='vmax' needs the readout")
-        results = [vmax_cross_entropy(r, readout, int(y)) for r, y in zip(records, labels)]
-        losses = [res.value for res in results]
+        # evaluation needs the logits only, not the read-out's gradients
+        v_max = [readout.maxima(r.layers[-1], r.t_max).values for r in records]
+        losses = [softmax_cross_entropy(v, int(y))[0] for v, y in zip(v_max, labels)]
     elif loss == "latency":
         losses = [latency_cross_entropy(r, int(y), beta=latency_beta, lambda_nospike=0.0).value
                   for r, y in zip(records, labels)]
@@ -379,7 +381,7 @@ def evaluate_records(records: list, labels: np.ndarray, softmax_tau: float, *, l
         losses = [spike_count_mse(r, _count_targets(r, int(y))).value for r, y in zip(records, labels)]
     else:
         losses = [first_spike_cross_entropy(r, int(y), tau=softmax_tau).value for r, y in zip(records, labels)]
-    predictions = np.array([_prediction(r, loss, res) for r, res in zip(records, results or [None] * len(records))])
+    predictions = np.array([_prediction(r, loss, v) for r, v in zip(records, v_max)])
     n_layers = len(records[0].layers)
     spikes = [float(np.mean([len(r.layers[k]) for r in records])) for k in range(n_layers)]
     silent = []
@@ -396,20 +398,18 @@ def evaluate_records(records: list, labels: np.ndarray, softmax_tau: float, *, l
 
 def _spikes_until_decision(rec, loss: str = "first_spike") -> int:
     out = rec.layers[-1]
-    if loss == "vmax":
-        return sum(len(layer) for layer in rec.layers)
-    if not len(out):
+    if loss == "vmax" or not len(out):  # a read-out decides at the end of the window
         return sum(len(layer) for layer in rec.layers)
     t_decision = out.times[0]
     return sum(int(np.searchsorted(layer.times, t_decision, side="right")) for layer in rec.layers)
 
 
-def _prediction(rec, loss: str = "first_spike", result=None) -> int:
+def _prediction(rec, loss: str = "first_spike", v_max: np.ndarray | None = None) -> int:
     """Decision of the output layer: earliest first spike, or (count loss) most spikes with ties going to the
-    earliest first spike; -1 (always wrong) without any output spike. With a read-out (``loss="vmax"``, the
-    sample's LossResult in ``result``): the largest potential maximum."""
+    earliest first spike; -1 (always wrong) without any output spike. With a read-out (``loss="vmax"``, its
+    potential maxima in ``v_max``): the largest maximum."""
     if loss == "vmax":
-        return int(np.argmax(result.extra["v_max"]))
+        return int(np.argmax(v_max))
     out = rec.layers[-1]
     if not len(out):
         return -1
