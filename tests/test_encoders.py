@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from eventsnn.datasets import load_mnist, load_yinyang
-from eventsnn.encoders import latency_encode, poisson_encode, yinyang_encode
+from eventsnn.encoders import jitter_times, latency_encode, poisson_encode, yinyang_encode
 from eventsnn.spikes import SpikeBatch
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -161,6 +161,29 @@ def test_poisson_zero_and_mixed_rates():
     assert poisson_encode(np.zeros((2, 5)), 10.0, seed=0).times.size == 0
 
 
+def test_jitter_moves_times_by_gaussian_noise_and_keeps_spikes():
+    rng = np.random.default_rng(3)
+    batch = latency_encode(rng.random((40, 50)), threshold=None)  # 50 spikes per sample
+    out = jitter_times(batch, 0.5, seed=7, t_max=25.0)
+    assert np.array_equal(out.offsets, batch.offsets) and out.n_neurons == batch.n_neurons
+    for b in range(len(batch)):
+        before, after = batch[b], out[b]
+        assert sorted(after.neurons.tolist()) == sorted(before.neurons.tolist())
+        assert np.all(np.diff(after.times) >= 0.0)
+        # match spikes by neuron (one spike per neuron here) to read off the noise
+        shift = after.times[np.argsort(after.neurons)] - before.times[np.argsort(before.neurons)]
+        assert np.all(np.abs(shift) < 5 * 0.5)
+    noise = out.times[np.lexsort((out.neurons, np.repeat(np.arange(40), 50)))] - \
+        batch.times[np.lexsort((batch.neurons, np.repeat(np.arange(40), 50)))]
+    inside = (batch.times[np.lexsort((batch.neurons, np.repeat(np.arange(40), 50)))] > 2.5)  # far from the clip
+    assert stats.kstest(noise[inside] / 0.5, "norm").pvalue > 1e-3
+    assert out.times.min() >= 0.0 and out.times.max() <= 25.0
+    again = jitter_times(batch, 0.5, seed=7, t_max=25.0)
+    assert np.array_equal(again.times, out.times) and np.array_equal(again.neurons, out.neurons)
+    same = jitter_times(batch, 0.0, seed=0)
+    assert np.array_equal(same.times, batch.times) and np.array_equal(same.neurons, batch.neurons)
+
+
 # -------------------------------------------------------------------------------------------- bad inputs
 
 GOOD = np.array([[0.2, 0.8]])
@@ -193,6 +216,10 @@ GOOD = np.array([[0.2, 0.8]])
     (lambda: poisson_encode([[10.0]], 100.0, seed=0, t_start=-5.0), ValueError, "t_start must be a finite"),
     (lambda: poisson_encode([[10.0]], 100.0, seed=-3), ValueError, "seed must be >= 0, got -3"),
     (lambda: poisson_encode([[10.0]], 100.0, seed=1.5), TypeError, "seed must be an int or a numpy.random"),
+    (lambda: jitter_times(latency_encode(GOOD), -1.0, seed=0), ValueError, "sigma must be a finite number >= 0"),
+    (lambda: jitter_times(latency_encode(GOOD), 1.0, seed=0, t_max=0.0), ValueError, "t_max must be a finite"),
+    (lambda: jitter_times(GOOD, 1.0, seed=0), TypeError, "batch must be a SpikeBatch"),
+    (lambda: jitter_times(latency_encode(GOOD), 1.0, seed=-1), TypeError, "seed must be an int >= 0"),
 ])
 def test_bad_inputs(call, error, fragment):
     with pytest.raises(error) as info:

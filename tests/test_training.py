@@ -75,13 +75,17 @@ def test_same_seed_identical_for_any_thread_count():
         assert all(np.array_equal(a, b) for a, b in zip(runs[0], other))
 
 
-def test_resume_equals_uninterrupted(tmp_path):
+@pytest.mark.parametrize("jitter", [0.0, 0.5])
+def test_resume_equals_uninterrupted(tmp_path, jitter):
     data, labels = _toy_task()
-    straight = Trainer(_network(), data, labels, config=_config(epochs=3), out_dir=str(tmp_path / "a"))
+    straight = Trainer(_network(), data, labels, config=_config(epochs=3, input_jitter=jitter),
+                       out_dir=str(tmp_path / "a"))
     straight.fit()
-    first = Trainer(_network(), data, labels, config=_config(epochs=2), out_dir=str(tmp_path / "b"))
+    first = Trainer(_network(), data, labels, config=_config(epochs=2, input_jitter=jitter),
+                    out_dir=str(tmp_path / "b"))
     first.fit()
-    resumed = Trainer(_network(), data, labels, config=_config(epochs=3), out_dir=str(tmp_path / "b"), resume=True)
+    resumed = Trainer(_network(), data, labels, config=_config(epochs=3, input_jitter=jitter),
+                      out_dir=str(tmp_path / "b"), resume=True)
     assert resumed.epoch == 2
     resumed.fit()
     assert all(np.array_equal(a, b) for a, b in zip(straight.net.weights, resumed.net.weights))
@@ -91,7 +95,19 @@ def test_resume_equals_uninterrupted(tmp_path):
     assert sorted(os.listdir(tmp_path / "b")) == ["checkpoint.npz", "metrics.json"]
 
 
-@pytest.mark.parametrize("bad", [{"epochs": 0}, {"batch_size": 0}, {"lr": -1.0}, {"optimizer": "rmsprop"},
+def test_input_jitter_changes_training_but_not_the_data():
+    data, labels = _toy_task()
+    times_before = data.times.copy()
+    runs = {}
+    for jitter in (0.0, 0.5):
+        trainer = Trainer(_network(), data, labels, config=_config(epochs=2, input_jitter=jitter))
+        trainer.fit()
+        runs[jitter] = trainer.net.weights[0].copy()
+    assert not np.allclose(runs[0.0], runs[0.5])
+    assert np.array_equal(data.times, times_before)  # augmentation works on copies
+
+
+@pytest.mark.parametrize("bad", [{"epochs": 0}, {"input_jitter": -1.0}, {"input_jitter": np.nan}, {"batch_size": 0}, {"lr": -1.0}, {"optimizer": "rmsprop"},
                                  {"t_max": 0.0}, {"softmax_tau": np.nan}, {"silent_bump": -1.0},
                                  {"grad_clip": -0.1}, {"grad_clip": np.inf}, {"loss": "hinge"},
                                  {"latency_beta": 0.0}, {"lambda_nospike": -0.1}])
