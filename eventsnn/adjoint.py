@@ -126,7 +126,7 @@ def vjp(net: Network, rec: Record | Sequence[Record], cotangents, *, method: str
         raise TypeError(f"rec must be a Record or a list of Records, got {type(rec).__name__}")
     if isinstance(rec, Record):
         return _vjp_one(net, rec, _checked_loss(rec, cotangents, "cotangents", method), min_slope, grazing_slope,
-                        method=method, options=options, loss_fn=loss_fn)
+                        method=method, options=options, loss_fn=loss_fn, structure=_structure(net, rec.network))
     records = list(rec)
     for b, r in enumerate(records):
         if not isinstance(r, Record):
@@ -138,10 +138,15 @@ def vjp(net: Network, rec: Record | Sequence[Record], cotangents, *, method: str
         raise ValueError("rec is an empty list")
     checked = [_checked_loss(r, c, f"cotangents[{b}]", method) for b, (r, c) in enumerate(zip(records, cotangents))]
     n_threads = n_threads or os.cpu_count() or 1
+    # the records of one simulate call share one network snapshot: inspect each snapshot once, not per sample
+    structures: dict[int, tuple] = {}
+    for r in records:
+        if id(r.network) not in structures:
+            structures[id(r.network)] = _structure(net, r.network)
 
     def one(b: int):
         return _vjp_one(net, records[b], checked[b], min_slope, grazing_slope, dense=False, method=method,
-                        options=options, loss_fn=loss_fn)
+                        options=options, loss_fn=loss_fn, structure=structures[id(records[b].network)])
 
     if n_threads == 1 or len(records) == 1:
         parts = [one(b) for b in range(len(records))]
@@ -189,19 +194,25 @@ def _checked_cotangents(rec: Record, cotangents: Sequence[np.ndarray], name: str
             for k, (c, layer) in enumerate(zip(cotangents, rec.layers))]
 
 
-def _vjp_one(net: Network, rec: Record, cotangents, min_slope: float, grazing_slope: float, dense: bool = True,
-             method: str = "timing", options=None, loss_fn=None):
-    """Gradients of one sample; with dense=False (batch use) weight gradients stay as per-arrival rows."""
-    snapshot = rec.network
+def _structure(net: Network, snapshot: Network) -> tuple[bool, np.ndarray | None]:
+    """(layered feed-forward?, kernel parameters per layer) of a record's network snapshot, checked against net."""
     if [c.weights.shape for c in snapshot.connections] != [c.weights.shape for c in net.connections]:
         raise ValueError("rec was produced by a network with different connection shapes than net")
+    layered = snapshot.is_layered_feedforward()
+    return layered, snapshot.layer_parameters() if layered else None
+
+
+def _vjp_one(net: Network, rec: Record, cotangents, min_slope: float, grazing_slope: float, dense: bool = True,
+             method: str = "timing", options=None, loss_fn=None, structure: tuple | None = None):
+    """Gradients of one sample; with dense=False (batch use) weight gradients stay as per-arrival rows."""
+    snapshot = rec.network
+    layered, parameters = structure if structure is not None else _structure(net, snapshot)
     if method != "timing":
         return method_vjp(rec, cotangents, method, options, loss_fn=loss_fn, min_slope=min_slope,
                           grazing_slope=grazing_slope)
-    if not snapshot.is_layered_feedforward():
+    if not layered:
         from eventsnn._adjoint_general import vjp_general
         return vjp_general(snapshot, rec, cotangents, min_slope, grazing_slope)
-    parameters = snapshot.layer_parameters()
     n_layers = len(snapshot.connections)
     weight_rows, d_biases, d_delays = [None] * n_layers, [0.0] * n_layers, [0.0] * n_layers
     spike_cotangents = [c.copy() for c in cotangents]

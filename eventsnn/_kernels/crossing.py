@@ -37,6 +37,7 @@ from eventsnn._kernels.lif import (P_BIAS, P_DECAY_GAP, P_KERNEL_PEAK, P_REGIME,
 ROOT_ABS_TOL = 1e-15
 ROOT_REL_TOL = 4.0 * 2.220446049250313e-16
 MAX_ITERATIONS = 200
+EPS = 2.220446049250313e-16
 
 
 @njit(cache=True)
@@ -111,7 +112,11 @@ def _solve_bracketed(v0, i0, lo, hi, params):
         step = -f / slope if slope > 0.0 else math.nan
         x_new = x + step
         if abs(step) <= 0.5 * tol:
-            # Newton has converged from one side; probe just past the root to close the bracket.
+            # Newton has converged from one side. When the rounding error of f (a few ulps of its terms) moves
+            # the root by far less than tol/2, the probe's sign is certain: return the bracket it would close.
+            if slope * tol > 64.0 * EPS * (abs(theta) + abs(params[P_BIAS]) + abs(v0) + abs(i0)):
+                return x if f >= 0.0 else min(x + tol, hi)
+            # otherwise probe just past the root to close the bracket
             x_new = x + tol if f < 0.0 else x - tol
         if not (x_new > lo and x_new < hi):
             x_new = 0.5 * (lo + hi)

@@ -33,6 +33,9 @@ from eventsnn._kernels.lif import (P_BIAS, P_DECAY_GAP, P_REFRACTORY, P_TAU_MEM,
 # covers the rounding of T - t and of t + t_cross: a crossing whose absolute time rounds to T belongs to (t, T]
 # (without it, setting t_max to a reported spike time could lose that spike: tests/test_simulate_reference.py).
 WINDOW_SLACK_REL = 2.220446049250313e-16
+# layer_forward settles a neuron without the solver from the end-point values of its gap only when V ends
+# further than this (relative to |threshold| + 1) below threshold, far beyond the rounding of V.
+QUIET_MARGIN = 1e-12
 
 
 @njit(cache=True)
@@ -65,7 +68,14 @@ def _advance_neuron(j, t_from, t_to, v, cur, refractory_end, counts, params, max
         window = t_to - t
         if window <= 0.0:
             break
-        t_cross = first_crossing(v[j], cur[j], window + t_to * WINDOW_SLACK_REL, params)
+        # V - V0 <= (bias + max(I0, 0) - V0)^+ (1 - e^{-w/tau_mem}) <= (...)^+ w / tau_mem: after a reset the rest of
+        # a short gap is usually settled by this transcendental-free bound instead of the solver
+        search = window + t_to * WINDOW_SLACK_REL
+        drive = params[P_BIAS] + max(cur[j], 0.0) - v[j]
+        if v[j] + max(drive, 0.0) * search / params[P_TAU_MEM] < params[P_THRESHOLD]:
+            t_cross = math.inf
+        else:
+            t_cross = first_crossing(v[j], cur[j], search, params)
         if t_cross == math.inf:
             v[j], cur[j] = state_after(window, v[j], cur[j], params)
             break
@@ -104,6 +114,8 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
     code = status.OK
     n_arrivals = arrival_times.size
     needs_solver = np.empty(n_post, dtype=np.int64)
+    # end-point decisions stay with the exact solver within this distance of threshold (rounding of V)
+    quiet_below = theta - QUIET_MARGIN * (abs(theta) + 1.0)
     k = 0
     t_prev = 0.0
     while True:
@@ -136,6 +148,17 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
                     n_slow += 1
             for m in range(n_slow):
                 j = needs_solver[m]
+                if refractory_end[j] <= t_prev and v[j] < quiet_below:
+                    # f' changes sign at most once in a gap, so unless V ends near threshold or has an interior
+                    # maximum (rising at the start, falling at the end), its maximum over the gap is an end point
+                    vj = v[j]
+                    ij = cur[j]
+                    v_end = bias + (vj - bias) * em + ij * kern
+                    i_end = ij * es
+                    if v_end < quiet_below and (i_end + bias - v_end >= 0.0 or ij + bias - vj <= 0.0):
+                        v[j] = v_end
+                        cur[j] = i_end
+                        continue
                 code, out_times, out_neurons, n_out = _advance_neuron(
                     j, t_prev, t_next, v, cur, refractory_end, counts, params, max_spikes,
                     out_times, out_neurons, n_out)
