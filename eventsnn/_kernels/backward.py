@@ -29,6 +29,24 @@ from eventsnn._kernels.indexing import count_up_to, per_neuron_index
 from eventsnn._kernels.lif import decay_factors, unpack
 
 
+@njit(cache=True, inline="always")
+def spike_jump(current_before, theta, bias, tau_mem, t_ref, reset_current, min_slope, grazing_slope):
+    """Factors of the adjoint jump at a spike (eq. A4), shared by every backward kernel.
+
+    Returns (slope, flow_after, near_grazing): slope = dV/dt just before the spike (floored at ``min_slope``
+    when that is > 0, the opt-in clipping), flow_after = dV/dt right after the reset (0 when a refractory period
+    follows) and 1 if the unclipped slope is below ``grazing_slope``, else 0. The caller then sets
+    lambda_V(t_k-) = -(gbar_k - lambda_V(t_k+) flow_after) / slope.
+    """
+    slope = (-theta + current_before + bias) / tau_mem
+    near_grazing = 1 if slope < grazing_slope else 0
+    if min_slope > 0.0 and slope < min_slope:
+        slope = min_slope
+    current_after = 0.0 if reset_current else current_before
+    flow_after = 0.0 if t_ref > 0.0 else (current_after + bias) / tau_mem
+    return slope, flow_after, near_grazing
+
+
 @njit(cache=True)
 def own_event_currents(j, own, spike_times, arrival_times, arrival_sources, weights, n_arr, t_max, tau_syn, t_ref,
                        reset_current, gap_es, current_before_spike, current_at_refractory_end):
@@ -165,14 +183,9 @@ def layer_backward(arrival_times, arrival_sources, weights, params, t_max, spike
                 refractory = True
                 at_gap_top = False
             else:  # spike s
-                current = current_before_spike[s]
-                slope = (-theta + current + bias) / tau_mem
-                if slope < grazing_slope:
-                    n_grazing += 1
-                if min_slope > 0.0 and slope < min_slope:
-                    slope = min_slope
-                current_after = 0.0 if reset_current else current
-                flow_v_after = 0.0 if t_ref > 0.0 else (current_after + bias) / tau_mem
+                slope, flow_v_after, near_grazing = spike_jump(current_before_spike[s], theta, bias, tau_mem, t_ref,
+                                                               reset_current, min_slope, grazing_slope)
+                n_grazing += near_grazing
                 total = spike_cotangents[own[s]] + pending - lam_v * flow_v_after
                 lam_v = -total / slope
                 if reset_current:

@@ -23,6 +23,7 @@ import math
 import numpy as np
 from numba import njit
 
+from eventsnn._kernels.backward import spike_jump
 from eventsnn._kernels.indexing import count_up_to
 from eventsnn._kernels.lif import decay_factors, unpack
 
@@ -135,14 +136,9 @@ def layer_backward_gaps(arrival_times, arrival_sources, weights, params, t_max, 
                 pending[s] = -lam_v[j] * (current_at_end[s] + bias) * inv_tau_mem
                 lam_v[j] = 0.0
             else:
-                current = current_before[s]
-                slope = (-theta + current + bias) * inv_tau_mem
-                if slope < grazing_slope:
-                    n_grazing += 1
-                if min_slope > 0.0 and slope < min_slope:
-                    slope = min_slope
-                current_after = 0.0 if reset_current else current
-                flow_v_after = 0.0 if t_ref > 0.0 else (current_after + bias) * inv_tau_mem
+                slope, flow_v_after, near_grazing = spike_jump(current_before[s], theta, bias, tau_mem, t_ref,
+                                                               reset_current, min_slope, grazing_slope)
+                n_grazing += near_grazing
                 total = spike_cotangents[s] + pending[s] - lam_v[j] * flow_v_after
                 lam_v[j] = -total / slope
                 if reset_current:

@@ -19,6 +19,7 @@ import math
 import numpy as np
 from numba import njit
 
+from eventsnn._kernels.backward import spike_jump
 from eventsnn._kernels.lif import (P_BIAS, P_DECAY_GAP, P_REFRACTORY, P_RESET_CURRENT, P_TAU_MEM, P_TAU_SYN,
                                    P_THRESHOLD, decay_factors)
 
@@ -99,16 +100,11 @@ def network_backward(ev_time, ev_kind, ev_neuron, ev_index, ev_origin, synapse_w
             lam_v[j] = 0.0
         else:
             s = ev_index[e]
-            i_before = current_before[s]
-            bias = params[P_BIAS]
-            slope = (-params[P_THRESHOLD] + i_before + bias) / tau_mem
-            if slope < grazing_slope:
-                n_grazing += 1
-            if min_slope > 0.0 and slope < min_slope:
-                slope = min_slope
             reset_current = params[P_RESET_CURRENT] != 0.0
-            current_after = 0.0 if reset_current else i_before
-            flow_v_after = 0.0 if params[P_REFRACTORY] > 0.0 else (current_after + bias) / tau_mem
+            slope, flow_v_after, near_grazing = spike_jump(current_before[s], params[P_THRESHOLD], params[P_BIAS],
+                                                           tau_mem, params[P_REFRACTORY], reset_current, min_slope,
+                                                           grazing_slope)
+            n_grazing += near_grazing
             total = d_source[n_input_events + s] + pending[s] - lam_v[j] * flow_v_after
             lam_v[j] = -total / slope
             if reset_current:

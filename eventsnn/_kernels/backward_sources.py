@@ -28,7 +28,7 @@ import math
 import numpy as np
 from numba import njit
 
-from eventsnn._kernels.backward import own_event_currents
+from eventsnn._kernels.backward import own_event_currents, spike_jump
 from eventsnn._kernels.crossing import first_crossing
 from eventsnn._kernels.forward import WINDOW_SLACK_REL, replay_neuron
 from eventsnn._kernels.indexing import count_up_to, per_neuron_index
@@ -130,14 +130,9 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
                 lam_v = 0.0
                 refractory = True
             elif t_s == tau:
-                current = current_before_spike[s]
-                slope = (-theta + current + bias) / tau_mem
-                if slope < grazing_slope:
-                    n_grazing += 1
-                if min_slope > 0.0 and slope < min_slope:
-                    slope = min_slope
-                current_after = 0.0 if reset_current else current
-                flow_v_after = 0.0 if t_ref > 0.0 else (current_after + bias) / tau_mem
+                slope, flow_v_after, near_grazing = spike_jump(current_before_spike[s], theta, bias, tau_mem, t_ref,
+                                                               reset_current, min_slope, grazing_slope)
+                n_grazing += near_grazing
                 reset_part = 0.0 if detach_reset else pending - lam_v * flow_v_after
                 lam_v = -(lambda_timing * spike_cotangents[own[s]] + reset_part) / slope
                 if reset_current:
