@@ -40,15 +40,17 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--spike-penalty", type=float, default=None,
                        help="spike-count regulariser per spike and sample (seen by creation/removal methods)")
     train.add_argument("--grad-clip", type=float, default=None, help="max global gradient norm per step (0 = off)")
-    train.add_argument("--tau-mem", type=float, default=10.0, help="membrane time constant (ms), default 10")
+    train.add_argument("--tau-mem", type=float, default=None,
+                       help="membrane time constant (ms); task default: yinyang 10, mnist / fashion-mnist 20")
     train.add_argument("--tau-syn", type=float, default=5.0, help="synaptic time constant (ms), default 5")
     train.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                        help="override any TrainConfig field, e.g. --set softmax_tau=0.5 --set lr_decay=0.95 "
                             "(repeatable; see eventsnn.training.TrainConfig)")
     train.add_argument("--loss", default=None, choices=["first_spike", "latency", "count", "vmax"],
-                       help="classification loss (default first_spike; latency = ANTLR's latency loss; count = "
-                            "ANTLR's spike-count loss, decided by the most output spikes; vmax = leaky-integrator "
-                            "read-out instead of spiking outputs, cross-entropy on potential maxima as EventProp)")
+                       help="classification loss (task default: yinyang first_spike, mnist / fashion-mnist vmax; "
+                            "latency = ANTLR's latency loss; count = ANTLR's spike-count loss, decided by the most "
+                            "output spikes; vmax = leaky-integrator read-out instead of spiking outputs, "
+                            "cross-entropy on potential maxima as EventProp)")
     return parser
 
 

@@ -41,7 +41,7 @@ def run(label: str, penalty: float, args) -> dict:
                      n_test=args.n_test, data_path=args.data, loss=args.loss, tau_mem=args.tau_mem)
     config = dataclasses.replace(task.config, progress=False, n_threads=1, method=method,
                                  method_options=dict(options), spike_penalty=penalty, loss=args.loss,
-                                 lr=args.lr or task.config.lr)
+                                 lr=args.lr or task.config.lr, lr_decay=args.lr_decay)
     trainer = Trainer(task.net, task.train_inputs, task.train_labels, task.test_inputs, task.test_labels,
                       config=config, readout=task.readout)
     started = time.perf_counter()
@@ -53,7 +53,7 @@ def run(label: str, penalty: float, args) -> dict:
             "hidden_spikes": spikes[0], "output_spikes": spikes[1] if len(spikes) > 1 else 0.0,
             "spikes_until_first_output": last["test_spikes_until_first_output"], "seed": args.seed, "loss": args.loss,
             "hidden": args.hidden, "n_train": args.n_train, "epochs": args.epochs, "lr": config.lr,
-            "tau_mem": args.tau_mem,
+            "tau_mem": args.tau_mem, "lr_decay": args.lr_decay,
             "history": history, "wall_s": time.perf_counter() - started}
 
 
@@ -120,6 +120,8 @@ def main() -> None:
                         help="classification loss for every method (default ANTLR's latency loss; count = ANTLR's "
                              "count loss, the loss of its activation-only baseline; vmax = leaky-integrator "
                              "read-out on the hidden layer, EventProp's MNIST set-up)")
+    parser.add_argument("--lr-decay", type=float, default=0.9,
+                        help="learning-rate factor per epoch (default 0.9, the value of every run in docs/studies)")
     parser.add_argument("--tau-mem", type=float, default=10.0, help="membrane time constant (ms), default 10")
     parser.add_argument("--plot-only", action="store_true", help="redraw the figure from --out and stop")
     parser.add_argument("--include", action="append", default=[],

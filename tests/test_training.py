@@ -314,3 +314,18 @@ def test_cli_vmax_readout_smoke(tmp_path):
     with np.load(out / "model.npz") as model:
         assert model["readout_weight"].shape == (200, 3)
     assert (out / "raster.png").exists()
+
+
+def test_mnist_task_defaults_to_the_readout_and_keeps_the_spiking_variant():
+    from eventsnn.tasks import make_task
+    task = make_task("mnist", n_train=20, n_test=10)
+    assert task.config.loss == "vmax" and task.readout is not None and task.readout.n_classes == 10
+    assert [task.net.populations[n].size for n in task.net.populations] == [784, 350]
+    assert task.net.populations[task.net.layer_names[0]].neuron.tau_mem == 20.0
+    spiking = make_task("mnist", n_train=20, n_test=10, loss="first_spike", tau_mem=10.0)
+    assert spiking.readout is None and spiking.config.loss == "first_spike"
+    assert [spiking.net.populations[n].size for n in spiking.net.populations] == [784, 350, 10]
+    assert spiking.net.populations[spiking.net.layer_names[0]].neuron.tau_mem == 10.0
+    yinyang = make_task("yinyang", n_train=20, n_test=10)
+    assert yinyang.readout is None and yinyang.config.loss == "first_spike"
+    assert yinyang.net.populations[yinyang.net.layer_names[0]].neuron.tau_mem == 10.0
