@@ -8,7 +8,7 @@ transition (spike: reset; arrival: I += w). Spikes are counted in the closed win
   scalar delay per connection). No global queue: the layer sweeps its arrivals once; between two arrivals
   every neuron only needs "is there a crossing before the next arrival?", and for the many neurons that are
   not refractory and whose state is at the layer clock, the decay factors are shared and a cheap bound
-  (eq. 8 of docs/theory.md) answers "no" without the solver.
+  (eq. 8 of docs/theory.md) or the end-point test after it answers "no" without the solver.
 * ``network_forward``: any network (recurrence, per-synapse delays). An indexed heap keeps each neuron's next
   event (predicted crossing or refractory end); a second heap holds pending deliveries. An arrival updates the
   neuron's prediction in place, so invalidated predictions never fire. Tie rules: ``heap.py``.
