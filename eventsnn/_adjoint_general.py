@@ -17,11 +17,13 @@ from eventsnn.network import Network
 from eventsnn.record import Record
 
 
-def vjp_general(net: Network, rec: Record, cotangents: list[np.ndarray], min_slope: float, grazing_slope: float):
-    """Gradients of one sample of a general network (``net`` is the record's snapshot)."""
+def vjp_general(net: Network, rec: Record, cotangents: list[np.ndarray], min_slope: float, grazing_slope: float,
+                compiled=None):
+    """Gradients of one sample of a general network (``net`` is the record's snapshot; ``compiled`` its
+    ``compile_general()``, shared by the samples of a batch)."""
     from eventsnn.adjoint import Gradients
 
-    c = net.compile_general()
+    c = compiled if compiled is not None else net.compile_general()
     t_max = rec.t_max
     input_names, layer_names = net.input_names, net.layer_names
     # source events: input spikes (population by population), then neuron spikes (layer by layer)

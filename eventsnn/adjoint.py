@@ -194,12 +194,13 @@ def _checked_cotangents(rec: Record, cotangents: Sequence[np.ndarray], name: str
             for k, (c, layer) in enumerate(zip(cotangents, rec.layers))]
 
 
-def _structure(net: Network, snapshot: Network) -> tuple[bool, np.ndarray | None]:
-    """(layered feed-forward?, kernel parameters per layer) of a record's network snapshot, checked against net."""
+def _structure(net: Network, snapshot: Network) -> tuple[bool, object]:
+    """(layered feed-forward?, kernel parameters per layer, or the compiled general network) of a record's
+    network snapshot, checked against net."""
     if [c.weights.shape for c in snapshot.connections] != [c.weights.shape for c in net.connections]:
         raise ValueError("rec was produced by a network with different connection shapes than net")
     layered = snapshot.is_layered_feedforward()
-    return layered, snapshot.layer_parameters() if layered else None
+    return layered, snapshot.layer_parameters() if layered else snapshot.compile_general()
 
 
 def _vjp_one(net: Network, rec: Record, cotangents, min_slope: float, grazing_slope: float, dense: bool = True,
@@ -212,7 +213,7 @@ def _vjp_one(net: Network, rec: Record, cotangents, min_slope: float, grazing_sl
                           grazing_slope=grazing_slope)
     if not layered:
         from eventsnn._adjoint_general import vjp_general
-        return vjp_general(snapshot, rec, cotangents, min_slope, grazing_slope)
+        return vjp_general(snapshot, rec, cotangents, min_slope, grazing_slope, compiled=parameters)
     n_layers = len(snapshot.connections)
     weight_rows, d_biases, d_delays = [None] * n_layers, [0.0] * n_layers, [0.0] * n_layers
     spike_cotangents = [c.copy() for c in cotangents]

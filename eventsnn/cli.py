@@ -144,6 +144,7 @@ def _save_model(path: str, net, readout=None) -> None:
     from eventsnn.spikes import _atomic_savez
     arrays = {f"weight_{k}": w for k, w in enumerate(net.weights)}
     arrays["layer_names"] = np.array(net.layer_names)
+    arrays.update({f"delay_{k}": np.asarray(c.delays, dtype=np.float64) for k, c in enumerate(net.connections)})
     if readout is not None:
         arrays["readout_weight"] = readout.weights
     _atomic_savez(path, **arrays)

@@ -17,14 +17,16 @@ class SGD:
         self.momentum = check.nonnegative_finite("momentum", momentum)
         self.velocity: list[np.ndarray] | None = None
 
-    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
-        """Update ``params`` in place."""
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray],
+             lr_scales: Sequence[float] | None = None) -> None:
+        """Update ``params`` in place; ``lr_scales`` (one factor per array, default 1) multiplies lr per array."""
         if self.velocity is None:
             self.velocity = [np.zeros_like(p) for p in params]
-        for p, g, v in zip(params, grads, self.velocity):
+        scales = [1.0] * len(params) if lr_scales is None else lr_scales
+        for p, g, v, scale in zip(params, grads, self.velocity, scales):
             v *= self.momentum
             v += g
-            p -= self.lr * v
+            p -= (self.lr * scale) * v
 
     def state(self) -> dict[str, np.ndarray]:
         return {f"velocity_{k}": v for k, v in enumerate(self.velocity or [])}
@@ -48,20 +50,23 @@ class Adam:
         self.m: list[np.ndarray] | None = None
         self.v: list[np.ndarray] | None = None
 
-    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
-        """Update ``params`` in place."""
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray],
+             lr_scales: Sequence[float] | None = None) -> None:
+        """Update ``params`` in place; ``lr_scales`` (one factor per array, default 1) multiplies lr per array
+        (Adam's step is invariant to the gradient's scale, so parameters in other units need their own lr)."""
         if self.m is None:
             self.m = [np.zeros_like(p) for p in params]
             self.v = [np.zeros_like(p) for p in params]
         self.t += 1
         correction1 = 1.0 - self.beta1 ** self.t
         correction2 = 1.0 - self.beta2 ** self.t
-        for p, g, m, v in zip(params, grads, self.m, self.v):
+        scales = [1.0] * len(params) if lr_scales is None else lr_scales
+        for p, g, m, v, scale in zip(params, grads, self.m, self.v, scales):
             m *= self.beta1
             m += (1.0 - self.beta1) * g
             v *= self.beta2
             v += (1.0 - self.beta2) * g * g
-            p -= self.lr * (m / correction1) / (np.sqrt(v / correction2) + self.eps)
+            p -= (self.lr * scale) * (m / correction1) / (np.sqrt(v / correction2) + self.eps)
 
     def state(self) -> dict[str, np.ndarray]:
         state = {"t": np.int64(self.t)}

@@ -75,20 +75,19 @@ def test_same_seed_identical_for_any_thread_count():
         assert all(np.array_equal(a, b) for a, b in zip(runs[0], other))
 
 
-@pytest.mark.parametrize("jitter", [0.0, 0.5])
-def test_resume_equals_uninterrupted(tmp_path, jitter):
+@pytest.mark.parametrize("changes", [{}, {"input_jitter": 0.5}, {"train_delays": True}])
+def test_resume_equals_uninterrupted(tmp_path, changes):
     data, labels = _toy_task()
-    straight = Trainer(_network(), data, labels, config=_config(epochs=3, input_jitter=jitter),
-                       out_dir=str(tmp_path / "a"))
+    straight = Trainer(_network(), data, labels, config=_config(epochs=3, **changes), out_dir=str(tmp_path / "a"))
     straight.fit()
-    first = Trainer(_network(), data, labels, config=_config(epochs=2, input_jitter=jitter),
-                    out_dir=str(tmp_path / "b"))
+    first = Trainer(_network(), data, labels, config=_config(epochs=2, **changes), out_dir=str(tmp_path / "b"))
     first.fit()
-    resumed = Trainer(_network(), data, labels, config=_config(epochs=3, input_jitter=jitter),
-                      out_dir=str(tmp_path / "b"), resume=True)
+    resumed = Trainer(_network(), data, labels, config=_config(epochs=3, **changes), out_dir=str(tmp_path / "b"),
+                      resume=True)
     assert resumed.epoch == 2
     resumed.fit()
     assert all(np.array_equal(a, b) for a, b in zip(straight.net.weights, resumed.net.weights))
+    assert all(np.array_equal(a.delays, b.delays) for a, b in zip(straight.net.connections, resumed.net.connections))
     assert [h["loss"] for h in straight.history] == [h["loss"] for h in resumed.history]
     leftovers = [f for f in os.listdir(tmp_path / "b") if f.endswith(".tmp") or f.startswith("tmp")]
     assert leftovers == []
@@ -107,7 +106,26 @@ def test_input_jitter_changes_training_but_not_the_data():
     assert np.array_equal(data.times, times_before)  # augmentation works on copies
 
 
-@pytest.mark.parametrize("bad", [{"epochs": 0}, {"input_jitter": -1.0}, {"input_jitter": np.nan}, {"batch_size": 0}, {"lr": -1.0}, {"optimizer": "rmsprop"},
+def test_trained_delays_alone_lower_the_loss_and_stay_nonnegative():
+    data, labels = _toy_task()
+    net = _network()
+    # a negligible weight step: only the delays (per synapse, from 0 ms) can lower the loss
+    trainer = Trainer(net, data, labels, config=_config(epochs=4, train_delays=True, lr=1e-12,
+                                                         delay_lr_scale=2e10, silent_bump=0.0))
+    weights_before = [w.copy() for w in net.weights]
+    before = trainer.evaluate(data, labels).loss
+    trainer.fit()
+    after = trainer.evaluate(data, labels).loss
+    assert after < before - 0.05, (before, after)
+    assert all(np.allclose(a, b, atol=1e-9) for a, b in zip(weights_before, net.weights))
+    for connection in net.connections:
+        assert connection.delays.shape == connection.weights.shape
+        assert connection.delays.min() >= 0.0 and connection.delays.max() > 0.1
+    assert not net.is_layered_feedforward()  # per-synapse delays: the general engine
+
+
+@pytest.mark.parametrize("bad", [{"epochs": 0}, {"input_jitter": -1.0}, {"delay_lr_scale": 0.0},
+                                 {"train_delays": True, "method": "antlr"}, {"input_jitter": np.nan}, {"batch_size": 0}, {"lr": -1.0}, {"optimizer": "rmsprop"},
                                  {"t_max": 0.0}, {"softmax_tau": np.nan}, {"silent_bump": -1.0},
                                  {"grad_clip": -0.1}, {"grad_clip": np.inf}, {"loss": "hinge"},
                                  {"latency_beta": 0.0}, {"lambda_nospike": -0.1}])
