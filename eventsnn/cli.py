@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                        help="override any TrainConfig field, e.g. --set softmax_tau=0.5 --set lr_decay=0.95 "
                             "(repeatable; see eventsnn.training.TrainConfig)")
+    train.add_argument("--preset", default=None, choices=["eventprop"],
+                       help="a published recipe instead of the task defaults (yinyang: EventProp's paper settings, "
+                            "300 epochs; see eventsnn.tasks.PRESETS)")
     train.add_argument("--loss", default=None, choices=["first_spike", "latency", "count", "vmax"],
                        help="classification loss (task default: yinyang first_spike, mnist / fashion-mnist vmax; "
                             "latency = ANTLR's latency loss; count = ANTLR's spike-count loss, decided by the most "
@@ -65,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.loss = overrides.pop("loss")
     task = make_task(args.task, hidden=args.hidden, epochs=args.epochs, seed=args.seed, data_path=args.data,
                      n_train=args.n_train, n_test=args.n_test, tau_mem=args.tau_mem, tau_syn=args.tau_syn,
-                     loss=args.loss)
+                     loss=args.loss, preset=args.preset)
     config = task.config
     if args.batch_size is not None:
         config.batch_size = args.batch_size

@@ -33,6 +33,18 @@ TASKS = ("yinyang", "mnist", "fashion-mnist")
 DEFAULT_LOSS = {"yinyang": "first_spike", "mnist": "vmax", "fashion-mnist": "vmax"}
 DEFAULT_TAU_MEM = {"yinyang": 10.0, "mnist": 20.0, "fashion-mnist": 20.0}
 
+# Published recipes of anchor systems, reproduced on the exact engine (docs/results.md). "eventprop" on Yin-Yang
+# is Wunderlich & Pehle's paper/figure2.py: tau_mem 20 ms, coordinates at 10 + 30 v ms and a bias spike at 20 ms,
+# softmax temperature 0.5 ms, early term 0.003 (e^{t/6.4 ms} - 1), Adam lr 1e-2, batch 256, lr x0.95 every
+# 5 epochs, 300 epochs; plus our gradient-norm clip 0.3 (without it the outputs fell silent by epoch 20).
+PRESETS = {
+    "yinyang": {
+        "eventprop": {"tau_mem": 20.0, "code": (10.0, 40.0, 20.0),
+                      "config": {"epochs": 300, "batch_size": 256, "lr": 1e-2, "lr_decay": 0.95 ** 0.2,
+                                 "softmax_tau": 0.5, "early_weight": 0.003, "early_tau": 6.4, "grad_clip": 0.3}},
+    },
+}
+
 # Yin-Yang spike code (ms): spread over three synaptic time constants so that coordinates are separable.
 YINYANG_T_EARLY = 2.0
 YINYANG_T_LATE = 30.0
@@ -51,14 +63,15 @@ class Task:
     readout: LIReadout | None = None
 
 
-def yinyang_spikes(samples: np.ndarray) -> SpikeBatch:
-    """Encode Yin-Yang samples (N, 4) in [0, 1] as one spike per coordinate plus a bias spike (5 neurons)."""
+def yinyang_spikes(samples: np.ndarray, t_early: float = YINYANG_T_EARLY, t_late: float = YINYANG_T_LATE,
+                   bias_time: float = YINYANG_BIAS_TIME) -> SpikeBatch:
+    """Encode Yin-Yang samples (N, 4) in [0, 1] as one spike per coordinate (at t_early + v (t_late - t_early)
+    ms) plus a bias spike at ``bias_time`` ms (5 neurons)."""
     samples = check.float_array("samples", samples, ndim=2)
     if samples.shape[1] != 4 or samples.min() < 0.0 or samples.max() > 1.0:
         raise ValueError(f"samples must have shape (N, 4) with values in [0, 1], got {samples.shape}")
     n = samples.shape[0]
-    times = np.concatenate([YINYANG_T_EARLY + samples * (YINYANG_T_LATE - YINYANG_T_EARLY),
-                            np.full((n, 1), YINYANG_BIAS_TIME)], axis=1)
+    times = np.concatenate([t_early + samples * (t_late - t_early), np.full((n, 1), bias_time)], axis=1)
     neurons = np.broadcast_to(np.arange(5), (n, 5))
     order = np.argsort(times, axis=1, kind="stable")  # ties keep neuron order
     times = np.take_along_axis(times, order, axis=1)
@@ -68,20 +81,27 @@ def yinyang_spikes(samples: np.ndarray) -> SpikeBatch:
 
 def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None, seed: int = 0,
               data_path: str | None = None, n_train: int | None = None, n_test: int | None = None,
-              tau_mem: float | None = None, tau_syn: float = 5.0, loss: str | None = None) -> Task:
+              tau_mem: float | None = None, tau_syn: float = 5.0, loss: str | None = None,
+              preset: str | None = None) -> Task:
     """Build a standard task. ``n_train``/``n_test`` take the first samples of each split (quick runs);
     ``tau_mem``/``tau_syn`` (ms) set the neuron of every layer (initial weights scale with its PSP peak;
     tau_mem defaults to the task's: Yin-Yang 10 ms, MNIST / Fashion-MNIST 20 ms); ``loss`` overrides the task's
     loss (Yin-Yang ``"first_spike"``, MNIST / Fashion-MNIST ``"vmax"``: a leaky-integrator read-out instead of
-    spiking outputs)."""
+    spiking outputs). ``preset`` selects a published recipe (``PRESETS``, e.g. ``"eventprop"`` for Yin-Yang):
+    its time constant, input code and training settings replace the task defaults (explicit ``epochs`` and
+    ``tau_mem`` still win)."""
     check.one_of("task", name, TASKS)
+    recipe = {}
+    if preset is not None:
+        check.one_of("preset", preset, tuple(PRESETS.get(name, {})) or ("(none for this task)",))
+        recipe = PRESETS[name][preset]
     from eventsnn.training import LOSSES
     if loss is not None:
         check.one_of("loss", loss, LOSSES)
     else:
         loss = DEFAULT_LOSS[name]
     if tau_mem is None:
-        tau_mem = DEFAULT_TAU_MEM[name]
+        tau_mem = recipe.get("tau_mem", DEFAULT_TAU_MEM[name])
     rng = np.random.default_rng(seed)
     neuron = LIF(tau_mem=tau_mem, tau_syn=tau_syn)
     if name == "yinyang":
@@ -90,7 +110,8 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
         x_test, y_test = load_yinyang("test")
         x_train, y_train = x_train[:n_train], y_train[:n_train]
         x_test, y_test = x_test[:n_test], y_test[:n_test]
-        train, test = yinyang_spikes(x_train), yinyang_spikes(x_test)
+        code = recipe.get("code", (YINYANG_T_EARLY, YINYANG_T_LATE, YINYANG_BIAS_TIME))
+        train, test = yinyang_spikes(x_train, *code), yinyang_spikes(x_test, *code)
         hidden = hidden or 200
         sizes = [5, hidden, 3]
         weights = init_weights(sizes, rng, input_spikes=5, neuron_psp_peak=neuron.psp_peak(), drive=(1.5, 6.0))
@@ -122,6 +143,9 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
         config = TrainConfig(epochs=epochs or 30, batch_size=32, lr=2e-3, lr_decay=0.93, t_max=50.0,
                              softmax_tau=1.0, early_weight=0.5, early_tau=10.0, silent_bump=0.05, seed=seed,
                              grad_clip=0.3)
+    for field_name, value in recipe.get("config", {}).items():
+        if not (field_name == "epochs" and epochs):
+            setattr(config, field_name, value)
     readout = None
     config.loss = loss
     if loss == "vmax":

@@ -347,3 +347,19 @@ def test_mnist_task_defaults_to_the_readout_and_keeps_the_spiking_variant():
     yinyang = make_task("yinyang", n_train=20, n_test=10)
     assert yinyang.readout is None and yinyang.config.loss == "first_spike"
     assert yinyang.net.populations[yinyang.net.layer_names[0]].neuron.tau_mem == 10.0
+
+
+def test_eventprop_preset_sets_code_neuron_and_schedule_and_is_checked():
+    from eventsnn.tasks import make_task
+    task = make_task("yinyang", n_train=4, n_test=2, preset="eventprop")
+    first = task.train_inputs[0]
+    assert first.times[first.neurons == 4].tolist() == [20.0]  # the bias spike
+    data = first.times[first.neurons < 4]
+    assert data.min() >= 10.0 and data.max() <= 40.0
+    assert task.net.populations[task.net.layer_names[0]].neuron.tau_mem == 20.0
+    cfg = task.config
+    assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.early_weight, cfg.early_tau) == (300, 256, 1e-2, 0.003, 6.4)
+    assert abs(cfg.lr_decay ** 5 - 0.95) < 1e-12
+    assert make_task("yinyang", n_train=4, n_test=2, preset="eventprop", epochs=7).config.epochs == 7
+    with pytest.raises(ValueError, match="preset"):
+        make_task("mnist", n_train=4, n_test=2, preset="eventprop")
