@@ -195,8 +195,8 @@ def _checked_cotangents(rec: Record, cotangents: Sequence[np.ndarray], name: str
 
 
 def _structure(net: Network, snapshot: Network) -> tuple[bool, object]:
-    """(layered feed-forward?, kernel parameters per layer, or the compiled general network) of a record's
-    network snapshot, checked against net."""
+    """What the adjoint needs of a record's network snapshot, checked against net: (True, kernel parameters per
+    layer) for a layered feed-forward network, else (False, its compile_general())."""
     if [c.weights.shape for c in snapshot.connections] != [c.weights.shape for c in net.connections]:
         raise ValueError("rec was produced by a network with different connection shapes than net")
     layered = snapshot.is_layered_feedforward()
@@ -207,13 +207,13 @@ def _vjp_one(net: Network, rec: Record, cotangents, min_slope: float, grazing_sl
              method: str = "timing", options=None, loss_fn=None, structure: tuple | None = None):
     """Gradients of one sample; with dense=False (batch use) weight gradients stay as per-arrival rows."""
     snapshot = rec.network
-    layered, parameters = structure if structure is not None else _structure(net, snapshot)
+    layered, prepared = structure if structure is not None else _structure(net, snapshot)
     if method != "timing":
         return method_vjp(rec, cotangents, method, options, loss_fn=loss_fn, min_slope=min_slope,
                           grazing_slope=grazing_slope)
     if not layered:
         from eventsnn._adjoint_general import vjp_general
-        return vjp_general(snapshot, rec, cotangents, min_slope, grazing_slope, compiled=parameters)
+        return vjp_general(snapshot, rec, cotangents, min_slope, grazing_slope, compiled=prepared)
     n_layers = len(snapshot.connections)
     weight_rows, d_biases, d_delays = [None] * n_layers, [0.0] * n_layers, [0.0] * n_layers
     spike_cotangents = [c.copy() for c in cotangents]
@@ -225,7 +225,7 @@ def _vjp_one(net: Network, rec: Record, cotangents, min_slope: float, grazing_sl
         pre = rec.inputs[input_name] if k == 0 else rec.layers[k - 1]
         arrivals = pre.times + connection.delays if connection.delays else pre.times
         layer = rec.layers[k]
-        d_w, d_arr, d_b, n_g = layer_backward_gaps(arrivals, pre.neurons, connection.weights, parameters[k],
+        d_w, d_arr, d_b, n_g = layer_backward_gaps(arrivals, pre.neurons, connection.weights, prepared[k],
                                                    rec.t_max, layer.times, layer.neurons, spike_cotangents[k],
                                                    min_slope, grazing_slope)
         weight_rows[k] = (d_w, pre.neurons[:d_w.shape[0]])

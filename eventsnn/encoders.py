@@ -50,6 +50,17 @@ def _check_window(lo_name: str, lo: object, hi_name: str, hi: object) -> tuple[f
     return lo, hi
 
 
+def _generator(seed: int | np.random.Generator) -> np.random.Generator:
+    """A Generator as given, or a fresh one seeded by an int >= 0 (the seed rule of every random encoder)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
+        if seed < 0:
+            raise ValueError(f"seed must be >= 0, got {seed}")
+        return np.random.default_rng(int(seed))
+    raise TypeError(f"seed must be an int or a numpy.random.Generator, got {type(seed).__name__} {seed!r}")
+
+
 def _batch_from_sorted_rows(rows: np.ndarray, times: np.ndarray, neurons: np.ndarray, n_samples: int,
                             n_neurons: int) -> SpikeBatch:
     """Build a batch from spikes grouped by sample (``rows`` ascending) and, within a sample, by neuron.
@@ -250,14 +261,7 @@ def poisson_encode(rates_hz: np.ndarray, duration: float, seed: int | np.random.
         raise ValueError(f"rates_hz must be >= 0 Hz, got {float(rates.min())!r}")
     duration = check.positive_finite("duration", duration)
     t_start = check.nonnegative_finite("t_start", t_start)
-    if isinstance(seed, np.random.Generator):
-        rng = seed
-    elif isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)):
-        if seed < 0:
-            raise ValueError(f"seed must be >= 0, got {seed}")
-        rng = np.random.default_rng(int(seed))
-    else:
-        raise TypeError(f"seed must be an int or a numpy.random.Generator, got {type(seed).__name__} {seed!r}")
+    rng = _generator(seed)
 
     n_samples, n_features = rates.shape
     counts = rng.poisson(rates.ravel() * (duration / 1000.0))
@@ -303,12 +307,7 @@ def jitter_times(batch: SpikeBatch, sigma: float, seed: int | np.random.Generato
     sigma = check.nonnegative_finite("sigma", sigma)
     if t_max is not None:
         t_max = check.positive_finite("t_max", t_max)
-    if isinstance(seed, np.random.Generator):
-        rng = seed
-    elif isinstance(seed, (int, np.integer)) and not isinstance(seed, (bool, np.bool_)) and seed >= 0:
-        rng = np.random.default_rng(int(seed))
-    else:
-        raise TypeError(f"seed must be an int >= 0 or a numpy.random.Generator, got {seed!r}")
+    rng = _generator(seed)
     times = batch.times + sigma * rng.standard_normal(batch.times.size)
     np.clip(times, 0.0, np.inf if t_max is None else t_max, out=times)
     rows = np.repeat(np.arange(len(batch), dtype=np.int64), np.diff(batch.offsets))

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from eventsnn import _validation as check
+from eventsnn.encoders import YINYANG_T_EARLY, YINYANG_T_LATE, yinyang_encode
 from eventsnn.network import Network
 from eventsnn.neuron import LIF
 from eventsnn.readout import LIReadout, init_readout_weights
 from eventsnn.spikes import SpikeBatch
-from eventsnn.training import TrainConfig, init_weights
+from eventsnn.training import LOSSES, TrainConfig, init_weights
 
 TASKS = ("yinyang", "mnist", "fashion-mnist")
 # MNIST-like tasks default to EventProp's set-up (784-350 LIF + 10 leaky-integrator read-out, tau_mem 20 ms):
@@ -45,9 +46,8 @@ PRESETS = {
     },
 }
 
-# Yin-Yang spike code (ms): spread over three synaptic time constants so that coordinates are separable.
-YINYANG_T_EARLY = 2.0
-YINYANG_T_LATE = 30.0
+# Yin-Yang spike code (ms): coordinates spread over [2, 30] ms (encoders.YINYANG_T_EARLY / _LATE) so that they
+# are separable with tau_syn = 5 ms, and the bias spike at 0 ms, before every data spike.
 YINYANG_BIAS_TIME = 0.0
 
 
@@ -65,18 +65,8 @@ class Task:
 
 def yinyang_spikes(samples: np.ndarray, t_early: float = YINYANG_T_EARLY, t_late: float = YINYANG_T_LATE,
                    bias_time: float = YINYANG_BIAS_TIME) -> SpikeBatch:
-    """Encode Yin-Yang samples (N, 4) in [0, 1] as one spike per coordinate (at t_early + v (t_late - t_early)
-    ms) plus a bias spike at ``bias_time`` ms (5 neurons)."""
-    samples = check.float_array("samples", samples, ndim=2)
-    if samples.shape[1] != 4 or samples.min() < 0.0 or samples.max() > 1.0:
-        raise ValueError(f"samples must have shape (N, 4) with values in [0, 1], got {samples.shape}")
-    n = samples.shape[0]
-    times = np.concatenate([t_early + samples * (t_late - t_early), np.full((n, 1), bias_time)], axis=1)
-    neurons = np.broadcast_to(np.arange(5), (n, 5))
-    order = np.argsort(times, axis=1, kind="stable")  # ties keep neuron order
-    times = np.take_along_axis(times, order, axis=1)
-    neurons = np.take_along_axis(neurons, order, axis=1)
-    return SpikeBatch(times.ravel(), neurons.ravel(), np.arange(0, 5 * n + 1, 5), 5)
+    """The tasks' Yin-Yang code: ``encoders.yinyang_encode`` with one bias spike (neuron 4) at ``bias_time`` ms."""
+    return yinyang_encode(samples, t_early, t_late, bias_time=bias_time)
 
 
 def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None, seed: int = 0,
@@ -93,9 +83,9 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
     check.one_of("task", name, TASKS)
     recipe = {}
     if preset is not None:
-        check.one_of("preset", preset, tuple(PRESETS.get(name, {})) or ("(none for this task)",))
+        if preset not in PRESETS.get(name, {}):
+            raise ValueError(f"preset must be one of {sorted(PRESETS.get(name, {}))} for task {name!r}, got {preset!r}")
         recipe = PRESETS[name][preset]
-    from eventsnn.training import LOSSES
     if loss is not None:
         check.one_of("loss", loss, LOSSES)
     else:

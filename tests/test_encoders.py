@@ -219,7 +219,8 @@ GOOD = np.array([[0.2, 0.8]])
     (lambda: jitter_times(latency_encode(GOOD), -1.0, seed=0), ValueError, "sigma must be a finite number >= 0"),
     (lambda: jitter_times(latency_encode(GOOD), 1.0, seed=0, t_max=0.0), ValueError, "t_max must be a finite"),
     (lambda: jitter_times(GOOD, 1.0, seed=0), TypeError, "batch must be a SpikeBatch"),
-    (lambda: jitter_times(latency_encode(GOOD), 1.0, seed=-1), TypeError, "seed must be an int >= 0"),
+    (lambda: jitter_times(latency_encode(GOOD), 1.0, seed=-1), ValueError, "seed must be >= 0, got -1"),
+    (lambda: jitter_times(latency_encode(GOOD), 1.0, seed=1.5), TypeError, "seed must be an int or a numpy.random"),
 ])
 def test_bad_inputs(call, error, fragment):
     with pytest.raises(error) as info:
