@@ -59,13 +59,41 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from eventsnn.tasks import make_task
-    from eventsnn.training import Trainer, format_metrics, write_json_atomic
+    from eventsnn.training import format_metrics, write_json_atomic
 
     started = time.perf_counter()
     overrides = _parse_overrides(args.set)  # bad names fail here, before any data is loaded
     if "loss" in overrides:  # the loss decides the architecture (a read-out for "vmax"), so it goes to make_task
         args.loss = overrides.pop("loss")
+    try:
+        task, config, out, trainer = _set_up(args, overrides)
+    except (ValueError, TypeError, FileNotFoundError) as error:  # bad settings or data: one line, no training
+        raise SystemExit(f"eventsnn: {error}") from None
+    # without progress bars (logs, CI) each epoch's line is printed as soon as it is done
+    history = trainer.fit(on_epoch=None if config.progress else lambda row: print(format_metrics(row), flush=True))
+    final = trainer.evaluate(task.test_inputs, task.test_labels)
+    _save_model(os.path.join(out, "model.npz"), task.net, task.readout)
+    write_json_atomic(os.path.join(out, "metrics.json"), history)
+    _write_csv(os.path.join(out, "metrics.csv"), history)
+    raster_path = _save_raster(os.path.join(out, "raster.png"), task.net, task.test_inputs[0], config.t_max,
+                               task.readout, int(task.test_labels[0]))
+    fwd = sum(r["forward_s"] for r in history)
+    bwd = sum(r["backward_s"] for r in history)
+    print(f"test accuracy {100 * final.accuracy:.2f}% | spikes per sample: "
+          + ", ".join(f"{name} {s:.1f}" for name, s in zip(task.net.layer_names, final.spikes_per_sample))
+          + " | silent neurons: " + ", ".join(f"{name} {100 * s:.0f}%" for name, s in
+                                              zip(task.net.layer_names, final.silent_fraction)))
+    print(f"wall time {time.perf_counter() - started:.1f} s (forward {fwd:.1f} s, backward {bwd:.1f} s, "
+          f"backward/forward {bwd / max(fwd, 1e-12):.2f}); files: {out}/model.npz, metrics.json, metrics.csv, "
+          f"{raster_path}")
+    return 0
+
+
+def _set_up(args: argparse.Namespace, overrides: dict) -> tuple:
+    """Task, validated config, output directory and Trainer of a ``train`` command."""
+    from eventsnn.tasks import make_task
+    from eventsnn.training import Trainer
+
     task = make_task(args.task, hidden=args.hidden, epochs=args.epochs, seed=args.seed, data_path=args.data,
                      n_train=args.n_train, n_test=args.n_test, tau_mem=args.tau_mem, tau_syn=args.tau_syn,
                      loss=args.loss, preset=args.preset)
@@ -94,24 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"output {out}", flush=True)
     trainer = Trainer(task.net, task.train_inputs, task.train_labels, task.test_inputs, task.test_labels,
                       config=config, out_dir=out, resume=args.resume, readout=task.readout)
-    # without progress bars (logs, CI) each epoch's line is printed as soon as it is done
-    history = trainer.fit(on_epoch=None if config.progress else lambda row: print(format_metrics(row), flush=True))
-    final = trainer.evaluate(task.test_inputs, task.test_labels)
-    _save_model(os.path.join(out, "model.npz"), task.net, task.readout)
-    write_json_atomic(os.path.join(out, "metrics.json"), history)
-    _write_csv(os.path.join(out, "metrics.csv"), history)
-    raster_path = _save_raster(os.path.join(out, "raster.png"), task.net, task.test_inputs[0], config.t_max,
-                               task.readout, int(task.test_labels[0]))
-    fwd = sum(r["forward_s"] for r in history)
-    bwd = sum(r["backward_s"] for r in history)
-    print(f"test accuracy {100 * final.accuracy:.2f}% | spikes per sample: "
-          + ", ".join(f"{name} {s:.1f}" for name, s in zip(task.net.layer_names, final.spikes_per_sample))
-          + " | silent neurons: " + ", ".join(f"{name} {100 * s:.0f}%" for name, s in
-                                              zip(task.net.layer_names, final.silent_fraction)))
-    print(f"wall time {time.perf_counter() - started:.1f} s (forward {fwd:.1f} s, backward {bwd:.1f} s, "
-          f"backward/forward {bwd / max(fwd, 1e-12):.2f}); files: {out}/model.npz, metrics.json, metrics.csv, "
-          f"{raster_path}")
-    return 0
+    return task, config, out, trainer
 
 
 def _parse_overrides(items: Sequence[str]) -> dict:
@@ -119,7 +130,7 @@ def _parse_overrides(items: Sequence[str]) -> dict:
     import dataclasses
     from eventsnn.training import TrainConfig
     defaults = TrainConfig()
-    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"method_options"}
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"method_options", "input_shape"}
     out = {}
     for item in items:
         name, sep, text = item.partition("=")

@@ -5,6 +5,8 @@
 * :func:`yinyang_encode`: one spike per Yin-Yang coordinate, later for larger values, plus optional bias
   spikes.
 * :func:`poisson_encode`: homogeneous Poisson spike trains with given rates (Hz), reproducible from a seed.
+* :func:`jitter_times`, :func:`shift_images`: training augmentations on a spike code (time noise; image
+  translations).
 
 Every encoder is vectorised over samples and returns spikes in the canonical order ``SpikeBatch`` requires:
 within a sample by time, ties by neuron index.
@@ -313,3 +315,60 @@ def jitter_times(batch: SpikeBatch, sigma: float, seed: int | np.random.Generato
     rows = np.repeat(np.arange(len(batch), dtype=np.int64), np.diff(batch.offsets))
     order = np.lexsort((batch.neurons, times, rows))
     return SpikeBatch(times[order], batch.neurons[order], batch.offsets.copy(), batch.n_neurons)
+
+
+def shift_images(batch: SpikeBatch, shape: tuple[int, int], max_shift: int,
+                 seed: int | np.random.Generator) -> SpikeBatch:
+    """The same spikes with each sample's image translated by a random whole number of pixels (augmentation).
+
+    Input neuron ``r * width + c`` is read as pixel ``(r, c)`` of a ``shape = (height, width)`` image. Each
+    sample draws its own offsets ``dr, dc`` uniformly from ``{-max_shift, ..., max_shift}`` and every spike moves
+    to pixel ``(r + dr, c + dc)``; spikes shifted off the image are dropped (as the pixels of a shifted picture
+    are). Spike times do not change. The classic translation augmentation of MNIST, applied to the spike code
+    so that no image is re-encoded.
+
+    Parameters
+    ----------
+    batch : SpikeBatch
+        Input spikes of ``height * width`` neurons.
+    shape : tuple of int
+        ``(height, width)`` in pixels, e.g. ``(28, 28)`` for MNIST.
+    max_shift : int
+        Largest offset in pixels, >= 0; 0 returns an equal copy.
+    seed : int or numpy.random.Generator
+        An int (>= 0) seeds a fresh generator; a Generator is used as is and advanced.
+
+    Returns
+    -------
+    SpikeBatch
+
+    Examples
+    --------
+    >>> b = latency_encode(np.eye(3).reshape(1, 9))        # the diagonal of a 3x3 image
+    >>> s = shift_images(b, (3, 3), 1, seed=0)
+    >>> bool(s.times.size <= b.times.size), s.n_neurons
+    (True, 9)
+    """
+    if not isinstance(batch, SpikeBatch):
+        raise TypeError(f"batch must be a SpikeBatch, got {type(batch).__name__}")
+    if (not isinstance(shape, (tuple, list)) or len(shape) != 2
+            or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in shape)):
+        raise ValueError(f"shape must be (height, width) with two positive ints, got {shape!r}")
+    height, width = int(shape[0]), int(shape[1])
+    if height * width != batch.n_neurons:
+        raise ValueError(f"shape {height}x{width} = {height * width} pixels does not match the batch's "
+                         f"{batch.n_neurons} input neurons")
+    if isinstance(max_shift, bool) or not isinstance(max_shift, (int, np.integer)) or max_shift < 0:
+        raise ValueError(f"max_shift must be an int >= 0, got {max_shift!r}")
+    rng = _generator(seed)
+    offsets = rng.integers(-max_shift, max_shift + 1, size=(len(batch), 2))
+    rows = np.repeat(np.arange(len(batch), dtype=np.int64), np.diff(batch.offsets))
+    r = batch.neurons // width + offsets[rows, 0]
+    c = batch.neurons % width + offsets[rows, 1]
+    keep = (r >= 0) & (r < height) & (c >= 0) & (c < width)
+    # neurons of a sample keep their relative order under a translation, so the (time, neuron) order holds
+    # after the dropped spikes are removed: no re-sort needed
+    rows, times, neurons = rows[keep], batch.times[keep], (r * width + c)[keep]
+    new_offsets = np.zeros(len(batch) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=len(batch)), out=new_offsets[1:])
+    return SpikeBatch(times, neurons.astype(batch.neurons.dtype), new_offsets, batch.n_neurons)

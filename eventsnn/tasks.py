@@ -132,7 +132,7 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
         # there were measured with x0.9 and tau_mem 10 ms
         config = TrainConfig(epochs=epochs or 30, batch_size=32, lr=2e-3, lr_decay=0.93, t_max=50.0,
                              softmax_tau=1.0, early_weight=0.5, early_tau=10.0, silent_bump=0.05, seed=seed,
-                             grad_clip=0.3)
+                             grad_clip=0.3, input_shape=(28, 28))
     for field_name, value in recipe.get("config", {}).items():
         if not (field_name == "epochs" and epochs):
             setattr(config, field_name, value)

@@ -28,7 +28,7 @@ import numpy as np
 
 from eventsnn import _validation as check
 from eventsnn.adjoint import vjp
-from eventsnn.encoders import jitter_times
+from eventsnn.encoders import jitter_times, shift_images
 from eventsnn.gradient_methods import METHODS, make_options
 from eventsnn.losses import (first_spike_cross_entropy, first_spike_indices, latency_cross_entropy,
                              softmax_cross_entropy, spike_count_mse, spike_count_regularizer, vmax_cross_entropy)
@@ -97,6 +97,12 @@ class TrainConfig:
         Standard deviation (ms) of Gaussian noise added to every training input spike time, drawn afresh at
         each presentation (``encoders.jitter_times``, clipped to [0, t_max]); 0 (default) trains on the data
         as given. EventProp's MNIST runs use 1 ms. Evaluation never jitters.
+    input_shift : int
+        Largest random translation (pixels) of each training image at each presentation
+        (``encoders.shift_images``; spikes shifted off the image are dropped); 0 (default) = none. Needs
+        ``input_shape``. Applied before the time jitter; evaluation never shifts.
+    input_shape : tuple of int or None
+        ``(height, width)`` of the input image (the MNIST tasks set ``(28, 28)``); only read by ``input_shift``.
     train_delays : bool
         Also learn one transmission delay (ms) per synapse, by the exact gradient of the spike times with respect
         to delays (DelGrad's synaptic delays). The Trainer turns every scalar delay into a per-synapse array,
@@ -133,6 +139,8 @@ class TrainConfig:
     latency_beta: float = 1.0 / 6.0
     lambda_nospike: float = 0.1
     input_jitter: float = 0.0
+    input_shift: int = 0
+    input_shape: tuple | None = None
     train_delays: bool = False
     delay_lr_scale: float = 10.0
 
@@ -156,6 +164,18 @@ class TrainConfig:
         check.positive_finite("latency_beta", self.latency_beta)
         check.nonnegative_finite("lambda_nospike", self.lambda_nospike)
         check.nonnegative_finite("input_jitter", self.input_jitter)
+        if isinstance(self.input_shift, bool) or not isinstance(self.input_shift, (int, np.integer)) \
+                or self.input_shift < 0:
+            raise ValueError(f"input_shift must be an int >= 0, got {self.input_shift!r}")
+        if self.input_shape is not None:
+            shape = tuple(self.input_shape)
+            if len(shape) != 2 or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0
+                                          for n in shape):
+                raise ValueError(f"input_shape must be (height, width) with two positive ints, got {self.input_shape!r}")
+            self.input_shape = (int(shape[0]), int(shape[1]))
+        if self.input_shift > 0 and self.input_shape is None:
+            raise ValueError("input_shift needs input_shape = (height, width) of the input image (the mnist and "
+                             "fashion-mnist tasks set it)")
         check.boolean("train_delays", self.train_delays)
         check.positive_finite("delay_lr_scale", self.delay_lr_scale)
         if self.train_delays and self.method != "timing":
@@ -224,6 +244,11 @@ class Trainer:
                 else:
                     connection.delays = np.array(connection.delays, dtype=np.float64)
         self.train_inputs, self.train_labels = _checked_set(train_inputs, train_labels, n_out, "train")
+        if self.config.input_shift > 0:
+            height, width = self.config.input_shape
+            if height * width != self.train_inputs.n_neurons:
+                raise ValueError(f"input_shape {height}x{width} = {height * width} pixels does not match the "
+                                 f"{self.train_inputs.n_neurons} input neurons of the training set")
         self.test_inputs, self.test_labels = (None, None) if test_inputs is None else \
             _checked_set(test_inputs, test_labels, n_out, "test")
         self.optimizer = make_optimizer(self.config.optimizer, self.config.lr)
@@ -286,6 +311,8 @@ class Trainer:
         """One optimisation step on the samples ``batch`` (indices into the training set)."""
         cfg = self.config
         samples = [self.train_inputs[int(b)] for b in batch]
+        if cfg.input_shift > 0:
+            samples = list(shift_images(SpikeBatch.from_list(samples), cfg.input_shape, cfg.input_shift, self.rng))
         if cfg.input_jitter > 0.0:
             samples = list(jitter_times(SpikeBatch.from_list(samples), cfg.input_jitter, self.rng, cfg.t_max))
         labels = self.train_labels[np.asarray(batch)]

@@ -8,7 +8,7 @@ import pytest
 from scipy import stats
 
 from eventsnn.datasets import load_mnist, load_yinyang
-from eventsnn.encoders import jitter_times, latency_encode, poisson_encode, yinyang_encode
+from eventsnn.encoders import jitter_times, latency_encode, poisson_encode, shift_images, yinyang_encode
 from eventsnn.spikes import SpikeBatch
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -184,6 +184,24 @@ def test_jitter_moves_times_by_gaussian_noise_and_keeps_spikes():
     assert np.array_equal(same.times, batch.times) and np.array_equal(same.neurons, batch.neurons)
 
 
+def test_shift_images_equals_encoding_the_translated_image():
+    # independent route: translate the pixel arrays with numpy and encode them; the spike-code shift must agree
+    rng = np.random.default_rng(5)
+    images = rng.random((30, 6, 7)) * (rng.random((30, 6, 7)) < 0.6)
+    batch = latency_encode(images.reshape(30, -1))
+    out = shift_images(batch, (6, 7), 2, seed=11)
+    offsets = np.random.default_rng(11).integers(-2, 3, size=(30, 2))  # the draws shift_images makes
+    assert len(np.unique(offsets, axis=0)) > 5
+    for b, (dr, dc) in enumerate(offsets):
+        moved = np.zeros((6, 7))
+        src = images[b][max(0, -dr):6 - max(0, dr), max(0, -dc):7 - max(0, dc)]
+        moved[max(0, dr):max(0, dr) + src.shape[0], max(0, dc):max(0, dc) + src.shape[1]] = src
+        assert out[b] == latency_encode(moved.reshape(1, -1))[0]
+    assert shift_images(batch, (6, 7), 0, seed=0).times.tolist() == batch.times.tolist()
+    again = shift_images(batch, (6, 7), 2, seed=11)
+    assert np.array_equal(again.neurons, out.neurons) and np.array_equal(again.offsets, out.offsets)
+
+
 # -------------------------------------------------------------------------------------------- bad inputs
 
 GOOD = np.array([[0.2, 0.8]])
@@ -221,6 +239,10 @@ GOOD = np.array([[0.2, 0.8]])
     (lambda: jitter_times(GOOD, 1.0, seed=0), TypeError, "batch must be a SpikeBatch"),
     (lambda: jitter_times(latency_encode(GOOD), 1.0, seed=-1), ValueError, "seed must be >= 0, got -1"),
     (lambda: jitter_times(latency_encode(GOOD), 1.0, seed=1.5), TypeError, "seed must be an int or a numpy.random"),
+    (lambda: shift_images(latency_encode(GOOD), (1, 3), 1, seed=0), ValueError, "does not match the batch's 2 input"),
+    (lambda: shift_images(latency_encode(GOOD), (0, 2), 1, seed=0), ValueError, "two positive ints"),
+    (lambda: shift_images(latency_encode(GOOD), (1, 2), -1, seed=0), ValueError, "max_shift must be an int >= 0"),
+    (lambda: shift_images(GOOD, (1, 2), 1, seed=0), TypeError, "batch must be a SpikeBatch"),
 ])
 def test_bad_inputs(call, error, fragment):
     with pytest.raises(error) as info:

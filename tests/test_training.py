@@ -75,7 +75,8 @@ def test_same_seed_identical_for_any_thread_count():
         assert all(np.array_equal(a, b) for a, b in zip(runs[0], other))
 
 
-@pytest.mark.parametrize("changes", [{}, {"input_jitter": 0.5}, {"train_delays": True}])
+@pytest.mark.parametrize("changes", [{}, {"input_jitter": 0.5}, {"train_delays": True},
+                                     {"input_shift": 1, "input_shape": (1, 5), "input_jitter": 0.2}])
 def test_resume_equals_uninterrupted(tmp_path, changes):
     data, labels = _toy_task()
     straight = Trainer(_network(), data, labels, config=_config(epochs=3, **changes), out_dir=str(tmp_path / "a"))
@@ -94,15 +95,17 @@ def test_resume_equals_uninterrupted(tmp_path, changes):
     assert sorted(os.listdir(tmp_path / "b")) == ["checkpoint.npz", "metrics.json"]
 
 
-def test_input_jitter_changes_training_but_not_the_data():
+def test_input_augmentations_change_training_but_not_the_data():
     data, labels = _toy_task()
     times_before = data.times.copy()
     runs = {}
-    for jitter in (0.0, 0.5):
-        trainer = Trainer(_network(), data, labels, config=_config(epochs=2, input_jitter=jitter))
+    for name, changes in {"none": {}, "jitter": {"input_jitter": 0.5},
+                          "shift": {"input_shift": 1, "input_shape": (1, 5)}}.items():
+        trainer = Trainer(_network(), data, labels, config=_config(epochs=2, **changes))
         trainer.fit()
-        runs[jitter] = trainer.net.weights[0].copy()
-    assert not np.allclose(runs[0.0], runs[0.5])
+        runs[name] = trainer.net.weights[0].copy()
+    assert not np.allclose(runs["none"], runs["jitter"])
+    assert not np.allclose(runs["none"], runs["shift"])
     assert np.array_equal(data.times, times_before)  # augmentation works on copies
 
 
@@ -128,10 +131,18 @@ def test_trained_delays_alone_lower_the_loss_and_stay_nonnegative():
                                  {"train_delays": True, "method": "antlr"}, {"input_jitter": np.nan}, {"batch_size": 0}, {"lr": -1.0}, {"optimizer": "rmsprop"},
                                  {"t_max": 0.0}, {"softmax_tau": np.nan}, {"silent_bump": -1.0},
                                  {"grad_clip": -0.1}, {"grad_clip": np.inf}, {"loss": "hinge"},
-                                 {"latency_beta": 0.0}, {"lambda_nospike": -0.1}])
+                                 {"latency_beta": 0.0}, {"lambda_nospike": -0.1}, {"input_shift": 1},
+                                 {"input_shift": -1}, {"input_shift": 1, "input_shape": (0, 5)},
+                                 {"input_shape": (2, 3, 4)}])
 def test_bad_config(bad):
     with pytest.raises(ValueError):
         _config(**bad)
+
+
+def test_input_shape_must_match_the_inputs():
+    data, labels = _toy_task()
+    with pytest.raises(ValueError, match="does not match the 5 input neurons"):
+        Trainer(_network(), data, labels, config=_config(input_shift=1, input_shape=(2, 3)))
 
 
 def test_grad_clip_bounds_the_step():
@@ -251,6 +262,18 @@ def test_cli_set_overrides_config_fields_and_rejects_unknown_names(tmp_path):
                              "--set", "batch_size=16", "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "test accuracy" in result.stdout
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--set", "lr=-1"], "eventsnn: lr must be a finite number > 0, got -1.0"),
+    (["--set", "input_shift=1"], "eventsnn: input_shift needs input_shape"),
+])
+def test_cli_bad_settings_give_one_line_and_no_run(tmp_path, argv, message):
+    result = subprocess.run([sys.executable, "-m", "eventsnn", "train", "yinyang", "--epochs", "1", "--no-progress",
+                             "--out", str(tmp_path / "run"), *argv], capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and message in result.stderr
+    assert not (tmp_path / "run" / "checkpoint.npz").exists()
 
 
 def _readout_network(seed=0):
