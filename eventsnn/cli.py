@@ -48,7 +48,8 @@ def _parser() -> argparse.ArgumentParser:
                             "(repeatable; see eventsnn.training.TrainConfig)")
     train.add_argument("--preset", default=None, choices=["eventprop"],
                        help="a published recipe instead of the task defaults (yinyang: EventProp's paper settings, "
-                            "300 epochs; see eventsnn.tasks.PRESETS)")
+                            "300 epochs; mnist / fashion-mnist: EventProp's MNIST recipe, 100 epochs; see "
+                            "eventsnn.tasks.PRESETS)")
     train.add_argument("--loss", default=None, choices=["first_spike", "latency", "count", "vmax"],
                        help="classification loss (task default: yinyang first_spike, mnist / fashion-mnist vmax; "
                             "latency = ANTLR's latency loss; count = ANTLR's spike-count loss, decided by the most "

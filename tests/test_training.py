@@ -384,5 +384,21 @@ def test_eventprop_preset_sets_code_neuron_and_schedule_and_is_checked():
     assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.early_weight, cfg.early_tau) == (300, 256, 1e-2, 0.003, 6.4)
     assert abs(cfg.lr_decay ** 5 - 0.95) < 1e-12
     assert make_task("yinyang", n_train=4, n_test=2, preset="eventprop", epochs=7).config.epochs == 7
-    with pytest.raises(ValueError, match="preset"):
-        make_task("mnist", n_train=4, n_test=2, preset="eventprop")
+    with pytest.raises(ValueError, match="preset must be one of"):
+        make_task("mnist", n_train=4, n_test=2, preset="fast-and-deep")
+
+
+def test_mnist_eventprop_preset_encodes_faint_pixels_and_sets_the_schedule():
+    from eventsnn.datasets import load_mnist
+    from eventsnn.tasks import make_task
+    default = make_task("mnist", n_train=20, n_test=5)
+    task = make_task("mnist", n_train=20, n_test=5, preset="eventprop")
+    images, _ = load_mnist("train")
+    pixels = images[:20].reshape(20, -1)
+    # EventProp's code: every pixel > 1 (of 255) fires once; W2's default: pixels > 0.1 * 255
+    assert np.array_equal(np.diff(task.train_inputs.offsets), (pixels > 1).sum(axis=1))
+    assert np.array_equal(np.diff(default.train_inputs.offsets), (pixels / 255.0 > 0.1).sum(axis=1))
+    cfg = task.config
+    assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.lr_decay, cfg.input_jitter, cfg.loss) == \
+        (100, 128, 5e-3, 0.97, 1.0, "vmax")
+    assert (default.config.input_jitter, default.config.batch_size) == (0.0, 32)
