@@ -1,8 +1,12 @@
-"""Command line: ``eventsnn train {yinyang,mnist,fashion-mnist}``.
+"""Command line: ``eventsnn train {yinyang,mnist,fashion-mnist}`` and ``eventsnn summary DIR...``.
 
 Prints per-epoch metrics, then writes to ``--out``: ``model.npz`` (weights), ``metrics.json`` and ``metrics.csv``
 (one row per epoch), ``checkpoint.npz`` (resumable with ``--resume``) and ``raster.png`` (spike raster and
 membrane traces of the first test sample). All files are written atomically.
+
+``summary`` reads the ``metrics.json`` of run directories (finished or still running), prints their last-epoch
+metrics and, for several runs (seeds), the mean +- std of the test accuracy; ``--plot FILE`` draws their test
+accuracy per epoch.
 """
 
 from __future__ import annotations
@@ -55,11 +59,37 @@ def _parser() -> argparse.ArgumentParser:
                             "latency = ANTLR's latency loss; count = ANTLR's spike-count loss, decided by the most "
                             "output spikes; vmax = leaky-integrator read-out instead of spiking outputs, "
                             "cross-entropy on potential maxima as EventProp)")
+    summary = sub.add_parser("summary", help="last-epoch metrics of run directories and their mean over seeds")
+    summary.add_argument("runs", nargs="+", help="run directories (each with a metrics.json)")
+    summary.add_argument("--plot", default=None, metavar="FILE", help="save test accuracy per epoch of the runs here")
     return parser
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from eventsnn.runs import format_summary, read_run
+    try:
+        runs = [read_run(path) for path in args.runs]
+    except (FileNotFoundError, ValueError) as error:
+        raise SystemExit(f"eventsnn: {error}") from None
+    print(format_summary(runs))
+    if args.plot:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        from eventsnn.plot import accuracy_curves, save_figure
+        fig, ax = plt.subplots(figsize=(6.5, 4.0))
+        accuracy_curves(runs, ax=ax)
+        fig.tight_layout()
+        print(f"figure: {save_figure(fig, args.plot, dpi=130)}")
+        plt.close(fig)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "summary":
+        return _summary(args)
     from eventsnn.training import format_metrics, write_json_atomic
 
     started = time.perf_counter()

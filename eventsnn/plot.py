@@ -1,4 +1,5 @@
-"""Figures of simulated activity: spike rasters, exact membrane traces, spike counts, training curves.
+"""Figures of simulated activity: spike rasters, exact membrane traces, spike counts, training curves (one run's
+losses and accuracies; several runs' test accuracy with their mean).
 
 Matplotlib is imported lazily inside the functions, so ``import eventsnn`` never pulls in a plotting backend,
 and nothing here selects a backend or calls ``plt.show()``: in a headless script call
@@ -40,8 +41,9 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from eventsnn.readout import LIReadout
+    from eventsnn.runs import RunSummary
 
-__all__ = ["raster", "membrane_traces", "spike_count_histogram", "training_curves", "save_figure"]
+__all__ = ["raster", "membrane_traces", "spike_count_histogram", "training_curves", "accuracy_curves", "save_figure"]
 
 Color = Union[str, tuple]
 SEPARATOR_COLOR = "0.6"
@@ -478,6 +480,56 @@ def training_curves(metrics: Sequence[Mapping[str, Any]], ax: "Axes | None" = No
     if epochs.size <= 20:
         ax.set_xticks(epochs)
     ax.legend(handles, [h.get_label() for h in handles], fontsize="small", loc="center right")
+    return ax
+
+
+def accuracy_curves(runs: Sequence["RunSummary"], ax: "Axes | None" = None, labels: Sequence[str] | None = None
+                    ) -> "Axes":
+    """Test accuracy (%) per epoch of several runs (e.g. seeds) on one axes, with their mean.
+
+    Each run is a thin line; the mean over the runs that reached an epoch is drawn thick where at least two runs
+    have that epoch. Use :func:`eventsnn.runs.read_run` to load run directories.
+
+    Parameters
+    ----------
+    runs : sequence of eventsnn.runs.RunSummary
+    ax : matplotlib Axes, optional
+    labels : sequence of str, optional
+        One legend label per run (default: the run directory's name).
+
+    Returns
+    -------
+    matplotlib Axes
+    """
+    from eventsnn.runs import RunSummary
+    if isinstance(runs, RunSummary) or not isinstance(runs, Sequence) or not runs:
+        raise TypeError("runs must be a non-empty list of eventsnn.runs.RunSummary (see eventsnn.runs.read_run)")
+    for k, r in enumerate(runs):
+        if not isinstance(r, RunSummary):
+            raise TypeError(f"runs[{k}] must be an eventsnn.runs.RunSummary, got {type(r).__name__}")
+    if labels is None:
+        labels = [os.path.basename(os.path.normpath(r.path)) or r.path for r in runs]
+    if len(labels) != len(runs):
+        raise ValueError(f"got {len(labels)} labels for {len(runs)} runs")
+    ax = _new_axes(ax)
+    by_epoch: dict[float, list[float]] = {}
+    for k, (r, label) in enumerate(zip(runs, labels)):
+        rows = [(float(m["epoch"]), 100.0 * float(m["test_accuracy"])) for m in r.history
+                if _is_number(m.get("epoch")) and _is_number(m.get("test_accuracy"))]
+        if not rows:
+            continue
+        x, y = np.array(rows).T
+        ax.plot(x, y, linewidth=0.8, alpha=0.7, color=f"C{k % 10}", label=label)
+        for epoch, accuracy in rows:
+            by_epoch.setdefault(epoch, []).append(accuracy)
+    shared = sorted(e for e, values in by_epoch.items() if len(values) >= 2)
+    if shared:
+        ax.plot(shared, [float(np.mean(by_epoch[e])) for e in shared], color="black", linewidth=2.0,
+                label="mean of runs")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small", loc="lower right")
     return ax
 
 
