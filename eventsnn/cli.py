@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--tau-mem", type=float, default=None,
                        help="membrane time constant (ms); task default: yinyang 10, mnist / fashion-mnist 20")
     train.add_argument("--tau-syn", type=float, default=5.0, help="synaptic time constant (ms), default 5")
+    train.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
+                       help="an option of the gradient method, e.g. --method antlr --option form=grid --option "
+                            "lambda_activation=0.5 (repeatable; see eventsnn.gradient_methods.MethodOptions)")
     train.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                        help="override any TrainConfig field, e.g. --set softmax_tau=0.5 --set lr_decay=0.95 "
                             "(repeatable; see eventsnn.training.TrainConfig)")
@@ -94,10 +97,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.perf_counter()
     overrides = _parse_overrides(args.set)  # bad names fail here, before any data is loaded
+    method_options = _parse_method_options(args.option)
     if "loss" in overrides:  # the loss decides the architecture (a read-out for "vmax"), so it goes to make_task
         args.loss = overrides.pop("loss")
     try:
-        task, config, out, trainer = _set_up(args, overrides)
+        task, config, out, trainer = _set_up(args, overrides, method_options)
     except (ValueError, TypeError, FileNotFoundError) as error:  # bad settings or data: one line, no training
         raise SystemExit(f"eventsnn: {error}") from None
     # without progress bars (logs, CI) each epoch's line is printed as soon as it is done
@@ -120,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _set_up(args: argparse.Namespace, overrides: dict) -> tuple:
+def _set_up(args: argparse.Namespace, overrides: dict, method_options: dict) -> tuple:
     """Task, validated config, output directory and Trainer of a ``train`` command."""
     from eventsnn.tasks import make_task
     from eventsnn.training import Trainer
@@ -135,6 +139,7 @@ def _set_up(args: argparse.Namespace, overrides: dict) -> tuple:
         config.lr = args.lr
     config.n_threads = args.threads
     config.method = args.method
+    config.method_options = method_options
     if args.spike_penalty is not None:
         config.spike_penalty = args.spike_penalty
     if args.grad_clip is not None:
@@ -154,6 +159,29 @@ def _set_up(args: argparse.Namespace, overrides: dict) -> tuple:
     trainer = Trainer(task.net, task.train_inputs, task.train_labels, task.test_inputs, task.test_labels,
                       config=config, out_dir=out, resume=args.resume, readout=task.readout)
     return task, config, out, trainer
+
+
+def _parse_method_options(items: Sequence[str]) -> dict:
+    """``--option NAME=VALUE`` pairs: true/false/none, numbers and words (validated with the method later)."""
+    from eventsnn.gradient_methods import OPTION_NAMES
+    out = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in OPTION_NAMES:
+            raise SystemExit(f"eventsnn: --option expects NAME=VALUE with NAME one of {sorted(OPTION_NAMES)}, "
+                             f"got {item!r}")
+        text = text.strip()
+        if text.lower() in ("true", "false"):
+            out[name] = text.lower() == "true"
+        elif text.lower() == "none":
+            out[name] = None
+        else:
+            try:
+                out[name] = float(text)
+            except ValueError:
+                out[name] = text
+    return out
 
 
 def _parse_overrides(items: Sequence[str]) -> dict:

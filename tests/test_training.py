@@ -276,6 +276,17 @@ def test_cli_bad_settings_give_one_line_and_no_run(tmp_path, argv, message):
     assert not (tmp_path / "run" / "checkpoint.npz").exists()
 
 
+def test_cli_method_options_are_parsed_and_checked():
+    from eventsnn.cli import _parse_method_options
+    assert _parse_method_options(["form=grid", "dt=0.5", "detach-reset=false", "lambda_timing=none"]) == \
+        {"form": "grid", "dt": 0.5, "detach_reset": False, "lambda_timing": None}
+    with pytest.raises(SystemExit, match="--option expects NAME=VALUE"):
+        _parse_method_options(["foo=1"])
+    result = subprocess.run([sys.executable, "-m", "eventsnn", "train", "yinyang", "--epochs", "1", "--method", "antlr",
+                             "--option", "form=sideways"], capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and "form must be one of" in result.stderr
+
+
 def _readout_network(seed=0):
     from eventsnn.readout import LIReadout, init_readout_weights
     neuron = es.LIF(tau_mem=10.0, tau_syn=5.0)
