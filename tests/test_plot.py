@@ -233,6 +233,30 @@ def test_example_raster_script(tmp_path):
     assert os.listdir(tmp_path) == ["raster.png"]
 
 
+def _run_example(name, tmp_path, *args):
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""), MPLBACKEND="Agg")
+    result = subprocess.run([sys.executable, os.path.join(REPO, "examples", name), "--out", str(tmp_path), *args],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_example_spike_train_matching_trains_both_methods(tmp_path):
+    out = _run_example("spike_train_matching.py", tmp_path, "--iterations", "3")
+    lines = [line for line in out.splitlines() if "van Rossum distance" in line]
+    assert [line.split()[0] for line in lines] == ["timing", "antlr"]
+    # both start from the same network: same initial distance
+    assert lines[0].split("distance ")[1].split(" ->")[0] == lines[1].split("distance ")[1].split(" ->")[0]
+    assert (tmp_path / "spike_train_matching.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_example_train_yinyang_writes_metrics_checkpoint_and_figure(tmp_path):
+    out = _run_example("train_yinyang.py", tmp_path, "--epochs", "1", "--n-train", "256")
+    assert "epoch   1 |" in out and "test acc" in out
+    for name in ("train_yinyang.png", "metrics.json", "checkpoint.npz"):
+        assert (tmp_path / name).exists(), name
+
+
 def test_readout_potentials_marks_each_maximum_and_the_winner():
     from eventsnn.readout import LIReadout
     readout = LIReadout(np.array([[1.0, 0.2, -1.0], [0.5, 1.5, 0.0]]), es.LIF(tau_mem=10.0, tau_syn=5.0))
