@@ -11,8 +11,9 @@ gets no gradient. Like EventProp and ANTLR's "timing penalty", the trainer adds 
 counts, so only connections that carried spikes grow). Set ``silent_bump=0`` to train with pure exact
 gradients. The gradient methods of issue 4 (creation/removal terms) make this heuristic unnecessary.
 
-Checkpoints are written atomically after every epoch; ``resume=True`` continues from the last one, and a run
-with the same seed and data is bit-identical whatever the number of threads.
+Checkpoints are written atomically after every epoch; ``resume=True`` continues from the last one (refusing a
+checkpoint written with other settings: only ``epochs`` may change), and a run with the same seed and data is
+bit-identical whatever the number of threads.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
@@ -415,10 +416,23 @@ class Trainer:
         arrays["rng_state"] = np.array(json.dumps(self.rng.bit_generator.state))
         arrays["history"] = np.array(json.dumps(self.history))
         arrays["optimizer_lr"] = np.float64(self.optimizer.lr)
+        arrays["config"] = np.array(json.dumps(_resumable_settings(self.config)))
         _atomic_npz(path, arrays)
 
     def load_checkpoint(self, path: str) -> None:
+        """Restore a checkpoint of this run; settings other than ``epochs``, ``progress`` and ``n_threads`` must
+        equal the ones it was written with (ValueError naming the differences), so that a resumed run is the run
+        it continues."""
         with np.load(path, allow_pickle=False) as data:
+            if "config" in data.files:  # checkpoints of older versions carry no settings
+                saved = json.loads(str(data["config"]))
+                now = json.loads(json.dumps(_resumable_settings(self.config)))
+                changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+                if changed:
+                    raise ValueError(f"cannot resume from {path}: it was written with other settings ("
+                                     + ", ".join(f"{k}: {saved.get(k)!r} there, {now.get(k)!r} now" for k in changed)
+                                     + "); resume with the same settings (only epochs may grow) or use a new output "
+                                       "directory")
             self.net.set_weights([data[f"weight_{k}"] for k in range(len(self.net.connections))])
             if self.readout is not None:
                 self.readout.weights[...] = check.float_array("readout_weight", data["readout_weight"],
@@ -545,6 +559,14 @@ def init_weights(sizes: Sequence[int], rng: np.random.Generator, *, input_spikes
         weights.append(rng.normal(mean, spread * mean, (sizes[k], sizes[k + 1])))
         pre_spikes = float(sizes[k + 1])
     return weights
+
+
+def _resumable_settings(config: TrainConfig) -> dict:
+    """The settings a resumed run must share with its checkpoint (all but the length and the presentation)."""
+    settings = asdict(config)
+    for name in ("epochs", "progress", "n_threads"):
+        settings.pop(name)
+    return settings
 
 
 def write_json_atomic(path: str, obj) -> None:

@@ -95,6 +95,16 @@ def test_resume_equals_uninterrupted(tmp_path, changes):
     assert sorted(os.listdir(tmp_path / "b")) == ["checkpoint.npz", "metrics.json"]
 
 
+def test_resume_refuses_a_checkpoint_written_with_other_settings(tmp_path):
+    data, labels = _toy_task()
+    Trainer(_network(), data, labels, config=_config(epochs=1, lr=1e-3), out_dir=str(tmp_path)).fit()
+    with pytest.raises(ValueError, match=r"other settings \(lr: 0.001 there, 0.002 now\)"):
+        Trainer(_network(), data, labels, config=_config(epochs=2, lr=2e-3), out_dir=str(tmp_path), resume=True)
+    resumed = Trainer(_network(), data, labels, config=_config(epochs=2, lr=1e-3, n_threads=1), out_dir=str(tmp_path),
+                      resume=True)  # more epochs and another thread count are fine
+    assert resumed.epoch == 1
+
+
 def test_input_augmentations_change_training_but_not_the_data():
     data, labels = _toy_task()
     times_before = data.times.copy()
