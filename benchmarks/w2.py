@@ -81,10 +81,8 @@ def main() -> None:
     if args.json:
         payload = {"workload": "W2", "date": datetime.datetime.now().isoformat(timespec="seconds"),
                    "machine": platform.platform(), "command": " ".join(sys.argv), "results": results}
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as fh:
-            json.dump(payload, fh, indent=1)
-        os.replace(tmp, args.json)
+        from eventsnn._atomic import write_json
+        write_json(args.json, payload)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Command line: ``eventsnn train {yinyang,mnist,fashion-mnist}`` and ``eventsnn summary DIR...``.
 
-Prints per-epoch metrics, then writes to ``--out``: ``model.npz`` (weights), ``metrics.json`` and ``metrics.csv``
+Prints per-epoch metrics, then writes to ``--out``: ``run.json`` (command line and every setting, at the start),
+``model.npz`` (weights), ``metrics.json`` and ``metrics.csv``
 (one row per epoch), ``checkpoint.npz`` (resumable with ``--resume``) and ``raster.png`` (spike raster and
 membrane traces of the first test sample). All files are written atomically.
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import os
 import sys
 import time
@@ -158,7 +160,31 @@ def _set_up(args: argparse.Namespace, overrides: dict, method_options: dict) -> 
           f"output {out}", flush=True)
     trainer = Trainer(task.net, task.train_inputs, task.train_labels, task.test_inputs, task.test_labels,
                       config=config, out_dir=out, resume=args.resume, readout=task.readout)
+    _write_run_info(os.path.join(out, "run.json"), args, sizes, config, resumed_at_epoch=trainer.epoch)
     return task, config, out, trainer
+
+
+def _write_run_info(path: str, args: argparse.Namespace, sizes: list, config, resumed_at_epoch: int) -> None:
+    """``run.json``: what produced this run directory (command line, network, every training setting), so that
+    ``eventsnn summary`` and the studies can tell runs apart. A resumed run keeps the first entry's start and
+    lists each resumption."""
+    import dataclasses
+    import datetime
+
+    import eventsnn
+    from eventsnn.training import write_json_atomic
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    info = {"task": args.task, "preset": args.preset, "network": [str(s) for s in sizes], "seed": args.seed,
+            "n_train": args.n_train, "n_test": args.n_test, "tau_mem": args.tau_mem, "tau_syn": args.tau_syn,
+            "config": {k: v for k, v in dataclasses.asdict(config).items() if k not in ("progress", "n_threads")},
+            "eventsnn_version": eventsnn.__version__, "argv": sys.argv[1:], "started_at": now, "resumed": []}
+    if resumed_at_epoch > 0 and os.path.exists(path):
+        with open(path) as handle:
+            first = json.load(handle)
+        info["started_at"] = first.get("started_at", now)
+        info["resumed"] = first.get("resumed", []) + [{"at_epoch": resumed_at_epoch, "time": now,
+                                                        "argv": sys.argv[1:]}]
+    write_json_atomic(path, info)
 
 
 def _parse_method_options(items: Sequence[str]) -> dict:
@@ -235,10 +261,9 @@ def _write_csv(path: str, history: list[dict]) -> None:
             if key in flat:
                 flat[key] = ";".join(f"{v:.4g}" for v in flat[key])
         writer.writerow(flat)
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as handle:
+    from eventsnn._atomic import atomic_write
+    with atomic_write(path, "w") as handle:
         handle.write(buffer.getvalue())
-    os.replace(tmp, path)
 
 
 def _save_raster(path: str, net, sample, t_max: float, readout=None, label: int | None = None) -> str:

@@ -27,12 +27,11 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import stat
-import tempfile
 from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union
 
 import numpy as np
 
+from eventsnn._atomic import atomic_write
 from eventsnn.record import Record
 from eventsnn.spikes import SpikeTrains
 
@@ -573,32 +572,6 @@ def save_figure(fig: "Figure", path: str | os.PathLike, **savefig_kwargs: Any) -
     if fmt not in supported:
         raise ValueError(f"unsupported figure format {ext!r}; supported extensions are "
                          f"{', '.join('.' + f for f in sorted(supported))}")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(f"directory {directory!r} does not exist (needed to save {path!r})")
-    mode = stat.S_IMODE(os.stat(path).st_mode) if os.path.exists(path) else 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(root) + ".", suffix=".tmp" + ext, dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format=fmt, **savefig_kwargs)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as handle:
+        fig.savefig(handle, format=fmt, **savefig_kwargs)
     return path
-
-
-def _umask() -> int:
-    """The process umask, read without changing it (Linux); 0o022 where it cannot be read."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    return 0o022

@@ -1,7 +1,8 @@
 """Training runs on disk: read the ``metrics.json`` of run directories and summarise seeds.
 
 A run directory is what ``eventsnn train --out DIR`` (or :class:`eventsnn.training.Trainer` with ``out_dir``)
-writes; its ``metrics.json`` holds one dict per finished epoch and is replaced atomically after each epoch, so a
+writes (the command line also writes ``run.json``: its settings, kept in ``RunSummary.settings``); its
+``metrics.json`` holds one dict per finished epoch and is replaced atomically after each epoch, so a
 run still in progress can be read at any time. ``eventsnn summary DIR...`` prints :func:`format_summary`.
 
 Accuracy is always the **last** epoch's test accuracy: the best epoch is shown for reference only, since
@@ -31,6 +32,7 @@ class RunSummary:
     median_epoch_s: float = math.nan
     backward_forward: float = math.nan
     history: list = field(default_factory=list, repr=False, compare=False)
+    settings: dict = field(default_factory=dict, repr=False, compare=False)  # run.json of the CLI, if present
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,10 @@ def read_run(path: str | os.PathLike) -> RunSummary:
         history = json.load(handle)
     if not isinstance(history, list) or not history or not all(isinstance(row, dict) for row in history):
         raise ValueError(f"{file} must hold a non-empty list of per-epoch dicts")
+    settings = {}
+    if os.path.isfile(os.path.join(path, "run.json")):
+        with open(os.path.join(path, "run.json")) as handle:
+            settings = json.load(handle)
     last = history[-1]
     tests = [a for a in (_number(row.get("test_accuracy")) for row in history) if a is not None]
     spikes = last.get("test_spikes_per_sample", last.get("spikes_per_sample", ()))
@@ -80,7 +86,7 @@ def read_run(path: str | os.PathLike) -> RunSummary:
         best_test_accuracy=max(tests) if tests else None, train_accuracy=_number(last.get("train_accuracy")),
         spikes_per_sample=tuple(float(s) for s in spikes) if isinstance(spikes, list) else (),
         median_epoch_s=statistics.median(epoch_times) if epoch_times else math.nan,
-        backward_forward=backward / forward if forward > 0.0 else math.nan, history=history)
+        backward_forward=backward / forward if forward > 0.0 else math.nan, history=history, settings=settings)
 
 
 def seed_statistics(runs: Sequence[RunSummary]) -> SeedStatistics:

@@ -7,12 +7,12 @@ neuron index; this canonical order is what the engine consumes and what equality
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from eventsnn import _validation as check
+from eventsnn._atomic import atomic_write
 
 
 def _canonical_order(times: np.ndarray, neurons: np.ndarray) -> np.ndarray:
@@ -222,15 +222,6 @@ def _npz_path(path: str | os.PathLike) -> str:
 
 
 def _atomic_savez(path: str | os.PathLike, **arrays: np.ndarray) -> None:
-    """np.savez to a temporary file in the target directory, then os.replace: never a half-written file."""
-    path = _npz_path(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(suffix=".npz", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """np.savez written atomically (``_atomic.atomic_write``): never a half-written file."""
+    with atomic_write(_npz_path(path)) as handle:
+        np.savez(handle, **arrays)

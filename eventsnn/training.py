@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
@@ -28,6 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from eventsnn import _validation as check
+from eventsnn._atomic import write_json
 from eventsnn.adjoint import vjp
 from eventsnn.encoders import jitter_times, shift_images
 from eventsnn.gradient_methods import METHODS, make_options
@@ -570,16 +570,8 @@ def _resumable_settings(config: TrainConfig) -> dict:
 
 
 def write_json_atomic(path: str, obj) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(suffix=".json", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(obj, handle, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """``obj`` as JSON, written atomically (``_atomic.write_json``)."""
+    write_json(path, obj)
 
 
 def _atomic_npz(path: str, arrays: dict) -> None:

@@ -11,12 +11,12 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
 
 import eventsnn as es
+from eventsnn._atomic import atomic_write, write_json
 from eventsnn.optim import Adam
 
 DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "studies")
@@ -87,19 +87,9 @@ def fit_one_sample(net, inputs, t_max: float, loss_of, label: str, lr: float, it
 
 
 def write_json_atomic(path: str, obj) -> None:
-    """Write JSON to a temporary file in the same directory, then os.replace (readers never see half a file)."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".json.tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(obj, handle, indent=1)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """JSON written atomically (readers never see half a file), creating the directory if needed."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_json(path, obj)
 
 
 def provenance(argv) -> dict:
@@ -230,9 +220,8 @@ def save_figure(fig, path: str, title: str | None = None, **title_kw) -> None:
     if title is not None:
         fig.suptitle(title, **title_kw)
     fig.tight_layout()
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=120)
-    os.replace(tmp, path)
+    with atomic_write(path) as handle:
+        fig.savefig(handle, format="png", dpi=120)
     plt.close(fig)
 
 

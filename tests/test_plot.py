@@ -14,6 +14,7 @@ import pytest  # noqa: E402
 
 import eventsnn as es  # noqa: E402
 from eventsnn import plot  # noqa: E402
+from eventsnn._atomic import umask  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -189,7 +190,7 @@ def test_save_figure_writes_png_atomically(record, tmp_path):
     assert target.read_bytes()[:8] == PNG_SIGNATURE
     assert os.listdir(tmp_path) == ["fig.png"]
     # the usual mode of a new file (0666 minus the umask), not mkstemp's 0600
-    assert stat.S_IMODE(os.stat(target).st_mode) == 0o666 & ~plot._umask()
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o666 & ~umask()
     os.chmod(target, 0o640)
     plot.save_figure(fig, target)       # replacing a file keeps its mode
     assert stat.S_IMODE(os.stat(target).st_mode) == 0o640

@@ -23,7 +23,9 @@ def test_read_run_takes_the_last_epoch_and_reports_the_best_separately(tmp_path)
     run = read_run(_write_run(tmp_path / "a", [0.5, 0.9, 0.8]))
     assert (run.epochs, run.test_accuracy, run.best_test_accuracy, run.train_accuracy) == (3, 0.8, 0.9, 0.81)
     assert run.spikes_per_sample == (102.0, 7.0)
-    assert run.median_epoch_s == 4.0 and run.backward_forward == 0.5
+    assert run.median_epoch_s == 4.0 and run.backward_forward == 0.5 and run.settings == {}
+    (tmp_path / "a" / "run.json").write_text(json.dumps({"config": {"method": "antlr"}}))
+    assert read_run(tmp_path / "a").settings["config"]["method"] == "antlr"
 
 
 def test_seed_statistics_are_mean_and_population_std(tmp_path):

@@ -255,8 +255,19 @@ def test_cli_yinyang_smoke(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "test accuracy" in result.stdout and "spikes per sample" in result.stdout
-    for name in ("model.npz", "metrics.json", "metrics.csv", "checkpoint.npz", "raster.png"):
+    for name in ("model.npz", "metrics.json", "metrics.csv", "checkpoint.npz", "raster.png", "run.json"):
         assert (out / name).exists(), name
+    import json
+    info = json.loads((out / "run.json").read_text())
+    assert info["task"] == "yinyang" and info["config"]["epochs"] == 1 and info["network"] == ["5", "200", "3"]
+    assert info["resumed"] == [] and "--n-train" in info["argv"]
+    again = subprocess.run([sys.executable, "-m", "eventsnn", "train", "yinyang", "--epochs", "2", "--n-train", "300",
+                            "--n-test", "100", "--no-progress", "--out", str(out), "--resume"],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    resumed = json.loads((out / "run.json").read_text())
+    assert resumed["started_at"] == info["started_at"] and resumed["resumed"][0]["at_epoch"] == 1
+    assert resumed["config"]["epochs"] == 2
 
 
 def test_cli_set_overrides_config_fields_and_rejects_unknown_names(tmp_path):
