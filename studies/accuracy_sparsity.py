@@ -12,6 +12,13 @@ Defaults are a quick 784-100-10 run on 6000/2000 images for 3 epochs; docs/studi
 the commands of the full-MNIST runs (one method x penalty takes 2-15 min per epoch on one core).
 
     python studies/accuracy_sparsity.py --loss first_spike --methods "timing,antlr event"
+
+Runs to convergence (tens of epochs, hours each) are better made with the command line, one directory per
+(method, penalty, seed), resumable across sessions, then drawn together:
+
+    eventsnn train mnist --method antlr --spike-penalty 1e-3 --epochs 45 --out runs/as/antlr_p1e-3_s0
+    python studies/accuracy_sparsity.py --plot-only --out docs/studies/accuracy_sparsity_long.json \
+        --runs runs/as/*
 """
 
 from __future__ import annotations
@@ -71,11 +78,41 @@ def load_results(path: str) -> list[dict]:
              **r} for r in data["results"]]
 
 
+def results_from_runs(paths: list[str]) -> list[dict]:
+    """Points from ``eventsnn train mnist --out DIR`` run directories (long runs that can span sessions with
+    ``--resume``): last-epoch metrics from metrics.json, method and settings from run.json."""
+    from eventsnn.runs import read_run
+    points = []
+    for path in paths:
+        run = read_run(path)
+        cfg = run.settings.get("config")
+        if cfg is None:
+            raise SystemExit(f"{path}: no run.json (written by `eventsnn train`); cannot tell its method")
+        options = cfg.get("method_options") or {}
+        label = cfg["method"]
+        if label == "antlr":
+            label = f"antlr {options.get('form', 'event')}"
+        elif label == "activation" and options.get("detach_reset") is False:
+            label = "activation+reset"
+        last = run.history[-1]
+        spikes = last["test_spikes_per_sample"]
+        augment = [f"jitter {cfg['input_jitter']:g} ms" for _ in [0] if cfg.get("input_jitter")] + \
+            [f"shift {cfg['input_shift']} px" for _ in [0] if cfg.get("input_shift")]
+        points.append({"method": label, "penalty": cfg["spike_penalty"], "test_accuracy": run.test_accuracy,
+                       "hidden_spikes": spikes[0], "output_spikes": spikes[1] if len(spikes) > 1 else 0.0,
+                       "spikes_until_first_output": last.get("test_spikes_until_first_output"),
+                       "seed": run.settings.get("seed"), "loss": cfg["loss"], "lr": cfg["lr"],
+                       "hidden": int(run.settings["network"][1]), "n_train": run.settings.get("n_train") or 60000,
+                       "epochs": run.epochs, "augment": ", ".join(augment), "run": path})
+    return points
+
+
 def curve_label(r: dict) -> str:
     """Method, plus the loss when it is not the first-spike loss (e.g. activation with ANTLR's count loss) and the
     learning rate when it is not the task's 2e-3."""
     label = r["method"] if r.get("loss", "first_spike") == "first_spike" else f"{r['method']} ({r['loss']} loss)"
-    return label if r.get("lr") in (None, 2e-3) else f"{label}, lr {r['lr']:g}"
+    label = label if r.get("lr") in (None, 2e-3) else f"{label}, lr {r['lr']:g}"
+    return f"{label}, {r['augment']}" if r.get("augment") else label
 
 
 def plot(results: list[dict], path: str) -> None:
@@ -126,12 +163,14 @@ def main() -> None:
     parser.add_argument("--plot-only", action="store_true", help="redraw the figure from --out and stop")
     parser.add_argument("--include", action="append", default=[],
                         help="results JSON of another run of this script to draw on the same figure (repeatable)")
+    parser.add_argument("--runs", nargs="+", default=[],
+                        help="run directories of `eventsnn train mnist` to draw as points too (with --plot-only)")
     parser.add_argument("--quick", action="store_true", help="300 train / 100 test images, 1 epoch, 2 penalties")
     parser.add_argument("--out", default=default_out(NAME))
     args = parser.parse_args()
-    included = [r for path in args.include for r in load_results(path)]
+    included = [r for path in args.include for r in load_results(path)] + results_from_runs(args.runs)
     if args.plot_only:
-        plot(load_results(args.out) + included, figure_path(args.out))
+        plot((load_results(args.out) if os.path.exists(args.out) else []) + included, figure_path(args.out))
         return
     penalties = [float(p) for p in args.penalties.split(",")]
     if args.quick:
