@@ -1,5 +1,5 @@
 """Atomic file writes: every file eventsnn saves (checkpoints, metrics, models, spike data, figures) goes through
-:func:`atomic_write`, so a reader or a crash never sees a half-written file and an existing file is replaced only
+:func:`atomic_write` (or its :func:`write_json` / :func:`write_npz`), so a reader or a crash never sees a half-written file and an existing file is replaced only
 once its successor is complete and on disk.
 """
 
@@ -59,3 +59,10 @@ def write_json(path: str | os.PathLike, obj: object) -> None:
     """``obj`` as indented JSON, written atomically."""
     with atomic_write(path, "w") as handle:
         json.dump(obj, handle, indent=1)
+
+
+def write_npz(path: str | os.PathLike, **arrays) -> None:
+    """``numpy.savez`` of ``arrays`` to ``path`` (used as given: no ``.npz`` appended), written atomically."""
+    import numpy as np
+    with atomic_write(path) as handle:
+        np.savez(handle, **arrays)

@@ -95,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "summary":
         return _summary(args)
-    from eventsnn.training import format_metrics, write_json_atomic
+    from eventsnn._atomic import write_json
+    from eventsnn.training import format_metrics
 
     started = time.perf_counter()
     overrides = _parse_overrides(args.set)  # bad names fail here, before any data is loaded
@@ -110,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     history = trainer.fit(on_epoch=None if config.progress else lambda row: print(format_metrics(row), flush=True))
     final = trainer.evaluate(task.test_inputs, task.test_labels)
     _save_model(os.path.join(out, "model.npz"), task.net, task.readout)
-    write_json_atomic(os.path.join(out, "metrics.json"), history)
+    write_json(os.path.join(out, "metrics.json"), history)
     _write_csv(os.path.join(out, "metrics.csv"), history)
     raster_path = _save_raster(os.path.join(out, "raster.png"), task.net, task.test_inputs[0], config.t_max,
                                task.readout, int(task.test_labels[0]))
@@ -168,15 +169,15 @@ def _write_run_info(path: str, args: argparse.Namespace, sizes: list, config, re
     """``run.json``: what produced this run directory (command line, network, every training setting), so that
     ``eventsnn summary`` and the studies can tell runs apart. A resumed run keeps the first entry's start and
     lists each resumption."""
-    import dataclasses
     import datetime
 
     import eventsnn
-    from eventsnn.training import write_json_atomic
+    from eventsnn._atomic import write_json
+    from eventsnn.training import run_settings
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     info = {"task": args.task, "preset": args.preset, "network": [str(s) for s in sizes], "seed": args.seed,
             "n_train": args.n_train, "n_test": args.n_test, "tau_mem": args.tau_mem, "tau_syn": args.tau_syn,
-            "config": {k: v for k, v in dataclasses.asdict(config).items() if k not in ("progress", "n_threads")},
+            "config": run_settings(config),
             "eventsnn_version": eventsnn.__version__, "argv": sys.argv[1:], "started_at": now, "resumed": []}
     if resumed_at_epoch > 0 and os.path.exists(path):
         with open(path) as handle:
@@ -184,20 +185,26 @@ def _write_run_info(path: str, args: argparse.Namespace, sizes: list, config, re
         info["started_at"] = first.get("started_at", now)
         info["resumed"] = first.get("resumed", []) + [{"at_epoch": resumed_at_epoch, "time": now,
                                                         "argv": sys.argv[1:]}]
-    write_json_atomic(path, info)
+    write_json(path, info)
+
+
+def _name_value_pairs(items: Sequence[str], flag: str, names: set) -> list[tuple[str, str]]:
+    """(name, value text) of each ``NAME=VALUE`` given to ``flag``; dashes in NAME read as underscores."""
+    pairs = []
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in names:
+            raise SystemExit(f"eventsnn: {flag} expects NAME=VALUE with NAME one of {sorted(names)}, got {item!r}")
+        pairs.append((name, text.strip()))
+    return pairs
 
 
 def _parse_method_options(items: Sequence[str]) -> dict:
     """``--option NAME=VALUE`` pairs: true/false/none, numbers and words (validated with the method later)."""
     from eventsnn.gradient_methods import OPTION_NAMES
     out = {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        name = name.strip().replace("-", "_")
-        if not sep or name not in OPTION_NAMES:
-            raise SystemExit(f"eventsnn: --option expects NAME=VALUE with NAME one of {sorted(OPTION_NAMES)}, "
-                             f"got {item!r}")
-        text = text.strip()
+    for name, text in _name_value_pairs(items, "--option", set(OPTION_NAMES)):
         if text.lower() in ("true", "false"):
             out[name] = text.lower() == "true"
         elif text.lower() == "none":
@@ -217,11 +224,7 @@ def _parse_overrides(items: Sequence[str]) -> dict:
     defaults = TrainConfig()
     fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"method_options", "input_shape"}
     out = {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        name = name.strip().replace("-", "_")
-        if not sep or name not in fields:
-            raise SystemExit(f"eventsnn: --set expects NAME=VALUE with NAME one of {sorted(fields)}, got {item!r}")
+    for name, text in _name_value_pairs(items, "--set", fields):
         current = getattr(defaults, name)
         try:
             if isinstance(current, bool):
@@ -240,13 +243,13 @@ def _parse_overrides(items: Sequence[str]) -> dict:
 
 
 def _save_model(path: str, net, readout=None) -> None:
-    from eventsnn.spikes import _atomic_savez
+    from eventsnn._atomic import write_npz
     arrays = {f"weight_{k}": w for k, w in enumerate(net.weights)}
     arrays["layer_names"] = np.array(net.layer_names)
     arrays.update({f"delay_{k}": np.asarray(c.delays, dtype=np.float64) for k, c in enumerate(net.connections)})
     if readout is not None:
         arrays["readout_weight"] = readout.weights
-    _atomic_savez(path, **arrays)
+    write_npz(path, **arrays)
 
 
 def _write_csv(path: str, history: list[dict]) -> None:

@@ -71,9 +71,14 @@ def _batch_from_sorted_rows(rows: np.ndarray, times: np.ndarray, neurons: np.nda
     the (time, neuron) tie rule of SpikeTrains.
     """
     order = np.lexsort((times, rows))
+    return SpikeBatch(times[order], neurons[order], _offsets(rows, n_samples), n_neurons)
+
+
+def _offsets(rows: np.ndarray, n_samples: int) -> np.ndarray:
+    """SpikeBatch offsets of spikes grouped by ascending sample index ``rows``."""
     offsets = np.zeros(n_samples + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n_samples), out=offsets[1:])
-    return SpikeBatch(times[order], neurons[order], offsets, n_neurons)
+    return offsets
 
 
 def latency_encode(values: np.ndarray, t_min: float = 0.0, t_max: float = 20.0, threshold: float | None = 0.1,
@@ -351,15 +356,9 @@ def shift_images(batch: SpikeBatch, shape: tuple[int, int], max_shift: int,
     """
     if not isinstance(batch, SpikeBatch):
         raise TypeError(f"batch must be a SpikeBatch, got {type(batch).__name__}")
-    if (not isinstance(shape, (tuple, list)) or len(shape) != 2
-            or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool) and s > 0 for s in shape)):
-        raise ValueError(f"shape must be (height, width) with two positive ints, got {shape!r}")
-    height, width = int(shape[0]), int(shape[1])
-    if height * width != batch.n_neurons:
-        raise ValueError(f"shape {height}x{width} = {height * width} pixels does not match the batch's "
-                         f"{batch.n_neurons} input neurons")
-    if isinstance(max_shift, bool) or not isinstance(max_shift, (int, np.integer)) or max_shift < 0:
-        raise ValueError(f"max_shift must be an int >= 0, got {max_shift!r}")
+    height, width = check.image_shape("shape", shape, n_inputs=batch.n_neurons,
+                                      inputs=f"batch's {batch.n_neurons} input neurons")
+    max_shift = check.integer("max_shift", max_shift, minimum=0)
     rng = _generator(seed)
     offsets = rng.integers(-max_shift, max_shift + 1, size=(len(batch), 2))
     rows = np.repeat(np.arange(len(batch), dtype=np.int64), np.diff(batch.offsets))
@@ -368,7 +367,5 @@ def shift_images(batch: SpikeBatch, shape: tuple[int, int], max_shift: int,
     keep = (r >= 0) & (r < height) & (c >= 0) & (c < width)
     # neurons of a sample keep their relative order under a translation, so the (time, neuron) order holds
     # after the dropped spikes are removed: no re-sort needed
-    rows, times, neurons = rows[keep], batch.times[keep], (r * width + c)[keep]
-    new_offsets = np.zeros(len(batch) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=len(batch)), out=new_offsets[1:])
-    return SpikeBatch(times, neurons.astype(batch.neurons.dtype), new_offsets, batch.n_neurons)
+    return SpikeBatch(batch.times[keep], (r * width + c)[keep].astype(batch.neurons.dtype),
+                      _offsets(rows[keep], len(batch)), batch.n_neurons)

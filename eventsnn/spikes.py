@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from eventsnn import _validation as check
-from eventsnn._atomic import atomic_write
+from eventsnn._atomic import write_npz
 
 
 def _canonical_order(times: np.ndarray, neurons: np.ndarray) -> np.ndarray:
@@ -130,7 +130,7 @@ class SpikeTrains:
 
     def save(self, path: str | os.PathLike) -> None:
         """Write to ``path`` (.npz) atomically (temporary file + rename)."""
-        _atomic_savez(path, times=self.times, neurons=self.neurons, n_neurons=np.int64(self.n_neurons))
+        write_npz(_npz_path(path), times=self.times, neurons=self.neurons, n_neurons=np.int64(self.n_neurons))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "SpikeTrains":
@@ -205,7 +205,7 @@ class SpikeBatch:
         return SpikeBatch.from_list([self[int(b)] for b in np.asarray(indices).ravel()])
 
     def save(self, path: str | os.PathLike) -> None:
-        _atomic_savez(path, times=self.times, neurons=self.neurons, offsets=self.offsets,
+        write_npz(_npz_path(path), times=self.times, neurons=self.neurons, offsets=self.offsets,
                       n_neurons=np.int64(self.n_neurons))
 
     @classmethod
@@ -219,9 +219,3 @@ def _npz_path(path: str | os.PathLike) -> str:
     """The file ``save`` writes for ``path``: np.savez appends ``.npz`` when it is missing, so load must too."""
     path = os.fspath(path)
     return path if path.endswith(".npz") else path + ".npz"
-
-
-def _atomic_savez(path: str | os.PathLike, **arrays: np.ndarray) -> None:
-    """np.savez written atomically (``_atomic.atomic_write``): never a half-written file."""
-    with atomic_write(_npz_path(path)) as handle:
-        np.savez(handle, **arrays)

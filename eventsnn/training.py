@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from eventsnn import _validation as check
-from eventsnn._atomic import write_json
+from eventsnn._atomic import write_json, write_npz
 from eventsnn.adjoint import vjp
 from eventsnn.encoders import jitter_times, shift_images
 from eventsnn.gradient_methods import METHODS, make_options
@@ -165,15 +165,9 @@ class TrainConfig:
         check.positive_finite("latency_beta", self.latency_beta)
         check.nonnegative_finite("lambda_nospike", self.lambda_nospike)
         check.nonnegative_finite("input_jitter", self.input_jitter)
-        if isinstance(self.input_shift, bool) or not isinstance(self.input_shift, (int, np.integer)) \
-                or self.input_shift < 0:
-            raise ValueError(f"input_shift must be an int >= 0, got {self.input_shift!r}")
+        self.input_shift = check.integer("input_shift", self.input_shift, minimum=0)
         if self.input_shape is not None:
-            shape = tuple(self.input_shape)
-            if len(shape) != 2 or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0
-                                          for n in shape):
-                raise ValueError(f"input_shape must be (height, width) with two positive ints, got {self.input_shape!r}")
-            self.input_shape = (int(shape[0]), int(shape[1]))
+            self.input_shape = check.image_shape("input_shape", self.input_shape)
         if self.input_shift > 0 and self.input_shape is None:
             raise ValueError("input_shift needs input_shape = (height, width) of the input image (the mnist and "
                              "fashion-mnist tasks set it)")
@@ -245,11 +239,10 @@ class Trainer:
                 else:
                     connection.delays = np.array(connection.delays, dtype=np.float64)
         self.train_inputs, self.train_labels = _checked_set(train_inputs, train_labels, n_out, "train")
-        if self.config.input_shift > 0:
-            height, width = self.config.input_shape
-            if height * width != self.train_inputs.n_neurons:
-                raise ValueError(f"input_shape {height}x{width} = {height * width} pixels does not match the "
-                                 f"{self.train_inputs.n_neurons} input neurons of the training set")
+        if self.config.input_shift > 0:  # fail before any work, not at the first batch
+            n_inputs = self.train_inputs.n_neurons
+            check.image_shape("input_shape", self.config.input_shape, n_inputs=n_inputs,
+                              inputs=f"{n_inputs} input neurons of the training set")
         self.test_inputs, self.test_labels = (None, None) if test_inputs is None else \
             _checked_set(test_inputs, test_labels, n_out, "test")
         self.optimizer = make_optimizer(self.config.optimizer, self.config.lr)
@@ -301,7 +294,7 @@ class Trainer:
             self.history.append(metrics)
             if self.out_dir is not None:
                 self.save_checkpoint(self.checkpoint_path)
-                write_json_atomic(os.path.join(self.out_dir, "metrics.json"), self.history)
+                write_json(os.path.join(self.out_dir, "metrics.json"), self.history)
             if cfg.progress:
                 print(format_metrics(metrics), flush=True)
             if on_epoch is not None:
@@ -416,8 +409,8 @@ class Trainer:
         arrays["rng_state"] = np.array(json.dumps(self.rng.bit_generator.state))
         arrays["history"] = np.array(json.dumps(self.history))
         arrays["optimizer_lr"] = np.float64(self.optimizer.lr)
-        arrays["config"] = np.array(json.dumps(_resumable_settings(self.config)))
-        _atomic_npz(path, arrays)
+        arrays["config"] = np.array(json.dumps(run_settings(self.config)))
+        write_npz(path, **arrays)
 
     def load_checkpoint(self, path: str) -> None:
         """Restore a checkpoint of this run; settings other than ``epochs``, ``progress`` and ``n_threads`` must
@@ -426,8 +419,9 @@ class Trainer:
         with np.load(path, allow_pickle=False) as data:
             if "config" in data.files:  # checkpoints of older versions carry no settings
                 saved = json.loads(str(data["config"]))
-                now = json.loads(json.dumps(_resumable_settings(self.config)))
-                changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k))
+                now = json.loads(json.dumps(run_settings(self.config)))
+                # a run may be extended: epochs is the one setting allowed to change
+                changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k) and k != "epochs")
                 if changed:
                     raise ValueError(f"cannot resume from {path}: it was written with other settings ("
                                      + ", ".join(f"{k}: {saved.get(k)!r} there, {now.get(k)!r} now" for k in changed)
@@ -561,20 +555,10 @@ def init_weights(sizes: Sequence[int], rng: np.random.Generator, *, input_spikes
     return weights
 
 
-def _resumable_settings(config: TrainConfig) -> dict:
-    """The settings a resumed run must share with its checkpoint (all but the length and the presentation)."""
+def run_settings(config: TrainConfig) -> dict:
+    """Every setting that shapes a run's result (all fields but ``progress`` and ``n_threads``, which change
+    neither weights nor metrics): what checkpoints and the command line's ``run.json`` record."""
     settings = asdict(config)
-    for name in ("epochs", "progress", "n_threads"):
+    for name in ("progress", "n_threads"):
         settings.pop(name)
     return settings
-
-
-def write_json_atomic(path: str, obj) -> None:
-    """``obj`` as JSON, written atomically (``_atomic.write_json``)."""
-    write_json(path, obj)
-
-
-def _atomic_npz(path: str, arrays: dict) -> None:
-    from eventsnn.spikes import _atomic_savez
-    _atomic_savez(path, **arrays)
-

@@ -16,7 +16,8 @@ import time
 import numpy as np
 
 import eventsnn as es
-from eventsnn._atomic import atomic_write, write_json
+from eventsnn.plot import save_figure as save_figure_atomically
+from eventsnn._atomic import write_json
 from eventsnn.optim import Adam
 
 DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "studies")
@@ -220,8 +221,7 @@ def save_figure(fig, path: str, title: str | None = None, **title_kw) -> None:
     if title is not None:
         fig.suptitle(title, **title_kw)
     fig.tight_layout()
-    with atomic_write(path) as handle:
-        fig.savefig(handle, format="png", dpi=120)
+    save_figure_atomically(fig, path, dpi=120)
     plt.close(fig)
 
 

@@ -96,8 +96,11 @@ def results_from_runs(paths: list[str]) -> list[dict]:
             label = "activation+reset"
         last = run.history[-1]
         spikes = last["test_spikes_per_sample"]
-        augment = [f"jitter {cfg['input_jitter']:g} ms" for _ in [0] if cfg.get("input_jitter")] + \
-            [f"shift {cfg['input_shift']} px" for _ in [0] if cfg.get("input_shift")]
+        augment = []
+        if cfg.get("input_jitter"):
+            augment.append(f"jitter {cfg['input_jitter']:g} ms")
+        if cfg.get("input_shift"):
+            augment.append(f"shift {cfg['input_shift']} px")
         points.append({"method": label, "penalty": cfg["spike_penalty"], "test_accuracy": run.test_accuracy,
                        "hidden_spikes": spikes[0], "output_spikes": spikes[1] if len(spikes) > 1 else 0.0,
                        "spikes_until_first_output": last.get("test_spikes_until_first_output"),
