@@ -110,8 +110,8 @@ def float_array(name: str, value: object, *, ndim: int | None = None,
     return array
 
 
-def index_array(name: str, value: object, n: int) -> np.ndarray:
-    """Convert to int64 and check every entry lies in [0, n)."""
+def index_array(name: str, value: object, n: int, *, size: int | None = None) -> np.ndarray:
+    """Convert to int64 and check every entry lies in [0, n) (and, if given, that there are ``size`` entries)."""
     array = np.asarray(value)
     if array.size and not (np.issubdtype(array.dtype, np.integer)
                            or (np.issubdtype(array.dtype, np.floating) and np.all(array == np.round(array)))):
@@ -119,6 +119,8 @@ def index_array(name: str, value: object, n: int) -> np.ndarray:
     array = np.ascontiguousarray(array, dtype=np.int64)
     if array.ndim != 1:
         raise ValueError(f"{name} must be 1-dimensional, got shape {array.shape}")
+    if size is not None and array.size != size:
+        raise ValueError(f"{name} must hold {size} entries, got {array.size}")
     if array.size:
         low, high = int(array.min()), int(array.max())
         if low < 0 or high >= n:

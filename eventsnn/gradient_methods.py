@@ -293,7 +293,7 @@ def _loss_drive(rec: Record, loss, k: int, cand: _Candidates, method: str, loss_
     def worth(times: np.ndarray, neurons: np.ndarray) -> np.ndarray:
         if times.size == 0:
             return np.zeros(0)
-        return loss.creation_cotangent(k, times)[np.arange(times.size), neurons]
+        return loss.creation_cotangent(k, times, neurons)
 
     if method != "na" or loss_fn is None:
         return _drive_from_above(cand, method, worth, spike_cot, layer)

@@ -37,8 +37,12 @@ class LossResult:
     silent : ndarray of bool, optional
         For output losses: which output neurons had no spike.
     creation_terms : list, optional
-        Per layer, None or a callable ``f(times) -> (len(times), n_neurons)`` giving the time-dependent part of
-        the change of the loss if a spike were added at each time (see :meth:`creation_cotangent`).
+        Per layer, None or a callable ``term(times, neurons=None)`` giving the time-dependent part of the change
+        of the loss if a spike were added at each time (ms; see :meth:`creation_cotangent`). ``times`` is a 1-D
+        float64 array. Without ``neurons`` it returns shape (len(times), n_neurons): every neuron at every time.
+        With ``neurons`` (int64, one index in [0, n_neurons) per time, already checked by
+        :meth:`creation_cotangent`) it returns shape (len(times),): neuron ``neurons[i]`` at ``times[i]``, which
+        must equal the dense result at ``[i, neurons[i]]`` without building the dense matrix.
     readout_gradient : ndarray, optional
         dL/dW of a read-out layer's weights (:func:`vmax_cross_entropy`), which :func:`eventsnn.vjp` does not
         see: it is complete when the loss returns.
@@ -52,21 +56,48 @@ class LossResult:
     creation_terms: list | None = None
     readout_gradient: np.ndarray | None = None
 
-    def creation_cotangent(self, layer: int, times: np.ndarray) -> np.ndarray:
+    def creation_cotangent(self, layer: int, times: np.ndarray, neurons: np.ndarray | None = None) -> np.ndarray:
         """dL/ds(t): change of the loss if neuron j of ``layer`` fired one more spike at each of ``times`` (ms).
 
         The count cotangent (a spike anywhere adds one to the count) plus the loss's time-dependent term.
         Used by the creation/removal gradient methods (:mod:`eventsnn.gradient_methods`).
 
+        Parameters
+        ----------
+        layer : int
+            Index of the layer in ``rec.layers``.
+        times : array_like of float
+            Times (ms) of the added spike.
+        neurons : array_like of int, optional
+            One neuron of ``layer`` per time. Given, only those (time, neuron) pairs are evaluated, without the
+            (len(times), n_neurons) matrix (n_neurons times cheaper for the read-out's term).
+
         Returns
         -------
-        ndarray, shape (len(times), n_neurons)
+        ndarray
+            Shape (len(times), n_neurons) without ``neurons``: every neuron at every time. Shape (len(times),)
+            with ``neurons``: entry i is the dense result at ``[i, neurons[i]]``.
+
+        Raises
+        ------
+        ValueError
+            If ``times`` is not 1-D when ``neurons`` is given, or ``neurons`` does not hold one index in
+            [0, n_neurons) per time.
         """
         times = np.asarray(times, dtype=np.float64)
-        out = np.broadcast_to(self.count_cotangents[layer], (times.size, self.count_cotangents[layer].size)).copy()
+        counts = self.count_cotangents[layer]
         term = self.creation_terms[layer] if self.creation_terms is not None else None
+        if neurons is None:
+            out = np.broadcast_to(counts, (times.size, counts.size)).copy()
+            if term is not None:
+                out += term(times)
+            return out
+        if times.ndim != 1:
+            raise ValueError(f"times must be 1-dimensional when neurons is given, got shape {times.shape}")
+        neurons = check.index_array("neurons", neurons, counts.size, size=times.size)
+        out = counts[neurons]  # fancy indexing copies: the term is added in place below
         if term is not None:
-            out += term(times)
+            out += term(times, neurons)
         return out
 
     def __add__(self, other: "LossResult") -> "LossResult":
@@ -102,7 +133,12 @@ def _combine_terms(a: list | None, b: list | None, factor: float) -> list | None
     def combined(fa, fb):
         if fa is None and fb is None:
             return None
-        return lambda t: factor * ((fa(t) if fa is not None else 0.0) + (fb(t) if fb is not None else 0.0))
+
+        def term(times: np.ndarray, neurons: np.ndarray | None = None) -> np.ndarray:
+            return factor * ((fa(times, neurons) if fa is not None else 0.0)
+                             + (fb(times, neurons) if fb is not None else 0.0))
+
+        return term
 
     return [combined(fa, fb) for fa, fb in zip(a, b)]
 
@@ -244,8 +280,19 @@ def latency_cross_entropy(rec: Record, label: int, *, beta: float = 1.0 / 6.0, l
         value += lambda_nospike
         push = np.zeros(spikes.n_neurons)
         push[label] = -lambda_nospike
-        terms[k] = lambda t: np.broadcast_to(push, (np.size(t), push.size)).copy()
+        terms[k] = _constant_term(push)
     return LossResult(value, cotangents, counts, silent, creation_terms=terms)
+
+
+def _constant_term(per_neuron: np.ndarray):
+    """A creation term that does not depend on the time: ``per_neuron[j]`` for neuron j at any time."""
+
+    def term(times: np.ndarray, neurons: np.ndarray | None = None) -> np.ndarray:
+        if neurons is not None:
+            return per_neuron[neurons]
+        return np.broadcast_to(per_neuron, (np.size(times), per_neuron.size)).copy()
+
+    return term
 
 
 def spike_count_cross_entropy(rec: Record, label: int, *, scale: float = 1.0, layer: int | str = -1) -> LossResult:
@@ -332,12 +379,21 @@ def van_rossum_distance(rec: Record, target: SpikeTrains, *, tau: float = 10.0, 
     all_x = [np.concatenate([spikes.times[got_lists[j]], want_lists[j]]) for j in range(n)]
     all_s = [np.concatenate([np.ones(got_lists[j].size), -np.ones(want_lists[j].size)]) for j in range(n)]
 
-    def added_spike(times: np.ndarray) -> np.ndarray:
-        # exact change of D when one spike is added at t: 1/2 + sum_b s_b e^{-|t - x_b|/tau}
-        out = np.full((times.size, n), 0.5)
-        for j in range(n):
-            if all_x[j].size:
-                out[:, j] += np.exp(-np.abs(times[:, None] - all_x[j][None, :]) / tau) @ all_s[j]
+    def added_spike_of(j: int, times: np.ndarray) -> np.ndarray:
+        # exact change of D when neuron j gets one more spike at t: 1/2 + sum_b s_b e^{-|t - x_b|/tau}
+        if not all_x[j].size:
+            return np.full(times.size, 0.5)
+        return 0.5 + np.exp(-np.abs(times[:, None] - all_x[j][None, :]) / tau) @ all_s[j]
+
+    def added_spike(times: np.ndarray, neurons: np.ndarray | None = None) -> np.ndarray:
+        times = np.asarray(times, dtype=np.float64).ravel()
+        if neurons is None:
+            return np.stack([added_spike_of(j, times) for j in range(n)], axis=1)
+        # per pair: each neuron's spikes against only the times asked of it
+        out = np.empty(times.size)
+        for j in np.unique(neurons):
+            at = neurons == j
+            out[at] = added_spike_of(int(j), times[at])
         return out
 
     terms = [None] * len(rec.layers)

@@ -142,16 +142,30 @@ class LIReadout:
         return time_cot, weight_grad
 
     def creation_term(self, maxima: ReadoutMaxima, value_cotangents: np.ndarray):
-        """``f(times) -> (len(times), n_inputs)``: first-order change of the loss if presynaptic neuron j fired
-        one more spike at each time (ms), the read-out's part of :meth:`LossResult.creation_cotangent`."""
+        """The read-out's part of :meth:`LossResult.creation_cotangent`: first-order change of the loss if
+        presynaptic neuron j fired one more spike at time t (ms).
+
+        Returns
+        -------
+        callable
+            ``term(times, neurons=None)``: shape (len(times), n_inputs) for every neuron at each time, or, given
+            ``neurons`` (one index in [0, n_inputs) per time), shape (len(times),) for neuron ``neurons[i]`` at
+            ``times[i]`` at a cost of n_classes per pair instead of n_inputs x n_classes.
+        """
         g = np.array(value_cotangents, dtype=np.float64)
         t_star = maxima.times.copy()
         weights = self.weights.copy()  # the term describes this step's network, even if weights change later
 
-        def term(times: np.ndarray) -> np.ndarray:
+        def term(times: np.ndarray, neurons: np.ndarray | None = None) -> np.ndarray:
             times = np.ascontiguousarray(times, dtype=np.float64).ravel()
-            out = np.zeros((times.size, weights.shape[0]))
-            _kernels.creation_values(times, t_star, self._params, weights, g, out)
+            if neurons is None:
+                out = np.zeros((times.size, weights.shape[0]))
+                _kernels.creation_values(times, t_star, self._params, weights, g, out)
+                return out
+            # the kernel indexes weights[neurons[q]] unchecked, so the indices are checked here
+            neurons = check.index_array("neurons", neurons, weights.shape[0], size=times.size)
+            out = np.empty(times.size)
+            _kernels.creation_values_at(times, neurons, t_star, self._params, weights, g, out)
             return out
 
         return term

@@ -226,7 +226,7 @@ def _brute_force_train(arrivals, weights, lif, t_max, flip_time, remove, step=2e
 @pytest.mark.parametrize("lif", [es.LIF(tau_mem=10.0, tau_syn=5.0), es.LIF(tau_mem=6.0, tau_syn=6.0),
                                  es.LIF(tau_mem=10.0, tau_syn=4.0, reset_current=True)])
 def test_na_flipped_train_matches_brute_force(lif):
-    from eventsnn._kernels.backward_sources import near_misses, resimulate_flipped
+    from eventsnn._kernels.backward_sources import layer_candidates, resimulate_flipped
     rng = np.random.default_rng(7)
     checked = 0
     for _ in range(6):
@@ -236,7 +236,9 @@ def test_na_flipped_train_matches_brute_force(lif):
         rec = es.simulate(net, es.SpikeTrains(arrivals, np.arange(10), 10), t_max=50.0)
         own = rec.layers[0].times
         params = lif.kernel_parameters()
-        t_max_c, *_ = near_misses(arrivals, weights, own, params, 50.0)
+        times, _, removal, *_ = layer_candidates(arrivals, np.arange(10), weights[:, None], params, 50.0, own,
+                                                 np.zeros(own.size, dtype=np.int64), np.zeros(0), False)
+        t_max_c = times[~removal]  # the neuron's sub-threshold maxima
         flips = [(t, True) for t in own] + [(t, False) for t in t_max_c]
         for t_flip, remove in flips:
             got = resimulate_flipped(arrivals, weights, own, params, 50.0, t_flip, remove, 100)

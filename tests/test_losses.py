@@ -152,3 +152,80 @@ def test_bad_loss_parameters(rng, bad):
 def test_bad_label(rng):
     with pytest.raises(ValueError, match="label"):
         losses.first_spike_cross_entropy(_record(rng), 3)
+
+
+def assert_pairs_match_dense(result, layer, rng, t_max=50.0, n_pairs=300):
+    """``creation_cotangent(layer, times, neurons)`` equals the dense matrix at [arange, neurons], on random pairs
+    that visit every neuron; returns the dense matrix so that callers can check it is not trivial."""
+    n = result.count_cotangents[layer].size
+    times = rng.uniform(0.0, t_max, n_pairs)
+    neurons = rng.integers(0, n, n_pairs)
+    neurons[:n] = np.arange(n)
+    dense = result.creation_cotangent(layer, times)
+    pairs = result.creation_cotangent(layer, times, neurons)
+    assert dense.shape == (n_pairs, n) and pairs.shape == (n_pairs,)
+    np.testing.assert_allclose(pairs, dense[np.arange(n_pairs), neurons], rtol=0, atol=1e-12)
+    # the per-pair result must not depend on which other pairs are asked in the same call
+    np.testing.assert_allclose(result.creation_cotangent(layer, times[::-1], neurons[::-1]), pairs[::-1],
+                               rtol=0, atol=1e-12)
+    return dense
+
+
+def _silent_label_latency(rng):
+    """Latency loss whose label neuron (0) is silent: its creation term is the no-spike push (asymmetric in
+    the neuron index, so that a mixed-up index shows)."""
+    rec = _record(rng)
+    out = rec.layers[-1]
+    keep = out.neurons != 0
+    silent_rec = Record([rec.layers[0], es.SpikeTrains(out.times[keep], out.neurons[keep], 3)], rec.inputs,
+                        rec.t_max, rec.network)
+    return silent_rec, losses.latency_cross_entropy(silent_rec, 0, beta=0.5, lambda_nospike=0.1)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_creation_cotangent_per_pair_latency_silent_label(seed, rng):
+    _, result = _silent_label_latency(rng)
+    dense = assert_pairs_match_dense(result, -1, rng)
+    np.testing.assert_array_equal(np.unique(dense), [-0.1, 0.0])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_creation_cotangent_per_pair_van_rossum(seed, rng):
+    rec = _record(rng)
+    # neuron 2 has no target spikes, neuron 0 has several: both branches of the per-neuron sum
+    target = es.SpikeTrains(rng.uniform(0, 50, 6), np.array([0, 0, 0, 1, 1, 0]), 3, sort=True)
+    result = losses.van_rossum_distance(rec, target, tau=7.0)
+    dense = assert_pairs_match_dense(result, -1, rng)
+    assert np.ptp(dense, axis=1).min() > 0.0  # the neurons differ at every time: a wrong neuron would show
+    # the hidden layer has no creation term: count cotangents (zeros) only
+    assert_pairs_match_dense(result, 0, rng)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_creation_cotangent_per_pair_of_sums_and_scaled(seed, rng):
+    rec, latency = _silent_label_latency(rng)
+    target = es.SpikeTrains(rng.uniform(0, 50, 4), rng.integers(0, 3, 4), 3, sort=True)
+    total = (latency + losses.van_rossum_distance(rec, target, tau=5.0)
+             + losses.spike_count_cross_entropy(rec, 2, scale=0.3))  # count cotangents differ per neuron
+    for result in (total, total.scaled(-2.5), latency.scaled(3.0)):
+        assert_pairs_match_dense(result, -1, rng)
+    # scaling acts on the per-pair value exactly as on the dense one
+    times, neurons = rng.uniform(0.0, 50.0, 20), rng.integers(0, 3, 20)
+    np.testing.assert_allclose(total.scaled(-2.5).creation_cotangent(-1, times, neurons),
+                               -2.5 * total.creation_cotangent(-1, times, neurons), rtol=1e-15, atol=0)
+
+
+@pytest.mark.parametrize("neurons, message", [
+    (np.array([0, 1]), "must hold 3 entries"),
+    (np.array([0, 1, 3]), "outside the valid range"),
+    (np.array([0, -1, 2]), "outside the valid range"),
+    (np.array([[0, 1, 2]]), "1-dimensional"),
+])
+def test_creation_cotangent_rejects_bad_neurons(neurons, message):
+    rec, result = _silent_label_latency(np.random.default_rng(5))
+    target = es.SpikeTrains([5.0], [0], 3)
+    for loss in (result, result + losses.van_rossum_distance(rec, target)):
+        with pytest.raises(ValueError, match=message):
+            loss.creation_cotangent(-1, np.array([1.0, 2.0, 3.0]), neurons)
+    with pytest.raises(ValueError, match="times must be 1-dimensional"):
+        result.creation_cotangent(-1, np.ones((3, 1)), np.array([0, 1, 2]))

@@ -5,8 +5,9 @@ import pytest
 from scipy.optimize import minimize_scalar
 
 import eventsnn as es
-from eventsnn.losses import vmax_cross_entropy
+from eventsnn.losses import spike_count_regularizer, vmax_cross_entropy
 from eventsnn.readout import LIReadout, init_readout_weights
+from test_losses import _record, assert_pairs_match_dense
 
 NEURONS = [es.LIF(tau_mem=10.0, tau_syn=5.0), es.LIF(tau_mem=5.0, tau_syn=5.0), es.LIF(tau_mem=4.0, tau_syn=9.0),
            es.LIF(tau_mem=20.0, tau_syn=5.0, bias=0.3)]
@@ -112,6 +113,41 @@ def test_creation_term_is_the_potential_of_one_added_spike():
             single = readout.potentials(es.SpikeTrains([t], [j], readout.n_inputs), m.times)
             expected = sum(g[c] * single[c, c] for c in range(4))
             assert term[q, j] == pytest.approx(expected, rel=1e-12, abs=1e-14)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_creation_term_per_pair_matches_the_dense_term(seed, rng):
+    spikes, weights, t_max = _random_case(rng, n_in=9)
+    readout = LIReadout(weights, NEURONS[seed])
+    m = readout.maxima(spikes, t_max)
+    g = rng.normal(size=4)
+    g[1] = 0.0  # a class the kernels skip
+    # times before, between and after the maxima (after every t*: no class is reached, the term is 0)
+    query = np.concatenate([rng.uniform(0.0, t_max, 200), m.times, [m.times.max() + 1.0]])
+    neurons = rng.integers(0, readout.n_inputs, query.size)
+    term = readout.creation_term(m, g)
+    dense = term(query)
+    pairs = term(query, neurons)
+    assert pairs.shape == (query.size,)
+    np.testing.assert_allclose(pairs, dense[np.arange(query.size), neurons], rtol=0, atol=1e-12)
+    assert np.count_nonzero(pairs) > query.size // 2 and pairs[-1] == 0.0
+    with pytest.raises(ValueError, match="must hold"):
+        term(query, neurons[:-1])
+    with pytest.raises(ValueError, match="outside the valid range"):
+        term(query[:2], np.array([0, readout.n_inputs]))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_vmax_creation_cotangent_per_pair_matches_dense(seed, rng):
+    rec = _record(rng, n_hidden=4, n_out=9)
+    readout = LIReadout(rng.normal(0.0, 1.0, (9, 5)), es.LIF(tau_mem=10.0, tau_syn=5.0))
+    vmax = vmax_cross_entropy(rec, readout, 3)
+    sparse = spike_count_regularizer(rec, strength=0.01, layers=[-1])
+    for result in (vmax, vmax + sparse, (sparse + vmax).scaled(0.5)):
+        dense = assert_pairs_match_dense(result, -1, rng, t_max=rec.t_max)
+        assert np.ptp(dense, axis=1).max() > 0.0
+    with pytest.raises(ValueError, match="outside the valid range"):
+        vmax.creation_cotangent(-1, np.array([1.0]), np.array([9]))
 
 
 def test_loss_gradient_through_the_spiking_layer_matches_finite_differences():

@@ -39,53 +39,12 @@ def layer_backward_gaps(arrival_times, arrival_sources, weights, params, t_max, 
     n_post = weights.shape[1]
     n_arr = count_up_to(arrival_times, t_max)
     n_spikes = spike_times.size
-
-    # own events (spikes, refractory ends inside the window) in time order, each with its gap index
-    n_ev = n_spikes * (2 if t_ref > 0.0 else 1)
-    ev_time = np.empty(n_ev)
-    ev_kind = np.empty(n_ev, dtype=np.int64)
-    ev_spike = np.empty(n_ev, dtype=np.int64)
-    m = 0
-    for s in range(n_spikes):
-        ev_time[m] = spike_times[s]
-        ev_kind[m] = EVENT_SPIKE
-        ev_spike[m] = s
-        m += 1
-        if t_ref > 0.0 and spike_times[s] + t_ref <= t_max:
-            ev_time[m] = spike_times[s] + t_ref
-            ev_kind[m] = EVENT_REFRACTORY_END
-            ev_spike[m] = s
-            m += 1
-    n_ev = m
-    order = np.argsort(ev_time[:n_ev], kind="mergesort")
-    ev_gap = np.searchsorted(arrival_times[:n_arr], ev_time[:n_ev][order]) - 1  # per sorted event
-
-    # forward replay of I for all neurons on the arrival clock: I just before each spike, I at each refractory end
-    current_before = np.zeros(n_spikes)
-    current_at_end = np.zeros(n_spikes)
-    cur = np.zeros(n_post)
-    clock = 0.0
-    e = 0
-    for g in range(-1, n_arr):
-        while e < n_ev and ev_gap[e] == g:
-            idx = order[e]
-            s = ev_spike[idx]
-            j = spike_neurons[s]
-            value = cur[j] * math.exp(-(ev_time[idx] - clock) / tau_syn)
-            if ev_kind[idx] == EVENT_SPIKE:
-                current_before[s] = value
-                if reset_current:
-                    cur[j] = 0.0  # zero stays zero under decay, so the clock-time value stays consistent
-            else:
-                current_at_end[s] = value
-            e += 1
-        if g + 1 < n_arr:
-            top = arrival_times[g + 1]
-            es = math.exp(-(top - clock) / tau_syn)
-            row = arrival_sources[g + 1]
-            for j in range(n_post):
-                cur[j] = cur[j] * es + weights[row, j]
-            clock = top
+    ev_time, ev_kind, ev_spike, n_ev = own_events(spike_times, t_ref, t_max)
+    order = np.argsort(ev_time, kind="mergesort")
+    ev_gap = np.searchsorted(arrival_times[:n_arr], ev_time[order]) - 1  # per sorted event
+    current_before, current_at_end = own_event_currents_on_clock(
+        arrival_times, arrival_sources, weights, n_arr, tau_syn, reset_current, spike_neurons, ev_time, ev_kind,
+        ev_spike, order, ev_gap)
 
     d_weights = np.zeros((n_arr, n_post))
     d_arrivals = np.zeros(arrival_times.size)
@@ -167,3 +126,68 @@ def layer_backward_gaps(arrival_times, arrival_sources, weights, params, t_max, 
     for j in range(n_post):
         d_bias += d_bias_per_neuron[j]
     return d_weights, d_arrivals, d_bias, n_grazing
+
+
+@njit(cache=True)
+def own_events(spike_times, t_ref, t_max):
+    """Own events of a layer's neurons: every spike and every refractory end inside the window.
+
+    Returns (times, kinds, spike index, count), spikes first, then refractory ends (each part in time order),
+    so that a stable sort by time puts a spike before a refractory end at the same time.
+    """
+    n_spikes = spike_times.size
+    ev_time = np.empty(2 * n_spikes if t_ref > 0.0 else n_spikes)
+    ev_kind = np.empty(ev_time.size, dtype=np.int64)
+    ev_spike = np.empty(ev_time.size, dtype=np.int64)
+    m = 0
+    for s in range(n_spikes):
+        ev_time[m] = spike_times[s]
+        ev_kind[m] = EVENT_SPIKE
+        ev_spike[m] = s
+        m += 1
+    if t_ref > 0.0:
+        for s in range(n_spikes):
+            if spike_times[s] + t_ref <= t_max:
+                ev_time[m] = spike_times[s] + t_ref
+                ev_kind[m] = EVENT_REFRACTORY_END
+                ev_spike[m] = s
+                m += 1
+    return ev_time[:m], ev_kind[:m], ev_spike[:m], m
+
+
+@njit(cache=True)
+def own_event_currents_on_clock(arrival_times, arrival_sources, weights, n_arr, tau_syn, reset_current,
+                                spike_neurons, ev_time, ev_kind, ev_spike, order, ev_gap):
+    """Forward replay of I for all neurons on the arrival clock: (I just before each spike, I at each refractory
+    end), per spike. ``order`` sorts the events by time and ``ev_gap[e]`` is the arrival gap of sorted event e;
+    other event kinds are ignored."""
+    n_post = weights.shape[1]
+    current_before = np.zeros(spike_neurons.size)
+    current_at_end = np.zeros(spike_neurons.size)
+    cur = np.zeros(n_post)
+    clock = 0.0
+    e = 0
+    n_ev = order.size
+    for g in range(-1, n_arr):
+        while e < n_ev and ev_gap[e] == g:
+            idx = order[e]
+            kind = ev_kind[idx]
+            if kind == EVENT_SPIKE or kind == EVENT_REFRACTORY_END:
+                s = ev_spike[idx]
+                j = spike_neurons[s]
+                value = cur[j] * math.exp(-(ev_time[idx] - clock) / tau_syn)
+                if kind == EVENT_SPIKE:
+                    current_before[s] = value
+                    if reset_current:
+                        cur[j] = 0.0  # zero stays zero under decay, so the clock-time value stays consistent
+                else:
+                    current_at_end[s] = value
+            e += 1
+        if g + 1 < n_arr:
+            top = arrival_times[g + 1]
+            es = math.exp(-(top - clock) / tau_syn)
+            row = weights[arrival_sources[g + 1]]
+            for j in range(n_post):
+                cur[j] = cur[j] * es + row[j]
+            clock = top
+    return current_before, current_at_end

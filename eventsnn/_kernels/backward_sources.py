@@ -28,12 +28,16 @@ import math
 import numpy as np
 from numba import njit
 
-from eventsnn._kernels.backward import own_event_currents, spike_jump
+from eventsnn._kernels.backward import spike_jump
+from eventsnn._kernels.backward_dense import (EVENT_REFRACTORY_END, EVENT_SPIKE, own_event_currents_on_clock,
+                                             own_events)
 from eventsnn._kernels.crossing import first_crossing
-from eventsnn._kernels.forward import WINDOW_SLACK_REL, replay_neuron
-from eventsnn._kernels.indexing import count_up_to, per_neuron_index
+from eventsnn._kernels.forward import WINDOW_SLACK_REL
+from eventsnn._kernels.indexing import count_up_to
 from eventsnn._kernels.lif import (advance, advance_held, decay_factors, extremum_time, reset_after_spike,
                                    state_after, unpack, voltage_slope)
+
+EVENT_CANDIDATE = 2  # own-event kind next to backward_dense.EVENT_SPIKE / EVENT_REFRACTORY_END
 
 
 @njit(cache=True, nogil=True)
@@ -43,6 +47,9 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
     """Adjoint of one layer with candidate sources (see module docstring).
 
     Arrays as in ``backward.layer_backward``; candidates sorted by time (any neuron order); query_times sorted.
+    Swept gap by gap over the shared clock of arrivals and queries, vectorised over neurons, as
+    ``backward_dense.layer_backward_gaps``: only neurons with an own event (spike, refractory end, candidate)
+    inside a gap are propagated piecewise.
 
     Returns
     -------
@@ -53,225 +60,363 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
     n_post = weights.shape[1]
     n_arr = count_up_to(arrival_times, t_max)
     n_query = query_times.size
-
-    gap_es = np.empty(n_arr)  # current decay over each inter-arrival gap, shared by all neurons
-    for k in range(n_arr):
-        gap_es[k] = math.exp(-((arrival_times[k + 1] if k + 1 < n_arr else t_max) - arrival_times[k]) / tau_syn)
-    spike_order, spike_first = per_neuron_index(spike_neurons, n_post)
-    cand_order, cand_first = per_neuron_index(cand_neurons, n_post)
-    max_own = 1
-    for j in range(n_post):
-        max_own = max(max_own, spike_first[j + 1] - spike_first[j])
-    current_before_spike = np.empty(max_own)
-    current_at_refractory_end = np.empty(max_own)
+    n_spikes = spike_times.size
+    n_cand = cand_times.size
 
     d_weights = np.zeros((n_arr, n_post))
     d_arrivals = np.zeros(arrival_times.size)
     lam_i_query = np.zeros((n_query, n_post))
     lam_v_query = np.zeros((n_query, n_post))
-    d_bias = 0.0
+
+    # I before each spike and at each refractory end (arrival clock only: queries do not change I)
+    sp_time, sp_kind, sp_spike, n_sp = own_events(spike_times, t_ref, t_max)
+    sp_order = np.argsort(sp_time, kind="mergesort")
+    sp_gap = np.searchsorted(arrival_times[:n_arr], sp_time[sp_order]) - 1
+    current_before, current_at_end = own_event_currents_on_clock(
+        arrival_times, arrival_sources, weights, n_arr, tau_syn, reset_current, spike_neurons, sp_time, sp_kind,
+        sp_spike, sp_order, sp_gap)
+
+    # all own events: candidates, then spikes, then refractory ends, so that a stable sort by time gives the
+    # forward tie order candidate < spike < refractory end (a candidate at a spike time acts just before it)
+    n_ev = n_cand + n_sp
+    ev_time = np.empty(n_ev)
+    ev_kind = np.empty(n_ev, dtype=np.int64)
+    ev_index = np.empty(n_ev, dtype=np.int64)  # candidate index, or spike index
+    for c in range(n_cand):
+        ev_time[c] = cand_times[c]
+        ev_kind[c] = EVENT_CANDIDATE
+        ev_index[c] = c
+    for m in range(n_sp):
+        ev_time[n_cand + m] = sp_time[m]
+        ev_kind[n_cand + m] = sp_kind[m]
+        ev_index[n_cand + m] = sp_spike[m]
+    order = np.argsort(ev_time, kind="mergesort")
+    ev_neuron = np.empty(n_ev, dtype=np.int64)
+    # V is clamped while refractory, so nothing can be created there: such candidates are inert
+    inert = np.zeros(n_cand, dtype=np.bool_)
+    refractory = np.zeros(n_post, dtype=np.bool_)
+    for e in range(n_ev):
+        idx = order[e]
+        kind = ev_kind[idx]
+        j = cand_neurons[ev_index[idx]] if kind == EVENT_CANDIDATE else spike_neurons[ev_index[idx]]
+        ev_neuron[idx] = j
+        if kind == EVENT_CANDIDATE:
+            inert[ev_index[idx]] = refractory[j]
+        elif kind == EVENT_SPIKE:
+            refractory[j] = t_ref > 0.0
+        else:
+            refractory[j] = False
+
+    # the sweep clock: arrivals and queries inside the window, an arrival before a query at the same time
+    n_q_in = count_up_to(query_times, t_max)
+    n_clock = n_arr + n_q_in
+    clock_time = np.empty(n_clock)
+    clock_arrival = np.empty(n_clock, dtype=np.int64)  # arrival index, or -1 - query index
+    a = 0
+    q = 0
+    for m in range(n_clock):
+        if q >= n_q_in or (a < n_arr and arrival_times[a] <= query_times[q]):
+            clock_time[m] = arrival_times[a]
+            clock_arrival[m] = a
+            a += 1
+        else:
+            clock_time[m] = query_times[q]
+            clock_arrival[m] = -1 - q
+            q += 1
+    # an own event at time t belongs to the gap below the first clock point at or after t (undone after it)
+    ev_gap = np.searchsorted(clock_time, ev_time[order]) - 1
+
+    if n_ev == 0:
+        return d_weights, d_arrivals, 0.0, 0, lam_i_query, lam_v_query
+    lam_v = np.zeros(n_post)
+    lam_i = np.zeros(n_post)
+    d_bias_per_neuron = np.zeros(n_post)
+    pending = np.zeros(n_spikes)      # dL/dt_spike collected at the spike's refractory end
+    t_last = np.zeros(n_post)         # special neurons: time their lambda has been propagated down to
+    special = np.zeros(n_post, dtype=np.bool_)
+    specials = np.empty(n_post, dtype=np.int64)
+    keep_v = np.empty(n_post)
+    keep_i = np.empty(n_post)
+    keep_b = np.empty(n_post)
+    inv_tau_mem = 1.0 / tau_mem
+    inv_tau_syn = 1.0 / tau_syn
     n_grazing = 0
-
-    for j in range(n_post):
-        own = spike_order[spike_first[j]:spike_first[j + 1]]
-        cands = cand_order[cand_first[j]:cand_first[j + 1]]
-        n_own = own.size
-        if n_own == 0 and cands.size == 0:
-            continue  # no spike and no source: lambda stays 0
-        own_event_currents(j, own, spike_times, arrival_times, arrival_sources, weights, n_arr, t_max, tau_syn,
-                           t_ref, reset_current, gap_es, current_before_spike, current_at_refractory_end)
-
-        # reverse sweep from t_max
-        lam_v = 0.0
-        lam_i = 0.0
-        t_cur = t_max
-        k = n_arr - 1
-        s = n_own - 1
-        c = cands.size - 1
-        q = n_query - 1
-        while q >= 0 and query_times[q] > t_max:
-            q -= 1
-        refractory = s >= 0 and t_ref > 0.0 and spike_times[own[s]] + t_ref > t_max
-        pending = 0.0
-        while True:
-            t_q = query_times[q] if q >= 0 else -math.inf
-            t_a = arrival_times[k] if k >= 0 else -math.inf
-            t_e = spike_times[own[s]] + t_ref if (s >= 0 and t_ref > 0.0 and not refractory) else -math.inf
-            t_s = spike_times[own[s]] if s >= 0 else -math.inf
-            t_c = cand_times[cands[c]] if c >= 0 else -math.inf
-            tau = max(max(t_q, t_a), max(max(t_e, t_s), t_c))
-            done = tau == -math.inf
-            if done:
-                tau = 0.0
-            if tau < t_cur:
-                if refractory:
-                    lam_i *= math.exp(-(t_cur - tau) / tau_syn)
-                else:
-                    em, es, kern = decay_factors(t_cur - tau, tau_mem, tau_syn, gap)
-                    d_bias += lam_v * (1.0 - em)
-                    lam_i = kern * lam_v + es * lam_i
-                    lam_v = em * lam_v
-                t_cur = tau
-            if done:
-                break
-            if t_q == tau:
-                lam_i_query[q, j] = lam_i
-                lam_v_query[q, j] = lam_v
-                q -= 1
-            elif t_a == tau:
-                w = weights[arrival_sources[k], j]
-                d_weights[k, j] += lam_i
-                d_arrivals[k] += lam_i * w / tau_syn
-                if not refractory:
-                    d_arrivals[k] -= lam_v * w / tau_mem
-                k -= 1
-            elif t_e == tau:
-                pending = -lam_v * (current_at_refractory_end[s] + bias) / tau_mem
-                lam_v = 0.0
-                refractory = True
-            elif t_s == tau:
-                slope, flow_v_after, near_grazing = spike_jump(current_before_spike[s], theta, bias, tau_mem, t_ref,
+    e = n_ev - 1
+    # lambda is 0 after the last own event (nothing later reaches it): start in that event's gap
+    for g in range(ev_gap[n_ev - 1], -2, -1):
+        top = clock_time[g + 1] if g + 1 < n_clock else t_max
+        bottom = clock_time[g] if g >= 0 else 0.0
+        if g + 1 < n_clock:
+            k = clock_arrival[g + 1]
+            if k >= 0:  # undo arrival k (it followed every own event at its time); lambda_V is 0 while refractory
+                row = weights[arrival_sources[k]]
+                acc = 0.0
+                for j in range(n_post):
+                    d_weights[k, j] = lam_i[j]
+                    acc += row[j] * (lam_i[j] * inv_tau_syn - lam_v[j] * inv_tau_mem)
+                d_arrivals[k] = acc
+            else:
+                lam_i_query[-1 - k] = lam_i
+                lam_v_query[-1 - k] = lam_v
+        n_special = 0
+        while e >= 0 and ev_gap[e] == g:
+            idx = order[e]
+            j = ev_neuron[idx]
+            t_event = ev_time[idx]
+            if not special[j]:
+                special[j] = True
+                specials[n_special] = j
+                n_special += 1
+                t_last[j] = top
+            em, es, kern = decay_factors(t_last[j] - t_event, tau_mem, tau_syn, gap)
+            d_bias_per_neuron[j] += lam_v[j] * (1.0 - em)
+            lam_i[j] = kern * lam_v[j] + es * lam_i[j]
+            lam_v[j] = em * lam_v[j]
+            t_last[j] = t_event
+            kind = ev_kind[idx]
+            if kind == EVENT_CANDIDATE:
+                c = ev_index[idx]
+                if not inert[c]:
+                    drive = cand_drive[c] + cand_coef_v[c] * lam_v[j] + cand_coef_i[c] * lam_i[j]
+                    lam_v[j] += cand_gain[c] * drive
+            elif kind == EVENT_REFRACTORY_END:
+                pending[ev_index[idx]] = -lam_v[j] * (current_at_end[ev_index[idx]] + bias) * inv_tau_mem
+                lam_v[j] = 0.0
+            else:
+                sp = ev_index[idx]
+                slope, flow_v_after, near_grazing = spike_jump(current_before[sp], theta, bias, tau_mem, t_ref,
                                                                reset_current, min_slope, grazing_slope)
                 n_grazing += near_grazing
-                reset_part = 0.0 if detach_reset else pending - lam_v * flow_v_after
-                lam_v = -(lambda_timing * spike_cotangents[own[s]] + reset_part) / slope
+                reset_part = 0.0 if detach_reset else pending[sp] - lam_v[j] * flow_v_after
+                lam_v[j] = -(lambda_timing * spike_cotangents[sp] + reset_part) / slope
                 if reset_current:
-                    lam_i = 0.0
-                pending = 0.0
-                refractory = False
-                s -= 1
-            else:
-                i_c = cands[c]
-                if not refractory:  # V is clamped while refractory: nothing can be created there
-                    drive = cand_drive[i_c] + cand_coef_v[i_c] * lam_v + cand_coef_i[i_c] * lam_i
-                    lam_v += cand_gain[i_c] * drive
-                c -= 1
+                    lam_i[j] = 0.0
+            e -= 1
+        # special neurons: rest of the gap with their own factors, kept aside while the shared update runs
+        for m in range(n_special):
+            j = specials[m]
+            em, es, kern = decay_factors(t_last[j] - bottom, tau_mem, tau_syn, gap)
+            keep_b[m] = d_bias_per_neuron[j] + lam_v[j] * (1.0 - em)
+            keep_i[m] = kern * lam_v[j] + es * lam_i[j]
+            keep_v[m] = em * lam_v[j]
+        em, es, kern = decay_factors(top - bottom, tau_mem, tau_syn, gap)
+        rise = 1.0 - em
+        for j in range(n_post):  # branch-free, so that it vectorises
+            d_bias_per_neuron[j] += lam_v[j] * rise
+            lam_i[j] = kern * lam_v[j] + es * lam_i[j]
+            lam_v[j] = em * lam_v[j]
+        for m in range(n_special):
+            j = specials[m]
+            d_bias_per_neuron[j] = keep_b[m]
+            lam_i[j] = keep_i[m]
+            lam_v[j] = keep_v[m]
+            special[j] = False
+    d_bias = 0.0
+    for j in range(n_post):
+        d_bias += d_bias_per_neuron[j]
     return d_weights, d_arrivals, d_bias, n_grazing, lam_i_query, lam_v_query
 
 
 @njit(cache=True)
-def near_misses(arrival_times, arrival_weights, spike_times, params, t_max):
-    """Sub-threshold local maxima of one neuron's exact V(t) on (0, t_max): (times, V, I, d2V/dt2).
+def _near_miss(v, cur, v_end, i_end, t, t_end, j, params, out_t, out_n, out_v, out_i, out_curv, n_out):
+    """Append neuron j's sub-threshold maximum strictly inside the free step (t, t_end) that takes (v, cur) to
+    (v_end, i_end), if there is one; returns the new count. dV/dt is a two-exponential sum with at most one
+    zero, so an interior maximum needs V rising at the start and not rising at the end: most steps are settled
+    without the logarithm of ``extremum_time``."""
+    tau_mem, tau_syn, _, theta, bias, _, _ = unpack(params)
+    if voltage_slope(v, cur, bias, tau_mem) > 0.0 and voltage_slope(v_end, i_end, bias, tau_mem) <= 0.0:
+        t_ext = extremum_time(v, cur, bias, tau_mem, tau_syn)
+        if t_ext > 0.0 and t + t_ext < t_end:
+            v_ext, i_ext = state_after(t_ext, v, cur, params)
+            if v_ext < theta:
+                out_t[n_out], out_n[n_out], out_v[n_out], out_i[n_out] = t + t_ext, j, v_ext, i_ext
+                out_curv[n_out] = -i_ext / (tau_syn * tau_mem)  # dV/dt = 0 there, so V'' = I'/tau_m
+                n_out += 1
+    return n_out
 
-    Only smooth interior maxima between events are returned (a maximum created by an inhibitory arrival is a
-    kink with no curvature; it is skipped). These are the spikes the neuron *almost* fired.
-    """
-    tau_mem, tau_syn, gap, theta, bias, t_ref, reset_current = unpack(params)
-    n_events = arrival_times.size + spike_times.size + 1
-    out_t = np.empty(n_events)
-    out_v = np.empty(n_events)
-    out_i = np.empty(n_events)
-    out_curv = np.empty(n_events)
-    n_out = 0
-    v = 0.0
-    cur = 0.0
-    t = 0.0
-    free_from = 0.0  # end of the current refractory period
-    a = 0
-    s = 0
-    while True:
-        t_arr = arrival_times[a] if a < arrival_times.size else math.inf
-        t_spk = spike_times[s] if s < spike_times.size else math.inf
-        t_next = min(min(t_arr, t_spk), t_max)
-        cur, t = advance_held(cur, t, t_next, free_from, params)  # a held V has no maximum to report
-        if t_next > t:
-            t_ext = extremum_time(v, cur, bias, tau_mem, tau_syn)  # NaN if V is monotone: no maximum
-            if voltage_slope(v, cur, bias, tau_mem) > 0.0 and t_ext > 0.0 and t + t_ext < t_next:
-                v_ext, i_ext = state_after(t_ext, v, cur, params)
-                if v_ext < theta:
-                    out_t[n_out] = t + t_ext
-                    out_v[n_out] = v_ext
-                    out_i[n_out] = i_ext
-                    # dV/dt = (-V + I + b)/tau_m = 0 there, so d2V/dt2 = dI/dt / tau_m
-                    out_curv[n_out] = -i_ext / (tau_syn * tau_mem)
-                    n_out += 1
-            v, cur = state_after(t_next - t, v, cur, params)
-            t = t_next
-        if t_next >= t_max and t_arr > t_max and t_spk > t_max:
-            break
-        if t_spk <= t_arr:
-            v, cur, free_from = reset_after_spike(cur, t_spk, params)
-            s += 1
-        else:
-            cur += arrival_weights[a]
-            a += 1
-    return out_t[:n_out], out_v[:n_out], out_i[:n_out], out_curv[:n_out]
+
+@njit(cache=True)
+def _step(v, cur, t, target, free_from, params):
+    """(V, I, t, V0, I0, t0) after moving one neuron from t to ``target`` (no event in between); (V0, I0, t0) is
+    where its free part starts (after any held refractory part), for the maximum search."""
+    cur, t = advance_held(cur, t, target, free_from, params)
+    v0, i0, t0 = v, cur, t
+    if target > t:
+        v, cur = state_after(target - t, v, cur, params)
+        t = target
+    return v, cur, t, v0, i0, t0
 
 
 @njit(cache=True, nogil=True)
 def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spike_times, spike_neurons, grid,
                      use_grid):
-    """Candidate data of every neuron of one layer, in one compiled pass (no per-neuron Python overhead).
+    """Candidate data of every neuron of one layer, in one compiled pass.
 
-    Per neuron j (ascending), first its removal candidates (its spikes, in time order), then its creation
-    candidates in time order: the grid points where V < threshold (``use_grid``) or the sub-threshold interior
-    maxima of V (``near_misses``). Returns parallel arrays
+    First the removal candidates (every spike, in time order), then the creation candidates (gap by gap; the
+    caller sorts by time): the
+    grid points where V < threshold (``use_grid``; V is right-continuous there, as in ``replay_neuron``) or the
+    sub-threshold interior maxima of the exact V(t) between events (a maximum created by an inhibitory arrival
+    is a kink with no curvature; it is skipped). Returns parallel arrays
     (times, neurons, removal, voltage, current, slope, margin, curvature):
     voltage/current = V(t_c), I(t_c) (for a removal: threshold and I just before the spike);
     slope = dV/dt just before a spike (floored at 1e-12); margin = how far above threshold V would have risen
     after a spike without reset and later inputs (0 if it would not); curvature = d2V/dt2 at a near-miss.
     Fields that do not apply to a candidate's kind are 0.
+
+    The replay runs gap by gap over the shared clock of arrivals (and grid points), vectorised over neurons as
+    ``forward.layer_forward``: neurons with a spike in a gap or held by a refractory period are stepped alone.
     """
+    tau_mem, tau_syn, gap, theta, bias, t_ref, _ = unpack(params)
     n_post = weights.shape[1]
-    tau_mem, tau_syn, _, theta, bias, _, _ = unpack(params)
-    order, first = per_neuron_index(spike_neurons, n_post)
-    n_arr = arrival_times.size
-    capacity = spike_times.size + n_post * (grid.size if use_grid else n_arr + spike_times.size + 1) + 1
+    n_arr = count_up_to(arrival_times, t_max)
+    n_grid = count_up_to(grid, t_max) if use_grid else 0
+    n_spikes = spike_times.size
+
+    # clock: arrivals and grid points, an arrival before a grid point at the same time (grid values see it)
+    n_clock = n_arr + n_grid
+    clock_time = np.empty(n_clock)
+    clock_arrival = np.empty(n_clock, dtype=np.int64)  # arrival index, or -1 for a grid point
+    a = 0
+    g_i = 0
+    for m in range(n_clock):
+        if g_i >= n_grid or (a < n_arr and arrival_times[a] <= grid[g_i]):
+            clock_time[m] = arrival_times[a]
+            clock_arrival[m] = a
+            a += 1
+        else:
+            clock_time[m] = grid[g_i]
+            clock_arrival[m] = -1
+            g_i += 1
+    # a spike at time t happens in the gap below the first clock point at or after t (before arrivals at t)
+    spike_gap = np.searchsorted(clock_time, spike_times) - 1
+
+    capacity = n_post * (n_clock + 1) + 2 * n_spikes + 1
+    rem_i = np.empty(n_spikes)
     out_t = np.empty(capacity)
     out_n = np.empty(capacity, dtype=np.int64)
-    out_removal = np.zeros(capacity, dtype=np.bool_)
     out_v = np.empty(capacity)
     out_i = np.empty(capacity)
-    out_slope = np.zeros(capacity)
-    out_margin = np.zeros(capacity)
     out_curv = np.zeros(capacity)
-    w_j = np.empty(n_arr)
-    n = 0
-    for j in range(n_post):
-        for a in range(n_arr):
-            w_j[a] = weights[arrival_sources[a], j]
-        own = np.empty(first[j + 1] - first[j])
-        for m in range(own.size):
-            own[m] = spike_times[order[first[j] + m]]
-        if own.size:
-            before = np.empty(own.size)
-            for m in range(own.size):
-                before[m] = np.nextafter(own[m], -np.inf)
-            _, i_before = replay_neuron(arrival_times, w_j, own, params, before)
-            for m in range(own.size):
-                i0 = i_before[m]
-                out_t[n] = own[m]
-                out_n[n] = j
-                out_removal[n] = True
-                out_v[n] = theta
-                out_i[n] = i0
-                out_slope[n] = max((-theta + i0 + bias) / tau_mem, 1e-12)
-                t_ext = extremum_time(theta, i0, bias, tau_mem, tau_syn)
-                if t_ext > 0.0:
-                    out_margin[n] = max(state_after(t_ext, theta, i0, params)[0] - theta, 0.0)
-                elif bias > theta:
-                    out_margin[n] = bias - theta  # bias above threshold: V rises towards the bias
-                n += 1
-        if use_grid:
-            v_g, i_g = replay_neuron(arrival_times, w_j, own, params, grid)
-            for g in range(grid.size):
-                if v_g[g] < theta:  # grid points after a reset within their bin are creation candidates too
-                    out_t[n] = grid[g]
-                    out_n[n] = j
-                    out_v[n] = v_g[g]
-                    out_i[n] = i_g[g]
-                    n += 1
-        else:
-            t_m, v_m, i_m, curv = near_misses(arrival_times, w_j, own, params, t_max)
-            for m in range(t_m.size):
-                out_t[n] = t_m[m]
-                out_n[n] = j
-                out_v[n] = v_m[m]
-                out_i[n] = i_m[m]
-                out_curv[n] = curv[m]
-                n += 1
-    return (out_t[:n], out_n[:n], out_removal[:n], out_v[:n], out_i[:n], out_slope[:n], out_margin[:n],
-            out_curv[:n])
+    n_out = 0
+
+    v = np.zeros(n_post)
+    cur = np.zeros(n_post)
+    free_from = np.zeros(n_post)  # end of each neuron's refractory period
+    t_at = np.zeros(n_post)       # stepped-alone neurons: time their state refers to
+    special = np.zeros(n_post, dtype=np.bool_)
+    specials = np.empty(n_post, dtype=np.int64)
+    held = np.empty(n_post, dtype=np.int64)  # neurons that may still be refractory at the next gap
+    in_held = np.zeros(n_post, dtype=np.bool_)
+    n_held = 0
+    v_new = np.empty(n_post)
+    i_new = np.empty(n_post)
+    v_alone = np.empty(n_post)
+    i_alone = np.empty(n_post)
+    rises = np.zeros(n_post, dtype=np.bool_)
+    e = 0
+    for g in range(-1, n_clock):
+        bottom = clock_time[g] if g >= 0 else 0.0
+        top = clock_time[g + 1] if g + 1 < n_clock else t_max
+        n_special = 0
+        m = 0
+        while m < n_held:  # neurons held by a refractory period over part of this gap are stepped alone
+            j = held[m]
+            if free_from[j] > bottom:
+                special[j] = True
+                specials[n_special] = j
+                n_special += 1
+                t_at[j] = bottom
+                m += 1
+            else:
+                in_held[j] = False
+                n_held -= 1
+                held[m] = held[n_held]
+        while e < n_spikes and spike_gap[e] == g:
+            j = spike_neurons[e]
+            if not special[j]:
+                special[j] = True
+                specials[n_special] = j
+                n_special += 1
+                t_at[j] = bottom
+            t_spike = spike_times[e]
+            vj, ij, tj, v0, i0, t0 = _step(v[j], cur[j], t_at[j], t_spike, free_from[j], params)
+            if not use_grid:
+                n_out = _near_miss(v0, i0, vj, ij, t0, t_spike, j, params, out_t, out_n, out_v, out_i, out_curv, n_out)
+            rem_i[e] = ij
+            v[j], cur[j], free_from[j] = reset_after_spike(ij, t_spike, params)
+            t_at[j] = t_spike
+            if t_ref > 0.0 and not in_held[j]:
+                in_held[j] = True
+                held[n_held] = j
+                n_held += 1
+            e += 1
+        for m in range(n_special):  # the rest of the gap, alone
+            j = specials[m]
+            vj, ij, tj, v0, i0, t0 = _step(v[j], cur[j], t_at[j], top, free_from[j], params)
+            if not use_grid:
+                n_out = _near_miss(v0, i0, vj, ij, t0, top, j, params, out_t, out_n, out_v, out_i, out_curv, n_out)
+            v_alone[m] = vj
+            i_alone[m] = ij
+        em, es, kern = decay_factors(top - bottom, tau_mem, tau_syn, gap)
+        for j in range(n_post):  # branch-free, so that it vectorises; stepped-alone neurons are overwritten below
+            v_new[j] = bias + (v[j] - bias) * em + cur[j] * kern
+            i_new[j] = cur[j] * es
+            # a maximum inside the gap needs dV/dt > 0 at its start and <= 0 at its end (tau_m dV/dt = I + b - V)
+            rises[j] = (cur[j] + bias - v[j] > 0.0) & (i_new[j] + bias - v_new[j] <= 0.0)
+        if not use_grid:
+            for j in range(n_post):
+                if rises[j] and not special[j]:
+                    n_out = _near_miss(v[j], cur[j], v_new[j], i_new[j], bottom, top, j, params, out_t, out_n, out_v,
+                                       out_i, out_curv, n_out)
+        for m in range(n_special):
+            j = specials[m]
+            v_new[j] = v_alone[m]
+            i_new[j] = i_alone[m]
+            special[j] = False
+        v, v_new = v_new, v
+        cur, i_new = i_new, cur
+        if g + 1 < n_clock:
+            k = clock_arrival[g + 1]
+            if k >= 0:
+                row = weights[arrival_sources[k]]
+                for j in range(n_post):
+                    cur[j] += row[j]
+            else:
+                for j in range(n_post):
+                    if v[j] < theta:  # grid points after a reset within their bin are creation candidates too
+                        out_t[n_out], out_n[n_out], out_v[n_out], out_i[n_out] = top, j, v[j], cur[j]
+                        n_out += 1
+
+    # removal data of every spike, then the creation candidates after them
+    n_all = n_spikes + n_out
+    times = np.empty(n_all)
+    neurons = np.empty(n_all, dtype=np.int64)
+    removal = np.zeros(n_all, dtype=np.bool_)
+    voltage = np.empty(n_all)
+    current = np.empty(n_all)
+    slope = np.zeros(n_all)
+    margin = np.zeros(n_all)
+    curvature = np.zeros(n_all)
+    for s in range(n_spikes):
+        i0 = rem_i[s]
+        times[s] = spike_times[s]
+        neurons[s] = spike_neurons[s]
+        removal[s] = True
+        voltage[s] = theta
+        current[s] = i0
+        slope[s] = max((-theta + i0 + bias) / tau_mem, 1e-12)
+        t_ext = extremum_time(theta, i0, bias, tau_mem, tau_syn)
+        if t_ext > 0.0:
+            margin[s] = max(state_after(t_ext, theta, i0, params)[0] - theta, 0.0)
+        elif bias > theta:
+            margin[s] = bias - theta  # bias above threshold: V rises towards the bias
+    for c in range(n_out):
+        times[n_spikes + c] = out_t[c]
+        neurons[n_spikes + c] = out_n[c]
+        voltage[n_spikes + c] = out_v[c]
+        current[n_spikes + c] = out_i[c]
+        curvature[n_spikes + c] = out_curv[c]
+    return times, neurons, removal, voltage, current, slope, margin, curvature
 
 
 @njit(cache=True)

@@ -113,6 +113,15 @@ def potentials_at(times, sources, weights, params, query, out):
                 out[q, c] += weights[sources[s], c] * k
 
 
+@njit(cache=True, inline="always")
+def _added_spike_gain(u, g, tau_mem, decay_gap):
+    """g k(u) for a spike u ms before a maximum t*, 0 for u <= 0 (a spike at or after t* does not reach it) or
+    g = 0; shared by both creation kernels so that they skip exactly the same (query, class) pairs."""
+    if u <= 0.0 or g == 0.0:
+        return 0.0
+    return g * lif.psp_kernel(u, tau_mem, decay_gap)
+
+
 @njit(cache=True)
 def creation_values(query, t_at_max, params, weights, value_cotangents, out):
     """``out[q, j]`` = sum_c dL/dv_max_c W[j, c] k(t*_c - query[q]): first-order change of the loss if presynaptic
@@ -120,9 +129,21 @@ def creation_values(query, t_at_max, params, weights, value_cotangents, out):
     tau_mem, _, decay_gap, _, _, _, _ = lif.unpack(params)
     for q in range(query.size):
         for c in range(weights.shape[1]):
-            u = t_at_max[c] - query[q]
-            if u <= 0.0 or value_cotangents[c] == 0.0:
+            gk = _added_spike_gain(t_at_max[c] - query[q], value_cotangents[c], tau_mem, decay_gap)
+            if gk == 0.0:
                 continue
-            gk = value_cotangents[c] * lif.psp_kernel(u, tau_mem, decay_gap)
             for j in range(weights.shape[0]):
                 out[q, j] += gk * weights[j, c]
+
+
+@njit(cache=True)
+def creation_values_at(query, neurons, t_at_max, params, weights, value_cotangents, out):
+    """``out[q]`` = creation_values' ``out[q, neurons[q]]`` for one (time, neuron) pair per q: n_classes
+    terms per pair instead of n_inputs x n_classes. ``neurons`` must lie in [0, n_inputs) (not checked here)."""
+    tau_mem, _, decay_gap, _, _, _, _ = lif.unpack(params)
+    for q in range(query.size):
+        j = neurons[q]
+        total = 0.0
+        for c in range(weights.shape[1]):
+            total += _added_spike_gain(t_at_max[c] - query[q], value_cotangents[c], tau_mem, decay_gap) * weights[j, c]
+        out[q] = total
