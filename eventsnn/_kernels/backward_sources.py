@@ -33,7 +33,7 @@ from eventsnn._kernels.backward_dense import (EVENT_REFRACTORY_END, EVENT_SPIKE,
                                              own_events)
 from eventsnn._kernels.crossing import first_crossing
 from eventsnn._kernels.forward import WINDOW_SLACK_REL
-from eventsnn._kernels.indexing import count_up_to
+from eventsnn._kernels.indexing import count_up_to, merge_order
 from eventsnn._kernels.lif import (advance, advance_held, decay_factors, extremum_time, reset_after_spike,
                                    state_after, unpack, voltage_slope)
 
@@ -90,7 +90,11 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
         ev_time[n_cand + m] = sp_time[m]
         ev_kind[n_cand + m] = sp_kind[m]
         ev_index[n_cand + m] = sp_spike[m]
-    order = np.argsort(ev_time, kind="mergesort")
+    # candidates arrive sorted and the few spike events are sorted alone: a merge orders them all
+    order = merge_order(cand_times, sp_time[sp_order])
+    for m in range(order.size):
+        if order[m] >= n_cand:
+            order[m] = n_cand + sp_order[order[m] - n_cand]
     ev_neuron = np.empty(n_ev, dtype=np.int64)
     # V is clamped while refractory, so nothing can be created there: such candidates are inert
     inert = np.zeros(n_cand, dtype=np.bool_)
@@ -141,6 +145,10 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
     inv_tau_mem = 1.0 / tau_mem
     inv_tau_syn = 1.0 / tau_syn
     n_grazing = 0
+    # grid candidates share their times across neurons, so consecutive own events mostly step by the same dt:
+    # the factors of the last dt are kept
+    cached_dt = -1.0
+    cached = decay_factors(0.0, tau_mem, tau_syn, gap)
     e = n_ev - 1
     # lambda is 0 after the last own event (nothing later reaches it): start in that event's gap
     for g in range(ev_gap[n_ev - 1], -2, -1):
@@ -168,7 +176,10 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
                 specials[n_special] = j
                 n_special += 1
                 t_last[j] = top
-            em, es, kern = decay_factors(t_last[j] - t_event, tau_mem, tau_syn, gap)
+            if t_last[j] - t_event != cached_dt:
+                cached_dt = t_last[j] - t_event
+                cached = decay_factors(cached_dt, tau_mem, tau_syn, gap)
+            em, es, kern = cached
             d_bias_per_neuron[j] += lam_v[j] * (1.0 - em)
             lam_i[j] = kern * lam_v[j] + es * lam_i[j]
             lam_v[j] = em * lam_v[j]
@@ -195,7 +206,10 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
         # special neurons: rest of the gap with their own factors, kept aside while the shared update runs
         for m in range(n_special):
             j = specials[m]
-            em, es, kern = decay_factors(t_last[j] - bottom, tau_mem, tau_syn, gap)
+            if t_last[j] - bottom != cached_dt:
+                cached_dt = t_last[j] - bottom
+                cached = decay_factors(cached_dt, tau_mem, tau_syn, gap)
+            em, es, kern = cached
             keep_b[m] = d_bias_per_neuron[j] + lam_v[j] * (1.0 - em)
             keep_i[m] = kern * lam_v[j] + es * lam_i[j]
             keep_v[m] = em * lam_v[j]
@@ -252,8 +266,8 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
                      use_grid):
     """Candidate data of every neuron of one layer, in one compiled pass.
 
-    First the removal candidates (every spike, in time order), then the creation candidates (gap by gap; the
-    caller sorts by time): the
+    Sorted by time (a removal before a creation at the same time). Removal candidates: every spike. Creation
+    candidates: the
     grid points where V < threshold (``use_grid``; V is right-continuous there, as in ``replay_neuron``) or the
     sub-threshold interior maxima of the exact V(t) between events (a maximum created by an inhibitory arrival
     is a kink with no curvature; it is skipped). Returns parallel arrays
@@ -387,7 +401,17 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
                         out_t[n_out], out_n[n_out], out_v[n_out], out_i[n_out] = top, j, v[j], cur[j]
                         n_out += 1
 
-    # removal data of every spike, then the creation candidates after them
+    # sorted by time, a removal before a creation at the same time (the grid's creations come sorted; the
+    # near-misses of one gap do not)
+    creation_order = np.arange(n_out)
+    for c in range(1, n_out):
+        if out_t[c] < out_t[c - 1]:
+            creation_order = np.argsort(out_t[:n_out], kind="mergesort")
+            break
+    creation_times = np.empty(n_out)
+    for c in range(n_out):
+        creation_times[c] = out_t[creation_order[c]]
+    order = merge_order(spike_times, creation_times)
     n_all = n_spikes + n_out
     times = np.empty(n_all)
     neurons = np.empty(n_all, dtype=np.int64)
@@ -397,25 +421,28 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
     slope = np.zeros(n_all)
     margin = np.zeros(n_all)
     curvature = np.zeros(n_all)
-    for s in range(n_spikes):
-        i0 = rem_i[s]
-        times[s] = spike_times[s]
-        neurons[s] = spike_neurons[s]
-        removal[s] = True
-        voltage[s] = theta
-        current[s] = i0
-        slope[s] = max((-theta + i0 + bias) / tau_mem, 1e-12)
-        t_ext = extremum_time(theta, i0, bias, tau_mem, tau_syn)
-        if t_ext > 0.0:
-            margin[s] = max(state_after(t_ext, theta, i0, params)[0] - theta, 0.0)
-        elif bias > theta:
-            margin[s] = bias - theta  # bias above threshold: V rises towards the bias
-    for c in range(n_out):
-        times[n_spikes + c] = out_t[c]
-        neurons[n_spikes + c] = out_n[c]
-        voltage[n_spikes + c] = out_v[c]
-        current[n_spikes + c] = out_i[c]
-        curvature[n_spikes + c] = out_curv[c]
+    for m in range(n_all):
+        if order[m] < n_spikes:
+            s = order[m]
+            i0 = rem_i[s]
+            times[m] = spike_times[s]
+            neurons[m] = spike_neurons[s]
+            removal[m] = True
+            voltage[m] = theta
+            current[m] = i0
+            slope[m] = max((-theta + i0 + bias) / tau_mem, 1e-12)
+            t_ext = extremum_time(theta, i0, bias, tau_mem, tau_syn)
+            if t_ext > 0.0:
+                margin[m] = max(state_after(t_ext, theta, i0, params)[0] - theta, 0.0)
+            elif bias > theta:
+                margin[m] = bias - theta  # bias above threshold: V rises towards the bias
+        else:
+            c = creation_order[order[m] - n_spikes]
+            times[m] = out_t[c]
+            neurons[m] = out_n[c]
+            voltage[m] = out_v[c]
+            current[m] = out_i[c]
+            curvature[m] = out_curv[c]
     return times, neurons, removal, voltage, current, slope, margin, curvature
 
 

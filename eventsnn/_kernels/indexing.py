@@ -26,3 +26,20 @@ def count_up_to(times, t_max):
     while n < times.size and times[n] <= t_max:
         n += 1
     return n
+
+
+@njit(cache=True)
+def merge_order(a, b):
+    """Order of the concatenation [a, b] of two sorted arrays, sorted and stable (at equal values every entry of
+    ``a`` comes first): a linear merge, for event lists that are already sorted in parts."""
+    out = np.empty(a.size + b.size, dtype=np.int64)
+    i = 0
+    k = 0
+    for m in range(out.size):
+        if k >= b.size or (i < a.size and a[i] <= b[k]):
+            out[m] = i
+            i += 1
+        else:
+            out[m] = a.size + k
+            k += 1
+    return out

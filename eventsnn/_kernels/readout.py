@@ -139,11 +139,20 @@ def creation_values(query, t_at_max, params, weights, value_cotangents, out):
 @njit(cache=True)
 def creation_values_at(query, neurons, t_at_max, params, weights, value_cotangents, out):
     """``out[q]`` = creation_values' ``out[q, neurons[q]]`` for one (time, neuron) pair per q: n_classes
-    terms per pair instead of n_inputs x n_classes. ``neurons`` must lie in [0, n_inputs) (not checked here)."""
+    terms per pair instead of n_inputs x n_classes. ``neurons`` must lie in [0, n_inputs) (not checked here).
+    Pairs sorted by time (grid candidates: every neuron at each grid time) reuse the class gains of the
+    previous time."""
     tau_mem, _, decay_gap, _, _, _, _ = lif.unpack(params)
+    n_classes = weights.shape[1]
+    gains = np.zeros(n_classes)
+    last = math.nan
     for q in range(query.size):
+        if query[q] != last:
+            last = query[q]
+            for c in range(n_classes):
+                gains[c] = _added_spike_gain(t_at_max[c] - last, value_cotangents[c], tau_mem, decay_gap)
         j = neurons[q]
         total = 0.0
-        for c in range(weights.shape[1]):
-            total += _added_spike_gain(t_at_max[c] - query[q], value_cotangents[c], tau_mem, decay_gap) * weights[j, c]
+        for c in range(n_classes):
+            total += gains[c] * weights[j, c]
         out[q] = total
