@@ -209,11 +209,29 @@ def _vjp_one(net: Network, rec: Record, cotangents, min_slope: float, grazing_sl
     snapshot = rec.network
     layered, prepared = structure if structure is not None else _structure(net, snapshot)
     if method != "timing":
-        return method_vjp(rec, cotangents, method, options, loss_fn=loss_fn, min_slope=min_slope,
+        part = method_vjp(rec, cotangents, method, options, loss_fn=loss_fn, min_slope=min_slope,
                           grazing_slope=grazing_slope)
-    if not layered:
+    elif not layered:
         from eventsnn._adjoint_general import vjp_general
         return vjp_general(snapshot, rec, cotangents, min_slope, grazing_slope, compiled=prepared)
+    else:
+        part = _layered_timing_vjp(rec, cotangents, prepared, min_slope, grazing_slope)
+    if not dense:
+        return part
+    # per-sample dense matrices are only built for a single record: a batch scatters every sample's rows into
+    # one total (fresh (n_pre, n_post) arrays per sample cost more in page faults than the adjoint itself)
+    d_weights = []
+    for connection, (rows, sources) in zip(snapshot.connections, part["weight_rows"]):
+        d_weights.append(np.zeros_like(connection.weights))
+        scatter_rows(d_weights[-1], rows, sources)
+    return Gradients(weights=d_weights, biases=part["biases"], delays=part["delays"], input_times=part["input_times"],
+                     spike_times=part["spike_times"], n_near_grazing=part["n_near_grazing"],
+                     extra=part.get("extra", {}))
+
+
+def _layered_timing_vjp(rec: Record, cotangents, prepared, min_slope: float, grazing_slope: float) -> dict:
+    """Exact adjoint of a layered feed-forward record, layer by layer from the top (per-arrival weight rows)."""
+    snapshot = rec.network
     n_layers = len(snapshot.connections)
     weight_rows, d_biases, d_delays = [None] * n_layers, [0.0] * n_layers, [0.0] * n_layers
     spike_cotangents = [c.copy() for c in cotangents]
@@ -235,11 +253,5 @@ def _vjp_one(net: Network, rec: Record, cotangents, min_slope: float, grazing_sl
             spike_cotangents[k - 1] += d_arr
         else:
             d_inputs = {input_name: d_arr}
-    if not dense:
-        return {"weight_rows": weight_rows, "biases": d_biases, "delays": d_delays, "n_near_grazing": n_grazing}
-    d_weights = []
-    for connection, (rows, sources) in zip(snapshot.connections, weight_rows):
-        d_weights.append(np.zeros_like(connection.weights))
-        scatter_rows(d_weights[-1], rows, sources)
-    return Gradients(weights=d_weights, biases=d_biases, delays=d_delays, input_times=d_inputs,
-                     spike_times=spike_cotangents, n_near_grazing=n_grazing)
+    return {"weight_rows": weight_rows, "biases": d_biases, "delays": d_delays, "input_times": d_inputs,
+            "spike_times": spike_cotangents, "n_near_grazing": n_grazing}

@@ -39,7 +39,6 @@ from typing import Callable
 import numpy as np
 
 from eventsnn import _validation as check
-from eventsnn._kernels.backward import scatter_rows
 from eventsnn._kernels.backward_sources import layer_backward_sources, layer_candidates, resimulate_flipped
 from eventsnn._kernels.lif import P_RESET_CURRENT, P_THRESHOLD
 from eventsnn.record import Record
@@ -153,9 +152,10 @@ def method_vjp(rec: Record, loss, method: str, opts: MethodOptions, *, loss_fn: 
                min_slope: float = 0.0, grazing_slope: float = 1e-3):
     """Gradients of one sample with a creation/removal method (called by :func:`eventsnn.vjp`).
 
-    Returns the same :class:`~eventsnn.adjoint.Gradients` as the timing adjoint.
+    Returns the per-sample parts :func:`eventsnn.vjp` assembles, as the timing adjoint's: per-arrival weight rows
+    (with their presynaptic indices), biases, delays, input-time and spike-time cotangents, the near-grazing
+    count and ``extra`` (candidates per layer).
     """
-    from eventsnn.adjoint import Gradients
     snapshot = rec.network
     if not snapshot.is_layered_feedforward():
         raise ValueError(f"method={method!r} needs a layered feed-forward network (input -> layer1 -> ...); "
@@ -177,7 +177,7 @@ def method_vjp(rec: Record, loss, method: str, opts: MethodOptions, *, loss_fn: 
     top = n_layers - 1
     if use_sources:
         drive[top] = _loss_drive(rec, loss, top, candidates[top], method, loss_fn, spike_cot[top])
-    d_weights, d_biases, d_delays = [], [0.0] * n_layers, [0.0] * n_layers
+    weight_rows, d_biases, d_delays = [None] * n_layers, [0.0] * n_layers, [0.0] * n_layers
     n_grazing = 0
     d_inputs = None
     for k in reversed(range(n_layers)):
@@ -190,9 +190,7 @@ def method_vjp(rec: Record, loss, method: str, opts: MethodOptions, *, loss_fn: 
             rec.layers[k].neurons, spike_cot[k], cand.times, cand.neurons, gain,
             drive[k] if drive[k] is not None else np.zeros(cand.times.size), coef_v, coef_i, query,
             float(opts.lambda_timing), bool(opts.detach_reset), min_slope, grazing_slope)
-        dense = np.zeros_like(weights[k])
-        scatter_rows(dense, d_rows, pre_trains[k].neurons[:d_rows.shape[0]])
-        d_weights.append(dense)
+        weight_rows[k] = (d_rows, pre_trains[k].neurons[:d_rows.shape[0]])
         d_biases[k], d_delays[k] = float(d_b), float(d_arr.sum())
         n_grazing += int(n_g)
         if k == 0:
@@ -206,10 +204,9 @@ def method_vjp(rec: Record, loss, method: str, opts: MethodOptions, *, loss_fn: 
                 return np.einsum("cp,cp->c", _w[neurons], _lam[np.minimum(rows, _q.size - 1)]) if times.size \
                     else np.zeros(0)
             drive[k - 1] = _drive_from_above(below, method, worth, spike_cot[k - 1], rec.layers[k - 1])
-    d_weights.reverse()
-    return Gradients(weights=d_weights, biases=d_biases, delays=d_delays, input_times=d_inputs,
-                     spike_times=spike_cot, n_near_grazing=n_grazing,
-                     extra={"n_candidates": [c.times.size for c in candidates]})
+    return {"weight_rows": weight_rows, "biases": d_biases, "delays": d_delays, "input_times": d_inputs,
+            "spike_times": spike_cot, "n_near_grazing": n_grazing,
+            "extra": {"n_candidates": [c.times.size for c in candidates]}}
 
 
 # ------------------------------------------------------------------------------------------------------
