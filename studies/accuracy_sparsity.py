@@ -78,13 +78,18 @@ def load_results(path: str) -> list[dict]:
              **r} for r in data["results"]]
 
 
-def results_from_runs(paths: list[str]) -> list[dict]:
+def results_from_runs(paths: list[str], at_epoch: int | None = None) -> list[dict]:
     """Points from ``eventsnn train mnist --out DIR`` run directories (long runs that can span sessions with
-    ``--resume``): last-epoch metrics from metrics.json, method and settings from run.json."""
+    ``--resume``): metrics of the last epoch (or of epoch ``at_epoch``, to compare runs at the same training
+    budget; a run that has not reached it is an error) from metrics.json, method and settings from run.json."""
     from eventsnn.runs import read_run
     points = []
     for path in paths:
         run = read_run(path)
+        if at_epoch is not None:
+            if run.epochs < at_epoch:
+                raise SystemExit(f"{path}: has {run.epochs} epochs, fewer than --at-epoch {at_epoch}")
+        history = run.history[:at_epoch] if at_epoch is not None else run.history
         cfg = run.settings.get("config")
         if cfg is None:
             raise SystemExit(f"{path}: no run.json (written by `eventsnn train`); cannot tell its method")
@@ -94,19 +99,20 @@ def results_from_runs(paths: list[str]) -> list[dict]:
             label = f"antlr {options.get('form', 'event')}"
         elif label == "activation" and options.get("detach_reset") is False:
             label = "activation+reset"
-        last = run.history[-1]
+        last = history[-1]
         spikes = last["test_spikes_per_sample"]
+        epochs = len(history)
         augment = []
         if cfg.get("input_jitter"):
             augment.append(f"jitter {cfg['input_jitter']:g} ms")
         if cfg.get("input_shift"):
             augment.append(f"shift {cfg['input_shift']} px")
-        points.append({"method": label, "penalty": cfg["spike_penalty"], "test_accuracy": run.test_accuracy,
+        points.append({"method": label, "penalty": cfg["spike_penalty"], "test_accuracy": last["test_accuracy"],
                        "hidden_spikes": spikes[0], "output_spikes": spikes[1] if len(spikes) > 1 else 0.0,
                        "spikes_until_first_output": last.get("test_spikes_until_first_output"),
                        "seed": run.settings.get("seed"), "loss": cfg["loss"], "lr": cfg["lr"],
                        "hidden": int(run.settings["network"][1]), "n_train": run.settings.get("n_train") or 60000,
-                       "epochs": run.epochs, "augment": ", ".join(augment), "run": path})
+                       "epochs": epochs, "augment": ", ".join(augment), "run": path})
     return points
 
 
@@ -168,10 +174,12 @@ def main() -> None:
                         help="results JSON of another run of this script to draw on the same figure (repeatable)")
     parser.add_argument("--runs", nargs="+", default=[],
                         help="run directories of `eventsnn train mnist` to draw as points too (with --plot-only)")
+    parser.add_argument("--at-epoch", type=int, default=None,
+                        help="take the --runs points at this epoch instead of their last one")
     parser.add_argument("--quick", action="store_true", help="300 train / 100 test images, 1 epoch, 2 penalties")
     parser.add_argument("--out", default=default_out(NAME))
     args = parser.parse_args()
-    included = [r for path in args.include for r in load_results(path)] + results_from_runs(args.runs)
+    included = [r for path in args.include for r in load_results(path)] + results_from_runs(args.runs, args.at_epoch)
     if args.plot_only:
         plot((load_results(args.out) if os.path.exists(args.out) else []) + included, figure_path(args.out))
         return
