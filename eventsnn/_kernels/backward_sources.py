@@ -18,7 +18,13 @@ to I at time u changes the loss by w * lambda_I(u+), which is how a layer below 
 create or remove is worth.
 
 Reverse tie order at equal times: query, arrival, refractory end, spike, candidate (a candidate at a spike
-time acts just before the spike).
+time acts just before the spike). A candidate inside a refractory period (V clamped) is inert.
+
+Both kernels here (the candidate replay and the adjoint) sweep the layer gap by gap over the clock shared by
+all its neurons (arrivals, plus query or grid times), as ``forward.layer_forward`` and
+``backward_dense.layer_backward_gaps`` do: between two clock points every neuron without an own event shares one
+set of decay factors in a vectorised loop; neurons with a spike, candidate or refractory period inside the gap
+are stepped alone. ``tests/sources_reference.py`` keeps a per-neuron version of the adjoint as a second route.
 """
 
 from __future__ import annotations
@@ -38,6 +44,24 @@ from eventsnn._kernels.lif import (advance, advance_held, decay_factors, extremu
                                    state_after, unpack, voltage_slope)
 
 EVENT_CANDIDATE = 2  # own-event kind next to backward_dense.EVENT_SPIKE / EVENT_REFRACTORY_END
+
+
+@njit(cache=True)
+def _sweep_clock(arrival_times, points):
+    """The shared clock of a gap sweep: arrivals and extra time points (queries, grid points), both sorted, an
+    arrival before a point at the same time. Returns (times, tag): tag = arrival index, or -1 - point index."""
+    order = merge_order(arrival_times, points)
+    times = np.empty(order.size)
+    tag = np.empty(order.size, dtype=np.int64)
+    for m in range(order.size):
+        i = order[m]
+        if i < arrival_times.size:
+            times[m] = arrival_times[i]
+            tag[m] = i
+        else:
+            times[m] = points[i - arrival_times.size]
+            tag[m] = -1 - (i - arrival_times.size)
+    return times, tag
 
 
 @njit(cache=True, nogil=True)
@@ -111,22 +135,8 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
         else:
             refractory[j] = False
 
-    # the sweep clock: arrivals and queries inside the window, an arrival before a query at the same time
-    n_q_in = count_up_to(query_times, t_max)
-    n_clock = n_arr + n_q_in
-    clock_time = np.empty(n_clock)
-    clock_arrival = np.empty(n_clock, dtype=np.int64)  # arrival index, or -1 - query index
-    a = 0
-    q = 0
-    for m in range(n_clock):
-        if q >= n_q_in or (a < n_arr and arrival_times[a] <= query_times[q]):
-            clock_time[m] = arrival_times[a]
-            clock_arrival[m] = a
-            a += 1
-        else:
-            clock_time[m] = query_times[q]
-            clock_arrival[m] = -1 - q
-            q += 1
+    clock_time, clock_arrival = _sweep_clock(arrival_times[:n_arr], query_times[:count_up_to(query_times, t_max)])
+    n_clock = clock_time.size
     # an own event at time t belongs to the gap below the first clock point at or after t (undone after it)
     ev_gap = np.searchsorted(clock_time, ev_time[order]) - 1
 
@@ -286,21 +296,8 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
     n_grid = count_up_to(grid, t_max) if use_grid else 0
     n_spikes = spike_times.size
 
-    # clock: arrivals and grid points, an arrival before a grid point at the same time (grid values see it)
-    n_clock = n_arr + n_grid
-    clock_time = np.empty(n_clock)
-    clock_arrival = np.empty(n_clock, dtype=np.int64)  # arrival index, or -1 for a grid point
-    a = 0
-    g_i = 0
-    for m in range(n_clock):
-        if g_i >= n_grid or (a < n_arr and arrival_times[a] <= grid[g_i]):
-            clock_time[m] = arrival_times[a]
-            clock_arrival[m] = a
-            a += 1
-        else:
-            clock_time[m] = grid[g_i]
-            clock_arrival[m] = -1
-            g_i += 1
+    clock_time, clock_arrival = _sweep_clock(arrival_times[:n_arr], grid[:n_grid])  # grid values see the arrival
+    n_clock = clock_time.size
     # a spike at time t happens in the gap below the first clock point at or after t (before arrivals at t)
     spike_gap = np.searchsorted(clock_time, spike_times) - 1
 
