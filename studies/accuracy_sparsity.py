@@ -151,6 +151,43 @@ def plot(results: list[dict], path: str) -> None:
     save_figure(fig, path, "MNIST: accuracy vs spikes per gradient method (Pareto fronts over the spike penalty)")
 
 
+def plot_curves(paths: list[str], path: str) -> None:
+    """Per-epoch view of ``eventsnn train`` runs: test accuracy and hidden spikes per test sample against the
+    epoch, and each run's path in the accuracy-vs-spikes plane (one colour per method, one line style per
+    penalty, the run's seed in its label)."""
+    from eventsnn.runs import read_run
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
+    runs = results_from_runs(paths)
+    penalties = sorted({r["penalty"] for r in runs})
+    styles = ["-", "--", ":", "-."]
+    for r in runs:
+        history = read_run(r["run"]).history
+        epochs = [m["epoch"] for m in history]
+        accuracy = [100 * m["test_accuracy"] for m in history]
+        spikes = [sum(m["test_spikes_per_sample"]) for m in history]
+        style = dict(color=COLORS.get(r["method"], "black"), linestyle=styles[penalties.index(r["penalty"]) % 4],
+                     label=f"{r['method']}, penalty {r['penalty']:g}, seed {r['seed']}")
+        axes[0].plot(epochs, accuracy, **style)
+        axes[1].plot(epochs, spikes, **style)
+        axes[2].plot(spikes, accuracy, marker=".", markersize=3, **style)
+        axes[2].annotate(f"{epochs[-1]}", (spikes[-1], accuracy[-1]), fontsize=7)
+    axes[0].set(xlabel="epoch", ylabel="test accuracy (%)")
+    axes[1].set(xlabel="epoch", ylabel="hidden spikes per test sample", yscale="log")
+    axes[2].set(xlabel="hidden spikes per test sample (epoch by epoch)", ylabel="test accuracy (%)", xscale="log")
+    from matplotlib.ticker import ScalarFormatter
+    for ax in axes:
+        ax.grid(alpha=0.3, which="both")
+    for axis in (axes[1].yaxis, axes[2].xaxis):
+        axis.set_major_formatter(ScalarFormatter())
+        axis.set_minor_formatter(ScalarFormatter())
+    top = max(100 * m["test_accuracy"] for r in runs for m in read_run(r["run"]).history)
+    for ax in (axes[0], axes[2]):
+        ax.set_ylim(max(90.0, top - 8.0), top + 0.3)
+    axes[0].legend(fontsize=7)
+    save_figure(fig, path, "MNIST 784-350 + read-out: accuracy and spikes per epoch, per gradient method")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--penalties", default="0,0.0003,0.001,0.003", help="spike penalties per spike and sample")
@@ -174,11 +211,17 @@ def main() -> None:
                         help="results JSON of another run of this script to draw on the same figure (repeatable)")
     parser.add_argument("--runs", nargs="+", default=[],
                         help="run directories of `eventsnn train mnist` to draw as points too (with --plot-only)")
+    parser.add_argument("--curves", default=None, help="with --runs: draw their per-epoch curves to this PNG and stop")
     parser.add_argument("--at-epoch", type=int, default=None,
                         help="take the --runs points at this epoch instead of their last one")
     parser.add_argument("--quick", action="store_true", help="300 train / 100 test images, 1 epoch, 2 penalties")
     parser.add_argument("--out", default=default_out(NAME))
     args = parser.parse_args()
+    if args.curves:
+        if not args.runs:
+            raise SystemExit("--curves needs --runs")
+        plot_curves(args.runs, args.curves)
+        return
     included = [r for path in args.include for r in load_results(path)] + results_from_runs(args.runs, args.at_epoch)
     if args.plot_only:
         plot((load_results(args.out) if os.path.exists(args.out) else []) + included, figure_path(args.out))
