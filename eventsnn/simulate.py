@@ -132,13 +132,6 @@ def _named_inputs(net: Network, sample: Inputs, index: int | None) -> dict[str, 
     return dict(sample)
 
 
-def _trusted_trains(times: np.ndarray, neurons: np.ndarray, n_neurons: int) -> SpikeTrains:
-    """Wrap kernel output (already finite, non-negative, sorted) without re-validating it."""
-    trains = SpikeTrains.__new__(SpikeTrains)
-    trains.times, trains.neurons, trains.n_neurons = times, neurons, n_neurons
-    return trains
-
-
 class _FeedforwardRunner:
     def __init__(self, net: Network, t_max: float, cap: int) -> None:
         self.net, self.t_max, self.cap = net, t_max, cap
@@ -153,7 +146,7 @@ class _FeedforwardRunner:
             times, neurons, code = layer_forward(arrivals, spikes.neurons, connection.weights,
                                                  self.parameters[k], self.t_max, self.cap)
             check.raise_for_status(code, cap=self.cap, where=f"population {self.names[k + 1]!r}, sample {index}")
-            spikes = _trusted_trains(times, neurons, connection.weights.shape[1])
+            spikes = SpikeTrains._trusted(times, neurons, connection.weights.shape[1])
             layers.append(spikes)
         return Record(layers, inputs, self.t_max, self.net)
 
@@ -179,7 +172,7 @@ class _GeneralRunner:
         layers = []
         for k, name in enumerate(self.net.layer_names):
             mask = c.population_of[out_neurons] == k
-            layers.append(_trusted_trains(np.ascontiguousarray(out_times[mask]),
+            layers.append(SpikeTrains._trusted(np.ascontiguousarray(out_times[mask]),
                                           np.ascontiguousarray(out_neurons[mask] - c.neuron_offset[name]),
                                           self.net.populations[name].size))
         return Record(layers, inputs, self.t_max, self.net)

@@ -69,6 +69,14 @@ class SpikeTrains:
         self.neurons = neurons
         self.n_neurons = int(n_neurons)
 
+    @classmethod
+    def _trusted(cls, times: np.ndarray, neurons: np.ndarray, n_neurons: int) -> "SpikeTrains":
+        """Wrap arrays already known to be valid (float64 times >= 0 in (time, neuron) order, int64 neurons in
+        range): kernel output and slices of a validated :class:`SpikeBatch`. No checks, no copies."""
+        trains = cls.__new__(cls)
+        trains.times, trains.neurons, trains.n_neurons = times, neurons, n_neurons
+        return trains
+
     def __len__(self) -> int:
         return int(self.times.size)
 
@@ -162,10 +170,25 @@ class SpikeBatch:
                              f"got {self.offsets.tolist()!r}")
         if self.times.size and self.times.min() < 0.0:
             raise ValueError(f"times must be >= 0 ms, got {self.times.min()!r}")
-        for b in range(len(self)):
-            segment = self.times[self.offsets[b]:self.offsets[b + 1]]
-            if segment.size > 1 and np.any(np.diff(segment) < 0.0):
+        # each sample sorted by (time, neuron), checked on the flat arrays at once: pairs that straddle a sample
+        # boundary are exempt. Samples with ties out of neuron order are put in canonical order (as SpikeTrains).
+        if self.times.size > 1:
+            step = np.diff(self.times)
+            within = np.ones(step.size, dtype=bool)
+            boundaries = self.offsets[1:-1]
+            within[boundaries[(boundaries > 0) & (boundaries < self.times.size)] - 1] = False
+            decreasing = np.flatnonzero((step < 0.0) & within)
+            if decreasing.size:
+                b = int(np.searchsorted(self.offsets, decreasing[0], side="right") - 1)
                 raise ValueError(f"times of sample {b} are not sorted")
+            unordered_ties = np.flatnonzero((step == 0.0) & (np.diff(self.neurons) < 0) & within)
+            if unordered_ties.size:
+                self.times, self.neurons = self.times.copy(), self.neurons.copy()
+                for b in np.unique(np.searchsorted(self.offsets, unordered_ties, side="right") - 1):
+                    lo, hi = self.offsets[b], self.offsets[b + 1]
+                    order = _canonical_order(self.times[lo:hi], self.neurons[lo:hi])
+                    self.times[lo:hi] = self.times[lo:hi][order]
+                    self.neurons[lo:hi] = self.neurons[lo:hi][order]
 
     def __len__(self) -> int:
         return int(self.offsets.size - 1)
@@ -176,7 +199,7 @@ class SpikeBatch:
             raise IndexError(f"sample {b} out of range for a batch of {len(self)}")
         b %= len(self)
         lo, hi = self.offsets[b], self.offsets[b + 1]
-        return SpikeTrains(self.times[lo:hi], self.neurons[lo:hi], self.n_neurons)
+        return SpikeTrains._trusted(self.times[lo:hi], self.neurons[lo:hi], self.n_neurons)  # validated as a batch
 
     def __iter__(self):
         return (self[b] for b in range(len(self)))

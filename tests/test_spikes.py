@@ -275,6 +275,22 @@ def test_batch_of_empty_samples():
     assert all(len(t) == 0 and t.n_neurons == 2 for t in batch)
 
 
+def test_batch_validates_each_sample_and_orders_ties():
+    """Raw flat arrays: a decrease across a sample boundary is fine, inside a sample it is an error naming the
+    sample; ties out of neuron order are put in (time, neuron) order, as SpikeTrains does."""
+    times = np.array([1.0, 2.0, 2.0, 0.5, 0.5, 4.0, 3.0])
+    neurons = np.array([0, 2, 1, 1, 0, 1, 1])
+    batch = SpikeBatch(times[:6], neurons[:6], np.array([0, 3, 3, 6]), 3)   # empty sample 1 between them
+    assert batch[0] == SpikeTrains([1.0, 2.0, 2.0], [0, 1, 2], 3)
+    assert len(batch[1]) == 0
+    assert batch[2] == SpikeTrains([0.5, 0.5, 4.0], [0, 1, 1], 3)
+    assert times[1:3].tolist() == [2.0, 2.0] and neurons[1:3].tolist() == [2, 1]  # the caller's arrays untouched
+    with pytest.raises(ValueError, match="times of sample 2 are not sorted"):
+        SpikeBatch(times, neurons, np.array([0, 3, 3, 7]), 3)
+    with pytest.raises(ValueError, match="times of sample 0 are not sorted"):
+        SpikeBatch(times[:4], neurons[:4], np.array([0, 4]), 3)
+
+
 def test_batch_is_accepted_by_simulate_like_a_list(trains):
     net = es.Network.feedforward([3, 2], neuron=es.LIF(tau_mem=10.0, tau_syn=5.0), weights=[np.full((3, 2), 5.0)])
     batch = SpikeBatch.from_list(trains)
