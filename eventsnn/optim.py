@@ -7,6 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from eventsnn import _validation as check
+from eventsnn._kernels.optim import adam_update
 
 
 class SGD:
@@ -62,11 +63,10 @@ class Adam:
         correction2 = 1.0 - self.beta2 ** self.t
         scales = [1.0] * len(params) if lr_scales is None else lr_scales
         for p, g, m, v, scale in zip(params, grads, self.m, self.v, scales):
-            m *= self.beta1
-            m += (1.0 - self.beta1) * g
-            v *= self.beta2
-            v += (1.0 - self.beta2) * g * g
-            p -= (self.lr * scale) * (m / correction1) / (np.sqrt(v / correction2) + self.eps)
+            if p.dtype != np.float64 or not p.flags.c_contiguous:
+                raise TypeError("Adam updates C-contiguous float64 arrays in place")
+            adam_update(p.reshape(-1), np.ascontiguousarray(g, dtype=np.float64).reshape(-1), m.reshape(-1),
+                        v.reshape(-1), self.beta1, self.beta2, self.lr * scale, correction1, correction2, self.eps)
 
     def state(self) -> dict[str, np.ndarray]:
         state = {"t": np.int64(self.t)}

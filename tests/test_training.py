@@ -434,3 +434,27 @@ def test_mnist_eventprop_preset_encodes_faint_pixels_and_sets_the_schedule():
     assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.lr_decay, cfg.input_jitter, cfg.loss) == \
         (100, 128, 5e-3, 0.97, 1.0, "vmax")
     assert (default.config.input_jitter, default.config.batch_size) == (0.0, 32)
+
+
+def test_adam_matches_the_textbook_update_bit_for_bit():
+    """The fused kernel does Kingma & Ba's update with NumPy's operation order, per array lr scales included."""
+    from eventsnn.optim import Adam
+    rng = np.random.default_rng(0)
+    params = [rng.normal(size=(7, 5)), rng.normal(size=3)]
+    expected = [p.copy() for p in params]
+    m = [np.zeros_like(p) for p in params]
+    v = [np.zeros_like(p) for p in params]
+    opt = Adam(2e-3)
+    for t in range(1, 6):
+        grads = [rng.normal(size=p.shape) for p in params]
+        opt.step(params, grads, [1.0, 0.5])
+        for p, g, mk, vk, scale in zip(expected, grads, m, v, [1.0, 0.5]):
+            mk *= 0.9
+            mk += (1.0 - 0.9) * g
+            vk *= 0.999
+            vk += (1.0 - 0.999) * g * g
+            p -= (2e-3 * scale) * (mk / (1.0 - 0.9 ** t)) / (np.sqrt(vk / (1.0 - 0.999 ** t)) + 1e-8)
+    for a, b in zip(params, expected):
+        assert np.array_equal(a, b)
+    with pytest.raises(TypeError, match="float64"):
+        Adam().step([np.zeros(3, dtype=np.float32)], [np.zeros(3)])
