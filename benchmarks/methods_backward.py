@@ -27,7 +27,7 @@ from eventsnn.simulate import simulate
 from eventsnn.tasks import make_task
 from eventsnn.training import Trainer
 
-METHODS = [("timing", {}), ("antlr", {}), ("activation", {}), ("antlr", {"form": "grid"})]
+METHODS = [("timing", {}), ("antlr", {}), ("activation", {}), ("antlr", {"form": "grid"}), ("na", {})]
 
 
 def _load(trainer: Trainer, path: str) -> None:

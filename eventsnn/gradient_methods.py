@@ -39,7 +39,8 @@ from typing import Callable
 import numpy as np
 
 from eventsnn import _validation as check
-from eventsnn._kernels.backward_sources import layer_backward_sources, layer_candidates, resimulate_flipped
+from eventsnn._kernels.backward_sources import (layer_backward_sources, layer_candidates, na_pairing,
+                                               resimulate_candidates)
 from eventsnn._kernels.lif import P_RESET_CURRENT, P_THRESHOLD
 from eventsnn.record import Record
 from eventsnn.spikes import SpikeTrains
@@ -234,13 +235,11 @@ def _layer_candidates(rec: Record, k: int, arrival_times: np.ndarray, sources: n
     distance = np.where(removal, -margin, theta - voltage)
     cand = _Candidates(times, neurons, removal, voltage, current, width, distance)
     if method == "na":
-        per_neuron = spikes.to_lists()
-        max_spikes = [4 * (own.size + 2) + 64 for own in per_neuron]
-        cand.flipped = []
-        for t, j, rem in zip(times, neurons, removal):
-            w_j = np.ascontiguousarray(weights[sources, j]) if sources.size else np.zeros(0)
-            cand.flipped.append(resimulate_flipped(arrival_times, w_j, per_neuron[j], params, rec.t_max, t, bool(rem),
-                                                   max_spikes[j]))
+        flat, offsets = resimulate_candidates(np.ascontiguousarray(arrival_times), np.ascontiguousarray(sources),
+                                              weights, params, rec.t_max, spikes.times, spikes.neurons,
+                                              np.ascontiguousarray(times), np.ascontiguousarray(neurons),
+                                              np.ascontiguousarray(removal))
+        cand.flipped = np.split(flat, offsets[1:-1]) if times.size else []
     return _Candidates.concat([cand])
 
 
@@ -307,29 +306,15 @@ def _drive_from_above(cand: _Candidates, method: str, worth: Callable, spike_cot
     """Activation methods: G = worth(t_c). NA: linearised loss change of the flipped neighbour."""
     if method != "na":
         return worth(cand.times, cand.neurons)
-    out = np.zeros(cand.times.size)
-    per_neuron_idx = _indices_per_neuron(layer)
-    for c in range(cand.times.size):
-        j = int(cand.neurons[c])
-        idx = per_neuron_idx[j]
-        old = layer.times[idx]
-        new = cand.flipped[c]
-        t0 = cand.times[c]
-        old_after, cot_after = old[old >= t0], spike_cot[idx][old >= t0]
-        new_after = new[new >= t0]
-        # pair spikes in order: shifted pairs cost cot * dt; unpaired ones are created/removed
-        m = min(old_after.size, new_after.size)
-        delta = float(np.dot(cot_after[:m], new_after[:m] - old_after[:m]))
-        extra_new, extra_old = new_after[m:], old_after[m:]
-        delta += float(worth(extra_new, np.full(extra_new.size, j)).sum())
-        delta -= float(worth(extra_old, np.full(extra_old.size, j)).sum())
-        out[c] = delta
-    return out
-
-
-def _indices_per_neuron(spikes: SpikeTrains) -> list[np.ndarray]:
-    order = np.argsort(spikes.neurons, kind="stable")
-    return np.split(order, np.cumsum(spikes.counts())[:-1])
+    # pair each neighbour's spikes after t_c with the recorded ones (shifts cost cotangent x dt); the unpaired
+    # ones, created or removed, are priced together by one call of worth
+    flat = np.concatenate(cand.flipped) if cand.flipped else np.zeros(0)
+    offsets = np.concatenate([[0], np.cumsum([f.size for f in cand.flipped])]).astype(np.int64)
+    paired, x_times, x_neurons, x_owner, x_sign = na_pairing(
+        cand.times, cand.neurons, flat, offsets, layer.times, layer.neurons, np.ascontiguousarray(spike_cot),
+        layer.n_neurons)
+    np.add.at(paired, x_owner, x_sign * worth(x_times, x_neurons))
+    return paired
 
 
 def _with_train(rec: Record, k: int, neuron: int, train: np.ndarray) -> Record:

@@ -313,3 +313,37 @@ def test_detach_reset_changes_the_activation_gradient():
     a = es.vjp(net, rec, loss, method="activation", detach_reset=True)
     b = es.vjp(net, rec, loss, method="activation", detach_reset=False)
     assert not np.allclose(a.weights[0], b.weights[0])
+
+
+@pytest.mark.parametrize("lif", LIFS[:3])
+def test_na_linearised_loss_change_matches_a_plain_pairing(lif):
+    """NA's linearised change of the loss per flipped neighbour (batched kernel + one pricing call) against the
+    spike-by-spike pairing written out here: shifted pairs cost cotangent x dt, unpaired spikes their worth."""
+    from eventsnn import gradient_methods as gm
+    rng = np.random.default_rng(4)
+    net = _random_net(rng, [6, 4], lif, scale=1.3)
+    rec = es.simulate(net, _random_input(rng, 6, 16), t_max=50.0)
+    target = es.SpikeTrains([10.0, 22.0, 35.0], [0, 1, 3], 4)
+    loss = losses.van_rossum_distance(rec, target, tau=5.0)
+    opts = gm.make_options("na", {})
+    pre = rec.inputs["input"]
+    cand = gm._layer_candidates(rec, 0, pre.times, pre.neurons, net.weights[0], net.layer_parameters()[0], "na",
+                                opts)
+    layer = rec.layers[0]
+    spike_cot = rng.normal(size=len(layer))
+
+    def worth(times, neurons):
+        return loss.creation_cotangent(0, np.asarray(times, dtype=float), np.asarray(neurons, dtype=np.int64))
+
+    got = gm._drive_from_above(cand, "na", worth, spike_cot, layer)
+    assert cand.times.size > 5 and any(f.size != np.sum(layer.neurons == j) for f, j in zip(cand.flipped, cand.neurons))
+    for c in range(cand.times.size):
+        j, t0 = int(cand.neurons[c]), cand.times[c]
+        mine = layer.neurons == j
+        old, cot = layer.times[mine], spike_cot[mine]
+        old, cot = old[old >= t0], cot[old >= t0]
+        new = cand.flipped[c][cand.flipped[c] >= t0]
+        m = min(old.size, new.size)
+        want = float(np.dot(cot[:m], new[:m] - old[:m]))
+        want += float(worth(new[m:], np.full(new.size - m, j)).sum()) - float(worth(old[m:], np.full(old.size - m, j)).sum())
+        assert got[c] == pytest.approx(want, rel=1e-12, abs=1e-12), c

@@ -39,7 +39,7 @@ from eventsnn._kernels.backward_dense import (EVENT_REFRACTORY_END, EVENT_SPIKE,
                                              own_events)
 from eventsnn._kernels.crossing import first_crossing
 from eventsnn._kernels.forward import WINDOW_SLACK_REL
-from eventsnn._kernels.indexing import count_up_to, merge_order
+from eventsnn._kernels.indexing import count_up_to, merge_order, per_neuron_index
 from eventsnn._kernels.lif import (advance, advance_held, decay_factors, extremum_time, reset_after_spike,
                                    state_after, unpack, voltage_slope)
 
@@ -527,3 +527,93 @@ def resimulate_flipped(arrival_times, arrival_weights, spike_times, params, t_ma
         elif t_next >= t_max:
             break
     return out[:n]
+
+
+@njit(cache=True, nogil=True)
+def resimulate_candidates(arrival_times, arrival_sources, weights, params, t_max, spike_times, spike_neurons,
+                          cand_times, cand_neurons, cand_removal):
+    """``resimulate_flipped`` for every candidate of a layer in one compiled pass (NA's neighbours).
+
+    Returns (flat spike times, offsets): candidate c's re-simulated train is ``times[offsets[c]:offsets[c + 1]]``.
+    Each neuron's weights are gathered once in arrival order (contiguous row reads).
+    """
+    n_post = weights.shape[1]
+    n_arr = arrival_times.size
+    order, first = per_neuron_index(spike_neurons, n_post)
+    arrival_weights = np.empty((n_post, n_arr))
+    for a in range(n_arr):
+        row = weights[arrival_sources[a]]
+        for j in range(n_post):
+            arrival_weights[j, a] = row[j]
+    n_cand = cand_times.size
+    offsets = np.zeros(n_cand + 1, dtype=np.int64)
+    out = np.empty(64)
+    for c in range(n_cand):
+        j = cand_neurons[c]
+        own = np.empty(first[j + 1] - first[j])
+        for m in range(own.size):
+            own[m] = spike_times[order[first[j] + m]]
+        train = resimulate_flipped(arrival_times, arrival_weights[j], own, params, t_max, cand_times[c],
+                                   cand_removal[c], 4 * (own.size + 2) + 64)
+        while offsets[c] + train.size > out.size:
+            bigger = np.empty(2 * out.size)
+            bigger[:offsets[c]] = out[:offsets[c]]
+            out = bigger
+        out[offsets[c]:offsets[c] + train.size] = train
+        offsets[c + 1] = offsets[c] + train.size
+    return out[:offsets[n_cand]], offsets
+
+
+@njit(cache=True, nogil=True)
+def na_pairing(cand_times, cand_neurons, flipped_times, flipped_offsets, spike_times, spike_neurons,
+               spike_cotangents, n_post):
+    """NA's linearised loss change of each flipped neighbour, except the worth of unpaired spikes.
+
+    For candidate c of neuron j at t_c: the recorded spikes of j at or after t_c and the re-simulated ones are
+    paired in order; a pair shifted by dt costs cotangent * dt. Returns (paired change per candidate, and the
+    unpaired spikes as (times, neurons, owning candidate, sign +1 created / -1 removed)) so that the caller can
+    price all unpaired spikes in one call.
+    """
+    order, first = per_neuron_index(spike_neurons, n_post)
+    n_cand = cand_times.size
+    paired = np.zeros(n_cand)
+    capacity = flipped_times.size + spike_times.size * 2 + 16
+    x_t = np.empty(capacity)
+    x_n = np.empty(capacity, dtype=np.int64)
+    x_c = np.empty(capacity, dtype=np.int64)
+    x_s = np.empty(capacity)
+    n_x = 0
+    for c in range(n_cand):
+        j = cand_neurons[c]
+        t0 = cand_times[c]
+        own = order[first[j]:first[j + 1]]
+        o = 0
+        while o < own.size and spike_times[own[o]] < t0:
+            o += 1
+        f = flipped_offsets[c]
+        while f < flipped_offsets[c + 1] and flipped_times[f] < t0:
+            f += 1
+        total = 0.0
+        while o < own.size and f < flipped_offsets[c + 1]:
+            total += spike_cotangents[own[o]] * (flipped_times[f] - spike_times[own[o]])
+            o += 1
+            f += 1
+        paired[c] = total
+        while f < flipped_offsets[c + 1] or o < own.size:
+            if n_x == capacity:
+                capacity *= 2
+                x_t2 = np.empty(capacity)
+                x_n2 = np.empty(capacity, dtype=np.int64)
+                x_c2 = np.empty(capacity, dtype=np.int64)
+                x_s2 = np.empty(capacity)
+                x_t2[:n_x], x_n2[:n_x], x_c2[:n_x], x_s2[:n_x] = x_t[:n_x], x_n[:n_x], x_c[:n_x], x_s[:n_x]
+                x_t, x_n, x_c, x_s = x_t2, x_n2, x_c2, x_s2
+            if f < flipped_offsets[c + 1]:
+                x_t[n_x], x_s[n_x] = flipped_times[f], 1.0
+                f += 1
+            else:
+                x_t[n_x], x_s[n_x] = spike_times[own[o]], -1.0
+                o += 1
+            x_n[n_x], x_c[n_x] = j, c
+            n_x += 1
+    return paired, x_t[:n_x], x_n[:n_x], x_c[:n_x], x_s[:n_x]
