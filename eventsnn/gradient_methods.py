@@ -238,7 +238,8 @@ def _layer_candidates(rec: Record, k: int, arrival_times: np.ndarray, sources: n
         flat, offsets = resimulate_candidates(np.ascontiguousarray(arrival_times), np.ascontiguousarray(sources),
                                               weights, params, rec.t_max, spikes.times, spikes.neurons,
                                               np.ascontiguousarray(times), np.ascontiguousarray(neurons),
-                                              np.ascontiguousarray(removal))
+                                              np.ascontiguousarray(removal), np.ascontiguousarray(voltage),
+                                              np.ascontiguousarray(current))
         cand.flipped = np.split(flat, offsets[1:-1]) if times.size else []
     return _Candidates.concat([cand])
 

@@ -226,7 +226,9 @@ def _brute_force_train(arrivals, weights, lif, t_max, flip_time, remove, step=2e
 @pytest.mark.parametrize("lif", [es.LIF(tau_mem=10.0, tau_syn=5.0), es.LIF(tau_mem=6.0, tau_syn=6.0),
                                  es.LIF(tau_mem=10.0, tau_syn=4.0, reset_current=True)])
 def test_na_flipped_train_matches_brute_force(lif):
-    from eventsnn._kernels.backward_sources import layer_candidates, resimulate_flipped
+    """Both routes to a neighbour (replay from 0, and the batched one starting from the candidate's state) against
+    a brute-force simulation of the flipped neuron."""
+    from eventsnn._kernels.backward_sources import layer_candidates, resimulate_candidates, resimulate_flipped
     rng = np.random.default_rng(7)
     checked = 0
     for _ in range(6):
@@ -236,15 +238,17 @@ def test_na_flipped_train_matches_brute_force(lif):
         rec = es.simulate(net, es.SpikeTrains(arrivals, np.arange(10), 10), t_max=50.0)
         own = rec.layers[0].times
         params = lif.kernel_parameters()
-        times, _, removal, *_ = layer_candidates(arrivals, np.arange(10), weights[:, None], params, 50.0, own,
-                                                 np.zeros(own.size, dtype=np.int64), np.zeros(0), False)
-        t_max_c = times[~removal]  # the neuron's sub-threshold maxima
-        flips = [(t, True) for t in own] + [(t, False) for t in t_max_c]
-        for t_flip, remove in flips:
-            got = resimulate_flipped(arrivals, weights, own, params, 50.0, t_flip, remove, 100)
-            want = _brute_force_train(arrivals, weights, lif, 50.0, t_flip, remove)
-            assert got.size == want.size, (t_flip, remove, got, want)
-            np.testing.assert_allclose(got, want, atol=1e-6)
+        zeros = np.zeros(own.size, dtype=np.int64)
+        times, neurons, removal, voltage, current, *_ = layer_candidates(arrivals, np.arange(10), weights[:, None],
+                                                                         params, 50.0, own, zeros, np.zeros(0), False)
+        flat, offsets = resimulate_candidates(arrivals, np.arange(10), weights[:, None], params, 50.0, own, zeros,
+                                              times, neurons, removal, voltage, current)
+        for c, (t_flip, remove) in enumerate(zip(times, removal)):
+            want = _brute_force_train(arrivals, weights, lif, 50.0, t_flip, bool(remove))
+            for got in (resimulate_flipped(arrivals, weights, own, params, 50.0, t_flip, bool(remove), 100),
+                        flat[offsets[c]:offsets[c + 1]]):
+                assert got.size == want.size, (t_flip, remove, got, want)
+                np.testing.assert_allclose(got, want, atol=1e-6)
             checked += 1
     assert checked > 5
 

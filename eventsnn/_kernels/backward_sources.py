@@ -476,6 +476,18 @@ def resimulate_flipped(arrival_times, arrival_weights, spike_times, params, t_ma
             cur += arrival_weights[a]
             a += 1
     v, cur, t = advance(v, cur, t, t_flip, free_from, params)
+    return _resimulate_after_flip(arrival_times, arrival_weights, out, n, params, t_max, t_flip, v, cur, free_from,
+                                  remove, max_spikes)
+
+
+@njit(cache=True)
+def _resimulate_after_flip(arrival_times, arrival_weights, out, n, params, t_max, t_flip, v, cur, free_from, remove,
+                           max_spikes):
+    """The flip at ``t_flip`` and the exact simulation after it, from the state (v, cur, free_from) just before
+    the flip; ``out[:n]`` holds the kept spikes before it."""
+    tau_mem, tau_syn, gap, theta, bias, t_ref, reset_current = unpack(params)
+    t = t_flip
+    a = 0
     above = False
     if remove:
         v = max(v, theta)  # the recorded spike had V = threshold here; keep it, without reset
@@ -531,11 +543,12 @@ def resimulate_flipped(arrival_times, arrival_weights, spike_times, params, t_ma
 
 @njit(cache=True, nogil=True)
 def resimulate_candidates(arrival_times, arrival_sources, weights, params, t_max, spike_times, spike_neurons,
-                          cand_times, cand_neurons, cand_removal):
+                          cand_times, cand_neurons, cand_removal, cand_voltage, cand_current):
     """``resimulate_flipped`` for every candidate of a layer in one compiled pass (NA's neighbours).
 
-    Returns (flat spike times, offsets): candidate c's re-simulated train is ``times[offsets[c]:offsets[c + 1]]``.
-    Each neuron's weights are gathered once in arrival order (contiguous row reads).
+    ``cand_voltage``/``cand_current``: V and I just before each candidate (``layer_candidates``). Returns (flat
+    spike times, offsets): candidate c's re-simulated train is ``times[offsets[c]:offsets[c + 1]]``. Each
+    neuron's weights are gathered once in arrival order (contiguous row reads).
     """
     n_post = weights.shape[1]
     n_arr = arrival_times.size
@@ -553,8 +566,16 @@ def resimulate_candidates(arrival_times, arrival_sources, weights, params, t_max
         own = np.empty(first[j + 1] - first[j])
         for m in range(own.size):
             own[m] = spike_times[order[first[j] + m]]
-        train = resimulate_flipped(arrival_times, arrival_weights[j], own, params, t_max, cand_times[c],
-                                   cand_removal[c], 4 * (own.size + 2) + 64)
+        # the state at a candidate is known (V, I from the replay; free: a spike or an interior maximum), so only
+        # the part after the flip is simulated
+        max_spikes = 4 * (own.size + 2) + 64
+        kept = np.empty(max_spikes)
+        n_kept = 0
+        while n_kept < own.size and own[n_kept] < cand_times[c]:
+            kept[n_kept] = own[n_kept]
+            n_kept += 1
+        train = _resimulate_after_flip(arrival_times, arrival_weights[j], kept, n_kept, params, t_max, cand_times[c],
+                                       cand_voltage[c], cand_current[c], cand_times[c], cand_removal[c], max_spikes)
         while offsets[c] + train.size > out.size:
             bigger = np.empty(2 * out.size)
             bigger[:offsets[c]] = out[:offsets[c]]
