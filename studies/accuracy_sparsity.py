@@ -141,7 +141,7 @@ def plot(results: list[dict], path: str) -> None:
                        and curve_label(r) == label and measure(r) is not None]
                 if not pts:
                     continue
-                color = COLORS.get(label, f"C{i + 4}")
+                color = COLORS.get(label) or COLORS.get(label.split(" (")[0].split(",")[0], f"C{i + 4}")
                 ax.scatter(*zip(*pts), color=color, alpha=0.5)
                 ax.plot(*zip(*pareto(pts)), color=color, marker="o", label=label)
             ax.set_xlabel(xlabel)
