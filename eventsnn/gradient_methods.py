@@ -3,7 +3,8 @@
 The exact adjoint (``method="timing"``) differentiates spike *times*; it is blind to spikes that could appear
 or disappear. The methods here add, per neuron, *candidate* times at which a spike could be created (grid
 points or sub-threshold maxima of the exact V(t)) or removed (existing spikes), and inject a source into the
-adjoint of V there (kernel: ``_kernels/backward_sources.py``):
+adjoint of V there (kernels: ``_kernels/backward_sources.py`` finds the candidates, ``_kernels/backward_dense.py``
+sweeps the adjoint with the sources; the exact timing adjoint is the same sweep without them):
 
 * ``"activation"`` (ANTLR's activation term, surrogate gradient): source
   ``lambda_activation * sigma'(V(t_c) - threshold) * width_c * G(t_c)`` with the surrogate
@@ -39,8 +40,8 @@ from typing import Callable
 import numpy as np
 
 from eventsnn import _validation as check
-from eventsnn._kernels.backward_sources import (layer_backward_sources, layer_candidates, na_pairing,
-                                               resimulate_candidates)
+from eventsnn._kernels.backward_dense import layer_backward_sources
+from eventsnn._kernels.backward_sources import layer_candidates, na_pairing, resimulate_candidates
 from eventsnn._kernels.lif import P_RESET_CURRENT, P_THRESHOLD
 from eventsnn.record import Record
 from eventsnn.spikes import SpikeTrains

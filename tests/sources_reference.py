@@ -1,4 +1,4 @@
-"""Independent route for ``_kernels/backward_sources.layer_backward_sources``: the same adjoint with sources,
+"""Independent route for ``_kernels/backward_dense.layer_backward_sources``: the same adjoint with sources,
 swept neuron by neuron over each neuron's own events in plain Python (the kernel sweeps gap by gap over all
 neurons at once). This was the package's kernel before the gap sweep (session 9)."""
 

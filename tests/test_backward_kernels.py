@@ -66,7 +66,7 @@ def test_sources_gap_kernel_equals_per_neuron_sweep(seed):
     """The creation/removal methods' kernel (gap sweep with candidate sources and queries) against the plain
     per-neuron sweep of tests/sources_reference.py, with candidates at spike times, at refractory ends, inside
     refractory periods and at arrival times, queries at arrival and spike times, both reset-term choices."""
-    from eventsnn._kernels.backward_sources import layer_backward_sources
+    from eventsnn._kernels.backward_dense import layer_backward_sources
     from sources_reference import layer_backward_sources_per_neuron
 
     rng = np.random.default_rng(100 + seed)

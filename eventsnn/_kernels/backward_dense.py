@@ -1,18 +1,37 @@
-"""Exact adjoint of one dense layer, swept gap by gap over the shared arrival clock (the layered fast path).
+"""Exact adjoint of one dense layer, swept gap by gap over the shared clock (the layered fast path).
 
 The per-neuron rules are those of docs/theory.md (A1-A4) and ``backward.py``; what changes is the loop order.
-All neurons of a dense layer see the same arrival times, so between two consecutive arrivals (a *gap*) every
+All neurons of a dense layer see the same arrival times, so between two consecutive clock points (a *gap*) every
 neuron without an own event in that gap is propagated by the same decay factors, in one loop over neurons that
-the compiler vectorises. Only neurons with a spike or a refractory end inside the gap are propagated piecewise.
-Refractory intervals need no special case: lambda_V is 0 there (set at the refractory end in reverse), and the
-free transposed propagator keeps it 0 while decaying lambda_I by e^{-dt/tau_syn}, which is exactly the
-clamped adjoint; likewise the arrival rule loses its lambda_V term by itself.
+the compiler vectorises. Only neurons with an own event (spike, refractory end, candidate) inside the gap are
+propagated piecewise. Refractory intervals need no special case: lambda_V is 0 there (set at the refractory end
+in reverse), and the free transposed propagator keeps it 0 while decaying lambda_I by e^{-dt/tau_syn}, which is
+exactly the clamped adjoint; likewise the arrival rule loses its lambda_V term by itself.
+
+One kernel, ``layer_backward_sources``, serves every gradient method; ``layer_backward_gaps`` is the exact
+timing adjoint (no sources). The creation/removal methods (:mod:`eventsnn.gradient_methods`) add, per neuron,
+*candidate* times t_c (grid points, sub-threshold maxima, existing spikes; ``backward_sources.py``) at which
+dL/dV receives a source
+
+    lambda_V(t_c-) += gain_c * G_c,     G_c = drive_c + coef_v_c * lambda_V(t_c+) + coef_i_c * lambda_I(t_c+)
+
+(``drive``: what a spike added at t_c would change in the loss, from the loss or from the layer above;
+``coef_*``: the surrogate reset term, -V(t_c) and -I(t_c) (reset_current) when the reset is not detached). At a
+spike (A4) the incoming timing cotangent is scaled by ``lambda_timing`` and the reset-time term (-lambda_V+ f_V+
+and the refractory-end term) is dropped when ``detach_reset`` is set. The kernel also returns lambda_I and
+lambda_V of every neuron at shared ``query_times`` (values at t+; the queries are clock points): adding weight
+w to I at time u changes the loss by w * lambda_I(u+), which is how a layer below learns what a spike it might
+create or remove is worth.
 
 Event placement follows the forward tie rule (neuron events before deliveries at equal times): an own event at
-time t belongs to gap g = (number of arrivals strictly before t) - 1, the gap (a_g, a_{g+1}] whose top arrival
-is undone first in reverse.
+time t belongs to the gap below the first clock point at or after t, whose arrival is undone first in reverse.
+Reverse tie order at equal times: query, arrival, refractory end, spike, candidate (a candidate at a spike time
+acts just before the spike). A candidate inside a refractory period (V clamped) is inert.
 
-Cost: O(n_arrivals x n_post) simple vector operations plus O(own events); memory O(n_arrivals x n_post) for the
+Two independent routes check it: ``backward.layer_backward`` (per-neuron walks, timing only) and
+``tests/sources_reference.py`` (per-neuron walks with sources, plain Python).
+
+Cost: O(n_clock x n_post) simple vector operations plus O(own events); memory O(n_arrivals x n_post) for the
 per-arrival weight-gradient rows (as ``layer_backward``).
 """
 
@@ -24,107 +43,22 @@ import numpy as np
 from numba import njit
 
 from eventsnn._kernels.backward import spike_jump
-from eventsnn._kernels.indexing import count_up_to
+from eventsnn._kernels.indexing import count_up_to, merge_order
 from eventsnn._kernels.lif import decay_factors, unpack
 
 EVENT_SPIKE = 0
 EVENT_REFRACTORY_END = 1
+EVENT_CANDIDATE = 2
 
 
 @njit(cache=True, nogil=True)
 def layer_backward_gaps(arrival_times, arrival_sources, weights, params, t_max, spike_times, spike_neurons,
                         spike_cotangents, min_slope, grazing_slope):
-    """Same contract and results as ``backward.layer_backward`` (to rounding), vectorised over neurons."""
-    tau_mem, tau_syn, gap, theta, bias, t_ref, reset_current = unpack(params)
-    n_post = weights.shape[1]
-    n_arr = count_up_to(arrival_times, t_max)
-    n_spikes = spike_times.size
-    ev_time, ev_kind, ev_spike, n_ev = own_events(spike_times, t_ref, t_max)
-    order = np.argsort(ev_time, kind="mergesort")
-    ev_gap = np.searchsorted(arrival_times[:n_arr], ev_time[order]) - 1  # per sorted event
-    current_before, current_at_end = own_event_currents_on_clock(
-        arrival_times, arrival_sources, weights, n_arr, tau_syn, reset_current, spike_neurons, ev_time, ev_kind,
-        ev_spike, order, ev_gap)
-
-    d_weights = np.zeros((n_arr, n_post))
-    d_arrivals = np.zeros(arrival_times.size)
-    d_bias_per_neuron = np.zeros(n_post)
-    n_grazing = 0
-    if n_ev == 0:
-        return d_weights, d_arrivals, 0.0, 0
-    lam_v = np.zeros(n_post)
-    lam_i = np.zeros(n_post)
-    pending = np.zeros(n_spikes)      # dL/dt_spike collected at the spike's refractory end
-    t_last = np.zeros(n_post)         # special neurons: time their lambda has been propagated down to
-    special = np.zeros(n_post, dtype=np.bool_)
-    specials = np.empty(n_post, dtype=np.int64)
-    keep_v = np.empty(n_post)
-    keep_i = np.empty(n_post)
-    keep_b = np.empty(n_post)
-    inv_tau_mem = 1.0 / tau_mem
-    inv_tau_syn = 1.0 / tau_syn
-    e = n_ev - 1
-    # lambda is 0 after the last own event (the loss sees spike times only): start in that event's gap
-    for g in range(ev_gap[n_ev - 1], -2, -1):
-        top = arrival_times[g + 1] if g + 1 < n_arr else t_max
-        bottom = arrival_times[g] if g >= 0 else 0.0
-        if g + 1 < n_arr:  # undo arrival g+1 (it followed every own event at its time)
-            row = arrival_sources[g + 1]
-            acc = 0.0
-            for j in range(n_post):
-                d_weights[g + 1, j] = lam_i[j]
-                acc += weights[row, j] * (lam_i[j] * inv_tau_syn - lam_v[j] * inv_tau_mem)
-            d_arrivals[g + 1] = acc
-        n_special = 0
-        while e >= 0 and ev_gap[e] == g:
-            idx = order[e]
-            s = ev_spike[idx]
-            j = spike_neurons[s]
-            t_event = ev_time[idx]
-            if not special[j]:
-                special[j] = True
-                specials[n_special] = j
-                n_special += 1
-                t_last[j] = top
-            em, es, kern = decay_factors(t_last[j] - t_event, tau_mem, tau_syn, gap)
-            d_bias_per_neuron[j] += lam_v[j] * (1.0 - em)
-            lam_i[j] = kern * lam_v[j] + es * lam_i[j]
-            lam_v[j] = em * lam_v[j]
-            t_last[j] = t_event
-            if ev_kind[idx] == EVENT_REFRACTORY_END:
-                pending[s] = -lam_v[j] * (current_at_end[s] + bias) * inv_tau_mem
-                lam_v[j] = 0.0
-            else:
-                slope, flow_v_after, near_grazing = spike_jump(current_before[s], theta, bias, tau_mem, t_ref,
-                                                               reset_current, min_slope, grazing_slope)
-                n_grazing += near_grazing
-                total = spike_cotangents[s] + pending[s] - lam_v[j] * flow_v_after
-                lam_v[j] = -total / slope
-                if reset_current:
-                    lam_i[j] = 0.0
-            e -= 1
-        # special neurons: rest of the gap with their own factors, kept aside while the shared update runs
-        for m in range(n_special):
-            j = specials[m]
-            em, es, kern = decay_factors(t_last[j] - bottom, tau_mem, tau_syn, gap)
-            keep_b[m] = d_bias_per_neuron[j] + lam_v[j] * (1.0 - em)
-            keep_i[m] = kern * lam_v[j] + es * lam_i[j]
-            keep_v[m] = em * lam_v[j]
-        em, es, kern = decay_factors(top - bottom, tau_mem, tau_syn, gap)
-        rise = 1.0 - em
-        for j in range(n_post):  # branch-free, so that it vectorises
-            d_bias_per_neuron[j] += lam_v[j] * rise
-            lam_i[j] = kern * lam_v[j] + es * lam_i[j]
-            lam_v[j] = em * lam_v[j]
-        for m in range(n_special):
-            j = specials[m]
-            d_bias_per_neuron[j] = keep_b[m]
-            lam_i[j] = keep_i[m]
-            lam_v[j] = keep_v[m]
-            special[j] = False
-    d_bias = 0.0
-    for j in range(n_post):
-        d_bias += d_bias_per_neuron[j]
+    """Same contract and results as ``backward.layer_backward`` (to rounding): the sweep without sources."""
+    none = np.zeros(0)
+    d_weights, d_arrivals, d_bias, n_grazing, _, _ = layer_backward_sources(
+        arrival_times, arrival_sources, weights, params, t_max, spike_times, spike_neurons, spike_cotangents,
+        none, np.zeros(0, dtype=np.int64), none, none, none, none, none, 1.0, False, min_slope, grazing_slope)
     return d_weights, d_arrivals, d_bias, n_grazing
 
 
@@ -191,3 +125,200 @@ def own_event_currents_on_clock(arrival_times, arrival_sources, weights, n_arr, 
                 cur[j] = cur[j] * es + row[j]
             clock = top
     return current_before, current_at_end
+
+
+
+
+@njit(cache=True)
+def sweep_clock(arrival_times, points):
+    """The shared clock of a gap sweep: arrivals and extra time points (queries, grid points), both sorted, an
+    arrival before a point at the same time. Returns (times, tag): tag = arrival index, or -1 - point index."""
+    order = merge_order(arrival_times, points)
+    times = np.empty(order.size)
+    tag = np.empty(order.size, dtype=np.int64)
+    for m in range(order.size):
+        i = order[m]
+        if i < arrival_times.size:
+            times[m] = arrival_times[i]
+            tag[m] = i
+        else:
+            times[m] = points[i - arrival_times.size]
+            tag[m] = -1 - (i - arrival_times.size)
+    return times, tag
+
+
+@njit(cache=True, nogil=True)
+def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_max, spike_times, spike_neurons,
+                           spike_cotangents, cand_times, cand_neurons, cand_gain, cand_drive, cand_coef_v,
+                           cand_coef_i, query_times, lambda_timing, detach_reset, min_slope, grazing_slope):
+    """Adjoint of one layer with candidate sources (see module docstring).
+
+    Arrays as in ``backward.layer_backward``; candidates sorted by time (any neuron order); query_times sorted.
+    Swept gap by gap over the shared clock of arrivals and queries, vectorised over neurons, as
+    ``backward_dense.layer_backward_gaps``: only neurons with an own event (spike, refractory end, candidate)
+    inside a gap are propagated piecewise.
+
+    Returns
+    -------
+    (d_weight_rows (n_arrivals_in_window, n_post), d_arrival_times (n_arrivals,), d_bias, n_near_grazing,
+     lambda_i_at_queries (n_query, n_post), lambda_v_at_queries (n_query, n_post))
+    """
+    tau_mem, tau_syn, gap, theta, bias, t_ref, reset_current = unpack(params)
+    n_post = weights.shape[1]
+    n_arr = count_up_to(arrival_times, t_max)
+    n_query = query_times.size
+    n_spikes = spike_times.size
+    n_cand = cand_times.size
+
+    d_weights = np.zeros((n_arr, n_post))
+    d_arrivals = np.zeros(arrival_times.size)
+    lam_i_query = np.zeros((n_query, n_post))
+    lam_v_query = np.zeros((n_query, n_post))
+
+    # I before each spike and at each refractory end (arrival clock only: queries do not change I)
+    sp_time, sp_kind, sp_spike, n_sp = own_events(spike_times, t_ref, t_max)
+    sp_order = np.argsort(sp_time, kind="mergesort")
+    sp_gap = np.searchsorted(arrival_times[:n_arr], sp_time[sp_order]) - 1
+    current_before, current_at_end = own_event_currents_on_clock(
+        arrival_times, arrival_sources, weights, n_arr, tau_syn, reset_current, spike_neurons, sp_time, sp_kind,
+        sp_spike, sp_order, sp_gap)
+
+    # all own events: candidates, then spikes, then refractory ends, so that a stable sort by time gives the
+    # forward tie order candidate < spike < refractory end (a candidate at a spike time acts just before it)
+    n_ev = n_cand + n_sp
+    ev_time = np.empty(n_ev)
+    ev_kind = np.empty(n_ev, dtype=np.int64)
+    ev_index = np.empty(n_ev, dtype=np.int64)  # candidate index, or spike index
+    for c in range(n_cand):
+        ev_time[c] = cand_times[c]
+        ev_kind[c] = EVENT_CANDIDATE
+        ev_index[c] = c
+    for m in range(n_sp):
+        ev_time[n_cand + m] = sp_time[m]
+        ev_kind[n_cand + m] = sp_kind[m]
+        ev_index[n_cand + m] = sp_spike[m]
+    # candidates arrive sorted and the few spike events are sorted alone: a merge orders them all
+    order = merge_order(cand_times, sp_time[sp_order])
+    for m in range(order.size):
+        if order[m] >= n_cand:
+            order[m] = n_cand + sp_order[order[m] - n_cand]
+    ev_neuron = np.empty(n_ev, dtype=np.int64)
+    # V is clamped while refractory, so nothing can be created there: such candidates are inert
+    inert = np.zeros(n_cand, dtype=np.bool_)
+    refractory = np.zeros(n_post, dtype=np.bool_)
+    for e in range(n_ev):
+        idx = order[e]
+        kind = ev_kind[idx]
+        j = cand_neurons[ev_index[idx]] if kind == EVENT_CANDIDATE else spike_neurons[ev_index[idx]]
+        ev_neuron[idx] = j
+        if kind == EVENT_CANDIDATE:
+            inert[ev_index[idx]] = refractory[j]
+        elif kind == EVENT_SPIKE:
+            refractory[j] = t_ref > 0.0
+        else:
+            refractory[j] = False
+
+    clock_time, clock_arrival = sweep_clock(arrival_times[:n_arr], query_times[:count_up_to(query_times, t_max)])
+    n_clock = clock_time.size
+    # an own event at time t belongs to the gap below the first clock point at or after t (undone after it)
+    ev_gap = np.searchsorted(clock_time, ev_time[order]) - 1
+
+    if n_ev == 0:
+        return d_weights, d_arrivals, 0.0, 0, lam_i_query, lam_v_query
+    lam_v = np.zeros(n_post)
+    lam_i = np.zeros(n_post)
+    d_bias_per_neuron = np.zeros(n_post)
+    pending = np.zeros(n_spikes)      # dL/dt_spike collected at the spike's refractory end
+    t_last = np.zeros(n_post)         # special neurons: time their lambda has been propagated down to
+    special = np.zeros(n_post, dtype=np.bool_)
+    specials = np.empty(n_post, dtype=np.int64)
+    keep_v = np.empty(n_post)
+    keep_i = np.empty(n_post)
+    keep_b = np.empty(n_post)
+    inv_tau_mem = 1.0 / tau_mem
+    inv_tau_syn = 1.0 / tau_syn
+    n_grazing = 0
+    # grid candidates share their times across neurons, so consecutive own events mostly step by the same dt:
+    # the factors of the last dt are kept
+    cached_dt = -1.0
+    cached = decay_factors(0.0, tau_mem, tau_syn, gap)
+    e = n_ev - 1
+    # lambda is 0 after the last own event (nothing later reaches it): start in that event's gap
+    for g in range(ev_gap[n_ev - 1], -2, -1):
+        top = clock_time[g + 1] if g + 1 < n_clock else t_max
+        bottom = clock_time[g] if g >= 0 else 0.0
+        if g + 1 < n_clock:
+            k = clock_arrival[g + 1]
+            if k >= 0:  # undo arrival k (it followed every own event at its time); lambda_V is 0 while refractory
+                row = weights[arrival_sources[k]]
+                acc = 0.0
+                for j in range(n_post):
+                    d_weights[k, j] = lam_i[j]
+                    acc += row[j] * (lam_i[j] * inv_tau_syn - lam_v[j] * inv_tau_mem)
+                d_arrivals[k] = acc
+            else:
+                lam_i_query[-1 - k] = lam_i
+                lam_v_query[-1 - k] = lam_v
+        n_special = 0
+        while e >= 0 and ev_gap[e] == g:
+            idx = order[e]
+            j = ev_neuron[idx]
+            t_event = ev_time[idx]
+            if not special[j]:
+                special[j] = True
+                specials[n_special] = j
+                n_special += 1
+                t_last[j] = top
+            if t_last[j] - t_event != cached_dt:
+                cached_dt = t_last[j] - t_event
+                cached = decay_factors(cached_dt, tau_mem, tau_syn, gap)
+            em, es, kern = cached
+            d_bias_per_neuron[j] += lam_v[j] * (1.0 - em)
+            lam_i[j] = kern * lam_v[j] + es * lam_i[j]
+            lam_v[j] = em * lam_v[j]
+            t_last[j] = t_event
+            kind = ev_kind[idx]
+            if kind == EVENT_CANDIDATE:
+                c = ev_index[idx]
+                if not inert[c]:
+                    drive = cand_drive[c] + cand_coef_v[c] * lam_v[j] + cand_coef_i[c] * lam_i[j]
+                    lam_v[j] += cand_gain[c] * drive
+            elif kind == EVENT_REFRACTORY_END:
+                pending[ev_index[idx]] = -lam_v[j] * (current_at_end[ev_index[idx]] + bias) * inv_tau_mem
+                lam_v[j] = 0.0
+            else:
+                sp = ev_index[idx]
+                slope, flow_v_after, near_grazing = spike_jump(current_before[sp], theta, bias, tau_mem, t_ref,
+                                                               reset_current, min_slope, grazing_slope)
+                n_grazing += near_grazing
+                reset_part = 0.0 if detach_reset else pending[sp] - lam_v[j] * flow_v_after
+                lam_v[j] = -(lambda_timing * spike_cotangents[sp] + reset_part) / slope
+                if reset_current:
+                    lam_i[j] = 0.0
+            e -= 1
+        # special neurons: rest of the gap with their own factors, kept aside while the shared update runs
+        for m in range(n_special):
+            j = specials[m]
+            if t_last[j] - bottom != cached_dt:
+                cached_dt = t_last[j] - bottom
+                cached = decay_factors(cached_dt, tau_mem, tau_syn, gap)
+            em, es, kern = cached
+            keep_b[m] = d_bias_per_neuron[j] + lam_v[j] * (1.0 - em)
+            keep_i[m] = kern * lam_v[j] + es * lam_i[j]
+            keep_v[m] = em * lam_v[j]
+        em, es, kern = decay_factors(top - bottom, tau_mem, tau_syn, gap)
+        rise = 1.0 - em
+        for j in range(n_post):  # branch-free, so that it vectorises
+            d_bias_per_neuron[j] += lam_v[j] * rise
+            lam_i[j] = kern * lam_v[j] + es * lam_i[j]
+            lam_v[j] = em * lam_v[j]
+        for m in range(n_special):
+            j = specials[m]
+            d_bias_per_neuron[j] = keep_b[m]
+            lam_i[j] = keep_i[m]
+            lam_v[j] = keep_v[m]
+            special[j] = False
+    d_bias = 0.0
+    for j in range(n_post):
+        d_bias += d_bias_per_neuron[j]
+    return d_weights, d_arrivals, d_bias, n_grazing, lam_i_query, lam_v_query
