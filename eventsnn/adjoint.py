@@ -22,7 +22,7 @@ import numpy as np
 from eventsnn import _validation as check
 from eventsnn._kernels.backward import scatter_rows
 from eventsnn._kernels.backward_dense import layer_backward_gaps
-from eventsnn.gradient_methods import METHODS, make_options, method_vjp
+from eventsnn.gradient_methods import METHODS, make_options, method_vjp, require_layered
 from eventsnn.losses import LossResult
 from eventsnn.network import Network
 from eventsnn.record import Record
@@ -209,8 +209,9 @@ def _vjp_one(net: Network, rec: Record, cotangents, min_slope: float, grazing_sl
     snapshot = rec.network
     layered, prepared = structure if structure is not None else _structure(net, snapshot)
     if method != "timing":
+        require_layered(layered, method)
         part = method_vjp(rec, cotangents, method, options, loss_fn=loss_fn, min_slope=min_slope,
-                          grazing_slope=grazing_slope)
+                          grazing_slope=grazing_slope, layer_parameters=prepared)
     elif not layered:
         from eventsnn._adjoint_general import vjp_general
         return vjp_general(snapshot, rec, cotangents, min_slope, grazing_slope, compiled=prepared)

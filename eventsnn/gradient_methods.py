@@ -150,19 +150,28 @@ class _Candidates:
         return out
 
 
+def require_layered(layered: bool, method: str) -> None:
+    """The creation/removal methods need a layered feed-forward network (their creation route reads the layer
+    above's adjoint at query times)."""
+    if not layered:
+        raise ValueError(f"method={method!r} needs a layered feed-forward network (input -> layer1 -> ...); "
+                         "use method='timing' for general networks")
+
+
 def method_vjp(rec: Record, loss, method: str, opts: MethodOptions, *, loss_fn: Callable | None = None,
-               min_slope: float = 0.0, grazing_slope: float = 1e-3):
+               min_slope: float = 0.0, grazing_slope: float = 1e-3, layer_parameters: list | None = None):
     """Gradients of one sample with a creation/removal method (called by :func:`eventsnn.vjp`).
 
     Returns the per-sample parts :func:`eventsnn.vjp` assembles, as the timing adjoint's: per-arrival weight rows
     (with their presynaptic indices), biases, delays, input-time and spike-time cotangents, the near-grazing
-    count and ``extra`` (candidates per layer).
+    count and ``extra`` (candidates per layer). ``layer_parameters``: the kernel parameters of the record's
+    network if the caller has them (``vjp`` prepares them once per batch), else computed here.
     """
     snapshot = rec.network
-    if not snapshot.is_layered_feedforward():
-        raise ValueError(f"method={method!r} needs a layered feed-forward network (input -> layer1 -> ...); "
-                         "use method='timing' for general networks")
-    params = snapshot.layer_parameters()
+    if layer_parameters is None:
+        require_layered(snapshot.is_layered_feedforward(), method)
+        layer_parameters = snapshot.layer_parameters()
+    params = layer_parameters
     n_layers = len(snapshot.connections)
     input_name = snapshot.input_names[0]
     pre_trains = [rec.inputs[input_name]] + list(rec.layers[:-1])

@@ -351,3 +351,16 @@ def test_na_linearised_loss_change_matches_a_plain_pairing(lif):
         want = float(np.dot(cot[:m], new[:m] - old[:m]))
         want += float(worth(new[m:], np.full(new.size - m, j)).sum()) - float(worth(old[m:], np.full(old.size - m, j)).sum())
         assert got[c] == pytest.approx(want, rel=1e-12, abs=1e-12), c
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_creation_methods_refuse_recurrent_networks_before_any_work(batched):
+    net = es.Network()
+    net.add_input("in", 3)
+    net.add_population("h", 4, es.LIF(tau_mem=10.0, tau_syn=5.0))
+    net.connect("in", "h", np.full((3, 4), 1.5))
+    net.connect("h", "h", np.full((4, 4), 0.1), delays=1.0)
+    rec = es.simulate(net, es.SpikeTrains([1.0, 2.0], [0, 1], 3), t_max=20.0)
+    loss = losses.van_rossum_distance(rec, es.SpikeTrains([5.0], [0], 4), tau=5.0)
+    with pytest.raises(ValueError, match="layered feed-forward"):
+        es.vjp(net, [rec, rec] if batched else rec, [loss, loss] if batched else loss, method="antlr")
