@@ -124,7 +124,8 @@ def make_options(method: str, options: dict) -> MethodOptions:
 
 @dataclass
 class _Candidates:
-    """Candidate times of one layer, sorted by time (kernel input) plus what the sources need."""
+    """Candidate times of one layer, sorted by time (as ``layer_candidates`` returns them), plus what the
+    sources need."""
 
     times: np.ndarray
     neurons: np.ndarray
@@ -133,21 +134,18 @@ class _Candidates:
     current: np.ndarray     # I(t_c-)
     width: np.ndarray       # ms
     distance: np.ndarray    # signed membrane distance for NA (threshold - V_max; -margin for removals)
-    flipped: list | None = None  # NA: re-simulated spike train of the neuron for each candidate
+    # NA: the re-simulated train of candidate c's neuron is flipped_times[flipped_offsets[c]:flipped_offsets[c+1]]
+    flipped_times: np.ndarray | None = None
+    flipped_offsets: np.ndarray | None = None
 
     @classmethod
-    def concat(cls, parts: list["_Candidates"]) -> "_Candidates":
-        if not parts:
-            z = np.zeros(0)
-            return cls(z, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), z, z, z, z, [])
-        out = cls(*(np.concatenate([getattr(p, f) for p in parts])
-                    for f in ("times", "neurons", "removal", "voltage", "current", "width", "distance")))
-        flipped = None if parts[0].flipped is None else [f for p in parts for f in p.flipped]
-        order = np.argsort(out.times, kind="stable")
-        for f in ("times", "neurons", "removal", "voltage", "current", "width", "distance"):
-            setattr(out, f, np.ascontiguousarray(getattr(out, f)[order]))
-        out.flipped = None if flipped is None else [flipped[i] for i in order]
-        return out
+    def none(cls) -> "_Candidates":
+        z = np.zeros(0)
+        return cls(z, np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), z, z, z, z)
+
+    def flipped(self, c: int) -> np.ndarray:
+        """NA: candidate c's re-simulated spike train (ms)."""
+        return self.flipped_times[self.flipped_offsets[c]:self.flipped_offsets[c + 1]]
 
 
 def require_layered(layered: bool, method: str) -> None:
@@ -181,7 +179,7 @@ def method_vjp(rec: Record, loss, method: str, opts: MethodOptions, *, loss_fn: 
     use_sources = method != "timing" and (opts.lambda_activation != 0.0 or method == "na")
 
     candidates = [_layer_candidates(rec, k, arrivals[k], pre_trains[k].neurons, weights[k], params[k], method, opts)
-                  if use_sources else _Candidates.concat([]) for k in range(n_layers)]
+                  if use_sources else _Candidates.none() for k in range(n_layers)]
 
     spike_cot = [np.asarray(c, dtype=np.float64).copy() for c in loss.cotangents]
     drive = [None] * n_layers  # G_ext at each candidate: loss (output layer) or layer above
@@ -243,22 +241,18 @@ def _layer_candidates(rec: Record, k: int, arrival_times: np.ndarray, sources: n
         laplace = np.sqrt(2.0 * np.pi / (b * np.maximum(np.abs(curvature), 1e-300)))
         width = np.minimum(np.where(removal, 1.0 / (b * np.where(removal, slope, 1.0)), laplace), opts.max_width)
     distance = np.where(removal, -margin, theta - voltage)
-    cand = _Candidates(times, neurons, removal, voltage, current, width, distance)
+    cand = _Candidates(*(np.ascontiguousarray(a) for a in (times, neurons, removal, voltage, current, width,
+                                                           distance)))
     if method == "na":
-        flat, offsets = resimulate_candidates(np.ascontiguousarray(arrival_times), np.ascontiguousarray(sources),
-                                              weights, params, rec.t_max, spikes.times, spikes.neurons,
-                                              np.ascontiguousarray(times), np.ascontiguousarray(neurons),
-                                              np.ascontiguousarray(removal), np.ascontiguousarray(voltage),
-                                              np.ascontiguousarray(current))
-        cand.flipped = np.split(flat, offsets[1:-1]) if times.size else []
-    return _Candidates.concat([cand])
+        cand.flipped_times, cand.flipped_offsets = resimulate_candidates(
+            np.ascontiguousarray(arrival_times), np.ascontiguousarray(sources), weights, params, rec.t_max,
+            spikes.times, spikes.neurons, cand.times, cand.neurons, cand.removal, cand.voltage, cand.current)
+    return cand
 
 
 def _query_times(below: _Candidates, delay: float) -> np.ndarray:
-    times = [below.times]
-    if below.flipped is not None:
-        times += [f for f in below.flipped if f.size]
-    return np.unique(np.concatenate(times) + delay) if times else np.zeros(0)
+    times = below.times if below.flipped_times is None else np.concatenate([below.times, below.flipped_times])
+    return np.unique(times + delay)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -308,7 +302,7 @@ def _loss_drive(rec: Record, loss, k: int, cand: _Candidates, method: str, loss_
     base = float(loss.value)
     out = np.empty(cand.times.size)
     for c in range(cand.times.size):
-        out[c] = float(loss_fn(_with_train(rec, k, int(cand.neurons[c]), cand.flipped[c]))) - base
+        out[c] = float(loss_fn(_with_train(rec, k, int(cand.neurons[c]), cand.flipped(c)))) - base
     return out
 
 
@@ -319,11 +313,9 @@ def _drive_from_above(cand: _Candidates, method: str, worth: Callable, spike_cot
         return worth(cand.times, cand.neurons)
     # pair each neighbour's spikes after t_c with the recorded ones (shifts cost cotangent x dt); the unpaired
     # ones, created or removed, are priced together by one call of worth
-    flat = np.concatenate(cand.flipped) if cand.flipped else np.zeros(0)
-    offsets = np.concatenate([[0], np.cumsum([f.size for f in cand.flipped])]).astype(np.int64)
     paired, x_times, x_neurons, x_owner, x_sign = na_pairing(
-        cand.times, cand.neurons, flat, offsets, layer.times, layer.neurons, np.ascontiguousarray(spike_cot),
-        layer.n_neurons)
+        cand.times, cand.neurons, cand.flipped_times, cand.flipped_offsets, layer.times, layer.neurons,
+        np.ascontiguousarray(spike_cot), layer.n_neurons)
     np.add.at(paired, x_owner, x_sign * worth(x_times, x_neurons))
     return paired
 

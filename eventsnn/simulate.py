@@ -173,6 +173,6 @@ class _GeneralRunner:
         for k, name in enumerate(self.net.layer_names):
             mask = c.population_of[out_neurons] == k
             layers.append(SpikeTrains._trusted(np.ascontiguousarray(out_times[mask]),
-                                          np.ascontiguousarray(out_neurons[mask] - c.neuron_offset[name]),
-                                          self.net.populations[name].size))
+                                               np.ascontiguousarray(out_neurons[mask] - c.neuron_offset[name]),
+                                               self.net.populations[name].size))
         return Record(layers, inputs, self.t_max, self.net)

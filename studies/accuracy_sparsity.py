@@ -159,10 +159,10 @@ def plot_curves(paths: list[str], path: str) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.6))
     runs = results_from_runs(paths)
+    histories = [read_run(r["run"]).history for r in runs]
     penalties = sorted({r["penalty"] for r in runs})
     styles = ["-", "--", ":", "-."]
-    for r in runs:
-        history = read_run(r["run"]).history
+    for r, history in zip(runs, histories):
         epochs = [m["epoch"] for m in history]
         accuracy = [100 * m["test_accuracy"] for m in history]
         spikes = [sum(m["test_spikes_per_sample"]) for m in history]
@@ -181,7 +181,7 @@ def plot_curves(paths: list[str], path: str) -> None:
     for axis in (axes[1].yaxis, axes[2].xaxis):
         axis.set_major_formatter(ScalarFormatter())
         axis.set_minor_formatter(ScalarFormatter())
-    top = max(100 * m["test_accuracy"] for r in runs for m in read_run(r["run"]).history)
+    top = max(100 * m["test_accuracy"] for history in histories for m in history)
     for ax in (axes[0], axes[2]):
         ax.set_ylim(max(90.0, top - 8.0), top + 0.3)
     axes[0].legend(fontsize=7)

@@ -66,8 +66,8 @@ def layer_backward_gaps(arrival_times, arrival_sources, weights, params, t_max, 
 def own_events(spike_times, t_ref, t_max):
     """Own events of a layer's neurons: every spike and every refractory end inside the window.
 
-    Returns (times, kinds, spike index, count), spikes first, then refractory ends (each part in time order),
-    so that a stable sort by time puts a spike before a refractory end at the same time.
+    Returns (times, kinds, spike index), spikes first, then refractory ends (each part in time order), so that
+    a stable sort by time puts a spike before a refractory end at the same time.
     """
     n_spikes = spike_times.size
     ev_time = np.empty(2 * n_spikes if t_ref > 0.0 else n_spikes)
@@ -86,15 +86,15 @@ def own_events(spike_times, t_ref, t_max):
                 ev_kind[m] = EVENT_REFRACTORY_END
                 ev_spike[m] = s
                 m += 1
-    return ev_time[:m], ev_kind[:m], ev_spike[:m], m
+    return ev_time[:m], ev_kind[:m], ev_spike[:m]
 
 
 @njit(cache=True)
 def own_event_currents_on_clock(arrival_times, arrival_sources, weights, n_arr, tau_syn, reset_current,
                                 spike_neurons, ev_time, ev_kind, ev_spike, order, ev_gap):
     """Forward replay of I for all neurons on the arrival clock: (I just before each spike, I at each refractory
-    end), per spike. ``order`` sorts the events by time and ``ev_gap[e]`` is the arrival gap of sorted event e;
-    other event kinds are ignored."""
+    end), per spike, for the events of ``own_events``. ``order`` sorts them by time and ``ev_gap[e]`` is the
+    arrival gap of sorted event e."""
     n_post = weights.shape[1]
     current_before = np.zeros(spike_neurons.size)
     current_at_end = np.zeros(spike_neurons.size)
@@ -105,17 +105,15 @@ def own_event_currents_on_clock(arrival_times, arrival_sources, weights, n_arr, 
     for g in range(-1, n_arr):
         while e < n_ev and ev_gap[e] == g:
             idx = order[e]
-            kind = ev_kind[idx]
-            if kind == EVENT_SPIKE or kind == EVENT_REFRACTORY_END:
-                s = ev_spike[idx]
-                j = spike_neurons[s]
-                value = cur[j] * math.exp(-(ev_time[idx] - clock) / tau_syn)
-                if kind == EVENT_SPIKE:
-                    current_before[s] = value
-                    if reset_current:
-                        cur[j] = 0.0  # zero stays zero under decay, so the clock-time value stays consistent
-                else:
-                    current_at_end[s] = value
+            s = ev_spike[idx]
+            j = spike_neurons[s]
+            value = cur[j] * math.exp(-(ev_time[idx] - clock) / tau_syn)
+            if ev_kind[idx] == EVENT_SPIKE:
+                current_before[s] = value
+                if reset_current:
+                    cur[j] = 0.0  # zero stays zero under decay, so the clock-time value stays consistent
+            else:
+                current_at_end[s] = value
             e += 1
         if g + 1 < n_arr:
             top = arrival_times[g + 1]
@@ -125,8 +123,6 @@ def own_event_currents_on_clock(arrival_times, arrival_sources, weights, n_arr, 
                 cur[j] = cur[j] * es + row[j]
             clock = top
     return current_before, current_at_end
-
-
 
 
 @njit(cache=True)
@@ -176,7 +172,11 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
     lam_v_query = np.zeros((n_query, n_post))
 
     # I before each spike and at each refractory end (arrival clock only: queries do not change I)
-    sp_time, sp_kind, sp_spike, n_sp = own_events(spike_times, t_ref, t_max)
+    sp_time, sp_kind, sp_spike = own_events(spike_times, t_ref, t_max)
+    n_sp = sp_time.size
+    n_ev = n_cand + n_sp
+    if n_ev == 0:  # no spike and no source: lambda is 0 everywhere
+        return d_weights, d_arrivals, 0.0, 0, lam_i_query, lam_v_query
     sp_order = np.argsort(sp_time, kind="mergesort")
     sp_gap = np.searchsorted(arrival_times[:n_arr], sp_time[sp_order]) - 1
     current_before, current_at_end = own_event_currents_on_clock(
@@ -185,7 +185,6 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
 
     # all own events: candidates, then spikes, then refractory ends, so that a stable sort by time gives the
     # forward tie order candidate < spike < refractory end (a candidate at a spike time acts just before it)
-    n_ev = n_cand + n_sp
     ev_time = np.empty(n_ev)
     ev_kind = np.empty(n_ev, dtype=np.int64)
     ev_index = np.empty(n_ev, dtype=np.int64)  # candidate index, or spike index
@@ -223,8 +222,6 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
     # an own event at time t belongs to the gap below the first clock point at or after t (undone after it)
     ev_gap = np.searchsorted(clock_time, ev_time[order]) - 1
 
-    if n_ev == 0:
-        return d_weights, d_arrivals, 0.0, 0, lam_i_query, lam_v_query
     lam_v = np.zeros(n_post)
     lam_i = np.zeros(n_post)
     d_bias_per_neuron = np.zeros(n_post)

@@ -44,14 +44,13 @@ def _near_miss(v, cur, v_end, i_end, t, t_end, j, params, out_t, out_n, out_v, o
 
 @njit(cache=True)
 def _step(v, cur, t, target, free_from, params):
-    """(V, I, t, V0, I0, t0) after moving one neuron from t to ``target`` (no event in between); (V0, I0, t0) is
+    """(V, I, V0, I0, t0) after moving one neuron from t to ``target`` (no event in between); (V0, I0, t0) is
     where its free part starts (after any held refractory part), for the maximum search."""
     cur, t = advance_held(cur, t, target, free_from, params)
     v0, i0, t0 = v, cur, t
     if target > t:
         v, cur = state_after(target - t, v, cur, params)
-        t = target
-    return v, cur, t, v0, i0, t0
+    return v, cur, v0, i0, t0
 
 
 @njit(cache=True, nogil=True)
@@ -106,7 +105,6 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
     i_new = np.empty(n_post)
     v_alone = np.empty(n_post)
     i_alone = np.empty(n_post)
-    rises = np.zeros(n_post, dtype=np.bool_)
     e = 0
     for g in range(-1, n_clock):
         bottom = clock_time[g] if g >= 0 else 0.0
@@ -133,7 +131,7 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
                 n_special += 1
                 t_at[j] = bottom
             t_spike = spike_times[e]
-            vj, ij, tj, v0, i0, t0 = _step(v[j], cur[j], t_at[j], t_spike, free_from[j], params)
+            vj, ij, v0, i0, t0 = _step(v[j], cur[j], t_at[j], t_spike, free_from[j], params)
             if not use_grid:
                 n_out = _near_miss(v0, i0, vj, ij, t0, t_spike, j, params, out_t, out_n, out_v, out_i, out_curv, n_out)
             rem_i[e] = ij
@@ -146,7 +144,7 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
             e += 1
         for m in range(n_special):  # the rest of the gap, alone
             j = specials[m]
-            vj, ij, tj, v0, i0, t0 = _step(v[j], cur[j], t_at[j], top, free_from[j], params)
+            vj, ij, v0, i0, t0 = _step(v[j], cur[j], t_at[j], top, free_from[j], params)
             if not use_grid:
                 n_out = _near_miss(v0, i0, vj, ij, t0, top, j, params, out_t, out_n, out_v, out_i, out_curv, n_out)
             v_alone[m] = vj
@@ -155,11 +153,11 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
         for j in range(n_post):  # branch-free, so that it vectorises; stepped-alone neurons are overwritten below
             v_new[j] = bias + (v[j] - bias) * em + cur[j] * kern
             i_new[j] = cur[j] * es
-            # a maximum inside the gap needs dV/dt > 0 at its start and <= 0 at its end (tau_m dV/dt = I + b - V)
-            rises[j] = (cur[j] + bias - v[j] > 0.0) & (i_new[j] + bias - v_new[j] <= 0.0)
         if not use_grid:
             for j in range(n_post):
-                if rises[j] and not special[j]:
+                # a maximum inside the gap needs dV/dt > 0 at its start and <= 0 at its end (tau_m dV/dt = I + b - V):
+                # this inline sign test settles most neurons before the call
+                if not special[j] and cur[j] + bias - v[j] > 0.0 and i_new[j] + bias - v_new[j] <= 0.0:
                     n_out = _near_miss(v[j], cur[j], v_new[j], i_new[j], bottom, top, j, params, out_t, out_n, out_v,
                                        out_i, out_curv, n_out)
         for m in range(n_special):
@@ -346,16 +344,14 @@ def resimulate_candidates(arrival_times, arrival_sources, weights, params, t_max
     out = np.empty(64)
     for c in range(n_cand):
         j = cand_neurons[c]
-        own = np.empty(first[j + 1] - first[j])
-        for m in range(own.size):
-            own[m] = spike_times[order[first[j] + m]]
+        n_own = first[j + 1] - first[j]
         # the state at a candidate is known (V, I from the replay; free: a spike or an interior maximum), so only
-        # the part after the flip is simulated
-        max_spikes = 4 * (own.size + 2) + 64
+        # the part after the flip is simulated; the neuron's earlier spikes are kept as recorded
+        max_spikes = 4 * (n_own + 2) + 64
         kept = np.empty(max_spikes)
         n_kept = 0
-        while n_kept < own.size and own[n_kept] < cand_times[c]:
-            kept[n_kept] = own[n_kept]
+        while n_kept < n_own and spike_times[order[first[j] + n_kept]] < cand_times[c]:
+            kept[n_kept] = spike_times[order[first[j] + n_kept]]
             n_kept += 1
         train = _resimulate_after_flip(arrival_times, arrival_weights[j], kept, n_kept, params, t_max, cand_times[c],
                                        cand_voltage[c], cand_current[c], cand_times[c], cand_removal[c], max_spikes)
