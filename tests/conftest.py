@@ -2,7 +2,7 @@
 
 * The numba cache is keyed by a hash of the kernel sources (eventsnn/_kernels/__init__.py), so tests never run a
   stale kernel.
-* Hypothesis runs derandomised, so CI is reproducible.
+* Hypothesis runs derandomised, so CI is reproducible (profile ``ci``; ``stress`` searches deeper at random).
 * ``rng`` gives each test its own seeded generator; the seed is in the test id.
 """
 
@@ -11,6 +11,8 @@ import pytest
 from hypothesis import settings
 
 settings.register_profile("ci", derandomize=True, deadline=None, max_examples=200)
+# a deeper random search for a developer's machine: pytest --hypothesis-profile=stress tests/test_crossing.py
+settings.register_profile("stress", deadline=None, max_examples=20000)
 settings.load_profile("ci")
 
 

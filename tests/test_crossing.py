@@ -101,13 +101,20 @@ def test_first_crossing_properties(case):
 
 @given(cases())
 def test_crossing_monotone_in_window(case):
-    """The first crossing does not depend on how far one looks: any window >= t reports the same t."""
+    """The first crossing does not depend on how far one looks: any window >= t reports the same t.
+
+    At a touch (V' ~ 0 at the crossing, a double root) rounding of V makes a short run of float64 times all count
+    as "V >= threshold"; there the time is only defined to the double root's square-root precision, the
+    tolerance of test_grazing_exact_touch_is_consistent.
+    """
     neuron, params, v0, i0, window = case
     t = first_crossing(v0, i0, window, params)
     assume(t < math.inf)
+    touch = abs(free_slope(t, v0, i0, neuron)) * neuron.tau_mem <= 1e-6 * neuron.threshold
+    tolerance = (1e-5 if touch else 1e-12) * max(1.0, t)
     for longer in (t, 0.5 * (t + window), 2.0 * window + 1.0):
         t2 = first_crossing(v0, i0, longer, params)
-        assert abs(t2 - t) <= 1e-12 * max(1.0, t), (longer, t, t2)
+        assert abs(t2 - t) <= tolerance, (longer, t, t2)
     if t > 1e-9:
         shorter = first_crossing(v0, i0, t * (1.0 - 1e-6), params)
         assert shorter == math.inf

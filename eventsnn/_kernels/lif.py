@@ -30,7 +30,8 @@ P_RESET_CURRENT = 5   # 1.0 if a spike zeroes I, else 0.0
 P_KERNEL_PEAK = 6     # max_t k(t): used by the cheap "cannot reach threshold" bound
 P_DECAY_GAP = 7       # d = 1/tau_syn - 1/tau_mem
 P_REGIME = 8          # which closed form seeds the root finder (REGIME_*)
-N_PARAMS = 9
+P_EXACT_SQUARE = 9    # 1.0 if one decay factor is exactly the square of the other (tau ratio exactly 2 in float64)
+N_PARAMS = 10
 
 REGIME_GENERAL = 0.0
 REGIME_MEM_TWICE_SYN = 1.0   # tau_mem = 2 tau_syn: quadratic in exp(-t/tau_mem)
@@ -65,6 +66,9 @@ def make_parameters(tau_mem: float, tau_syn: float, threshold: float, bias: floa
         params[P_REGIME] = REGIME_SYN_TWICE_MEM
     else:
         params[P_REGIME] = REGIME_GENERAL
+    # Only an exact ratio lets the crossing decision itself work on the quadratic (crossing.py); a ratio that is
+    # merely close uses the quadratic to seed Newton on the exact V.
+    params[P_EXACT_SQUARE] = 1.0 if (tau_mem == 2.0 * tau_syn or tau_syn == 2.0 * tau_mem) else 0.0
     return params
 
 
