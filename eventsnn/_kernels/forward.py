@@ -52,6 +52,24 @@ def _append_spike(out_times, out_neurons, n_out, time, neuron):
 
 
 @njit(cache=True)
+def _sort_block_by_time(times, neurons, start, stop):
+    """Stable insertion sort of the spikes of one gap, appended neuron by neuron, into (time, neuron) order.
+
+    Gaps follow each other in time, so sorting each gap's few spikes sorts the whole train.
+    """
+    for m in range(start + 1, stop):
+        t = times[m]
+        j = neurons[m]
+        k = m - 1
+        while k >= start and times[k] > t:
+            times[k + 1] = times[k]
+            neurons[k + 1] = neurons[k]
+            k -= 1
+        times[k + 1] = t
+        neurons[k + 1] = j
+
+
+@njit(cache=True)
 def _advance_neuron(j, t_from, t_to, v, cur, refractory_end, counts, params, max_spikes,
                     out_times, out_neurons, n_out):
     """Advance neuron j from t_from to t_to (no arrival in between), emitting every spike in (t_from, t_to]."""
@@ -79,7 +97,7 @@ def _advance_neuron(j, t_from, t_to, v, cur, refractory_end, counts, params, max
         if t_cross == math.inf:
             v[j], cur[j] = state_after(window, v[j], cur[j], params)
             break
-        _, current_at_spike = state_after(t_cross, v[j], cur[j], params)
+        current_at_spike = cur[j] * math.exp(-t_cross / tau_syn)  # I of state_after(t_cross): V is reset anyway
         t = min(t + t_cross, t_to)  # t + window may round past t_to; the spike belongs to (t_from, t_to]
         out_times, out_neurons, n_out = _append_spike(out_times, out_neurons, n_out, t, j)
         counts[j] += 1
@@ -128,6 +146,7 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
         fused_row = arrival_sources[k] if (has_arrivals and group_end == k + 1) else -1
         dt = t_next - t_prev
         n_slow = 0
+        n_gap_start = n_out
         if dt > 0.0:
             em, es, kern = decay_factors(dt, tau_mem, tau_syn, gap)
             rise_fraction = 1.0 - em
@@ -163,7 +182,9 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
                     j, t_prev, t_next, v, cur, refractory_end, counts, params, max_spikes,
                     out_times, out_neurons, n_out)
                 if code != status.OK:
+                    _sort_block_by_time(out_times, out_neurons, n_gap_start, n_out)
                     return out_times[:n_out], out_neurons[:n_out], code
+            _sort_block_by_time(out_times, out_neurons, n_gap_start, n_out)
         if not has_arrivals:
             break
         if fused_row >= 0 and dt > 0.0:
@@ -176,9 +197,7 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
                     cur[j] += weights[row, j]
         k = group_end
         t_prev = t_next
-    # spikes were appended interval by interval in neuron order; a stable sort by time gives (time, neuron)
-    order = np.argsort(out_times[:n_out], kind="mergesort")
-    return out_times[:n_out][order], out_neurons[:n_out][order], code
+    return out_times[:n_out], out_neurons[:n_out], code
 
 
 @njit(cache=True)
@@ -237,7 +256,7 @@ def network_forward(input_times, input_sources, row_ptr, synapse_target, synapse
                 refractory[j] = False
                 _predict(j, v, cur, t_state, keys, heap, position, params, t_max)
                 continue
-            _, current_at_spike = state_after(t - t_state[j], v[j], cur[j], params)
+            current_at_spike = cur[j] * math.exp(-(t - t_state[j]) / params[P_TAU_SYN])  # V is reset anyway
             out_times, out_neurons, n_out = _append_spike(out_times, out_neurons, n_out, t, j)
             counts[j] += 1
             if counts[j] > max_spikes:
