@@ -33,6 +33,11 @@ T_MAX = 40.0
 NEURONS = {
     "mem=2syn": dict(tau_mem=10.0, tau_syn=5.0),
     "syn=2mem": dict(tau_mem=5.0, tau_syn=10.0),
+    # integer ratios n >= 3 take the crossing's integer-power route. tau_syn = n tau_mem (3/9, 5/20 ms) is left out:
+    # its random test networks have near-flat crossings whose gradients (~300) and second-order terms defeat the
+    # 1e-6 finite-difference check with the general route as well (measured in session 10)
+    "mem=4syn": dict(tau_mem=20.0, tau_syn=5.0),
+    "mem=3syn": dict(tau_mem=9.0, tau_syn=3.0),
     "equal": dict(tau_mem=7.0, tau_syn=7.0),
     "generic": dict(tau_mem=7.3, tau_syn=2.9),
     "refractory": dict(tau_mem=10.0, tau_syn=5.0, refractory=1.5),

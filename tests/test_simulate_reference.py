@@ -56,6 +56,8 @@ SEEDS = range(5)
 REGIMES = {
     "mem_twice_syn": (10.0, 5.0),
     "syn_twice_mem": (4.0, 8.0),
+    "mem_four_syn": (20.0, 5.0),
+    "syn_three_mem": (3.0, 9.0),
     "equal": (7.0, 7.0),
     "generic_mem_gt_syn": (13.0, 3.7),
     "generic_mem_lt_syn": (2.9, 6.1),

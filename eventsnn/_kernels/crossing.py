@@ -33,7 +33,7 @@ import math
 
 from numba import njit
 
-from eventsnn._kernels.lif import (P_BIAS, P_DECAY_GAP, P_EXACT_SQUARE, P_KERNEL_PEAK, P_REGIME, P_TAU_MEM,
+from eventsnn._kernels.lif import (P_BIAS, P_DECAY_GAP, P_EXACT_POWER, P_KERNEL_PEAK, P_REGIME, P_TAU_MEM,
                                    P_TAU_SYN, P_THRESHOLD, REGIME_EQUAL, REGIME_MEM_TWICE_SYN,
                                    REGIME_SYN_TWICE_MEM, decay_factors, extremum_time, propagate, voltage_slope)
 
@@ -61,11 +61,140 @@ def first_crossing(v0, i0, window, params):
     """First time t in (0, window] (ms) with V(t) >= threshold, else +inf."""
     if window <= 0.0 or cannot_reach_threshold(v0, i0, params):
         return math.inf
-    if params[P_EXACT_SQUARE] != 0.0:
+    power = params[P_EXACT_POWER]
+    if power == 2.0:
         t = _first_crossing_quadratic(v0, i0, window, params)
         if not math.isnan(t):
             return t
+    elif power > 2.0:
+        t = _first_crossing_power(v0, i0, window, params, int(power))
+        if not math.isnan(t):
+            return t
     return _first_crossing_exponential(v0, i0, window, params)
+
+
+@njit(cache=True, inline="always")
+def _power_value(z, g, p, q, n):
+    """(f, df/dz) of f = g + p z + q z^n (n >= 2, by multiplication): the form that is exact for small z."""
+    z_n1 = z
+    for _ in range(n - 2):
+        z_n1 *= z
+    return g + z * (p + q * z_n1), p + n * q * z_n1
+
+
+@njit(cache=True, inline="always")
+def _power_value_early(w, c_start, p, q, n):
+    """(f, df/dw) of the same polynomial at z = 1 - w, written around z = 1: f = c_start - w (p + q S) with
+    S = 1 + z + ... + z^(n-1), so the constant term V0 - threshold is exact while z >= 1/2."""
+    z = 1.0 - w
+    z_k = 1.0
+    total = 1.0
+    for _ in range(n - 1):
+        z_k *= z
+        total += z_k
+    return c_start - w * (p + q * total), -(p + n * q * z_k)
+
+
+@njit(cache=True, inline="always")
+def _power_value_at(t, tau_z, g, p, q, c_start, n):
+    """f at t (ms) in the form that is exact there (w = 1 - e^{-t/tau_z} up to t = tau_z ln 2, z beyond): every
+    end-point decision and the final check of a root go through here."""
+    if t <= tau_z * LN2:
+        return _power_value_early(-math.expm1(-t / tau_z), c_start, p, q, n)[0]
+    return _power_value(math.exp(-t / tau_z), g, p, q, n)[0]
+
+
+@njit(cache=True)
+def _first_crossing_power(v0, i0, window, params, n):
+    """first_crossing when one decay factor is exactly the n-th power of the other (n >= 3); NaN hands over.
+
+    With z = e^{-t/tau_z} (tau_z the slower time constant), f = V - threshold = g + p z + q z^n (docs/theory.md
+    (6c)): f' vanishes at most once on z > 0, at z_v^(n-1) = -p/(n q), so the decision needs one power only when an
+    interior maximum is possible; the root is a safeguarded Newton iteration on the polynomial (multiplications
+    only), refined once in w = 1 - z for early roots, and one logarithm gives t.
+    """
+    c_start = v0 - params[P_THRESHOLD]
+    if not (c_start < 0.0):
+        return math.nan
+    u = v0 - params[P_BIAS]
+    tau_mem = params[P_TAU_MEM]
+    tau_syn = params[P_TAU_SYN]
+    g = params[P_BIAS] - params[P_THRESHOLD]
+    if tau_mem > tau_syn:  # tau_mem = n tau_syn: V = bias + u z + i0 (z - z^n) / (n - 1), z = e^{-t/tau_mem}
+        tau_z = tau_mem
+        c = i0 / (n - 1)
+        p = u + c
+        q = -c
+    else:                  # tau_syn = n tau_mem: V = bias + u z^n + i0 n (z - z^n) / (n - 1), z = e^{-t/tau_syn}
+        tau_z = tau_syn
+        c = i0 * n / (n - 1)
+        p = c
+        q = u - c
+    z_end = math.exp(-window / tau_z)
+    f_end = _power_value_at(window, tau_z, g, p, q, c_start, n)
+    # bracket [z_a, z_b] of the largest root (the first in time): f(z_a) >= 0 > f(z_b)
+    z_a = z_end
+    z_b = 1.0
+    f_a = f_end
+    f_b = c_start
+    decided = False
+    if q < 0.0 and p > 0.0:
+        vertex_power = -p / (n * q)  # z_v^(n-1)
+        z_end_power = z_end
+        for _ in range(n - 2):
+            z_end_power *= z_end
+        if z_end_power < vertex_power < 1.0:  # an interior maximum decides (grazing rule: f there >= 0)
+            z_v = vertex_power ** (1.0 / (n - 1))
+            if z_v >= 0.5:
+                f_v = _power_value_early(1.0 - z_v, c_start, p, q, n)[0]
+            else:
+                f_v = _power_value(z_v, g, p, q, n)[0]
+            if f_v >= 0.0:
+                z_a = z_v
+                f_a = f_v
+            elif f_end < 0.0:
+                return math.inf
+            else:
+                z_b = z_v  # only reachable through rounding at a grazing maximum near the window end
+                f_b = f_v
+            decided = True
+    if not decided and f_end < 0.0:  # otherwise the maximum over the window is an end point
+        return math.inf
+    # safeguarded Newton from the false-position point; the bracket shrinks on every evaluation
+    x = z_a + (z_b - z_a) * (f_a / (f_a - f_b)) if f_a > f_b else 0.5 * (z_a + z_b)
+    for _ in range(MAX_ITERATIONS):
+        if not (z_a < x < z_b):
+            x = 0.5 * (z_a + z_b)
+        f, slope = _power_value(x, g, p, q, n)
+        if f >= 0.0:
+            z_a = x
+        else:
+            z_b = x
+        step = -f / slope if slope != 0.0 else math.nan
+        x = x + step
+        if abs(step) <= 2.0 * EPS * z_b or z_b - z_a <= 2.0 * EPS * z_b:
+            break
+    z = x if z_a <= x <= z_b else z_a
+    if z >= 0.5:  # early root: one Newton step on the form with the exact constant term
+        w = 1.0 - z
+        f, slope = _power_value_early(w, c_start, p, q, n)
+        if slope != 0.0 and 0.0 <= w - f / slope <= 0.5:
+            w -= f / slope
+        t = -tau_z * math.log1p(-w)
+    else:
+        t = -tau_z * math.log(z)
+    if not (t < window):
+        t = window
+    # rounding may leave the reported time just short of the crossing as the end-point test sees it
+    step_t = max(t, tau_z * EPS) * EPS
+    for _ in range(64):
+        if t > 0.0 and _power_value_at(t, tau_z, g, p, q, c_start, n) >= 0.0:
+            return t
+        if t >= window:
+            break
+        t = min(t + step_t, window)
+        step_t *= 2.0
+    return math.nan
 
 
 @njit(cache=True, inline="always")

@@ -30,7 +30,7 @@ P_RESET_CURRENT = 5   # 1.0 if a spike zeroes I, else 0.0
 P_KERNEL_PEAK = 6     # max_t k(t): used by the cheap "cannot reach threshold" bound
 P_DECAY_GAP = 7       # d = 1/tau_syn - 1/tau_mem
 P_REGIME = 8          # which closed form seeds the root finder (REGIME_*)
-P_EXACT_SQUARE = 9    # 1.0 if one decay factor is exactly the square of the other (tau ratio exactly 2 in float64)
+P_EXACT_POWER = 9     # n if one decay factor is exactly the n-th power of the other (tau ratio exactly n = 2..MAX_EXACT_POWER), else 0
 N_PARAMS = 10
 
 REGIME_GENERAL = 0.0
@@ -40,6 +40,18 @@ REGIME_EQUAL = 3.0           # tau_mem = tau_syn: Lambert W
 # Closed forms only seed the safeguarded Newton iteration, which always polishes with the exact V(t);
 # so a ratio within this relative tolerance may use them without any loss of accuracy.
 CLOSED_FORM_RTOL = 1e-9
+
+
+MAX_EXACT_POWER = 8
+
+
+def exact_power(tau_mem: float, tau_syn: float) -> float:
+    """n if max(tau) == n * min(tau) exactly in float64 for an integer 2 <= n <= MAX_EXACT_POWER, else 0."""
+    slow, fast = max(tau_mem, tau_syn), min(tau_mem, tau_syn)
+    for n in range(2, MAX_EXACT_POWER + 1):
+        if slow == n * fast:
+            return float(n)
+    return 0.0
 
 
 def make_parameters(tau_mem: float, tau_syn: float, threshold: float, bias: float,
@@ -66,9 +78,9 @@ def make_parameters(tau_mem: float, tau_syn: float, threshold: float, bias: floa
         params[P_REGIME] = REGIME_SYN_TWICE_MEM
     else:
         params[P_REGIME] = REGIME_GENERAL
-    # Only an exact ratio lets the crossing decision itself work on the quadratic (crossing.py); a ratio that is
-    # merely close uses the quadratic to seed Newton on the exact V.
-    params[P_EXACT_SQUARE] = 1.0 if (tau_mem == 2.0 * tau_syn or tau_syn == 2.0 * tau_mem) else 0.0
+    # Only an exact ratio lets the crossing decision itself work on a polynomial in e^{-t/tau} (crossing.py); a
+    # ratio that is merely close to 2 uses the quadratic to seed Newton on the exact V.
+    params[P_EXACT_POWER] = exact_power(tau_mem, tau_syn)
     return params
 
 
