@@ -26,7 +26,8 @@ from eventsnn._kernels.crossing import first_crossing
 from eventsnn._kernels.heap import (D_CURSOR, D_ORIGIN, D_SOURCE, D_TIME, delivery_pop, delivery_push,
                                     delivery_queue_new, neuron_queue_new, neuron_queue_update)
 from eventsnn._kernels.lif import (P_BIAS, P_DECAY_GAP, P_REFRACTORY, P_TAU_MEM, P_TAU_SYN,
-                                   P_THRESHOLD, advance, decay_factors, reset_after_spike, state_after)
+                                   P_THRESHOLD, advance, decay_factors, propagate, reset_after_spike,
+                                   state_after)
 
 # A crossing is searched up to an absolute end time T (an arrival or t_max) from a state at absolute time t over
 # the relative window (T - t) + T * WINDOW_SLACK_REL and its time is clamped to T. The slack (>= one ulp of T)
@@ -71,8 +72,12 @@ def _sort_block_by_time(times, neurons, start, stop):
 
 @njit(cache=True)
 def _advance_neuron(j, t_from, t_to, v, cur, refractory_end, counts, params, max_spikes,
-                    out_times, out_neurons, n_out):
-    """Advance neuron j from t_from to t_to (no arrival in between), emitting every spike in (t_from, t_to]."""
+                    out_times, out_neurons, n_out, gap_factors):
+    """Advance neuron j from t_from to t_to (no arrival in between), emitting every spike in (t_from, t_to].
+
+    ``gap_factors``: decay_factors(t_to - t_from), which the caller has computed for the whole layer; a neuron
+    that crosses nowhere in the gap is propagated with them (the same numbers state_after would compute).
+    """
     tau_syn = params[P_TAU_SYN]
     t = t_from
     code = status.OK
@@ -95,7 +100,11 @@ def _advance_neuron(j, t_from, t_to, v, cur, refractory_end, counts, params, max
         else:
             t_cross = first_crossing(v[j], cur[j], search, params)
         if t_cross == math.inf:
-            v[j], cur[j] = state_after(window, v[j], cur[j], params)
+            if t == t_from:
+                em, es, kern = gap_factors
+                v[j], cur[j] = propagate(v[j], cur[j], em, es, kern, params[P_BIAS])
+            else:
+                v[j], cur[j] = state_after(window, v[j], cur[j], params)
             break
         current_at_spike = cur[j] * math.exp(-t_cross / tau_syn)  # I of state_after(t_cross): V is reset anyway
         t = min(t + t_cross, t_to)  # t + window may round past t_to; the spike belongs to (t_from, t_to]
@@ -180,7 +189,7 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
                         continue
                 code, out_times, out_neurons, n_out = _advance_neuron(
                     j, t_prev, t_next, v, cur, refractory_end, counts, params, max_spikes,
-                    out_times, out_neurons, n_out)
+                    out_times, out_neurons, n_out, (em, es, kern))
                 if code != status.OK:
                     _sort_block_by_time(out_times, out_neurons, n_gap_start, n_out)
                     return out_times[:n_out], out_neurons[:n_out], code
