@@ -22,11 +22,12 @@ is reported, it is at t_ext (to the square-root precision of a double root) with
 import math
 
 import numpy as np
+import pytest
 from hypothesis import assume, event, given
 from hypothesis import strategies as st
 
-from eventsnn._kernels.crossing import first_crossing
-from eventsnn._kernels.lif import make_parameters
+from eventsnn._kernels.crossing import _first_crossing_exponential, first_crossing
+from eventsnn._kernels.lif import P_EXACT_POWER, make_parameters
 from reference import free_slope, free_state, free_voltage, kernel
 
 N_SAMPLES = 20001
@@ -170,3 +171,31 @@ def test_grazing_exact_touch_is_consistent(state):
     if t < math.inf:  # either decision is allowed; a reported touch must be the touch
         assert abs(t - t_ext) <= 1e-5 * max(1.0, t_ext)
         assert abs(float(free_voltage(t, v0, i0, neuron)) - neuron.threshold) <= V_TOL
+
+
+@pytest.mark.parametrize("ratio", [2.0, 0.5, 3.0, 1.0 / 3.0, 4.0, 0.25, 8.0])
+def test_polynomial_routes_agree_with_the_general_route(ratio):
+    """Exact integer tau ratios decide and solve on a polynomial in e^{-t/tau} (crossing.py); the general route
+    (decision on t_ext, Newton on V(t)) is an independent computation of the same crossing. On random states
+    they must take the same decision and agree on the time to far below the engine's 1e-9 ms claim."""
+    rng = np.random.default_rng(int(1000 * ratio))
+    checked = 0
+    for _ in range(3000):
+        # ratio = tau_syn / tau_mem; the slower constant is n times the faster one, exactly in float64
+        n = round(max(ratio, 1.0 / ratio))
+        fast = rng.uniform(0.5, 30.0) / n
+        tau_mem, tau_syn = (fast, n * fast) if ratio > 1.0 else (n * fast, fast)
+        theta = rng.uniform(0.5, 2.0)
+        bias = 0.0 if rng.random() < 0.5 else rng.uniform(-1.0, 1.5 * theta)
+        v0 = theta - (rng.uniform(1e-9, 1e-3) if rng.random() < 0.5 else rng.uniform(1e-3, 3.0))
+        params = make_parameters(tau_mem, tau_syn, theta, bias, 0.0, False)
+        assert params[P_EXACT_POWER] == max(ratio, 1.0 / ratio)
+        i0 = rng.uniform(-5.0, 10.0) * theta / params[6]
+        window = rng.uniform(1e-3, 1.0) if rng.random() < 0.5 else rng.uniform(1.0, 80.0)
+        t = first_crossing(v0, i0, window, params)
+        t_general = _first_crossing_exponential(v0, i0, window, params)
+        assert (t == math.inf) == (t_general == math.inf), (tau_mem, tau_syn, theta, bias, v0, i0, window)
+        if t < math.inf:
+            checked += 1
+            assert abs(t - t_general) <= 1e-10 * max(1.0, t), (t, t_general)
+    assert checked > 300
