@@ -74,6 +74,19 @@ def first_crossing(v0, i0, window, params):
 
 
 @njit(cache=True, inline="always")
+def _polynomial(v0, i0, params, n):
+    """(tau_z, g, p, q) with f = V - threshold = g + p z + q z^n, z = e^{-t/tau_z}, tau_z the slower time constant,
+    when that constant is exactly n times the other (docs/theory.md (6b), (6c))."""
+    u = v0 - params[P_BIAS]
+    g = params[P_BIAS] - params[P_THRESHOLD]
+    if params[P_TAU_MEM] > params[P_TAU_SYN]:  # V = bias + u z + i0 (z - z^n) / (n - 1), z = e^{-t/tau_mem}
+        c = i0 / (n - 1)
+        return params[P_TAU_MEM], g, u + c, -c
+    c = i0 * n / (n - 1)                        # V = bias + u z^n + i0 n (z - z^n) / (n - 1), z = e^{-t/tau_syn}
+    return params[P_TAU_SYN], g, c, u - c
+
+
+@njit(cache=True, inline="always")
 def _power_value(z, g, p, q, n):
     """(f, df/dz) of f = g + p z + q z^n (n >= 2, by multiplication): the form that is exact for small z."""
     z_n1 = z
@@ -86,6 +99,8 @@ def _power_value(z, g, p, q, n):
 def _power_value_early(w, c_start, p, q, n):
     """(f, df/dw) of the same polynomial at z = 1 - w, written around z = 1: f = c_start - w (p + q S) with
     S = 1 + z + ... + z^(n-1), so the constant term V0 - threshold is exact while z >= 1/2."""
+    if n == 2:  # the expanded quadratic a w^2 + b w + c_start, the form its closed-form root solves exactly
+        return ((q * w - (2.0 * q + p)) * w + c_start), -(p + 2.0 * q * (1.0 - w))
     z = 1.0 - w
     z_k = 1.0
     total = 1.0
@@ -97,39 +112,43 @@ def _power_value_early(w, c_start, p, q, n):
 
 @njit(cache=True, inline="always")
 def _power_value_at(t, tau_z, g, p, q, c_start, n):
-    """f at t (ms) in the form that is exact there (w = 1 - e^{-t/tau_z} up to t = tau_z ln 2, z beyond): every
-    end-point decision and the final check of a root go through here."""
+    """f at t (ms) in the form that is exact there (w = 1 - e^{-t/tau_z} up to t = tau_z ln 2, z beyond). Every
+    end-point decision and the final check of a reported time go through here, so a search that ends at a
+    reported crossing finds it again."""
     if t <= tau_z * LN2:
         return _power_value_early(-math.expm1(-t / tau_z), c_start, p, q, n)[0]
     return _power_value(math.exp(-t / tau_z), g, p, q, n)[0]
 
 
 @njit(cache=True)
+def _reported_time(t, window, tau_z, g, p, q, c_start, n):
+    """The computed root t (ms), moved up to the first time at which _power_value_at gives f >= 0 (rounding of
+    the root may leave it just short), or NaN if none is found before the window end."""
+    if not (t < window):
+        t = window
+    step = max(t, tau_z * EPS) * EPS
+    for _ in range(64):
+        if t > 0.0 and _power_value_at(t, tau_z, g, p, q, c_start, n) >= 0.0:
+            return t
+        if t >= window:
+            break
+        t = min(t + step, window)
+        step *= 2.0
+    return math.nan
+
+
+@njit(cache=True)
 def _first_crossing_power(v0, i0, window, params, n):
     """first_crossing when one decay factor is exactly the n-th power of the other (n >= 3); NaN hands over.
 
-    With z = e^{-t/tau_z} (tau_z the slower time constant), f = V - threshold = g + p z + q z^n (docs/theory.md
-    (6c)): f' vanishes at most once on z > 0, at z_v^(n-1) = -p/(n q), so the decision needs one power only when an
+    f' vanishes at most once on z > 0, at z_v^(n-1) = -p/(n q), so the decision needs one power only when an
     interior maximum is possible; the root is a safeguarded Newton iteration on the polynomial (multiplications
     only), refined once in w = 1 - z for early roots, and one logarithm gives t.
     """
     c_start = v0 - params[P_THRESHOLD]
     if not (c_start < 0.0):
         return math.nan
-    u = v0 - params[P_BIAS]
-    tau_mem = params[P_TAU_MEM]
-    tau_syn = params[P_TAU_SYN]
-    g = params[P_BIAS] - params[P_THRESHOLD]
-    if tau_mem > tau_syn:  # tau_mem = n tau_syn: V = bias + u z + i0 (z - z^n) / (n - 1), z = e^{-t/tau_mem}
-        tau_z = tau_mem
-        c = i0 / (n - 1)
-        p = u + c
-        q = -c
-    else:                  # tau_syn = n tau_mem: V = bias + u z^n + i0 n (z - z^n) / (n - 1), z = e^{-t/tau_syn}
-        tau_z = tau_syn
-        c = i0 * n / (n - 1)
-        p = c
-        q = u - c
+    tau_z, g, p, q = _polynomial(v0, i0, params, n)
     z_end = math.exp(-window / tau_z)
     f_end = _power_value_at(window, tau_z, g, p, q, c_start, n)
     # bracket [z_a, z_b] of the largest root (the first in time): f(z_a) >= 0 > f(z_b)
@@ -183,61 +202,25 @@ def _first_crossing_power(v0, i0, window, params, n):
         t = -tau_z * math.log1p(-w)
     else:
         t = -tau_z * math.log(z)
-    if not (t < window):
-        t = window
-    # rounding may leave the reported time just short of the crossing as the end-point test sees it
-    step_t = max(t, tau_z * EPS) * EPS
-    for _ in range(64):
-        if t > 0.0 and _power_value_at(t, tau_z, g, p, q, c_start, n) >= 0.0:
-            return t
-        if t >= window:
-            break
-        t = min(t + step_t, window)
-        step_t *= 2.0
-    return math.nan
-
-
-@njit(cache=True, inline="always")
-def _quadratic_value(t, tau_z, a, b, c_start, b_late, c_late):
-    """f = V - threshold at t (ms), in the variable that is exact there.
-
-    f = a w^2 + b w + c_start = a z^2 + b_late z + c_late with z = e^{-t/tau_z}, w = 1 - z: w carries t to full
-    precision while z >= 1/2 (t <= tau_z ln 2), z beyond. Every end-point decision and the final check of a root
-    go through here, so a search that ends at a reported crossing finds it again.
-    """
-    if t <= tau_z * LN2:
-        w = -math.expm1(-t / tau_z)
-        return (a * w + b) * w + c_start
-    z = math.exp(-t / tau_z)
-    return (a * z + b_late) * z + c_late
+    return _reported_time(t, window, tau_z, g, p, q, c_start, n)
 
 
 @njit(cache=True)
 def _first_crossing_quadratic(v0, i0, window, params):
     """first_crossing when one decay factor is exactly the square of the other; NaN hands over to the general route.
 
-    tau_z is the slower time constant and z = e^{-t/tau_z}: f = V - threshold is a quadratic in z (docs/theory.md),
-    so the decision (the vertex instead of t_ext), the bracket and the root need no exponential except at the
-    window end, and one logarithm gives t. Early roots are solved in w = 1 - z, where the constant term
-    V0 - threshold is exact, late ones (z < 1/2) in z.
+    With w = 1 - z, f = a w^2 + b w + c_start (a = q, b = -(2q + p), c_start = V0 - threshold exact): the decision
+    (the vertex instead of t_ext), the bracket and the root (quadratic formula, cancellation-free) need no
+    exponential except at the window end, and one logarithm gives t. Late roots (z < 1/2) are taken from the same
+    quadratic in z, where they are exact.
     """
     c_start = v0 - params[P_THRESHOLD]
     if not (c_start < 0.0):
         return math.nan
-    u = v0 - params[P_BIAS]
-    tau_mem = params[P_TAU_MEM]
-    tau_syn = params[P_TAU_SYN]
-    if tau_mem > tau_syn:  # tau_mem = 2 tau_syn: V = bias + u z + i0 (z - z^2), z = e^{-t/tau_mem}
-        tau_z = tau_mem
-        a = -i0
-        b_late = u + i0
-    else:                  # tau_syn = 2 tau_mem: V = bias + (u - 2 i0) z^2 + 2 i0 z, z = e^{-t/tau_syn}
-        tau_z = tau_syn
-        a = u - 2.0 * i0
-        b_late = 2.0 * i0
-    b = -(2.0 * a + b_late)
-    c_late = params[P_BIAS] - params[P_THRESHOLD]
-    f_end = _quadratic_value(window, tau_z, a, b, c_start, b_late, c_late)
+    tau_z, g, p, q = _polynomial(v0, i0, params, 2)
+    a = q
+    b = -(2.0 * q + p)
+    f_end = _power_value_at(window, tau_z, g, p, q, c_start, 2)
     w_end = -math.expm1(-window / tau_z)
     w_lo = 0.0
     w_hi = w_end
@@ -260,20 +243,11 @@ def _first_crossing_quadratic(v0, i0, window, params):
     if w < 0.5:
         t = -tau_z * math.log1p(-w)
     else:  # the same root of the quadratic in z, where it is exact
-        z = _nearest_root(a, b_late, c_late, 1.0 - w)
+        z = _nearest_root(q, p, g, 1.0 - w)
         t = -tau_z * math.log(z) if z > 0.0 else math.nan
-    if not (t < window):
+    if w >= w_end:
         t = window
-    # rounding may leave the reported time just short of the crossing as _quadratic_value sees it: step forward
-    step = t * EPS
-    for _ in range(64):
-        if _quadratic_value(t, tau_z, a, b, c_start, b_late, c_late) >= 0.0:
-            return t
-        if t >= window:
-            break
-        t = min(t + step, window)
-        step *= 2.0
-    return math.nan
+    return _reported_time(t, window, tau_z, g, p, q, c_start, 2)
 
 
 @njit(cache=True)
