@@ -11,14 +11,15 @@ a constant plus two exponentials, so f' has at most one zero t_ext (``lif.extrem
 * the first root then lies in (0, t_ext] (maximum reached), in (t_ext, window] (after a minimum), or in
   (0, window] (monotone).
 
-When one decay factor is exactly the square of the other (tau_mem = 2 tau_syn or tau_syn = 2 tau_mem in float64),
-f is a quadratic in e^{-t/tau} and the decision, bracket and root are taken on it (``_first_crossing_quadratic``,
-docs/theory.md (6b)): about four transcendental evaluations per crossing instead of ~14.
+When one time constant is exactly n times the other (n = 2..8 in float64), f is a polynomial in e^{-t/tau} and the
+decision, bracket and root are taken on it (``_first_crossing_polynomial``, docs/theory.md (6b), (6c)): a few
+transcendental evaluations per crossing instead of ~14. There the end-point value f(window) and the final check
+of a reported time are one function (``_power_value_at``), so a search that ends at a reported crossing finds it.
 
-Grazing rule: a touch counts as a spike when f evaluated in float64 at the computed extremum time is >= 0
-(on the quadratic route: at the vertex).
-The same ``lif.decay_factors`` produce f(window) here and the state the engine carries to the next interval,
-so "crossing at the end of the interval" and "starts the next interval below threshold" can never both fail.
+Grazing rule: a touch counts as a spike when f evaluated in float64 at the computed extremum time (on the
+polynomial route: at the vertex) is >= 0. On the general route the same ``lif.decay_factors`` produce f(window)
+here and the state the engine carries to the next interval, so "crossing at the end of the interval" and "starts
+the next interval below threshold" can never both fail.
 
 Root: closed forms (tau_mem = 2 tau_syn and tau_syn = 2 tau_mem: quadratics in an exponential; tau_mem =
 tau_syn: Lambert W) give the starting point, then a safeguarded Newton iteration polishes it on the exact
@@ -61,13 +62,8 @@ def first_crossing(v0, i0, window, params):
     """First time t in (0, window] (ms) with V(t) >= threshold, else +inf."""
     if window <= 0.0 or cannot_reach_threshold(v0, i0, params):
         return math.inf
-    power = params[P_EXACT_POWER]
-    if power == 2.0:
-        t = _first_crossing_quadratic(v0, i0, window, params)
-        if not math.isnan(t):
-            return t
-    elif power > 2.0:
-        t = _first_crossing_power(v0, i0, window, params, int(power))
+    if params[P_EXACT_POWER] != 0.0:
+        t = _first_crossing_polynomial(v0, i0, window, params, int(params[P_EXACT_POWER]))
         if not math.isnan(t):
             return t
     return _first_crossing_exponential(v0, i0, window, params)
@@ -138,12 +134,15 @@ def _reported_time(t, window, tau_z, g, p, q, c_start, n):
 
 
 @njit(cache=True)
-def _first_crossing_power(v0, i0, window, params, n):
-    """first_crossing when one decay factor is exactly the n-th power of the other (n >= 3); NaN hands over.
+def _first_crossing_polynomial(v0, i0, window, params, n):
+    """first_crossing when one decay factor is exactly the n-th power of the other; NaN hands over to the general
+    route.
 
-    f' vanishes at most once on z > 0, at z_v^(n-1) = -p/(n q), so the decision needs one power only when an
-    interior maximum is possible; the root is a safeguarded Newton iteration on the polynomial (multiplications
-    only), refined once in w = 1 - z for early roots, and one logarithm gives t.
+    f' vanishes at most once on z > 0, at z_v^(n-1) = -p/(n q), so an interior maximum is tested at one point and
+    otherwise the maximum over the window is an end point. The first root in time is the largest root in z:
+    for n = 2 the quadratic formula in w = 1 - z (constant term V0 - threshold exact; late roots, z < 1/2, from
+    the same quadratic in z), for n > 2 a safeguarded Newton iteration on the polynomial refined once in w for
+    early roots. One logarithm gives t.
     """
     c_start = v0 - params[P_THRESHOLD]
     if not (c_start < 0.0):
@@ -163,7 +162,7 @@ def _first_crossing_power(v0, i0, window, params, n):
         for _ in range(n - 2):
             z_end_power *= z_end
         if z_end_power < vertex_power < 1.0:  # an interior maximum decides (grazing rule: f there >= 0)
-            z_v = vertex_power ** (1.0 / (n - 1))
+            z_v = vertex_power if n == 2 else vertex_power ** (1.0 / (n - 1))
             if z_v >= 0.5:
                 f_v = _power_value_early(1.0 - z_v, c_start, p, q, n)[0]
             else:
@@ -179,7 +178,31 @@ def _first_crossing_power(v0, i0, window, params, n):
             decided = True
     if not decided and f_end < 0.0:  # otherwise the maximum over the window is an end point
         return math.inf
-    # safeguarded Newton from the false-position point; the bracket shrinks on every evaluation
+    if n == 2:
+        t = _quadratic_time(tau_z, g, p, q, c_start, 1.0 - z_b, 1.0 - z_a)
+    else:
+        t = _newton_time(tau_z, g, p, q, c_start, n, z_a, z_b, f_a, f_b)
+    return _reported_time(t, window, tau_z, g, p, q, c_start, n)
+
+
+@njit(cache=True)
+def _quadratic_time(tau_z, g, p, q, c_start, w_lo, w_hi):
+    """Time (ms) of the smallest root of a w^2 + b w + c_start (a = q, b = -(2q + p)) in [w_lo, w_hi]; a root
+    that rounding moved just past the bracket lies at its end."""
+    w = _quadratic_root_in(q, -(2.0 * q + p), c_start, w_lo, w_hi, False)
+    if not (w > 0.0):
+        w = w_hi
+    if w < 0.5:
+        return -tau_z * math.log1p(-w)
+    z = _nearest_root(q, p, g, 1.0 - w)  # the same root of the quadratic in z, where it is exact
+    return -tau_z * math.log(z) if z > 0.0 else math.nan
+
+
+@njit(cache=True)
+def _newton_time(tau_z, g, p, q, c_start, n, z_a, z_b, f_a, f_b):
+    """Time (ms) of the root of g + p z + q z^n in the bracket [z_a, z_b] (f(z_a) >= 0 > f(z_b)): safeguarded
+    Newton from the false-position point (the bracket shrinks on every evaluation), then one step on the form
+    around z = 1 for early roots."""
     x = z_a + (z_b - z_a) * (f_a / (f_a - f_b)) if f_a > f_b else 0.5 * (z_a + z_b)
     for _ in range(MAX_ITERATIONS):
         if not (z_a < x < z_b):
@@ -194,73 +217,32 @@ def _first_crossing_power(v0, i0, window, params, n):
         if abs(step) <= 2.0 * EPS * z_b or z_b - z_a <= 2.0 * EPS * z_b:
             break
     z = x if z_a <= x <= z_b else z_a
-    if z >= 0.5:  # early root: one Newton step on the form with the exact constant term
-        w = 1.0 - z
-        f, slope = _power_value_early(w, c_start, p, q, n)
-        if slope != 0.0 and 0.0 <= w - f / slope <= 0.5:
-            w -= f / slope
-        t = -tau_z * math.log1p(-w)
-    else:
-        t = -tau_z * math.log(z)
-    return _reported_time(t, window, tau_z, g, p, q, c_start, n)
+    if z < 0.5:
+        return -tau_z * math.log(z)
+    w = 1.0 - z
+    f, slope = _power_value_early(w, c_start, p, q, n)
+    if slope != 0.0 and 0.0 <= w - f / slope <= 0.5:
+        w -= f / slope
+    return -tau_z * math.log1p(-w)
 
 
-@njit(cache=True)
-def _first_crossing_quadratic(v0, i0, window, params):
-    """first_crossing when one decay factor is exactly the square of the other; NaN hands over to the general route.
-
-    With w = 1 - z, f = a w^2 + b w + c_start (a = q, b = -(2q + p), c_start = V0 - threshold exact): the decision
-    (the vertex instead of t_ext), the bracket and the root (quadratic formula, cancellation-free) need no
-    exponential except at the window end, and one logarithm gives t. Late roots (z < 1/2) are taken from the same
-    quadratic in z, where they are exact.
-    """
-    c_start = v0 - params[P_THRESHOLD]
-    if not (c_start < 0.0):
-        return math.nan
-    tau_z, g, p, q = _polynomial(v0, i0, params, 2)
-    a = q
-    b = -(2.0 * q + p)
-    f_end = _power_value_at(window, tau_z, g, p, q, c_start, 2)
-    w_end = -math.expm1(-window / tau_z)
-    w_lo = 0.0
-    w_hi = w_end
-    if a < 0.0:
-        w_vertex = -b / (2.0 * a)
-        if 0.0 < w_vertex < w_end:  # an interior maximum decides (grazing rule: f there >= 0 in float64)
-            f_vertex = c_start - b * b / (4.0 * a)
-            if f_vertex >= 0.0:
-                w_hi = w_vertex
-            elif f_end < 0.0:
-                return math.inf
-            else:
-                w_lo = w_vertex  # only reachable through rounding at a grazing maximum near the window end
-    if w_hi == w_end and f_end < 0.0:  # otherwise the maximum over the window is an end point
-        return math.inf
-    w = _quadratic_root_in(a, b, c_start, w_lo, w_hi, False)
-    if not (w > 0.0):
-        # the decision found a root that rounding moved just past the bracket: it lies at the bracket's end
-        w = w_hi
-    if w < 0.5:
-        t = -tau_z * math.log1p(-w)
-    else:  # the same root of the quadratic in z, where it is exact
-        z = _nearest_root(q, p, g, 1.0 - w)
-        t = -tau_z * math.log(z) if z > 0.0 else math.nan
-    if w >= w_end:
-        t = window
-    return _reported_time(t, window, tau_z, g, p, q, c_start, 2)
+@njit(cache=True, inline="always")
+def _quadratic_roots(a, b, c):
+    """Both roots of a z^2 + b z + c = 0 (a != 0), cancellation-free; the vertex twice if they are complex."""
+    disc = b * b - 4.0 * a * c
+    if disc < 0.0:
+        z = -b / (2.0 * a)
+        return z, z
+    q = -0.5 * (b + math.copysign(math.sqrt(disc), b))
+    return q / a, (c / q if q != 0.0 else math.nan)
 
 
 @njit(cache=True)
 def _nearest_root(a, b, c, z_near):
-    """Root of a z^2 + b z + c = 0 nearest to z_near (cancellation-free; the vertex if the roots are complex)."""
+    """Root of a z^2 + b z + c = 0 nearest to z_near (the vertex if the roots are complex)."""
     if a == 0.0:
         return -c / b if b != 0.0 else math.nan
-    disc = b * b - 4.0 * a * c
-    if disc < 0.0:
-        return -b / (2.0 * a)
-    q = -0.5 * (b + math.copysign(math.sqrt(disc), b))
-    r1 = q / a
-    r2 = c / q if q != 0.0 else math.nan
+    r1, r2 = _quadratic_roots(a, b, c)
     return r1 if not (abs(r2 - z_near) < abs(r1 - z_near)) else r2
 
 
@@ -346,12 +328,7 @@ def _quadratic_root_in(a, b, c, z_lo, z_hi, largest):
             if z_lo <= z <= z_hi:
                 best = z
         return best
-    disc = b * b - 4.0 * a * c
-    if disc < 0.0:
-        z = -b / (2.0 * a)  # grazing: the vertex is the best estimate of the double root
-        return z if z_lo <= z <= z_hi else math.nan
-    q = -0.5 * (b + math.copysign(math.sqrt(disc), b))
-    for z in (q / a, c / q if q != 0.0 else math.nan):
+    for z in _quadratic_roots(a, b, c):  # grazing (complex roots): the vertex, the best estimate of the double root
         if z_lo <= z <= z_hi and not (z <= best if largest else z >= best):
             best = z
     return best

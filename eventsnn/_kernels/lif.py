@@ -30,7 +30,7 @@ P_RESET_CURRENT = 5   # 1.0 if a spike zeroes I, else 0.0
 P_KERNEL_PEAK = 6     # max_t k(t): used by the cheap "cannot reach threshold" bound
 P_DECAY_GAP = 7       # d = 1/tau_syn - 1/tau_mem
 P_REGIME = 8          # which closed form seeds the root finder (REGIME_*)
-P_EXACT_POWER = 9     # n if one decay factor is exactly the n-th power of the other (tau ratio exactly n = 2..MAX_EXACT_POWER), else 0
+P_EXACT_POWER = 9     # n if one decay factor is exactly the n-th power of the other (exact_power), else 0
 N_PARAMS = 10
 
 REGIME_GENERAL = 0.0
