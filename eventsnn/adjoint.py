@@ -144,26 +144,32 @@ def vjp(net: Network, rec: Record | Sequence[Record], cotangents, *, method: str
         if id(r.network) not in structures:
             structures[id(r.network)] = _structure(net, r.network)
 
+    # one thread adds every sample's weight gradient straight into the total; parallel samples return per-arrival
+    # rows, summed below in sample order. Both add the same numbers in the same order (bit-identical results).
+    total = Gradients(weights=[np.zeros(c.weights.shape) for c in records[0].network.connections],
+                      biases=[0.0] * len(records[0].layers),
+                      delays=[np.zeros_like(c.delays) if not c.has_scalar_delay else 0.0
+                              for c in records[0].network.connections])
+    in_place = n_threads == 1 or len(records) == 1
+
     def one(b: int):
         return _vjp_one(net, records[b], checked[b], min_slope, grazing_slope, dense=False, method=method,
-                        options=options, loss_fn=loss_fn, structure=structures[id(records[b].network)])
+                        options=options, loss_fn=loss_fn, structure=structures[id(records[b].network)],
+                        weight_totals=total.weights if in_place else None)
 
-    if n_threads == 1 or len(records) == 1:
+    if in_place:
         parts = [one(b) for b in range(len(records))]
     else:
         with ThreadPoolExecutor(max_workers=n_threads) as pool:
             parts = list(pool.map(one, range(len(records))))
     # fixed summation order (sample by sample): the thread count does not change the result
-    total = Gradients(weights=[np.zeros_like(c.weights) for c in records[0].network.connections],
-                      biases=[0.0] * len(records[0].layers),
-                      delays=[np.zeros_like(c.delays) if not c.has_scalar_delay else 0.0
-                              for c in records[0].network.connections])
     for part in parts:
         if isinstance(part, Gradients):
             total = total + part
             continue
-        for k, (rows, sources) in enumerate(part["weight_rows"]):
-            scatter_rows(total.weights[k], rows, sources)
+        for k, rows in enumerate(part["weight_rows"]):
+            if rows is not None:
+                scatter_rows(total.weights[k], *rows)
         total.biases = [a + b for a, b in zip(total.biases, part["biases"])]
         total.delays = [a + b for a, b in zip(total.delays, part["delays"])]
         total.n_near_grazing += part["n_near_grazing"]
@@ -204,34 +210,36 @@ def _structure(net: Network, snapshot: Network) -> tuple[bool, object]:
 
 
 def _vjp_one(net: Network, rec: Record, cotangents, min_slope: float, grazing_slope: float, dense: bool = True,
-             method: str = "timing", options=None, loss_fn=None, structure: tuple | None = None):
-    """Gradients of one sample; with dense=False (batch use) weight gradients stay as per-arrival rows."""
+             method: str = "timing", options=None, loss_fn=None, structure: tuple | None = None,
+             weight_totals: list | None = None):
+    """Gradients of one sample. With dense=False (batch use) the weight gradients are added into
+    ``weight_totals`` if given, else returned as per-arrival rows (``weight_rows``: (rows, presynaptic index) or
+    None per layer)."""
     snapshot = rec.network
     layered, prepared = structure if structure is not None else _structure(net, snapshot)
+    if dense:
+        # a batch never builds per-sample (n_pre, n_post) matrices: they cost more in page faults than the adjoint
+        weight_totals = [np.zeros(c.weights.shape) for c in snapshot.connections]
     if method != "timing":
         require_layered(layered, method)
         part = method_vjp(rec, cotangents, method, options, loss_fn=loss_fn, min_slope=min_slope,
-                          grazing_slope=grazing_slope, layer_parameters=prepared)
+                          grazing_slope=grazing_slope, layer_parameters=prepared, weight_totals=weight_totals)
     elif not layered:
         from eventsnn._adjoint_general import vjp_general
         return vjp_general(snapshot, rec, cotangents, min_slope, grazing_slope, compiled=prepared)
     else:
-        part = _layered_timing_vjp(rec, cotangents, prepared, min_slope, grazing_slope)
+        part = _layered_timing_vjp(rec, cotangents, prepared, min_slope, grazing_slope, weight_totals)
     if not dense:
         return part
-    # per-sample dense matrices are only built for a single record: a batch scatters every sample's rows into
-    # one total (fresh (n_pre, n_post) arrays per sample cost more in page faults than the adjoint itself)
-    d_weights = []
-    for connection, (rows, sources) in zip(snapshot.connections, part["weight_rows"]):
-        d_weights.append(np.zeros_like(connection.weights))
-        scatter_rows(d_weights[-1], rows, sources)
-    return Gradients(weights=d_weights, biases=part["biases"], delays=part["delays"], input_times=part["input_times"],
+    return Gradients(weights=weight_totals, biases=part["biases"], delays=part["delays"], input_times=part["input_times"],
                      spike_times=part["spike_times"], n_near_grazing=part["n_near_grazing"],
                      extra=part.get("extra", {}))
 
 
-def _layered_timing_vjp(rec: Record, cotangents, prepared, min_slope: float, grazing_slope: float) -> dict:
-    """Exact adjoint of a layered feed-forward record, layer by layer from the top (per-arrival weight rows)."""
+def _layered_timing_vjp(rec: Record, cotangents, prepared, min_slope: float, grazing_slope: float,
+                        weight_totals: list | None = None) -> dict:
+    """Exact adjoint of a layered feed-forward record, layer by layer from the top (weight gradients added into
+    ``weight_totals`` if given, else per-arrival rows)."""
     snapshot = rec.network
     n_layers = len(snapshot.connections)
     weight_rows, d_biases, d_delays = [None] * n_layers, [0.0] * n_layers, [0.0] * n_layers
@@ -246,8 +254,9 @@ def _layered_timing_vjp(rec: Record, cotangents, prepared, min_slope: float, gra
         layer = rec.layers[k]
         d_w, d_arr, d_b, n_g = layer_backward_gaps(arrivals, pre.neurons, connection.weights, prepared[k],
                                                    rec.t_max, layer.times, layer.neurons, spike_cotangents[k],
-                                                   min_slope, grazing_slope)
-        weight_rows[k] = (d_w, pre.neurons[:d_w.shape[0]])
+                                                   min_slope, grazing_slope,
+                                                   None if weight_totals is None else weight_totals[k])
+        weight_rows[k] = None if weight_totals is not None else (d_w, pre.neurons[:d_w.shape[0]])
         d_biases[k], d_delays[k] = float(d_b), float(d_arr.sum())
         n_grazing += int(n_g)
         if k > 0:

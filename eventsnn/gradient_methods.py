@@ -157,13 +157,15 @@ def require_layered(layered: bool, method: str) -> None:
 
 
 def method_vjp(rec: Record, loss, method: str, opts: MethodOptions, *, loss_fn: Callable | None = None,
-               min_slope: float = 0.0, grazing_slope: float = 1e-3, layer_parameters: list | None = None):
+               min_slope: float = 0.0, grazing_slope: float = 1e-3, layer_parameters: list | None = None,
+               weight_totals: list | None = None):
     """Gradients of one sample with a creation/removal method (called by :func:`eventsnn.vjp`).
 
     Returns the per-sample parts :func:`eventsnn.vjp` assembles, as the timing adjoint's: per-arrival weight rows
     (with their presynaptic indices), biases, delays, input-time and spike-time cotangents, the near-grazing
     count and ``extra`` (candidates per layer). ``layer_parameters``: the kernel parameters of the record's
     network if the caller has them (``vjp`` prepares them once per batch), else computed here.
+    ``weight_totals``: (n_pre, n_post) arrays to add the weight gradients into instead of returning rows.
     """
     snapshot = rec.network
     if layer_parameters is None:
@@ -198,8 +200,9 @@ def method_vjp(rec: Record, loss, method: str, opts: MethodOptions, *, loss_fn: 
             arrivals[k], pre_trains[k].neurons, weights[k], params[k], rec.t_max, rec.layers[k].times,
             rec.layers[k].neurons, spike_cot[k], cand.times, cand.neurons, gain,
             drive[k] if drive[k] is not None else np.zeros(cand.times.size), coef_v, coef_i, query,
-            float(opts.lambda_timing), bool(opts.detach_reset), min_slope, grazing_slope)
-        weight_rows[k] = (d_rows, pre_trains[k].neurons[:d_rows.shape[0]])
+            float(opts.lambda_timing), bool(opts.detach_reset), min_slope, grazing_slope,
+            np.zeros((0, 0)) if weight_totals is None else weight_totals[k])
+        weight_rows[k] = None if weight_totals is not None else (d_rows, pre_trains[k].neurons[:d_rows.shape[0]])
         d_biases[k], d_delays[k] = float(d_b), float(d_arr.sum())
         n_grazing += int(n_g)
         if k == 0:

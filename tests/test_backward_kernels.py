@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import eventsnn as es
-from eventsnn._kernels.backward import layer_backward
+from eventsnn._kernels.backward import layer_backward, scatter_rows
 from eventsnn._kernels.backward_dense import layer_backward_gaps
 from eventsnn._kernels.forward import layer_forward
 
@@ -106,7 +106,15 @@ def test_sources_gap_kernel_equals_per_neuron_sweep(seed):
             args = (times, sources, weights, params, T_MAX, spike_times, spike_neurons, cotangents, cand_t, cand_j,
                     gain, drive, coef_v, coef_i, query, lam_t, detach, 0.0, 1e-3)
             ref = layer_backward_sources_per_neuron(*args)
-            fast = layer_backward_sources(*args)
+            fast = layer_backward_sources(*args, np.zeros((0, 0)))
+            # accumulating into a total adds the same rows in the order scatter_rows does: identical sums
+            total = rng.normal(size=weights.shape)
+            scattered = total.copy()
+            scatter_rows(scattered, fast[0], sources[:fast[0].shape[0]])
+            in_place = layer_backward_sources(*args, total)
+            assert in_place[0].shape == (0, n_out)
+            assert np.array_equal(total, scattered)
+            assert all(np.array_equal(a, b) for a, b in zip(fast[1:], in_place[1:]))
             for name, a, b in zip(("d_weights", "d_arrivals", "d_bias", "n_grazing", "lam_i", "lam_v"), ref, fast):
                 a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
                 assert a.shape == b.shape, name

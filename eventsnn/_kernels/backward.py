@@ -199,8 +199,9 @@ def layer_backward(arrival_times, arrival_sources, weights, params, t_max, spike
 
 @njit(cache=True)
 def scatter_rows(total, rows, row_index):
-    """total[row_index[k], :] += rows[k, :] for k in order (deterministic summation)."""
-    for k in range(rows.shape[0]):
+    """total[row_index[k], :] += rows[k, :] for k from the last row down: a fixed order, the one in which the
+    backward sweep adds rows when it accumulates into a total itself, so both give the same sums."""
+    for k in range(rows.shape[0] - 1, -1, -1):
         target = row_index[k]
         for j in range(rows.shape[1]):
             total[target, j] += rows[k, j]

@@ -53,12 +53,15 @@ EVENT_CANDIDATE = 2
 
 @njit(cache=True, nogil=True)
 def layer_backward_gaps(arrival_times, arrival_sources, weights, params, t_max, spike_times, spike_neurons,
-                        spike_cotangents, min_slope, grazing_slope):
-    """Same contract and results as ``backward.layer_backward`` (to rounding): the sweep without sources."""
+                        spike_cotangents, min_slope, grazing_slope, d_weight_total=None):
+    """Same contract and results as ``backward.layer_backward`` (to rounding): the sweep without sources.
+    With ``d_weight_total`` ((n_pre, n_post)), dL/dW is added into it and the returned rows are empty."""
     none = np.zeros(0)
+    total = np.zeros((0, 0)) if d_weight_total is None else d_weight_total
     d_weights, d_arrivals, d_bias, n_grazing, _, _ = layer_backward_sources(
         arrival_times, arrival_sources, weights, params, t_max, spike_times, spike_neurons, spike_cotangents,
-        none, np.zeros(0, dtype=np.int64), none, none, none, none, none, 1.0, False, min_slope, grazing_slope)
+        none, np.zeros(0, dtype=np.int64), none, none, none, none, none, 1.0, False, min_slope, grazing_slope,
+        total)
     return d_weights, d_arrivals, d_bias, n_grazing
 
 
@@ -146,7 +149,8 @@ def sweep_clock(arrival_times, points):
 @njit(cache=True, nogil=True)
 def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_max, spike_times, spike_neurons,
                            spike_cotangents, cand_times, cand_neurons, cand_gain, cand_drive, cand_coef_v,
-                           cand_coef_i, query_times, lambda_timing, detach_reset, min_slope, grazing_slope):
+                           cand_coef_i, query_times, lambda_timing, detach_reset, min_slope, grazing_slope,
+                           d_weight_total):
     """Adjoint of one layer with candidate sources (see module docstring).
 
     Arrays as in ``backward.layer_backward``; candidates sorted by time (any neuron order); query_times sorted.
@@ -154,9 +158,14 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
     ``backward_dense.layer_backward_gaps``: only neurons with an own event (spike, refractory end, candidate)
     inside a gap are propagated piecewise.
 
+    ``d_weight_total``: an (n_pre, n_post) array to add dL/dW into directly (row arrival_sources[k] += row k, for
+    k from the last arrival down, the order in which ``backward.scatter_rows`` adds rows), or a (0, 0) array to get
+    the per-arrival rows instead (callers that run samples in parallel sum them afterwards in a fixed order).
+
     Returns
     -------
-    (d_weight_rows (n_arrivals_in_window, n_post), d_arrival_times (n_arrivals,), d_bias, n_near_grazing,
+    (d_weight_rows (n_arrivals_in_window, n_post), or (0, n_post) when accumulated into d_weight_total,
+     d_arrival_times (n_arrivals,), d_bias, n_near_grazing,
      lambda_i_at_queries (n_query, n_post), lambda_v_at_queries (n_query, n_post))
     """
     tau_mem, tau_syn, gap, theta, bias, t_ref, reset_current = unpack(params)
@@ -166,7 +175,8 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
     n_spikes = spike_times.size
     n_cand = cand_times.size
 
-    d_weights = np.zeros((n_arr, n_post))
+    accumulate = d_weight_total.shape[0] > 0
+    d_weights = np.zeros((0 if accumulate else n_arr, n_post))
     d_arrivals = np.zeros(arrival_times.size)
     lam_i_query = np.zeros((n_query, n_post))
     lam_v_query = np.zeros((n_query, n_post))
@@ -248,9 +258,11 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
             k = clock_arrival[g + 1]
             if k >= 0:  # undo arrival k (it followed every own event at its time); lambda_V is 0 while refractory
                 row = weights[arrival_sources[k]]
+                # adding straight into the total saves a row buffer per arrival and a second pass over it
+                out_row = d_weight_total[arrival_sources[k]] if accumulate else d_weights[k]
                 acc = 0.0
                 for j in range(n_post):
-                    d_weights[k, j] = lam_i[j]
+                    out_row[j] += lam_i[j]
                     acc += row[j] * (lam_i[j] * inv_tau_syn - lam_v[j] * inv_tau_mem)
                 d_arrivals[k] = acc
             else:
