@@ -140,7 +140,9 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
     n_out = 0
     code = status.OK
     n_arrivals = arrival_times.size
-    needs_solver = np.empty(n_post, dtype=np.int64)
+    needs_solver = np.empty(n_post + 1, dtype=np.int64)
+    slow = np.empty(n_post, dtype=np.int64)
+    no_row = np.zeros(n_post)
     # end-point decisions stay with the exact solver within this distance of threshold (rounding of V)
     quiet_below = theta - QUIET_MARGIN * (abs(theta) + 1.0)
     k = 0
@@ -159,21 +161,25 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
         if dt > 0.0:
             em, es, kern = decay_factors(dt, tau_mem, tau_syn, gap)
             rise_fraction = 1.0 - em
-            # Pass 1, branch-light so that it vectorises: propagate every neuron that is free since t_prev and
+            # Pass 1, branch-free so that it vectorises: propagate every neuron that is free since t_prev and
             # provably stays below threshold (eq. 8: V <= V0 + max(bias + max(I0, 0) - V0, 0)(1 - e^{-dt/tau_mem}));
-            # list the others for the exact solver.
+            # flag the others for the exact solver.
+            row = weights[fused_row] if fused_row >= 0 else no_row
             for j in range(n_post):
                 vj = v[j]
                 ij = cur[j]
                 positive_current = ij if ij > 0.0 else 0.0
                 drive = bias + positive_current - vj
                 bound = vj + (drive if drive > 0.0 else 0.0) * rise_fraction
-                if refractory_end[j] <= t_prev and bound < theta:
-                    v[j] = bias + (vj - bias) * em + ij * kern
-                    cur[j] = ij * es + (weights[fused_row, j] if fused_row >= 0 else 0.0)
-                else:
-                    needs_solver[n_slow] = j
-                    n_slow += 1
+                quiet = refractory_end[j] <= t_prev and bound < theta
+                v[j] = bias + (vj - bias) * em + ij * kern if quiet else vj
+                cur[j] = ij * es + row[j] if quiet else ij
+                slow[j] = not quiet
+            # listed without a branch: which neurons are slow is unpredictable, and a mispredicted branch per
+            # neuron cost more than the whole vectorised pass
+            for j in range(n_post):
+                needs_solver[n_slow] = j
+                n_slow += slow[j]
             for m in range(n_slow):
                 j = needs_solver[m]
                 if refractory_end[j] <= t_prev and v[j] < quiet_below:
