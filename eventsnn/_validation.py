@@ -104,7 +104,7 @@ def float_array(name: str, value: object, *, ndim: int | None = None,
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {array.shape}")
     if shape is not None and array.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {array.shape}")
-    if not np.all(np.isfinite(array)):
+    if not np.isfinite(array).all():
         bad = np.argwhere(~np.isfinite(array))[0]
         raise ValueError(f"{name} contains a non-finite value {array[tuple(bad)]!r} at index {tuple(bad.tolist())}")
     return array

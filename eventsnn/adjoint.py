@@ -243,7 +243,7 @@ def _layered_timing_vjp(rec: Record, cotangents, prepared, min_slope: float, gra
     snapshot = rec.network
     n_layers = len(snapshot.connections)
     weight_rows, d_biases, d_delays = [None] * n_layers, [0.0] * n_layers, [0.0] * n_layers
-    spike_cotangents = [c.copy() for c in cotangents]
+    spike_cotangents = list(cotangents)  # _checked_cotangents made them copies: added to in place below
     input_name = snapshot.input_names[0]
     n_grazing = 0
     d_inputs = None

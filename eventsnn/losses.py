@@ -14,11 +14,13 @@ documented remedy (see :mod:`eventsnn.training`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from eventsnn import _validation as check
+from eventsnn._kernels import classify as kernels
 from eventsnn.record import Record
 from eventsnn.spikes import SpikeTrains
 
@@ -171,20 +173,12 @@ def _label(label: int, n: int) -> int:
 def softmax_cross_entropy(logits: np.ndarray, label: int) -> tuple[float, np.ndarray]:
     """(-log softmax(logits)[label], its gradient softmax(logits) - onehot(label)); the one softmax of every
     classification loss here, shifted by the largest logit so that no exponential overflows."""
-    shifted = np.asarray(logits, dtype=np.float64) - np.max(logits)
-    p = np.exp(shifted)
-    p /= p.sum()
-    d_logits = p.copy()
-    d_logits[label] -= 1.0
-    return float(-np.log(p[label])), d_logits
+    return kernels.softmax_cross_entropy(np.asarray(logits, dtype=np.float64), label)
 
 
 def first_spike_indices(spikes: SpikeTrains) -> np.ndarray:
     """Index into ``spikes.times`` of each neuron's first spike, -1 for silent neurons."""
-    first = np.full(spikes.n_neurons, -1, dtype=np.int64)
-    idx = np.arange(len(spikes))[::-1]
-    first[spikes.neurons[::-1]] = idx  # reversed assignment keeps the earliest
-    return first
+    return kernels.first_spike_index(spikes.neurons, spikes.n_neurons)
 
 
 def first_spike_cross_entropy(rec: Record, label: int, *, tau: float = 5.0, layer: int | str = -1,
@@ -220,20 +214,18 @@ def first_spike_cross_entropy(rec: Record, label: int, *, tau: float = 5.0, laye
     spikes = rec.layers[k]
     label = _label(label, spikes.n_neurons)
     silent_time = rec.t_max if silent_time is None else check.finite("silent_time", silent_time)
-    first = first_spike_indices(spikes)
-    silent = first < 0
-    t_first = np.where(silent, silent_time, spikes.times[np.maximum(first, 0)] if len(spikes) else silent_time)
-    value, d_logits = softmax_cross_entropy(-t_first / tau, label)
-    cotangents, counts = _zeros(rec)
-    fired = ~silent
-    cotangents[k][first[fired]] = -d_logits[fired] / tau
     early_weight = check.nonnegative_finite("early_weight", early_weight)
     early_tau = check.positive_finite("early_tau", early_tau)
+    value, layer_cotangents, first, t_first = kernels.first_spike_cross_entropy(
+        spikes.times, spikes.neurons, spikes.n_neurons, label, tau, silent_time)
+    silent = first < 0
+    cotangents, counts = _zeros(rec)
+    cotangents[k] = layer_cotangents
     if early_weight > 0.0:
-        growth = np.exp(t_first[label] / early_tau)
+        growth = math.exp(t_first[label] / early_tau)
         value += early_weight * (growth - 1.0)
         if not silent[label]:
-            cotangents[k][first[label]] += early_weight * growth / early_tau
+            layer_cotangents[first[label]] += early_weight * growth / early_tau
     return LossResult(value, cotangents, counts, silent)
 
 

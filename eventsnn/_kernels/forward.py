@@ -37,6 +37,10 @@ WINDOW_SLACK_REL = 2.220446049250313e-16
 # layer_forward settles a neuron without the solver from the end-point values of its gap only when V ends
 # further than this (relative to |threshold| + 1) below threshold, far beyond the rounding of V.
 QUIET_MARGIN = 1e-12
+# ... and takes "V rises at the end of the gap" from the end-point slope only when it exceeds this multiple of the
+# size of its terms, and those terms are far from underflow.
+SLOPE_SIGN_MARGIN = 1e-12
+UNDERFLOW_SCALE = 1e-280
 
 
 @njit(cache=True)
@@ -189,7 +193,11 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
                     ij = cur[j]
                     v_end = bias + (vj - bias) * em + ij * kern
                     i_end = ij * es
-                    if v_end < quiet_below and (i_end + bias - v_end >= 0.0 or ij + bias - vj <= 0.0):
+                    # "still rising at the end" must be a sign rounding cannot flip: after a gap of hundreds of
+                    # time constants every term underflows and a falling V reads as flat (a lost burst)
+                    scale = abs(ij) * (es + kern) + abs(vj - bias) * em
+                    rising_at_end = i_end + bias - v_end > SLOPE_SIGN_MARGIN * scale and scale > UNDERFLOW_SCALE
+                    if v_end < quiet_below and (rising_at_end or ij + bias - vj <= 0.0):
                         v[j] = v_end
                         cur[j] = i_end
                         continue

@@ -4,12 +4,15 @@ Between events (docs/theory.md, eqs. 3-5), with u = V0 - bias and d = 1/tau_syn 
 
     I(t) = I0 exp(-t/tau_syn)
     V(t) = bias + u exp(-t/tau_mem) + I0 k(t)
-    k(t) = (t/tau_mem) exp(-t/tau_mem) phi(t d),     phi(x) = -expm1(-x)/x,  phi(0) = 1
+    k(t) = (t/tau_mem) exp(-t/tau_slow) phi(t |d|),     phi(x) = -expm1(-x)/x,  phi(0) = 1
 
-k is the membrane response to a unit current step. Written with phi it is one formula for every ratio of
-time constants: for tau_mem != tau_syn it equals tau_syn/(tau_mem - tau_syn) (e^{-t/tau_mem} - e^{-t/tau_syn})
-without the 1/(tau_mem - tau_syn) cancellation, and for tau_mem == tau_syn it is (t/tau) e^{-t/tau}. This
-module is the only place where the singular limit tau_mem -> tau_syn is handled.
+with tau_slow = max(tau_mem, tau_syn). k is the membrane response to a unit current step. Written with phi it
+is one formula for every ratio of time constants: for tau_mem != tau_syn it equals
+tau_syn/(tau_mem - tau_syn) (e^{-t/tau_mem} - e^{-t/tau_syn}) without the 1/(tau_mem - tau_syn) cancellation,
+and for tau_mem == tau_syn it is (t/tau) e^{-t/tau}. Factoring out the *slower* exponential keeps phi's argument
+>= 0, so no step is too long: with the faster one, phi(-x) grows like e^x and overflows past x ~ 709 (a 900 ms
+gap at tau_mem = 1 ms, tau_syn = 8 ms gave inf * 0 = NaN). This module is the only place where the singular
+limit tau_mem -> tau_syn is handled.
 
 Parameter vector layout (built by :func:`make_parameters`, one per population; indices ``P_*``).
 """
@@ -95,7 +98,8 @@ def one_minus_exp_ratio(x):
 @njit(cache=True)
 def psp_kernel(t, tau_mem, decay_gap):
     """k(t): membrane response at time t (ms) to a unit current step at 0 (eq. 5)."""
-    return (t / tau_mem) * math.exp(-t / tau_mem) * one_minus_exp_ratio(t * decay_gap)
+    slower = math.exp(-t / tau_mem) if decay_gap >= 0.0 else math.exp(-t * (1.0 / tau_mem + decay_gap))
+    return (t / tau_mem) * slower * one_minus_exp_ratio(t * abs(decay_gap))
 
 
 @njit(cache=True, inline="always")
@@ -107,7 +111,7 @@ def decay_factors(dt, tau_mem, tau_syn, decay_gap):
     """
     em = math.exp(-dt / tau_mem)
     es = math.exp(-dt / tau_syn)
-    kern = (dt / tau_mem) * em * one_minus_exp_ratio(dt * decay_gap)
+    kern = (dt / tau_mem) * (em if decay_gap >= 0.0 else es) * one_minus_exp_ratio(dt * abs(decay_gap))
     return em, es, kern
 
 
