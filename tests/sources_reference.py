@@ -81,7 +81,7 @@ def layer_backward_sources_per_neuron(arrival_times, arrival_sources, weights, p
                 if refractory:
                     lam_i *= math.exp(-(t_cur - tau) / tau_syn)
                 else:
-                    em, es, kern = decay_factors(t_cur - tau, tau_mem, tau_syn, gap)
+                    em, es, kern = decay_factors(t_cur - tau, params)
                     d_bias += lam_v * (1.0 - em)
                     lam_i = kern * lam_v + es * lam_i
                     lam_v = em * lam_v

@@ -115,7 +115,7 @@ def layer_backward(arrival_times, arrival_sources, weights, params, t_max, spike
     gap_kern = np.empty(n_arr)
     for k in range(n_arr):
         upper = arrival_times[k + 1] if k + 1 < n_arr else t_max
-        gap_em[k], gap_es[k], gap_kern[k] = decay_factors(upper - arrival_times[k], tau_mem, tau_syn, gap)
+        gap_em[k], gap_es[k], gap_kern[k] = decay_factors(upper - arrival_times[k], params)
 
     order, first = per_neuron_index(spike_neurons, n_post)  # per neuron, still in time order
 
@@ -161,7 +161,7 @@ def layer_backward(arrival_times, arrival_sources, weights, params, t_max, spike
                 if at_gap_top and k >= 0 and tau == t_arr:
                     em, es, kern = gap_em[k], gap_es[k], gap_kern[k]
                 else:
-                    em, es, kern = decay_factors(t_cur - tau, tau_mem, tau_syn, gap)
+                    em, es, kern = decay_factors(t_cur - tau, params)
                 d_bias += lam_v * (1.0 - em)
                 lam_i = kern * lam_v + es * lam_i
                 lam_v = em * lam_v

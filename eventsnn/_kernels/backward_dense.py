@@ -274,7 +274,7 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
     # grid candidates share their times across neurons, so consecutive own events mostly step by the same dt:
     # the factors of the last dt are kept
     cached_dt = -1.0
-    cached = decay_factors(0.0, tau_mem, tau_syn, gap)
+    cached = decay_factors(0.0, params)
     e = n_ev - 1
     # lambda is 0 after the last own event (nothing later reaches it): start in that event's gap
     for g in range(ev_gap[n_ev - 1], -2, -1):
@@ -304,7 +304,7 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
                 t_last[j] = top
             if t_last[j] - t_event != cached_dt:
                 cached_dt = t_last[j] - t_event
-                cached = decay_factors(cached_dt, tau_mem, tau_syn, gap)
+                cached = decay_factors(cached_dt, params)
             em, es, kern = cached
             d_bias_per_neuron[j] += lam_v[j] * (1.0 - em)
             lam_i[j] = kern * lam_v[j] + es * lam_i[j]
@@ -334,12 +334,12 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
             j = specials[m]
             if t_last[j] - bottom != cached_dt:
                 cached_dt = t_last[j] - bottom
-                cached = decay_factors(cached_dt, tau_mem, tau_syn, gap)
+                cached = decay_factors(cached_dt, params)
             em, es, kern = cached
             keep_b[m] = d_bias_per_neuron[j] + lam_v[j] * (1.0 - em)
             keep_i[m] = kern * lam_v[j] + es * lam_i[j]
             keep_v[m] = em * lam_v[j]
-        em, es, kern = decay_factors(top - bottom, tau_mem, tau_syn, gap)
+        em, es, kern = decay_factors(top - bottom, params)
         rise = 1.0 - em
         for j in range(n_post):  # branch-free, so that it vectorises
             d_bias_per_neuron[j] += lam_v[j] * rise

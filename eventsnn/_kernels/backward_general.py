@@ -20,7 +20,7 @@ import numpy as np
 from numba import njit
 
 from eventsnn._kernels.backward import spike_jump
-from eventsnn._kernels.lif import (P_BIAS, P_DECAY_GAP, P_REFRACTORY, P_RESET_CURRENT, P_TAU_MEM, P_TAU_SYN,
+from eventsnn._kernels.lif import (P_BIAS, P_REFRACTORY, P_RESET_CURRENT, P_TAU_MEM, P_TAU_SYN,
                                    P_THRESHOLD, decay_factors)
 
 KIND_ARRIVAL = 0
@@ -81,7 +81,7 @@ def network_backward(ev_time, ev_kind, ev_neuron, ev_index, ev_origin, synapse_w
         tau_mem = params[P_TAU_MEM]
         t = ev_time[e]
         if lam_v[j] != 0.0 or lam_i[j] != 0.0:
-            em, es, kern = decay_factors(t_last[j] - t, tau_mem, params[P_TAU_SYN], params[P_DECAY_GAP])
+            em, es, kern = decay_factors(t_last[j] - t, params)
             d_bias[j] += lam_v[j] * (1.0 - em)
             lam_i[j] = kern * lam_v[j] + es * lam_i[j]
             lam_v[j] = em * lam_v[j]
@@ -113,6 +113,6 @@ def network_backward(ev_time, ev_kind, ev_neuron, ev_index, ev_origin, synapse_w
     for j in range(n_neurons):
         if lam_v[j] != 0.0:
             params = parameters[population_of[j]]
-            em, _, _ = decay_factors(t_last[j], params[P_TAU_MEM], params[P_TAU_SYN], params[P_DECAY_GAP])
+            em, _, _ = decay_factors(t_last[j], params)
             d_bias[j] += lam_v[j] * (1.0 - em)
     return d_weight, d_delay, d_source, d_bias, n_grazing

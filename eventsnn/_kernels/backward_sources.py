@@ -149,7 +149,7 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
                 n_out = _near_miss(v0, i0, vj, ij, t0, top, j, params, out_t, out_n, out_v, out_i, out_curv, n_out)
             v_alone[m] = vj
             i_alone[m] = ij
-        em, es, kern = decay_factors(top - bottom, tau_mem, tau_syn, gap)
+        em, es, kern = decay_factors(top - bottom, params)
         for j in range(n_post):  # branch-free, so that it vectorises; stepped-alone neurons are overwritten below
             v_new[j] = bias + (v[j] - bias) * em + cur[j] * kern
             i_new[j] = cur[j] * es

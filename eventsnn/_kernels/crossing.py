@@ -34,7 +34,7 @@ import math
 
 from numba import njit
 
-from eventsnn._kernels.lif import (P_BIAS, P_DECAY_GAP, P_EXACT_POWER, P_KERNEL_PEAK, P_REGIME, P_TAU_MEM,
+from eventsnn._kernels.lif import (P_BIAS, P_EXACT_POWER, P_KERNEL_PEAK, P_REGIME, P_TAU_MEM,
                                    P_TAU_SYN, P_THRESHOLD, REGIME_EQUAL, REGIME_MEM_TWICE_SYN,
                                    REGIME_SYN_TWICE_MEM, decay_factors, extremum_time, propagate, voltage_slope)
 
@@ -253,9 +253,8 @@ def _first_crossing_exponential(v0, i0, window, params):
     tau_syn = params[P_TAU_SYN]
     bias = params[P_BIAS]
     theta = params[P_THRESHOLD]
-    gap = params[P_DECAY_GAP]
 
-    em, es, kern = decay_factors(window, tau_mem, tau_syn, gap)
+    em, es, kern = decay_factors(window, params)
     v_end, i_end = propagate(v0, i0, em, es, kern, bias)
     rising = voltage_slope(v0, i0, bias, tau_mem) > 0.0
     t_ext = extremum_time(v0, i0, bias, tau_mem, tau_syn)
@@ -263,7 +262,7 @@ def _first_crossing_exponential(v0, i0, window, params):
     lo = 0.0
     hi = window
     if interior and rising:  # interior maximum
-        em, es, kern = decay_factors(t_ext, tau_mem, tau_syn, gap)
+        em, es, kern = decay_factors(t_ext, params)
         v_ext, i_ext = propagate(v0, i0, em, es, kern, bias)
         if v_ext >= theta:
             hi = t_ext
@@ -282,7 +281,7 @@ def _first_crossing_exponential(v0, i0, window, params):
 
 @njit(cache=True)
 def _voltage_and_slope(t, v0, i0, params):
-    em, es, kern = decay_factors(t, params[P_TAU_MEM], params[P_TAU_SYN], params[P_DECAY_GAP])
+    em, es, kern = decay_factors(t, params)
     v, i = propagate(v0, i0, em, es, kern, params[P_BIAS])
     return v, voltage_slope(v, i, params[P_BIAS], params[P_TAU_MEM])
 

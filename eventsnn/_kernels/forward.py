@@ -25,7 +25,7 @@ from eventsnn._kernels import status
 from eventsnn._kernels.crossing import first_crossing
 from eventsnn._kernels.heap import (D_CURSOR, D_ORIGIN, D_SOURCE, D_TIME, delivery_pop, delivery_push,
                                     delivery_queue_new, neuron_queue_new, neuron_queue_update)
-from eventsnn._kernels.lif import (P_BIAS, P_DECAY_GAP, P_REFRACTORY, P_TAU_MEM, P_TAU_SYN,
+from eventsnn._kernels.lif import (P_BIAS, P_REFRACTORY, P_TAU_MEM, P_TAU_SYN,
                                    P_THRESHOLD, advance, decay_factors, propagate, reset_after_spike,
                                    state_after)
 
@@ -130,9 +130,6 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
     Returns (times, neurons, status) sorted by (time, neuron).
     """
     n_post = weights.shape[1]
-    tau_mem = params[P_TAU_MEM]
-    tau_syn = params[P_TAU_SYN]
-    gap = params[P_DECAY_GAP]
     theta = params[P_THRESHOLD]
     bias = params[P_BIAS]
     v = np.zeros(n_post)
@@ -163,7 +160,7 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
         n_slow = 0
         n_gap_start = n_out
         if dt > 0.0:
-            em, es, kern = decay_factors(dt, tau_mem, tau_syn, gap)
+            em, es, kern = decay_factors(dt, params)
             rise_fraction = 1.0 - em
             # Pass 1, branch-free so that it vectorises: propagate every neuron that is free since t_prev and
             # provably stays below threshold (eq. 8: V <= V0 + max(bias + max(I0, 0) - V0, 0)(1 - e^{-dt/tau_mem}));

@@ -36,7 +36,7 @@ def potential_maxima(times, sources, weights, t_max, params, v_max, t_at_max, ki
         t_next = t_max if at_end else times[s]
         if t_next > t:
             # one set of decay factors per gap serves every class
-            em, es, kern = lif.decay_factors(t_next - t, tau_mem, tau_syn, decay_gap)
+            em, es, kern = lif.decay_factors(t_next - t, params)
             for c in range(n_out):
                 v_new, i_new = lif.propagate(v[c], i[c], em, es, kern, bias)
                 # the gap holds an interior maximum only if dV/dt turns from positive to negative in it
