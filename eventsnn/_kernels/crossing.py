@@ -47,7 +47,7 @@ EPS = 2.220446049250313e-16
 LN2 = 0.6931471805599453
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def cannot_reach_threshold(v0, i0, params):
     """Cheap certificate that V stays below threshold for all t >= 0 (no solver needed).
 
@@ -57,7 +57,7 @@ def cannot_reach_threshold(v0, i0, params):
     return bound < params[P_THRESHOLD]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def first_crossing(v0, i0, window, params):
     """First time t in (0, window] (ms) with V(t) >= threshold, else +inf."""
     if window <= 0.0 or cannot_reach_threshold(v0, i0, params):
@@ -133,7 +133,7 @@ def _reported_time(t, window, tau_z, g, p, q, c_start, n):
     return math.nan
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _first_crossing_polynomial(v0, i0, window, params, n):
     """first_crossing when one decay factor is exactly the n-th power of the other; NaN hands over to the general
     route.
@@ -185,7 +185,7 @@ def _first_crossing_polynomial(v0, i0, window, params, n):
     return _reported_time(t, window, tau_z, g, p, q, c_start, n)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _quadratic_time(tau_z, g, p, q, c_start, w_lo, w_hi):
     """Time (ms) of the smallest root of a w^2 + b w + c_start (a = q, b = -(2q + p)) in [w_lo, w_hi]; a root
     that rounding moved just past the bracket lies at its end."""
