@@ -49,6 +49,7 @@ from eventsnn._kernels.lif import decay_factors, unpack
 EVENT_SPIKE = 0
 EVENT_REFRACTORY_END = 1
 EVENT_CANDIDATE = 2
+BLAS_DOT_MIN = 32  # layer width from which the arrival sensitivity is a BLAS dot product (measured on W2: 350 and 10)
 
 
 @njit(cache=True, nogil=True)
@@ -63,32 +64,6 @@ def layer_backward_gaps(arrival_times, arrival_sources, weights, params, t_max, 
         none, np.zeros(0, dtype=np.int64), none, none, none, none, none, 1.0, False, min_slope, grazing_slope,
         total)
     return d_weights, d_arrivals, d_bias, n_grazing
-
-
-@njit(cache=True, inline="always")
-def _arrival_sensitivity(row, lam_i, lam_v, inv_tau_syn, inv_tau_mem):
-    """dL/d(arrival time) = sum_j row[j] (lam_i[j] / tau_syn - lam_v[j] / tau_mem).
-
-    Summed in eight interleaved partial sums: one running sum is a chain of dependent additions that the compiler
-    may not reorder (floating point), which made this loop the slowest part of the sweep on wide layers.
-    """
-    n = row.size
-    s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0.0
-    j = 0
-    while j + 8 <= n:
-        s0 += row[j] * (lam_i[j] * inv_tau_syn - lam_v[j] * inv_tau_mem)
-        s1 += row[j + 1] * (lam_i[j + 1] * inv_tau_syn - lam_v[j + 1] * inv_tau_mem)
-        s2 += row[j + 2] * (lam_i[j + 2] * inv_tau_syn - lam_v[j + 2] * inv_tau_mem)
-        s3 += row[j + 3] * (lam_i[j + 3] * inv_tau_syn - lam_v[j + 3] * inv_tau_mem)
-        s4 += row[j + 4] * (lam_i[j + 4] * inv_tau_syn - lam_v[j + 4] * inv_tau_mem)
-        s5 += row[j + 5] * (lam_i[j + 5] * inv_tau_syn - lam_v[j + 5] * inv_tau_mem)
-        s6 += row[j + 6] * (lam_i[j + 6] * inv_tau_syn - lam_v[j + 6] * inv_tau_mem)
-        s7 += row[j + 7] * (lam_i[j + 7] * inv_tau_syn - lam_v[j + 7] * inv_tau_mem)
-        j += 8
-    while j < n:
-        s0 += row[j] * (lam_i[j] * inv_tau_syn - lam_v[j] * inv_tau_mem)
-        j += 1
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
 @njit(cache=True)
@@ -268,6 +243,7 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
     keep_v = np.empty(n_post)
     keep_i = np.empty(n_post)
     keep_b = np.empty(n_post)
+    sensitivity = np.empty(n_post)
     inv_tau_mem = 1.0 / tau_mem
     inv_tau_syn = 1.0 / tau_syn
     n_grazing = 0
@@ -288,7 +264,17 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
                 out_row = d_weight_total[arrival_sources[k]] if accumulate else d_weights[k]
                 for j in range(n_post):
                     out_row[j] += lam_i[j]
-                d_arrivals[k] = _arrival_sensitivity(row, lam_i, lam_v, inv_tau_syn, inv_tau_mem)
+                    sensitivity[j] = lam_i[j] * inv_tau_syn - lam_v[j] * inv_tau_mem
+                # dL/d(arrival time) = sum_j w_j (lambda_I,j / tau_syn - lambda_V,j / tau_mem). On wide layers a BLAS
+                # dot product is twice as fast as the best hand-written loop (LLVM may not reorder a floating-point
+                # sum); on narrow ones the call costs more than the sum.
+                if n_post >= BLAS_DOT_MIN:
+                    d_arrivals[k] = np.dot(row, sensitivity)
+                else:
+                    acc = 0.0
+                    for j in range(n_post):
+                        acc += row[j] * sensitivity[j]
+                    d_arrivals[k] = acc
             else:
                 lam_i_query[-1 - k] = lam_i
                 lam_v_query[-1 - k] = lam_v
