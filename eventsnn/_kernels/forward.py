@@ -56,7 +56,7 @@ def _append_spike(out_times, out_neurons, n_out, time, neuron):
     return out_times, out_neurons, n_out + 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sort_block_by_time(times, neurons, start, stop):
     """Stable insertion sort of the spikes of one gap, appended neuron by neuron, into (time, neuron) order.
 
@@ -205,7 +205,8 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
                 if code != status.OK:
                     _sort_block_by_time(out_times, out_neurons, n_gap_start, n_out)
                     return out_times[:n_out], out_neurons[:n_out], code
-            _sort_block_by_time(out_times, out_neurons, n_gap_start, n_out)
+            if n_out - n_gap_start > 1:
+                _sort_block_by_time(out_times, out_neurons, n_gap_start, n_out)
         if not has_arrivals:
             break
         if fused_row >= 0 and dt > 0.0:
