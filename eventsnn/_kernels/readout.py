@@ -39,9 +39,9 @@ def potential_maxima(times, sources, weights, t_max, params, v_max, t_at_max, ki
             em, es, kern = lif.decay_factors(t_next - t, params)
             for c in range(n_out):
                 v_new, i_new = lif.propagate(v[c], i[c], em, es, kern, bias)
-                # the gap holds an interior maximum only if dV/dt turns from positive to negative in it
-                if lif.voltage_slope(v[c], i[c], bias, tau_mem) > 0.0 and \
-                        lif.voltage_slope(v_new, i_new, bias, tau_mem) < 0.0:
+                # the gap holds an interior maximum only if dV/dt = (I + bias - V) / tau_mem turns from positive
+                # to negative in it (signs of the numerators: no division per class and gap)
+                if i[c] + bias - v[c] > 0.0 and i_new + bias - v_new < 0.0:
                     t_ext = lif.extremum_time(v[c], i[c], bias, tau_mem, tau_syn)
                     if t_ext > 0.0 and t + t_ext < t_next:
                         v_ext, _ = lif.state_after(t_ext, v[c], i[c], params)
@@ -61,10 +61,11 @@ def potential_maxima(times, sources, weights, t_max, params, v_max, t_at_max, ki
 
 
 @njit(cache=True, inline="always")
-def _kernel_and_slope(u, tau_mem, tau_syn, decay_gap):
-    """(k(u), dk/du) of the unit-current response (lif eq. 5); tau_mem dk/du = e^{-u/tau_syn} - k."""
-    k = lif.psp_kernel(u, tau_mem, decay_gap)
-    return k, (math.exp(-u / tau_syn) - k) / tau_mem
+def _kernel_and_slope(u, params):
+    """(k(u), dk/du) of the unit-current response (lif eq. 5); tau_mem dk/du = e^{-u/tau_syn} - k. From the
+    decay factors the forward propagation uses (one exponential fewer for exact integer tau ratios)."""
+    _, es, k = lif.decay_factors(u, params)
+    return k, (es - k) / params[lif.P_TAU_MEM]
 
 
 @njit(cache=True)
@@ -87,7 +88,7 @@ def maxima_backward(times, sources, weights, params, t_at_max, kink, value_cotan
         for s in range(times.size):
             if times[s] >= t_star:
                 break
-            k, dk = _kernel_and_slope(t_star - times[s], tau_mem, tau_syn, decay_gap)
+            k, dk = _kernel_and_slope(t_star - times[s], params)
             w = weights[sources[s], c]
             weight_gradient[sources[s], c] += g * k
             time_cotangents[s] -= g * w * dk
