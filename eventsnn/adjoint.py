@@ -218,7 +218,8 @@ def _vjp_one(net: Network, rec: Record, cotangents, min_slope: float, grazing_sl
     snapshot = rec.network
     layered, prepared = structure if structure is not None else _structure(net, snapshot)
     if dense:
-        # a batch never builds per-sample (n_pre, n_post) matrices: they cost more in page faults than the adjoint
+        # a single record gets its own dL/dW, filled in place by the sweep (a batch passes its running total
+        # instead: per-sample (n_pre, n_post) matrices would cost more in page faults than the adjoint itself)
         weight_totals = [np.zeros(c.weights.shape) for c in snapshot.connections]
     if method != "timing":
         require_layered(layered, method)
@@ -231,8 +232,9 @@ def _vjp_one(net: Network, rec: Record, cotangents, min_slope: float, grazing_sl
         part = _layered_timing_vjp(rec, cotangents, prepared, min_slope, grazing_slope, weight_totals)
     if not dense:
         return part
-    return Gradients(weights=weight_totals, biases=part["biases"], delays=part["delays"], input_times=part["input_times"],
-                     spike_times=part["spike_times"], n_near_grazing=part["n_near_grazing"],
+    return Gradients(weights=weight_totals, biases=part["biases"], delays=part["delays"],
+                     input_times=part["input_times"], spike_times=part["spike_times"],
+                     n_near_grazing=part["n_near_grazing"],
                      extra=part.get("extra", {}))
 
 
