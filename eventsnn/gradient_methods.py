@@ -201,7 +201,7 @@ def method_vjp(rec: Record, loss, method: str, opts: MethodOptions, *, loss_fn: 
             rec.layers[k].neurons, spike_cot[k], cand.times, cand.neurons, gain,
             drive[k] if drive[k] is not None else np.zeros(cand.times.size), coef_v, coef_i, query,
             float(opts.lambda_timing), bool(opts.detach_reset), min_slope, grazing_slope,
-            np.zeros((0, 0)) if weight_totals is None else weight_totals[k])
+            None if weight_totals is None else weight_totals[k])
         weight_rows[k] = None if weight_totals is not None else (d_rows, pre_trains[k].neurons[:d_rows.shape[0]])
         d_biases[k], d_delays[k] = float(d_b), float(d_arr.sum())
         n_grazing += int(n_g)

@@ -105,7 +105,7 @@ def layer_backward(arrival_times, arrival_sources, weights, params, t_max, spike
     ``scatter_rows`` in a fixed order, which keeps batch results independent of the thread count and avoids a
     dense (n_pre, n_post) array per sample.
     """
-    tau_mem, tau_syn, gap, theta, bias, t_ref, reset_current = unpack(params)
+    tau_mem, tau_syn, _, theta, bias, t_ref, reset_current = unpack(params)
     n_post = weights.shape[1]
     n_arr = count_up_to(arrival_times, t_max)
 

@@ -58,11 +58,10 @@ def layer_backward_gaps(arrival_times, arrival_sources, weights, params, t_max, 
     """Same contract and results as ``backward.layer_backward`` (to rounding): the sweep without sources.
     With ``d_weight_total`` ((n_pre, n_post)), dL/dW is added into it and the returned rows are empty."""
     none = np.zeros(0)
-    total = np.zeros((0, 0)) if d_weight_total is None else d_weight_total
     d_weights, d_arrivals, d_bias, n_grazing, _, _ = layer_backward_sources(
         arrival_times, arrival_sources, weights, params, t_max, spike_times, spike_neurons, spike_cotangents,
         none, np.zeros(0, dtype=np.int64), none, none, none, none, none, 1.0, False, min_slope, grazing_slope,
-        total)
+        d_weight_total)
     return d_weights, d_arrivals, d_bias, n_grazing
 
 
@@ -151,7 +150,7 @@ def sweep_clock(arrival_times, points):
 def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_max, spike_times, spike_neurons,
                            spike_cotangents, cand_times, cand_neurons, cand_gain, cand_drive, cand_coef_v,
                            cand_coef_i, query_times, lambda_timing, detach_reset, min_slope, grazing_slope,
-                           d_weight_total):
+                           d_weight_total=None):
     """Adjoint of one layer with candidate sources (see module docstring).
 
     Arrays as in ``backward.layer_backward``; candidates sorted by time (any neuron order); query_times sorted.
@@ -160,8 +159,9 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
     inside a gap are propagated piecewise.
 
     ``d_weight_total``: an (n_pre, n_post) array to add dL/dW into directly (row arrival_sources[k] += row k, for
-    k from the last arrival down, the order in which ``backward.scatter_rows`` adds rows), or a (0, 0) array to get
-    the per-arrival rows instead (callers that run samples in parallel sum them afterwards in a fixed order).
+    k from the last arrival down, the order in which ``backward.scatter_rows`` adds rows), or None (or a (0, 0)
+    array) to get the per-arrival rows instead (callers that run samples in parallel sum them afterwards in a fixed
+    order).
 
     Returns
     -------
@@ -169,14 +169,15 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
      d_arrival_times (n_arrivals,), d_bias, n_near_grazing,
      lambda_i_at_queries (n_query, n_post), lambda_v_at_queries (n_query, n_post))
     """
-    tau_mem, tau_syn, gap, theta, bias, t_ref, reset_current = unpack(params)
+    tau_mem, tau_syn, _, theta, bias, t_ref, reset_current = unpack(params)
     n_post = weights.shape[1]
     n_arr = count_up_to(arrival_times, t_max)
     n_query = query_times.size
     n_spikes = spike_times.size
     n_cand = cand_times.size
 
-    accumulate = d_weight_total.shape[0] > 0
+    total = np.zeros((0, 0)) if d_weight_total is None else d_weight_total
+    accumulate = total.shape[0] > 0
     d_weights = np.zeros((0 if accumulate else n_arr, n_post))
     d_arrivals = np.zeros(arrival_times.size)
     lam_i_query = np.zeros((n_query, n_post))
@@ -261,7 +262,7 @@ def layer_backward_sources(arrival_times, arrival_sources, weights, params, t_ma
             if k >= 0:  # undo arrival k (it followed every own event at its time); lambda_V is 0 while refractory
                 row = weights[arrival_sources[k]]
                 # adding straight into the total saves a row buffer per arrival and a second pass over it
-                out_row = d_weight_total[arrival_sources[k]] if accumulate else d_weights[k]
+                out_row = total[arrival_sources[k]] if accumulate else d_weights[k]
                 for j in range(n_post):
                     out_row[j] += lam_i[j]
                     sensitivity[j] = lam_i[j] * inv_tau_syn - lam_v[j] * inv_tau_mem

@@ -72,7 +72,7 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
     The replay runs gap by gap over the shared clock of arrivals (and grid points), vectorised over neurons as
     ``forward.layer_forward``: neurons with a spike in a gap or held by a refractory period are stepped alone.
     """
-    tau_mem, tau_syn, gap, theta, bias, t_ref, _ = unpack(params)
+    tau_mem, tau_syn, _, theta, bias, t_ref, _ = unpack(params)
     n_post = weights.shape[1]
     n_arr = count_up_to(arrival_times, t_max)
     n_grid = count_up_to(grid, t_max) if use_grid else 0
@@ -232,7 +232,7 @@ def resimulate_flipped(arrival_times, arrival_weights, spike_times, params, t_ma
     fallen below threshold. remove=False: a spike is inserted at ``t_flip`` (reset, refractory). Spikes before
     t_flip are kept as recorded; everything after is re-simulated exactly.
     """
-    tau_mem, tau_syn, gap, theta, bias, t_ref, reset_current = unpack(params)
+    tau_mem, tau_syn, _, theta, bias, t_ref, reset_current = unpack(params)
     out = np.empty(max_spikes)
     n = 0
     # state just before t_flip from the recorded train
@@ -266,7 +266,7 @@ def _resimulate_after_flip(arrival_times, arrival_weights, out, n, params, t_max
                            max_spikes):
     """The flip at ``t_flip`` and the exact simulation after it, from the state (v, cur, free_from) just before
     the flip; ``out[:n]`` holds the kept spikes before it."""
-    tau_mem, tau_syn, gap, theta, bias, t_ref, reset_current = unpack(params)
+    tau_mem, tau_syn, _, theta, bias, t_ref, reset_current = unpack(params)
     t = t_flip
     a = 0
     above = False

@@ -142,7 +142,7 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
     n_out = 0
     code = status.OK
     n_arrivals = arrival_times.size
-    needs_solver = np.empty(n_post + 1, dtype=np.int64)
+    needs_solver = np.empty(n_post, dtype=np.int64)
     slow = np.empty(n_post, dtype=np.int64)
     no_row = np.zeros(n_post)
     # end-point decisions stay with the exact solver within this distance of threshold (rounding of V)

@@ -95,11 +95,17 @@ def one_minus_exp_ratio(x):
     return -math.expm1(-x) / x
 
 
+@njit(cache=True, inline="always")
+def _kernel_from_slower(t, tau_mem, decay_gap, slower):
+    """k(t) of eq. 5 given slower = e^{-t/tau_slow}: (t/tau_mem) slower phi(t |d|), phi's argument never negative."""
+    return (t / tau_mem) * slower * one_minus_exp_ratio(t * abs(decay_gap))
+
+
 @njit(cache=True)
 def psp_kernel(t, tau_mem, decay_gap):
     """k(t): membrane response at time t (ms) to a unit current step at 0 (eq. 5)."""
     slower = math.exp(-t / tau_mem) if decay_gap >= 0.0 else math.exp(-t * (1.0 / tau_mem + decay_gap))
-    return (t / tau_mem) * slower * one_minus_exp_ratio(t * abs(decay_gap))
+    return _kernel_from_slower(t, tau_mem, decay_gap, slower)
 
 
 @njit(cache=True, inline="always")
@@ -118,7 +124,7 @@ def decay_factors(dt, params):
     if power == 0.0:
         em = math.exp(-dt / tau_mem)
         es = math.exp(-dt / tau_syn)
-        kern = (dt / tau_mem) * (em if decay_gap >= 0.0 else es) * one_minus_exp_ratio(dt * abs(decay_gap))
+        kern = _kernel_from_slower(dt, tau_mem, decay_gap, em if decay_gap >= 0.0 else es)
     elif decay_gap > 0.0:  # tau_mem = n tau_syn: k = e^{-x} (1 - e^{-(n-1) x}) / (n - 1), x = dt / tau_mem
         x = dt / tau_mem
         em = math.exp(-x)

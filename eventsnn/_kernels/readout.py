@@ -21,7 +21,7 @@ from eventsnn._kernels import lif
 def potential_maxima(times, sources, weights, t_max, params, v_max, t_at_max, kink):
     """Fill ``v_max[c]``, ``t_at_max[c]`` (ms) and ``kink[c]`` (index of the spike at which the maximum sits,
     -1 if the maximum is at 0, a stationary point or t_max) for every read-out neuron c."""
-    tau_mem, tau_syn, decay_gap, _, bias, _, _ = lif.unpack(params)
+    tau_mem, tau_syn, _, _, bias, _, _ = lif.unpack(params)
     n = times.size
     n_out = weights.shape[1]
     v = np.zeros(n_out)
@@ -78,7 +78,7 @@ def maxima_backward(times, sources, weights, params, t_at_max, kink, value_cotan
     slope just before it) instead. A spike exactly at t* has k(0) = 0 and no one-sided-safe derivative: it is
     given none unless it is the kink.
     """
-    tau_mem, tau_syn, decay_gap, _, bias, _, _ = lif.unpack(params)
+    tau_mem, _, _, _, bias, _, _ = lif.unpack(params)
     for c in range(weights.shape[1]):
         g = value_cotangents[c]
         if g == 0.0:
@@ -100,7 +100,7 @@ def maxima_backward(times, sources, weights, params, t_at_max, kink, value_cotan
 @njit(cache=True)
 def potentials_at(times, sources, weights, params, query, out):
     """``out[q, c]`` = V_c(query[q]) (ms): the exact read-out potentials on arbitrary times (for plots and tests)."""
-    tau_mem, tau_syn, decay_gap, _, bias, _, _ = lif.unpack(params)
+    tau_mem, _, decay_gap, _, bias, _, _ = lif.unpack(params)
     for q in range(query.size):
         tq = query[q]
         base = bias * (1.0 - math.exp(-tq / tau_mem)) if tq > 0.0 else 0.0
