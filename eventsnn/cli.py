@@ -48,17 +48,18 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--grad-clip", type=float, default=None, help="max global gradient norm per step (0 = off)")
     train.add_argument("--tau-mem", type=float, default=None,
                        help="membrane time constant (ms); task default: yinyang 10, mnist / fashion-mnist 20")
-    train.add_argument("--tau-syn", type=float, default=5.0, help="synaptic time constant (ms), default 5")
+    train.add_argument("--tau-syn", type=float, default=None,
+                       help="synaptic time constant (ms), default 5 (or the preset's)")
     train.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                        help="an option of the gradient method, e.g. --method antlr --option form=grid --option "
                             "lambda_activation=0.5 (repeatable; see eventsnn.gradient_methods.MethodOptions)")
     train.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                        help="override any TrainConfig field, e.g. --set softmax_tau=0.5 --set lr_decay=0.95 "
                             "(repeatable; see eventsnn.training.TrainConfig)")
-    train.add_argument("--preset", default=None, choices=["eventprop"],
+    train.add_argument("--preset", default=None, choices=["eventprop", "antlr"],
                        help="a published recipe instead of the task defaults (yinyang: EventProp's paper settings, "
-                            "300 epochs; mnist / fashion-mnist: EventProp's MNIST recipe, 100 epochs; see "
-                            "eventsnn.tasks.PRESETS)")
+                            "300 epochs; mnist / fashion-mnist: EventProp's MNIST recipe, 100 epochs, or ANTLR's "
+                            "784-800-10 latency set-up, 20 epochs; see eventsnn.tasks.PRESETS)")
     train.add_argument("--loss", default=None, choices=["first_spike", "latency", "count", "vmax"],
                        help="classification loss (task default: yinyang first_spike, mnist / fashion-mnist vmax; "
                             "latency = ANTLR's latency loss; count = ANTLR's spike-count loss, decided by the most "
@@ -161,13 +162,14 @@ def _set_up(args: argparse.Namespace, overrides: dict, method_options: dict) -> 
           f"output {out}", flush=True)
     trainer = Trainer(task.net, task.train_inputs, task.train_labels, task.test_inputs, task.test_labels,
                       config=config, out_dir=out, resume=args.resume, readout=task.readout)
-    _write_run_info(os.path.join(out, "run.json"), args, sizes, config, resumed_at_epoch=trainer.epoch)
+    _write_run_info(os.path.join(out, "run.json"), args, sizes, task.net.populations[task.net.layer_names[0]].neuron,
+                    config, resumed_at_epoch=trainer.epoch)
     return task, config, out, trainer
 
 
-def _write_run_info(path: str, args: argparse.Namespace, sizes: list, config, resumed_at_epoch: int) -> None:
-    """``run.json``: what produced this run directory (command line, network, every training setting), so that
-    ``eventsnn summary`` and the studies can tell runs apart. A resumed run keeps the first entry's start and
+def _write_run_info(path: str, args: argparse.Namespace, sizes: list, neuron, config, resumed_at_epoch: int) -> None:
+    """``run.json``: what produced this run directory (command line, network, neuron, every training setting), so
+    that ``eventsnn summary`` and the studies can tell runs apart. A resumed run keeps the first entry's start and
     lists each resumption."""
     import datetime
 
@@ -176,7 +178,8 @@ def _write_run_info(path: str, args: argparse.Namespace, sizes: list, config, re
     from eventsnn.training import run_settings
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     info = {"task": args.task, "preset": args.preset, "network": [str(s) for s in sizes], "seed": args.seed,
-            "n_train": args.n_train, "n_test": args.n_test, "tau_mem": args.tau_mem, "tau_syn": args.tau_syn,
+            "n_train": args.n_train, "n_test": args.n_test, "tau_mem": neuron.tau_mem, "tau_syn": neuron.tau_syn,
+            "reset_current": bool(neuron.reset_current),
             "config": run_settings(config),
             "eventsnn_version": eventsnn.__version__, "argv": sys.argv[1:], "started_at": now, "resumed": []}
     if resumed_at_epoch > 0 and os.path.exists(path):

@@ -53,7 +53,10 @@ class TrainConfig:
         Learning rate.
     optimizer : {"adam", "sgd"}
     lr_decay : float
-        Multiplicative learning-rate factor applied after every epoch (1 = constant).
+        Multiplicative learning-rate factor applied after every ``lr_decay_every`` epochs (1 = constant).
+    lr_decay_every : int
+        Epochs between two applications of ``lr_decay`` (default 1; a step schedule such as PyTorch's
+        ``StepLR(step_size=10, gamma=0.1)`` is ``lr_decay=0.1, lr_decay_every=10``).
     t_max : float
         Simulation window (ms).
     softmax_tau : float
@@ -123,6 +126,7 @@ class TrainConfig:
     lr: float = 5e-3
     optimizer: str = "adam"
     lr_decay: float = 1.0
+    lr_decay_every: int = 1
     t_max: float = 60.0
     softmax_tau: float = 5.0
     early_weight: float = 0.0
@@ -146,7 +150,7 @@ class TrainConfig:
     delay_lr_scale: float = 10.0
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "seed"):
+        for name in ("epochs", "batch_size", "seed", "lr_decay_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if name == "seed" else 1):
                 raise ValueError(f"{name} must be an int >= {0 if name == 'seed' else 1}, got {value!r}")
@@ -279,8 +283,9 @@ class Trainer:
                 stats = self.train_step(batch)
                 for key in totals:
                     totals[key] += stats[key]
-            self.optimizer.lr *= cfg.lr_decay
             self.epoch += 1
+            if self.epoch % cfg.lr_decay_every == 0:
+                self.optimizer.lr *= cfg.lr_decay
             n = len(self.train_inputs)
             metrics = {"epoch": self.epoch, "loss": totals["loss"] / n, "train_accuracy": totals["correct"] / n,
                        "forward_s": totals["forward_s"], "backward_s": totals["backward_s"],

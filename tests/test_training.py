@@ -436,6 +436,46 @@ def test_mnist_eventprop_preset_encodes_faint_pixels_and_sets_the_schedule():
     assert (default.config.input_jitter, default.config.batch_size) == (0.0, 32)
 
 
+def test_mnist_antlr_preset_is_kims_set_up_on_a_1ms_grid():
+    from eventsnn.datasets import load_mnist
+    from eventsnn.tasks import ANTLR_TAU, make_task
+    task = make_task("mnist", n_train=20, n_test=5, preset="antlr")
+    images, _ = load_mnist("train")
+    pixels = images[:20].reshape(20, -1).astype(np.float64)
+    # ANTLR's code: every pixel p > 0 fires once, at step floor(24 (1 - p))
+    assert np.array_equal(np.diff(task.train_inputs.offsets), (pixels > 0).sum(axis=1))
+    first = task.train_inputs[0]
+    p = pixels[0, first.neurons] / 255.0
+    assert np.allclose(first.times, np.floor(24.0 * (1.0 - p)), rtol=0.0, atol=1e-12)
+    assert first.times.max() <= 23.0
+    neuron = task.net.populations[task.net.layer_names[0]].neuron
+    assert neuron.tau_mem == neuron.tau_syn == ANTLR_TAU and abs(np.exp(-1.0 / ANTLR_TAU) - 0.99) < 1e-15
+    assert neuron.reset_current and task.readout is None
+    assert [task.net.populations[n].size for n in task.net.populations] == [784, 800, 10]
+    cfg = task.config
+    assert (cfg.loss, cfg.epochs, cfg.batch_size, cfg.lr, cfg.t_max, cfg.lambda_nospike) == \
+        ("latency", 20, 16, 1e-3, 300.0, 0.1)
+    assert (cfg.lr_decay, cfg.lr_decay_every) == (0.1, 10) and abs(cfg.latency_beta - 1 / 6) < 1e-15
+    # explicit arguments still win over the recipe
+    mine = make_task("mnist", n_train=4, n_test=2, preset="antlr", hidden=30, tau_syn=5.0, loss="count")
+    assert mine.net.populations[mine.net.layer_names[0]].size == 30
+    assert mine.net.populations[mine.net.layer_names[0]].neuron.tau_syn == 5.0 and mine.config.loss == "count"
+
+
+def test_lr_decay_every_steps_the_learning_rate_like_steplr(tmp_path):
+    from eventsnn.tasks import make_task
+    from eventsnn.training import Trainer, TrainConfig
+    with pytest.raises(ValueError, match="lr_decay_every"):
+        TrainConfig(lr_decay_every=0)
+    task = make_task("yinyang", n_train=8, n_test=4, hidden=6)
+    cfg = task.config
+    cfg.epochs, cfg.lr, cfg.lr_decay, cfg.lr_decay_every, cfg.progress = 5, 1e-3, 0.1, 2, False
+    trainer = Trainer(task.net, task.train_inputs, task.train_labels, config=cfg)
+    lrs = []
+    trainer.fit(on_epoch=lambda metrics: lrs.append(trainer.optimizer.lr))
+    assert np.allclose(lrs, [1e-3, 1e-4, 1e-4, 1e-5, 1e-5], rtol=1e-12)
+
+
 def test_adam_matches_the_textbook_update_bit_for_bit():
     """The fused kernel does Kingma & Ba's update with NumPy's operation order, per array lr scales included."""
     from eventsnn.optim import Adam
