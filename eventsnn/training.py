@@ -423,7 +423,8 @@ class Trainer:
         it continues."""
         with np.load(path, allow_pickle=False) as data:
             if "config" in data.files:  # checkpoints of older versions carry no settings
-                saved = json.loads(str(data["config"]))
+                # a setting added after the checkpoint was written had its default value then
+                saved = {**json.loads(json.dumps(run_settings(TrainConfig()))), **json.loads(str(data["config"]))}
                 now = json.loads(json.dumps(run_settings(self.config)))
                 # a run may be extended: epochs is the one setting allowed to change
                 changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k) and k != "epochs")

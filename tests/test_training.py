@@ -1,5 +1,6 @@
 """Trainer: learns a toy task, is deterministic (seed, threads), resumes exactly, writes files atomically."""
 
+import json
 import os
 import subprocess
 import sys
@@ -103,6 +104,21 @@ def test_resume_refuses_a_checkpoint_written_with_other_settings(tmp_path):
     resumed = Trainer(_network(), data, labels, config=_config(epochs=2, lr=1e-3, n_threads=1), out_dir=str(tmp_path),
                       resume=True)  # more epochs and another thread count are fine
     assert resumed.epoch == 1
+
+
+def test_resume_reads_a_setting_missing_from_an_older_checkpoint_as_its_default(tmp_path):
+    data, labels = _toy_task()
+    Trainer(_network(), data, labels, config=_config(epochs=1), out_dir=str(tmp_path)).fit()
+    path = tmp_path / "checkpoint.npz"
+    with np.load(path) as stored:
+        arrays = dict(stored)
+    settings = json.loads(str(arrays["config"]))
+    del settings["lr_decay_every"]  # as written before the setting existed
+    arrays["config"] = np.array(json.dumps(settings))
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=r"lr_decay_every: 1 there, 2 now"):
+        Trainer(_network(), data, labels, config=_config(epochs=2, lr_decay_every=2), out_dir=str(tmp_path), resume=True)
+    assert Trainer(_network(), data, labels, config=_config(epochs=2), out_dir=str(tmp_path), resume=True).epoch == 1
 
 
 def test_input_augmentations_change_training_but_not_the_data():
@@ -464,7 +480,6 @@ def test_mnist_antlr_preset_is_kims_set_up_on_a_1ms_grid():
 
 def test_lr_decay_every_steps_the_learning_rate_like_steplr(tmp_path):
     from eventsnn.tasks import make_task
-    from eventsnn.training import Trainer, TrainConfig
     with pytest.raises(ValueError, match="lr_decay_every"):
         TrainConfig(lr_decay_every=0)
     task = make_task("yinyang", n_train=8, n_test=4, hidden=6)
