@@ -28,7 +28,8 @@ from eventsnn.encoders import poisson_encode  # noqa: E402
 from eventsnn.training import init_weights  # noqa: E402
 
 from _common import (COLORS, METHODS, add_method_options, checkpoint, default_out, finish,  # noqa: E402
-                     fit_one_sample, mean_sem, new_results, parse_study_args, plot_mean_band, pyplot, save_figure)
+                     fit_one_sample, mean_sem, new_results, parse_study_args, plot_mean_band, pyplot, read_json,
+                     save_figure)
 
 NAME = "spike_train_matching"
 
@@ -95,6 +96,14 @@ def summarize(results: dict, args) -> dict:
             n = min(u.size, t.size, a.size)
             row[f"{unified}: seeds beating both"] = int(np.sum((u[:n] < t[:n]) & (u[:n] < a[:n])))
             row[f"{unified}: mean beats both"] = bool(np.nanmean(u) < min(np.nanmean(t), np.nanmean(a)))
+            # paired against each part alone; the unified methods keep the reset term, so their activation part
+            # alone is "activation (reset term)"
+            for part in ("timing", "activation (reset term)"):
+                if part in finals and len(finals[part]) == u.size and u.size > 1:
+                    diff = u - np.array(finals[part])
+                    row[f"{unified} - {part}"] = {"mean": float(np.mean(diff)),
+                                                   "sem": float(np.std(diff, ddof=1) / np.sqrt(diff.size)),
+                                                   "seeds lower": int(np.sum(diff < 0)), "n": int(diff.size)}
         summary[dkey] = row
     return summary
 
@@ -138,7 +147,8 @@ def main(argv=None) -> None:
     p.add_argument("--vr-tau", type=float, default=10.0, help="van Rossum kernel time constant (ms)")
     add_method_options(p, METHODS, max_spikes=200)
     args, labels = parse_study_args(p, argv, plot, METHODS, {"seeds": 2, "iterations": 40})
-    if args is None:
+    if args is None:  # --plot-only: the figure is redrawn; print the summary of the stored runs as well
+        print_summary(summarize(read_json(p.parse_args(argv).out), None))
         return
     from tqdm import tqdm
     densities = [float(d) for d in args.densities.split(",")]
@@ -164,7 +174,11 @@ def main(argv=None) -> None:
             r = results["runs"][dkey][seed]
             r["problem"] = {"n_input_spikes": r.pop("n_input_spikes"), "n_target_spikes": r.pop("n_target_spikes")}
     finish(results, summarize(results, args), started, args.out, plot)
-    for dkey, row in results["summary"].items():
+    print_summary(results["summary"])
+
+
+def print_summary(summary: dict) -> None:
+    for dkey, row in summary.items():
         print(f"target {dkey} Hz")
         for k, v in row.items():
             print(f"  {k}: {v}")
