@@ -82,7 +82,7 @@ def _offsets(rows: np.ndarray, n_samples: int) -> np.ndarray:
 
 
 def latency_encode(values: np.ndarray, t_min: float = 0.0, t_max: float = 20.0, threshold: float | None = 0.1,
-                   invert: bool = True) -> SpikeBatch:
+                   invert: bool = True, step: float | None = None) -> SpikeBatch:
     """Latency (time-to-first-spike) code: each sufficiently bright feature fires exactly once.
 
     A feature with value ``p > threshold`` emits one spike at::
@@ -92,7 +92,7 @@ def latency_encode(values: np.ndarray, t_min: float = 0.0, t_max: float = 20.0, 
 
     and features with ``p <= threshold`` stay silent. With the defaults this is the W2 code of WORKLOADS.md:
     ``p = pixel / 255``, a pixel with ``p > 0.1`` fires once at ``(1 - p) * 20`` ms, so spike times lie in
-    ``[0, 18)`` ms. (ANTLR's code is similar but on a 24-step grid, ``floor(24 (1 - p))``, with threshold 0.)
+    ``[0, 18)`` ms. ANTLR's code is ``t_max=24, threshold=0, step=1``: a spike at step ``floor(24 (1 - p))``.
 
     Parameters
     ----------
@@ -109,6 +109,9 @@ def latency_encode(values: np.ndarray, t_min: float = 0.0, t_max: float = 20.0, 
         fires at ``t_max`` when inverted). Default 0.1.
     invert : bool
         True (default): larger values fire earlier.
+    step : float or None
+        Grid (ms) that a discrete-time simulator would see: each time is floored to ``t_min + k step``. ``None``
+        (default): continuous times.
 
     Returns
     -------
@@ -118,8 +121,8 @@ def latency_encode(values: np.ndarray, t_min: float = 0.0, t_max: float = 20.0, 
     Raises
     ------
     ValueError
-        On a wrong shape, non-finite or out-of-range values, ``t_min < 0``, ``t_max <= t_min``, or a threshold
-        outside [0, 1].
+        On a wrong shape, non-finite or out-of-range values, ``t_min < 0``, ``t_max <= t_min``, a threshold
+        outside [0, 1], or a step that is not > 0.
     TypeError
         If a time or the threshold is not a real number, or ``invert`` is not a bool.
 
@@ -130,6 +133,8 @@ def latency_encode(values: np.ndarray, t_min: float = 0.0, t_max: float = 20.0, 
     ([0.0, 5.0, 10.0], [0, 3, 2])
     >>> latency_encode([[0.25, 1.0]], t_min=1.0, t_max=9.0, threshold=None, invert=False)[0].times.tolist()
     [3.0, 9.0]
+    >>> latency_encode([[1.0, 0.5, 0.01]], t_max=24.0, threshold=0.0, step=1.0)[0].times.tolist()
+    [0.0, 12.0, 23.0]
     """
     values = _samples_by_features("values", values)
     _in_unit_interval("values", values)
@@ -140,6 +145,8 @@ def latency_encode(values: np.ndarray, t_min: float = 0.0, t_max: float = 20.0, 
             raise ValueError(f"threshold must be in [0, 1] or None, got {threshold!r}")
     if not isinstance(invert, (bool, np.bool_)):
         raise TypeError(f"invert must be a bool, got {type(invert).__name__} {invert!r}")
+    if step is not None:
+        step = check.positive_finite("step", step)
 
     n_samples, n_features = values.shape
     if threshold is None:
@@ -150,6 +157,8 @@ def latency_encode(values: np.ndarray, t_min: float = 0.0, t_max: float = 20.0, 
         p = values[rows, neurons]
     scaled = (1.0 - p) if invert else p
     times = t_min + scaled * (t_max - t_min)
+    if step is not None:
+        times = t_min + np.floor((times - t_min) / step) * step
     return _batch_from_sorted_rows(rows.astype(np.int64), times, neurons.astype(np.int64), n_samples, n_features)
 
 

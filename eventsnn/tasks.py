@@ -83,16 +83,6 @@ class Task:
     readout: LIReadout | None = None
 
 
-def _on_grid(values: np.ndarray, t_max: float, step: float | None) -> np.ndarray:
-    """Intensities whose latency times ``(1 - p) t_max`` fall on a grid: ``floor((1 - p) t_max / step) step``, as
-    a discrete-time simulator sees them (``step=None``: unchanged). A zero stays zero, so the threshold test of
-    ``latency_encode`` keeps its meaning for every ``threshold`` below the first grid level."""
-    if step is None:
-        return values
-    on_grid = 1.0 - np.floor((1.0 - values) * t_max / step) * step / t_max
-    return np.where(values > 0.0, on_grid, values)
-
-
 def yinyang_spikes(samples: np.ndarray, t_early: float = YINYANG_T_EARLY, t_late: float = YINYANG_T_LATE,
                    bias_time: float = YINYANG_BIAS_TIME) -> SpikeBatch:
     """The tasks' Yin-Yang code: ``encoders.yinyang_encode`` with one bias spike (neuron 4) at ``bias_time`` ms."""
@@ -153,8 +143,8 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
         images_train, y_train = images_train[:n_train], y_train[:n_train]
         images_test, y_test = images_test[:n_test], y_test[:n_test]
         code_t_max, code_threshold = recipe.get("code", MNIST_CODE)
-        train, test = (latency_encode(_on_grid(images.reshape(len(images), -1) / 255.0, code_t_max,
-                                               recipe.get("code_step")), t_max=code_t_max, threshold=code_threshold)
+        train, test = (latency_encode(images.reshape(len(images), -1) / 255.0, t_max=code_t_max,
+                                      threshold=code_threshold, step=recipe.get("code_step"))
                        for images in (images_train, images_test))
         hidden = hidden or 350
         sizes = [784, hidden, 10]

@@ -424,8 +424,8 @@ class Trainer:
         with np.load(path, allow_pickle=False) as data:
             if "config" in data.files:  # checkpoints of older versions carry no settings
                 # a setting added after the checkpoint was written had its default value then
-                saved = {**json.loads(json.dumps(run_settings(TrainConfig()))), **json.loads(str(data["config"]))}
-                now = json.loads(json.dumps(run_settings(self.config)))
+                saved = {**_settings_as_stored(TrainConfig()), **json.loads(str(data["config"]))}
+                now = _settings_as_stored(self.config)
                 # a run may be extended: epochs is the one setting allowed to change
                 changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k) and k != "epochs")
                 if changed:
@@ -559,6 +559,11 @@ def init_weights(sizes: Sequence[int], rng: np.random.Generator, *, input_spikes
         weights.append(rng.normal(mean, spread * mean, (sizes[k], sizes[k + 1])))
         pre_spikes = float(sizes[k + 1])
     return weights
+
+
+def _settings_as_stored(config: TrainConfig) -> dict:
+    """``run_settings`` as a checkpoint reads back (JSON round trip: tuples become lists)."""
+    return json.loads(json.dumps(run_settings(config)))
 
 
 def run_settings(config: TrainConfig) -> dict:

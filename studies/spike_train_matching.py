@@ -67,7 +67,7 @@ def final_loss(run: dict) -> float:
     return float(np.mean(np.asarray(run["loss"], dtype=float)[-10:])) if run["status"] == "ok" else np.nan
 
 
-def summarize(results: dict, args) -> dict:
+def summarize(results: dict) -> dict:
     """Final loss (mean of the last 10 recorded iterations) per density and method, and ANTLR's claim."""
     summary = {}
     for dkey, per_seed in results["runs"].items():
@@ -148,7 +148,7 @@ def main(argv=None) -> None:
     add_method_options(p, METHODS, max_spikes=200)
     args, labels = parse_study_args(p, argv, plot, METHODS, {"seeds": 2, "iterations": 40})
     if args is None:  # --plot-only: the figure is redrawn; print the summary of the stored runs as well
-        print_summary(summarize(read_json(p.parse_args(argv).out), None))
+        print_summary(summarize(read_json(p.parse_args(argv).out)))
         return
     from tqdm import tqdm
     densities = [float(d) for d in args.densities.split(",")]
@@ -173,7 +173,7 @@ def main(argv=None) -> None:
         for seed in results["runs"][dkey]:
             r = results["runs"][dkey][seed]
             r["problem"] = {"n_input_spikes": r.pop("n_input_spikes"), "n_target_spikes": r.pop("n_target_spikes")}
-    finish(results, summarize(results, args), started, args.out, plot)
+    finish(results, summarize(results), started, args.out, plot)
     print_summary(results["summary"])
 
 

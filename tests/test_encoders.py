@@ -46,6 +46,17 @@ def test_latency_options_window_threshold_invert():
     assert upright[0].times.tolist() == [4.0, 10.0] and upright[0].neurons.tolist() == [1, 2]
 
 
+def test_latency_step_floors_times_to_the_grid_and_re_sorts_ties():
+    # ANTLR's code: step floor(24 (1 - p)); 0.51 (11.76 ms unfloored) and 0.52 (11.52 ms) share step 11 and
+    # then fire in neuron order, not in the order of their unfloored times
+    values = [[0.51, 1.0, 0.52, 0.01, 0.0]]
+    batch = latency_encode(values, t_max=24.0, threshold=0.0, step=1.0)
+    assert batch[0].times.tolist() == [0.0, 11.0, 11.0, 23.0]
+    assert batch[0].neurons.tolist() == [1, 0, 2, 3]
+    shifted = latency_encode(values, t_min=2.0, t_max=26.0, threshold=0.0, step=2.0)
+    assert shifted[0].times.tolist() == [2.0, 12.0, 12.0, 24.0]
+
+
 def test_latency_flattens_trailing_dimensions():
     images = np.zeros((2, 2, 3))
     images[0, 1, 2] = 1.0   # neuron 1 * 3 + 2 = 5
@@ -243,6 +254,8 @@ GOOD = np.array([[0.2, 0.8]])
     (lambda: shift_images(latency_encode(GOOD), (0, 2), 1, seed=0), ValueError, "two positive ints"),
     (lambda: shift_images(latency_encode(GOOD), (1, 2), -1, seed=0), ValueError, "max_shift must be an int >= 0"),
     (lambda: shift_images(GOOD, (1, 2), 1, seed=0), TypeError, "batch must be a SpikeBatch"),
+    (lambda: latency_encode(GOOD, step=0.0), ValueError, "step must be a finite number > 0, got 0.0"),
+    (lambda: latency_encode(GOOD, step=np.nan), ValueError, "step must be a finite number > 0"),
 ])
 def test_bad_inputs(call, error, fragment):
     with pytest.raises(error) as info:
