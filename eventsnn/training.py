@@ -2,7 +2,9 @@
 
 One step: simulate the mini-batch (parallel over samples) -> ``first_spike_cross_entropy`` per sample ->
 ``vjp`` (exact, parallel) -> optimizer. Metrics per epoch: loss, train/test accuracy, mean spikes per sample per
-layer, fraction of silent neurons per layer, wall time split into forward and backward.
+layer, fraction of silent neurons per layer, wall time split into forward and backward, and how much the run leans on
+the silent-neuron remedy (``train_silent_label_fraction``: training samples whose label output neuron stayed
+silent; ``n_remedy_bumps``: neurons the remedy bumped).
 
 Silent neurons (documented remedy). Exact timing gradients cannot create a spike: a neuron that never fires
 gets no gradient. Like EventProp and ANTLR's "timing penalty", the trainer adds ``silent_bump`` to the
@@ -273,7 +275,8 @@ class Trainer:
         while self.epoch < cfg.epochs:
             started = time.perf_counter()
             order = self.rng.permutation(len(self.train_inputs))
-            totals = {"loss": 0.0, "correct": 0, "forward_s": 0.0, "backward_s": 0.0, "n_near_grazing": 0}
+            totals = {"loss": 0.0, "correct": 0, "forward_s": 0.0, "backward_s": 0.0, "n_near_grazing": 0,
+                      "n_silent_label": 0, "n_remedy_bumps": 0}
             batches = [order[i:i + cfg.batch_size] for i in range(0, order.size, cfg.batch_size)]
             iterator = batches
             if cfg.progress:
@@ -289,7 +292,9 @@ class Trainer:
             n = len(self.train_inputs)
             metrics = {"epoch": self.epoch, "loss": totals["loss"] / n, "train_accuracy": totals["correct"] / n,
                        "forward_s": totals["forward_s"], "backward_s": totals["backward_s"],
-                       "n_near_grazing": totals["n_near_grazing"]}
+                       "n_near_grazing": totals["n_near_grazing"], "n_remedy_bumps": totals["n_remedy_bumps"]}
+            if self.readout is None:
+                metrics["train_silent_label_fraction"] = totals["n_silent_label"] / n
             if self.test_inputs is not None:
                 ev = self.evaluate(self.test_inputs, self.test_labels)
                 metrics.update(test_loss=ev.loss, test_accuracy=ev.accuracy,
@@ -340,16 +345,22 @@ class Trainer:
         # The count loss asks a silent label neuron for a spike through its own cotangent (-1); the remedy on top,
         # magnified by Adam where the loss gradient is small, made activation-only MNIST training diverge
         # (docs/studies/accuracy_sparsity.md)
+        n_bumped = 0
         if cfg.silent_bump > 0.0 and cfg.loss != "count":
-            self._add_silent_remedy(directions, records, labels)
+            n_bumped = self._add_silent_remedy(directions, records, labels)
         self.optimizer.step(self.parameters, directions, self._lr_scales())
         if cfg.train_delays:
             for connection in self.net.connections:
                 np.maximum(connection.delays, 0.0, out=connection.delays)
         correct = sum(int(_prediction(r, cfg.loss, l.extra.get("v_max")) == y)
                       for r, y, l in zip(records, labels, losses))
+        # a label output neuron that stays silent gets no timing gradient: how often that happens says how much a
+        # timing-only run leans on the remedy (meaningless with a read-out, whose classes are not neurons)
+        silent_labels = 0 if self.readout is not None else sum(
+            int(r.layers[-1].counts()[y] == 0) for r, y in zip(records, labels))
         return {"loss": sum(l.value for l in losses) * len(records), "correct": correct,
-                "forward_s": t1 - t0, "backward_s": t2 - t1, "n_near_grazing": grads.n_near_grazing}
+                "forward_s": t1 - t0, "backward_s": t2 - t1, "n_near_grazing": grads.n_near_grazing,
+                "n_silent_label": silent_labels, "n_remedy_bumps": n_bumped}
 
     @property
     def parameters(self) -> list[np.ndarray]:
@@ -377,8 +388,11 @@ class Trainer:
             loss = loss + spike_count_regularizer(rec, strength=cfg.spike_penalty)
         return loss
 
-    def _add_silent_remedy(self, directions: list[np.ndarray], records: list, labels: np.ndarray) -> None:
+    def _add_silent_remedy(self, directions: list[np.ndarray], records: list, labels: np.ndarray) -> int:
+        """Add the remedy to ``directions`` in place; returns how many neurons it bumped (dead neurons of the
+        batch plus silent label neurons of single samples)."""
         bump = self.config.silent_bump
+        n_bumped = 0
         n_layers = len(self.net.weights)  # a read-out's direction (last) has no spikes to revive
         batch = len(records)
         for k in range(n_layers):
@@ -387,10 +401,13 @@ class Trainer:
             dead = post_counts.sum(axis=0) == 0
             if dead.any():
                 directions[k][:, dead] -= bump * (pre_counts.mean(axis=0) > 0)[:, None]
+                n_bumped += int(dead.sum())
             if k == n_layers - 1 and self.readout is None:
                 for b, y in enumerate(labels):
                     if post_counts[b, y] == 0:
                         directions[k][:, y] -= bump * np.minimum(pre_counts[b], 1.0) / batch
+                        n_bumped += 1
+        return n_bumped
 
     # ----------------------------------------------------------------------------------------------
     def evaluate(self, inputs: SpikeBatch, labels: np.ndarray) -> Evaluation:
@@ -534,6 +551,8 @@ def _checked_set(inputs: SpikeBatch, labels: np.ndarray, n_classes: int, name: s
 
 def format_metrics(m: dict) -> str:
     parts = [f"epoch {m['epoch']:3d}", f"loss {m['loss']:.4f}", f"train acc {100 * m['train_accuracy']:.2f}%"]
+    if m.get("train_silent_label_fraction"):
+        parts.append(f"label silent {100 * m['train_silent_label_fraction']:.1f}%")
     if "test_accuracy" in m:
         spikes = "/".join(f"{s:.1f}" for s in m["test_spikes_per_sample"])
         silent = "/".join(f"{100 * s:.0f}%" for s in m["test_silent_fraction"])

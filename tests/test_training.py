@@ -254,6 +254,11 @@ def test_count_loss_decides_by_most_spikes_and_trains_activation_method():
     first.fit()
     bumped.fit()
     assert not np.array_equal(first.net.weights[1], bumped.net.weights[1])  # ...and on under the others
+    # the metrics say how often a label neuron stayed silent (output 0 never fires: at least every label-0 sample)
+    # and how many neurons the remedy bumped (none when it is off)
+    assert first.history[0]["train_silent_label_fraction"] >= np.mean(labels == 0) > 0
+    assert first.history[0]["n_remedy_bumps"] == 0
+    assert bumped.history[0]["n_remedy_bumps"] > 0
 
 
 def test_bad_labels():
