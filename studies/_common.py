@@ -31,6 +31,8 @@ METHODS = {
     "antlr grid": ("antlr", {"form": "grid"}),
     "antlr event": ("antlr", {"form": "event"}),
     "na": ("na", {}),
+    # ANTLR's own code drops the reset's dependence (PAPERS.md 1.3 (iv)); eventsnn's antlr keeps it by default
+    "antlr grid (reset detached)": ("antlr", {"form": "grid", "detach_reset": True}),
 }
 
 COLORS = {
@@ -40,13 +42,17 @@ COLORS = {
     "antlr grid": "tab:green",
     "antlr event": "tab:olive",
     "na": "tab:red",
+    "antlr grid (reset detached)": "tab:cyan",
     "timing + silent bump": "tab:purple",
 }
 
 
-def gradient(net, rec, loss, label: str, loss_fn=None):
-    """Weight gradients of one sample (or a list of samples) with the method ``label`` of METHODS."""
+def gradient(net, rec, loss, label: str, loss_fn=None, overrides: dict | None = None):
+    """Weight gradients of one sample (or a list of samples) with the method ``label`` of METHODS; ``overrides``
+    replaces method options of the unified methods (e.g. ``{"lambda_timing": 10.0}``)."""
     method, options = METHODS[label]
+    if method == "antlr" and overrides:
+        options = {**options, **overrides}
     if method == "timing":
         cot = [l.cotangents for l in loss] if isinstance(rec, list) else loss.cotangents
         return es.vjp(net, rec, cot, n_threads=1)
@@ -59,11 +65,11 @@ def all_finite(arrays) -> bool:
 
 
 def fit_one_sample(net, inputs, t_max: float, loss_of, label: str, lr: float, iterations: int, max_spikes: int,
-                   observe) -> tuple[str, int]:
+                   observe, overrides: dict | None = None) -> tuple[str, int]:
     """Adam on the weights of ``net`` (in place) for one input sample, gradients of method ``label``.
 
     ``loss_of(record)`` gives the loss (its ``.value`` is NA's exact loss change); ``observe(record, loss)`` sees
-    each of the iterations + 1 evaluations. A non-finite gradient skips its update rather than poison Adam's
+    each of the iterations + 1 evaluations; ``overrides`` goes to :func:`gradient`. A non-finite gradient skips its update rather than poison Adam's
     moments. Returns (status, number of skipped updates); status names the iteration where max_spikes per neuron
     was exceeded, which stops the run.
     """
@@ -79,7 +85,7 @@ def fit_one_sample(net, inputs, t_max: float, loss_of, label: str, lr: float, it
         observe(rec, loss)
         if it == iterations:
             break
-        g = gradient(net, rec, loss, label, loss_fn=lambda r: loss_of(r).value)
+        g = gradient(net, rec, loss, label, loss_fn=lambda r: loss_of(r).value, overrides=overrides)
         if not all_finite(g.weights):
             n_bad += 1
             continue

@@ -1,0 +1,156 @@
+"""How much of ANTLR's unified gradient is timing and how much is activation, on the spike-train matching task.
+
+ANTLR adds its two terms with lambda_timing = lambda_activation = 1 (PAPERS.md 1.3: "a heuristic weighting of two
+gradients with different units"). For every (density, seed) problem of ``studies/spike_train_matching.py``
+this script splits the `antlr grid` weight gradient into its timing part (lambda_activation = 0, the exact
+timing gradient) and its activation part (lambda_timing = 0), at the initial weights and again after
+``--iterations`` Adam steps of `antlr grid` itself, and reports per layer:
+
+* the norm ratio |timing part| / |activation part|,
+* the fraction of weight entries whose timing part is larger in magnitude (Adam rescales every entry, so this
+  is what decides which term steers an entry),
+* the cosine of the unified gradient with each part,
+* |unified - timing part - activation part| / |unified|: the unified gradient is not the sum of its parts,
+  because the combined dL/dV of a layer feeds both routes to the layer below and the surrogate reset term
+  (kept by `antlr`) also acts on the timing adjoint; both cross terms vanish when either lambda is 0.
+
+    NUMBA_NUM_THREADS=1 python studies/antlr_gradient_split.py --seeds 10 --lr 0.03
+
+Writes the results JSON atomically and a figure (same stem, .png).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import eventsnn as es  # noqa: E402
+from eventsnn import losses  # noqa: E402
+
+from _common import (checkpoint, default_out, figure_path, fit_one_sample, pyplot, read_json,  # noqa: E402
+                     save_figure)
+import spike_train_matching as stm  # noqa: E402
+
+NAME = "antlr_gradient_split"
+STAGES = ("initial", "trained")
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    return float(np.sum(a * b) / (na * nb)) if na > 0 and nb > 0 else float("nan")
+
+
+def split(net, inputs, targets, args) -> list[dict]:
+    """Per layer: the two parts of the grid-form unified gradient at the weights of ``net``."""
+    rec = es.simulate(net, inputs, args.t_max, n_threads=1, max_spikes_per_neuron=args.max_spikes)
+    loss = losses.van_rossum_distance(rec, targets, tau=args.vr_tau)
+
+    def grads(**lambdas):
+        return es.vjp(net, rec, loss, method="antlr", form="grid", n_threads=1, **lambdas).weights
+
+    timing, activation, unified = grads(lambda_activation=0.0), grads(lambda_timing=0.0), grads()
+    rows = []
+    for t, a, u in zip(timing, activation, unified):
+        nt, na = float(np.linalg.norm(t)), float(np.linalg.norm(a))
+        rows.append({"timing_norm": nt, "activation_norm": na,
+                     "norm_ratio": nt / na if na > 0 else float("inf"),
+                     "timing_larger_fraction": float(np.mean(np.abs(t) > np.abs(a))),
+                     "cos_unified_timing": cosine(u, t), "cos_unified_activation": cosine(u, a),
+                     "cos_timing_activation": cosine(t, a),
+                     "cross_ratio": float(np.linalg.norm(u - t - a) / max(np.linalg.norm(u), 1e-300))})
+    return rows
+
+
+def plot(results: dict, path: str) -> None:
+    plt = pyplot()
+    dkeys = list(results["runs"])
+    n_layers = len(next(iter(results["runs"][dkeys[0]].values()))["initial"])
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    width = 0.8 / (len(STAGES) * n_layers)
+    for s, stage in enumerate(STAGES):
+        for k in range(n_layers):
+            offset = (s * n_layers + k - (len(STAGES) * n_layers - 1) / 2) * width
+            label = f"{stage}, layer {k + 1}"
+            for ax, key in zip(axes, ("norm_ratio", "timing_larger_fraction")):
+                vals = [[r[stage][k][key] for r in results["runs"][d].values()] for d in dkeys]
+                x = np.arange(len(dkeys)) + offset
+                ax.bar(x, [np.median(v) for v in vals], width, label=label,
+                       color=plt.cm.tab20(2 * k + s), edgecolor="k", lw=0.3)
+                for xi, v in zip(x, vals):
+                    ax.plot(np.full(len(v), xi), v, "k.", ms=2)
+    axes[0].set_yscale("log")
+    axes[0].axhline(1.0, color="k", lw=0.8)
+    axes[0].set_ylabel("|timing part| / |activation part|")
+    axes[1].set_ylabel("fraction of weights steered by timing")
+    axes[1].set_ylim(0, 1)
+    for ax in axes:
+        ax.set_xticks(range(len(dkeys)), [f"{d} Hz" for d in dkeys])
+        ax.set_xlabel("target rate")
+        ax.grid(alpha=0.3, axis="y")
+    axes[1].legend(fontsize=7)
+    save_figure(fig, path, "antlr grid on spike-train matching: timing vs activation part (bars: median over "
+                "seeds, dots: seeds)", fontsize=10)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--seeds", type=int, default=10)
+    p.add_argument("--iterations", type=int, default=200, help="Adam steps of antlr grid before the second split")
+    p.add_argument("--lr", type=float, default=3e-2)
+    p.add_argument("--densities", default="10,30,60", help="target output rates (Hz), comma-separated")
+    p.add_argument("--out", default=default_out(NAME))
+    p.add_argument("--plot-only", action="store_true", help="redraw the figure from --out and stop")
+    args = p.parse_args(argv)
+    if args.plot_only:
+        plot(read_json(args.out), figure_path(args.out))
+        return
+    # the problem definition (network, input, targets, neuron) is the spike-train matching study's, defaults
+    problem_args = stm.build_parser().parse_args([])
+    problem_args.lr, problem_args.iterations = args.lr, args.iterations
+    results = {"study": NAME, "config": vars(args), "problem": vars(problem_args), "runs": {}}
+    started = time.perf_counter()
+    for density in (float(d) for d in args.densities.split(",")):
+        dkey = f"{density:g}"
+        results["runs"][dkey] = {}
+        for seed in range(args.seeds):
+            net, inputs, targets = stm.make_problem(seed, density, problem_args)
+            entry = {"initial": split(net, inputs, targets, problem_args)}
+            fit_one_sample(net, inputs, problem_args.t_max,
+                           lambda r: losses.van_rossum_distance(r, targets, tau=problem_args.vr_tau), "antlr grid",
+                           args.lr, args.iterations, problem_args.max_spikes, lambda rec, loss: None)
+            entry["trained"] = split(net, inputs, targets, problem_args)
+            results["runs"][dkey][str(seed)] = entry
+            checkpoint(results, started, args.out)
+    results["summary"] = summarize(results)
+    checkpoint(results, started, args.out)
+    plot(results, figure_path(args.out))
+    for dkey, rows in results["summary"].items():
+        print(f"target {dkey} Hz")
+        for key, value in rows.items():
+            print(f"  {key}: {value}")
+    print(f"wall {results['wall_s']:.0f} s -> {args.out}")
+
+
+def summarize(results: dict) -> dict:
+    """Median over seeds of each quantity, per density, stage and layer."""
+    summary = {}
+    for dkey, per_seed in results["runs"].items():
+        row = {}
+        for stage in STAGES:
+            for k in range(len(next(iter(per_seed.values()))[stage])):
+                for key in ("norm_ratio", "timing_larger_fraction", "cos_unified_timing", "cos_unified_activation",
+                            "cross_ratio"):
+                    row[f"{stage} layer {k + 1} {key}"] = float(np.median([r[stage][k][key]
+                                                                           for r in per_seed.values()]))
+        summary[dkey] = row
+    return summary
+
+
+if __name__ == "__main__":
+    main()
