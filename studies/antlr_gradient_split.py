@@ -14,7 +14,7 @@ timing gradient) and its activation part (lambda_timing = 0), at the initial wei
   because the combined dL/dV of a layer feeds both routes to the layer below and the surrogate reset term
   (kept by `antlr`) also acts on the timing adjoint; both cross terms vanish when either lambda is 0.
 
-    NUMBA_NUM_THREADS=1 python studies/antlr_gradient_split.py --seeds 10 --lr 0.03
+    NUMBA_NUM_THREADS=1 python studies/antlr_gradient_split.py --seeds 10 --lr 0.03 [--detach-reset]
 
 Writes the results JSON atomically and a figure (same stem, .png).
 """
@@ -46,13 +46,14 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sum(a * b) / (na * nb)) if na > 0 and nb > 0 else float("nan")
 
 
-def split(net, inputs, targets, args) -> list[dict]:
+def split(net, inputs, targets, args, detach_reset: bool) -> list[dict]:
     """Per layer: the two parts of the grid-form unified gradient at the weights of ``net``."""
     rec = es.simulate(net, inputs, args.t_max, n_threads=1, max_spikes_per_neuron=args.max_spikes)
     loss = losses.van_rossum_distance(rec, targets, tau=args.vr_tau)
 
     def grads(**lambdas):
-        return es.vjp(net, rec, loss, method="antlr", form="grid", n_threads=1, **lambdas).weights
+        return es.vjp(net, rec, loss, method="antlr", form="grid", detach_reset=detach_reset, n_threads=1,
+                      **lambdas).weights
 
     timing, activation, unified = grads(lambda_activation=0.0), grads(lambda_timing=0.0), grads()
     rows = []
@@ -67,35 +68,41 @@ def split(net, inputs, targets, args) -> list[dict]:
     return rows
 
 
+PANELS = (("norm_ratio", "|timing part| / |activation part|"),
+          ("cos_unified_timing", "cosine(unified, timing part)"),
+          ("cos_unified_activation", "cosine(unified, activation part)"))
+
+
 def plot(results: dict, path: str) -> None:
     plt = pyplot()
     dkeys = list(results["runs"])
     n_layers = len(next(iter(results["runs"][dkeys[0]].values()))["initial"])
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(4.6 * len(PANELS), 3.8))
     width = 0.8 / (len(STAGES) * n_layers)
     for s, stage in enumerate(STAGES):
         for k in range(n_layers):
             offset = (s * n_layers + k - (len(STAGES) * n_layers - 1) / 2) * width
-            label = f"{stage}, layer {k + 1}"
-            for ax, key in zip(axes, ("norm_ratio", "timing_larger_fraction")):
+            for ax, (key, _) in zip(axes, PANELS):
                 vals = [[r[stage][k][key] for r in results["runs"][d].values()] for d in dkeys]
                 x = np.arange(len(dkeys)) + offset
-                ax.bar(x, [np.median(v) for v in vals], width, label=label,
+                ax.bar(x, [np.nanmedian(v) for v in vals], width, label=f"{stage} weights, layer {k + 1}",
                        color=plt.cm.tab20(2 * k + s), edgecolor="k", lw=0.3)
                 for xi, v in zip(x, vals):
                     ax.plot(np.full(len(v), xi), v, "k.", ms=2)
     axes[0].set_yscale("log")
     axes[0].axhline(1.0, color="k", lw=0.8)
-    axes[0].set_ylabel("|timing part| / |activation part|")
-    axes[1].set_ylabel("fraction of weights steered by timing")
-    axes[1].set_ylim(0, 1)
-    for ax in axes:
+    for ax, (key, title) in zip(axes, PANELS):
+        ax.set_ylabel(title)
         ax.set_xticks(range(len(dkeys)), [f"{d} Hz" for d in dkeys])
         ax.set_xlabel("target rate")
         ax.grid(alpha=0.3, axis="y")
-    axes[1].legend(fontsize=7)
-    save_figure(fig, path, "antlr grid on spike-train matching: timing vs activation part (bars: median over "
-                "seeds, dots: seeds)", fontsize=10)
+        if key.startswith("cos"):
+            ax.set_ylim(-1.05, 1.05)
+            ax.axhline(0.0, color="k", lw=0.8)
+    axes[-1].legend(fontsize=7, loc="lower left")
+    unified = "antlr grid (reset detached)" if results["config"].get("detach_reset") else "antlr grid"
+    save_figure(fig, path, f"{unified} on spike-train matching: its timing and activation parts (bars: median "
+                "over seeds, dots: seeds)", fontsize=10)
 
 
 def main(argv=None) -> None:
@@ -104,6 +111,8 @@ def main(argv=None) -> None:
     p.add_argument("--iterations", type=int, default=200, help="Adam steps of antlr grid before the second split")
     p.add_argument("--lr", type=float, default=3e-2)
     p.add_argument("--densities", default="10,30,60", help="target output rates (Hz), comma-separated")
+    p.add_argument("--detach-reset", action="store_true",
+                   help="split `antlr grid (reset detached)` (ANTLR's own choice) instead of eventsnn's default")
     p.add_argument("--out", default=default_out(NAME))
     p.add_argument("--plot-only", action="store_true", help="redraw the figure from --out and stop")
     args = p.parse_args(argv)
@@ -113,6 +122,7 @@ def main(argv=None) -> None:
     # the problem definition (network, input, targets, neuron) is the spike-train matching study's, defaults
     problem_args = stm.build_parser().parse_args([])
     problem_args.lr, problem_args.iterations = args.lr, args.iterations
+    label = "antlr grid (reset detached)" if args.detach_reset else "antlr grid"
     results = {"study": NAME, "config": vars(args), "problem": vars(problem_args), "runs": {}}
     started = time.perf_counter()
     for density in (float(d) for d in args.densities.split(",")):
@@ -120,11 +130,11 @@ def main(argv=None) -> None:
         results["runs"][dkey] = {}
         for seed in range(args.seeds):
             net, inputs, targets = stm.make_problem(seed, density, problem_args)
-            entry = {"initial": split(net, inputs, targets, problem_args)}
+            entry = {"initial": split(net, inputs, targets, problem_args, args.detach_reset)}
             fit_one_sample(net, inputs, problem_args.t_max,
-                           lambda r: losses.van_rossum_distance(r, targets, tau=problem_args.vr_tau), "antlr grid",
+                           lambda r: losses.van_rossum_distance(r, targets, tau=problem_args.vr_tau), label,
                            args.lr, args.iterations, problem_args.max_spikes, lambda rec, loss: None)
-            entry["trained"] = split(net, inputs, targets, problem_args)
+            entry["trained"] = split(net, inputs, targets, problem_args, args.detach_reset)
             results["runs"][dkey][str(seed)] = entry
             checkpoint(results, started, args.out)
     results["summary"] = summarize(results)
@@ -146,7 +156,7 @@ def summarize(results: dict) -> dict:
             for k in range(len(next(iter(per_seed.values()))[stage])):
                 for key in ("norm_ratio", "timing_larger_fraction", "cos_unified_timing", "cos_unified_activation",
                             "cross_ratio"):
-                    row[f"{stage} layer {k + 1} {key}"] = float(np.median([r[stage][k][key]
+                    row[f"{stage} layer {k + 1} {key}"] = float(np.nanmedian([r[stage][k][key]
                                                                            for r in per_seed.values()]))
         summary[dkey] = row
     return summary
