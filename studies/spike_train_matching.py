@@ -141,7 +141,9 @@ def plot(results: dict, path: str) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The study's options; their defaults define the problem (other studies reuse them)."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--seeds", type=int, default=10, help="number of seeds (0..seeds-1)")
+    p.add_argument("--seeds", type=int, default=10, help="number of seeds (first-seed .. first-seed + seeds - 1)")
+    p.add_argument("--first-seed", type=int, default=0,
+                   help="first seed (e.g. 10: fresh problems to confirm a setting chosen on seeds 0-9)")
     p.add_argument("--quick", action="store_true", help="2 seeds, 40 iterations (debugging)")
     p.add_argument("--out", default=default_out(NAME), help="results JSON (figure: same stem .png)")
     p.add_argument("--iterations", type=int, default=200)
@@ -178,7 +180,7 @@ def main(argv=None) -> None:
     for density in densities:
         dkey = f"{density:g}"
         results["runs"][dkey] = {}
-        for seed in range(args.seeds):
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
             net0, inputs, targets = make_problem(seed, density, args)
             seed_runs = {"n_input_spikes": len(inputs), "n_target_spikes": len(targets)}
             for label in labels:
