@@ -33,6 +33,7 @@ METHODS = {
     "na": ("na", {}),
     # ANTLR's own code drops the reset's dependence (PAPERS.md 1.3 (iv)); eventsnn's antlr keeps it by default
     "antlr grid (reset detached)": ("antlr", {"form": "grid", "detach_reset": True}),
+    "antlr event (reset detached)": ("antlr", {"form": "event", "detach_reset": True}),
 }
 
 COLORS = {
@@ -43,6 +44,7 @@ COLORS = {
     "antlr event": "tab:olive",
     "na": "tab:red",
     "antlr grid (reset detached)": "tab:cyan",
+    "antlr event (reset detached)": "tab:pink",
     "timing + silent bump": "tab:purple",
 }
 

@@ -88,7 +88,7 @@ def summarize(results: dict) -> dict:
                               "initial": float(np.mean([r[label]["loss"][0] for r in per_seed.values()
                                                         if label in r]))}
         # paired per seed: does antlr beat timing AND the better activation variant?
-        for unified in ("antlr grid", "antlr event", "antlr grid (reset detached)"):
+        for unified in ("antlr grid", "antlr event", "antlr grid (reset detached)", "antlr event (reset detached)"):
             if unified not in finals or "timing" not in finals:
                 continue
             u = np.array(finals[unified])
