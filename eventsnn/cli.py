@@ -256,7 +256,8 @@ def _save_model(path: str, net, readout=None) -> None:
 
 
 def _write_csv(path: str, history: list[dict]) -> None:
-    keys = [k for k in history[0] if not isinstance(history[0][k], list)]
+    # the union over rows, in first-seen order: a resumed run's older rows may lack metrics added since
+    keys = list(dict.fromkeys(k for row in history for k in row if not isinstance(row[k], list)))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=keys + ["test_spikes_per_sample", "test_silent_fraction"],
                             extrasaction="ignore")

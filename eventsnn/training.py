@@ -4,7 +4,8 @@ One step: simulate the mini-batch (parallel over samples) -> ``first_spike_cross
 ``vjp`` (exact, parallel) -> optimizer. Metrics per epoch: loss, train/test accuracy, mean spikes per sample per
 layer, fraction of silent neurons per layer, wall time split into forward and backward, and how much the run leans on
 the silent-neuron remedy (``train_silent_label_fraction``: training samples whose label output neuron stayed
-silent; ``n_remedy_bumps``: neurons the remedy bumped).
+silent; ``n_remedy_bumps``: bumps applied over the epoch, one per dead neuron per batch in which it had an
+active input and one per sample whose label neuron stayed silent with some active input).
 
 Silent neurons (documented remedy). Exact timing gradients cannot create a spike: a neuron that never fires
 gets no gradient. Like EventProp and ANTLR's "timing penalty", the trainer adds ``silent_bump`` to the
@@ -389,8 +390,9 @@ class Trainer:
         return loss
 
     def _add_silent_remedy(self, directions: list[np.ndarray], records: list, labels: np.ndarray) -> int:
-        """Add the remedy to ``directions`` in place; returns how many neurons it bumped (dead neurons of the
-        batch plus silent label neurons of single samples)."""
+        """Add the remedy to ``directions`` in place; returns the number of bumps applied: dead neurons of the batch
+        with at least one active input, plus samples whose label output neuron stayed silent while some of its
+        inputs fired."""
         bump = self.config.silent_bump
         n_bumped = 0
         n_layers = len(self.net.weights)  # a read-out's direction (last) has no spikes to revive
@@ -399,12 +401,13 @@ class Trainer:
             pre_counts = np.stack([_pre_counts(r, k) for r in records]).astype(np.float64)  # (B, n_pre)
             post_counts = np.stack([r.layers[k].counts() for r in records])                 # (B, n_post)
             dead = post_counts.sum(axis=0) == 0
-            if dead.any():
-                directions[k][:, dead] -= bump * (pre_counts.mean(axis=0) > 0)[:, None]
+            active_inputs = pre_counts.mean(axis=0) > 0
+            if dead.any() and active_inputs.any():
+                directions[k][:, dead] -= bump * active_inputs[:, None]
                 n_bumped += int(dead.sum())
             if k == n_layers - 1 and self.readout is None:
                 for b, y in enumerate(labels):
-                    if post_counts[b, y] == 0:
+                    if post_counts[b, y] == 0 and pre_counts[b].any():
                         directions[k][:, y] -= bump * np.minimum(pre_counts[b], 1.0) / batch
                         n_bumped += 1
         return n_bumped

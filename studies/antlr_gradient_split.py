@@ -10,9 +10,13 @@ timing gradient) and its activation part (lambda_timing = 0), at the initial wei
 * the fraction of weight entries whose timing part is larger in magnitude (Adam rescales every entry, so this
   is what decides which term steers an entry),
 * the cosine of the unified gradient with each part,
-* |unified - timing part - activation part| / |unified|: the unified gradient is not the sum of its parts,
-  because the combined dL/dV of a layer feeds both routes to the layer below and the surrogate reset term
-  (kept by `antlr`) also acts on the timing adjoint; both cross terms vanish when either lambda is 0.
+* |unified - timing part - activation part| / |unified|, the cross term. With the reset term kept (eventsnn's
+  default) the creation candidates' reset coefficient also acts on the adjoint carrying the timing part, so
+  every layer has one; with ``--detach-reset`` the output layer is exactly the sum of its parts and only the
+  hidden layers keep a cross term (the combined dL/dV of the layer above feeds both routes to the layer below).
+  Both cross terms vanish when either lambda is 0.
+
+A seed whose timing part is zero (no output spike left) has NaN cosines with it and is left out of the medians.
 
     NUMBA_NUM_THREADS=1 python studies/antlr_gradient_split.py --seeds 10 --lr 0.03 [--detach-reset]
 
@@ -33,8 +37,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import eventsnn as es  # noqa: E402
 from eventsnn import losses  # noqa: E402
 
-from _common import (checkpoint, default_out, figure_path, fit_one_sample, pyplot, read_json,  # noqa: E402
-                     save_figure)
+from _common import (checkpoint, default_out, figure_path, fit_one_sample, new_results, pyplot,  # noqa: E402
+                     read_json, save_figure)
 import spike_train_matching as stm  # noqa: E402
 
 NAME = "antlr_gradient_split"
@@ -83,7 +87,7 @@ def plot(results: dict, path: str) -> None:
         for k in range(n_layers):
             offset = (s * n_layers + k - (len(STAGES) * n_layers - 1) / 2) * width
             for ax, (key, _) in zip(axes, PANELS):
-                vals = [[r[stage][k][key] for r in results["runs"][d].values()] for d in dkeys]
+                vals = [[r[stage][k][key] for r in results["runs"][d].values() if stage in r] for d in dkeys]
                 x = np.arange(len(dkeys)) + offset
                 ax.bar(x, [np.nanmedian(v) for v in vals], width, label=f"{stage} weights, layer {k + 1}",
                        color=plt.cm.tab20(2 * k + s), edgecolor="k", lw=0.3)
@@ -101,8 +105,9 @@ def plot(results: dict, path: str) -> None:
             ax.axhline(0.0, color="k", lw=0.8)
     axes[-1].legend(fontsize=7, loc="lower left")
     unified = "antlr grid (reset detached)" if results["config"].get("detach_reset") else "antlr grid"
+    n_seeds = len(results["runs"][dkeys[0]])
     save_figure(fig, path, f"{unified} on spike-train matching: its timing and activation parts (bars: median "
-                "over seeds, dots: seeds)", fontsize=10)
+                f"over {n_seeds} seeds, dots: seeds)", fontsize=10)
 
 
 def main(argv=None) -> None:
@@ -123,7 +128,8 @@ def main(argv=None) -> None:
     problem_args = stm.build_parser().parse_args([])
     problem_args.lr, problem_args.iterations = args.lr, args.iterations
     label = "antlr grid (reset detached)" if args.detach_reset else "antlr grid"
-    results = {"study": NAME, "config": vars(args), "problem": vars(problem_args), "runs": {}}
+    results = new_results(NAME, args)
+    results["problem"] = vars(problem_args)
     started = time.perf_counter()
     for density in (float(d) for d in args.densities.split(",")):
         dkey = f"{density:g}"
@@ -131,9 +137,14 @@ def main(argv=None) -> None:
         for seed in range(args.seeds):
             net, inputs, targets = stm.make_problem(seed, density, problem_args)
             entry = {"initial": split(net, inputs, targets, problem_args, args.detach_reset)}
-            fit_one_sample(net, inputs, problem_args.t_max,
-                           lambda r: losses.van_rossum_distance(r, targets, tau=problem_args.vr_tau), label,
-                           args.lr, args.iterations, problem_args.max_spikes, lambda rec, loss: None)
+            status, n_bad = fit_one_sample(net, inputs, problem_args.t_max,
+                                           lambda r: losses.van_rossum_distance(r, targets, tau=problem_args.vr_tau),
+                                           label, args.lr, args.iterations, problem_args.max_spikes,
+                                           lambda rec, loss: None)
+            entry.update(status=status, n_nonfinite=n_bad)
+            if status != "ok":  # stopped at the spike limit: its weights exceed the limit too, nothing to split
+                results["runs"][dkey][str(seed)] = entry
+                continue
             entry["trained"] = split(net, inputs, targets, problem_args, args.detach_reset)
             results["runs"][dkey][str(seed)] = entry
             checkpoint(results, started, args.out)
@@ -153,11 +164,11 @@ def summarize(results: dict) -> dict:
     for dkey, per_seed in results["runs"].items():
         row = {}
         for stage in STAGES:
-            for k in range(len(next(iter(per_seed.values()))[stage])):
+            for k in range(len(next(iter(per_seed.values()))["initial"])):
                 for key in ("norm_ratio", "timing_larger_fraction", "cos_unified_timing", "cos_unified_activation",
                             "cross_ratio"):
                     row[f"{stage} layer {k + 1} {key}"] = float(np.nanmedian([r[stage][k][key]
-                                                                           for r in per_seed.values()]))
+                                                                              for r in per_seed.values() if stage in r]))
         summary[dkey] = row
     return summary
 

@@ -51,9 +51,19 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     runs = [(w, read_json(path)) for w, path in parse_pairs(p, args.runs)]
     held_out = [(w, read_json(path)) for w, path in parse_pairs(p, args.held_out)]
-    lrs = {r["config"]["lr"] for _, r in runs}
-    if len(lrs) != 1:
-        p.error(f"all runs must share one learning rate, got {sorted(lrs)}")
+    for (w, r), path in zip(runs + held_out, [q for _, q in parse_pairs(p, args.runs) + parse_pairs(p, args.held_out)]):
+        stored = r["config"].get("lambda_timing", 1.0)  # files written before the option existed used 1
+        if stored != w:
+            p.error(f"{path} was run with lambda_timing {stored:g}, not {w:g}")
+    # everything but lambda_timing and the seeds must match, or the bands and points are not comparable
+    problem = ("lr", "iterations", "densities", "tau_mem", "tau_syn", "reset_current", "input_rate", "t_max",
+               "n_in", "n_hidden", "n_out", "drive", "vr_tau")
+    reference = runs[0][1]["config"]
+    for _, r in runs + held_out:
+        different = [k for k in problem if r["config"].get(k) != reference.get(k)]
+        if different:
+            p.error(f"result files differ in {different}; they must share everything but lambda_timing and seeds")
+    lrs = {reference["lr"]}
     dkeys = list(runs[0][1]["runs"])
     plt = pyplot()
     fig, axes = plt.subplots(1, len(dkeys), figsize=(4.4 * len(dkeys), 3.8), squeeze=False)

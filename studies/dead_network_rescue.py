@@ -69,7 +69,8 @@ def run_one(task, w0, label: str, seed: int, args) -> dict:
     n = len(task.train_inputs)
     hist = {"iteration": [], "test": [], "train_loss": [], "batch": []}
     status, n_bad = "ok", 0
-    bump = SimpleNamespace(config=SimpleNamespace(silent_bump=args.silent_bump))
+    # stands in for the Trainer whose remedy is borrowed: it reads config.silent_bump, net and readout
+    bump = SimpleNamespace(config=SimpleNamespace(silent_bump=args.silent_bump), net=net, readout=None)
     started = time.perf_counter()
     for it in range(args.iterations + 1):
         if it % args.eval_every == 0 or it == args.iterations:

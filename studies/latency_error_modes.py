@@ -38,13 +38,15 @@ def error_modes(run_dir: str, split: str, n: int) -> dict:
     sizes = [int(s) for s in run["network"]]
     task = make_task(run["task"], preset=run.get("preset"), hidden=sizes[1], tau_mem=run["tau_mem"],
                      tau_syn=run["tau_syn"], loss=loss, n_train=n, n_test=n)
-    model = np.load(os.path.join(run_dir, "model.npz"))
     net = task.net
-    for k, weights in enumerate(net.weights):
-        if model[f"weight_{k}"].shape != weights.shape:
-            raise SystemExit(f"{run_dir}: model.npz layer {k} has shape {model[f'weight_{k}'].shape}, "
-                             f"run.json implies {weights.shape}")
-        weights[...] = model[f"weight_{k}"]
+    with np.load(os.path.join(run_dir, "model.npz")) as model:
+        for k, (weights, connection) in enumerate(zip(net.weights, net.connections)):
+            if model[f"weight_{k}"].shape != weights.shape:
+                raise SystemExit(f"{run_dir}: model.npz layer {k} has shape {model[f'weight_{k}'].shape}, "
+                                 f"run.json implies {weights.shape}")
+            weights[...] = model[f"weight_{k}"]
+            if run["config"].get("train_delays"):  # trained per-synapse delays (ms)
+                connection.delays = np.array(model[f"delay_{k}"], dtype=np.float64)
     inputs, labels = (task.train_inputs, task.train_labels) if split == "train" else (task.test_inputs,
                                                                                       task.test_labels)
     records = es.simulate(net, inputs, run["config"]["t_max"], n_threads=1, progress=False)

@@ -89,12 +89,12 @@ def summarize(results: dict) -> dict:
                                                         if label in r]))}
         # paired per seed: does antlr beat timing AND the better activation variant?
         for unified in ("antlr grid", "antlr event", "antlr grid (reset detached)", "antlr event (reset detached)"):
-            if unified not in finals or "timing" not in finals:
+            if not finals[unified] or not finals["timing"]:  # every label has a (possibly empty) list
                 continue
             u = np.array(finals[unified])
             t = np.array(finals["timing"])
-            a = np.fmin(np.array(finals.get("activation (reset detached)", [np.inf] * u.size)),
-                        np.array(finals.get("activation (reset term)", [np.inf] * u.size)))
+            a = np.fmin(np.array(finals["activation (reset detached)"] or [np.inf] * u.size),
+                        np.array(finals["activation (reset term)"] or [np.inf] * u.size))
             n = min(u.size, t.size, a.size)
             row[f"{unified}: seeds beating both"] = int(np.sum((u[:n] < t[:n]) & (u[:n] < a[:n])))
             row[f"{unified}: mean beats both"] = bool(np.nanmean(u) < min(np.nanmean(t), np.nanmean(a)))

@@ -254,11 +254,35 @@ def test_count_loss_decides_by_most_spikes_and_trains_activation_method():
     first.fit()
     bumped.fit()
     assert not np.array_equal(first.net.weights[1], bumped.net.weights[1])  # ...and on under the others
-    # the metrics say how often a label neuron stayed silent (output 0 never fires: at least every label-0 sample)
-    # and how many neurons the remedy bumped (none when it is off)
+    # output 0 never fires and timing cannot revive it: at least every label-0 sample has a silent label neuron
     assert first.history[0]["train_silent_label_fraction"] >= np.mean(labels == 0) > 0
-    assert first.history[0]["n_remedy_bumps"] == 0
-    assert bumped.history[0]["n_remedy_bumps"] > 0
+
+
+def test_train_step_counts_silent_labels_and_remedy_bumps_of_its_batch():
+    """The step's counts refer to the samples of the batch it was given (not to the first samples of the set):
+    silent label neurons read off the batch's own records, and bumps = dead neurons with an active input (per
+    layer) + silent-label samples with an active input."""
+    data, labels = _toy_task()
+    net = _network()
+    net.weights[1][:, 0] = -1.0  # output 0 never fires
+    batch = np.array([5, 17, 2, 40, 33, 8, 61, 12])
+    records = es.simulate(net, [data[int(b)] for b in batch], 40.0)
+    y = labels[batch]
+    silent = np.array([r.layers[-1].counts()[label] == 0 for r, label in zip(records, y)])
+    hidden = np.stack([r.layers[0].counts() for r in records])
+    output = np.stack([r.layers[1].counts() for r in records])
+    inputs = np.stack([next(iter(r.inputs.values())).counts() for r in records])
+    dead_hidden = int(np.sum(hidden.sum(axis=0) == 0)) if inputs.any() else 0
+    dead_output = int(np.sum(output.sum(axis=0) == 0)) if hidden.any() else 0
+    label_bumps = int(np.sum(silent & hidden.any(axis=1)))
+    assert silent.sum() >= np.sum(y == 0) > 0 and dead_output >= 1
+    stats = Trainer(net, data, labels, config=_config(silent_bump=0.05)).train_step(batch)
+    assert stats["n_silent_label"] == silent.sum()
+    assert stats["n_remedy_bumps"] == dead_hidden + dead_output + label_bumps
+    off = Trainer(_network(), data, labels, config=_config(silent_bump=0.0))
+    off.net.weights[1][:, 0] = -1.0
+    stats_off = off.train_step(batch)
+    assert stats_off["n_silent_label"] == silent.sum() and stats_off["n_remedy_bumps"] == 0
 
 
 def test_bad_labels():
@@ -348,6 +372,7 @@ def test_vmax_readout_learns_toy_task_and_resumes(tmp_path):
     assert history[-1]["test_accuracy"] > max(0.85, before.accuracy)
     assert history[-1]["loss"] < history[0]["loss"]
     assert not np.array_equal(readout.weights, w_readout)   # the read-out is trained too
+    assert "train_silent_label_fraction" not in history[-1]  # a read-out's classes are not neurons
     # a spike penalty on top keeps the read-out's logits (LossResult addition merges `extra`)
     net, readout = _readout_network()
     Trainer(net, data, labels, data, labels, config=_config(epochs=1, loss="vmax", spike_penalty=1e-3,
@@ -518,3 +543,17 @@ def test_adam_matches_the_textbook_update_bit_for_bit():
         assert np.array_equal(a, b)
     with pytest.raises(TypeError, match="float64"):
         Adam().step([np.zeros(3, dtype=np.float32)], [np.zeros(3)])
+
+
+def test_metrics_csv_has_the_columns_of_every_epoch(tmp_path):
+    """A run resumed from an older checkpoint has early rows without metrics added since: the CSV keeps them."""
+    import csv
+    from eventsnn.cli import _write_csv
+    rows = [{"epoch": 1, "loss": 0.5, "test_spikes_per_sample": [10.0, 2.5]},
+            {"epoch": 2, "loss": 0.4, "n_remedy_bumps": 7, "test_spikes_per_sample": [9.0, 2.0]}]
+    path = str(tmp_path / "metrics.csv")
+    _write_csv(path, rows)
+    with open(path) as handle:
+        table = list(csv.DictReader(handle))
+    assert [r["n_remedy_bumps"] for r in table] == ["", "7"]
+    assert [r["test_spikes_per_sample"] for r in table] == ["10;2.5", "9;2"]
