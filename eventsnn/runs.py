@@ -131,3 +131,68 @@ def format_summary(runs: Sequence[RunSummary]) -> str:
     lines.append("best % = highest test accuracy of any epoch, for reference only (selecting it would tune on the "
                  "test set)")
     return "\n".join(lines)
+
+
+def load_trained(path: str | os.PathLike, *, data_path: str | None = None, n_train: int | None = None,
+                 n_test: int | None = None):
+    """The task of a command-line run directory with its trained weights, ready to evaluate or analyse.
+
+    Rebuilds data, network and training settings from ``run.json`` (:func:`eventsnn.tasks.make_task` with the
+    stored task, preset, width, neuron time constants and loss; every stored :class:`~eventsnn.training.TrainConfig`
+    setting) and loads ``model.npz`` (weights, trained delays, read-out weights) into it.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Run directory written by ``eventsnn train --out DIR`` (needs ``run.json`` and ``model.npz``).
+    data_path : str, optional
+        Data directory for MNIST / Fashion-MNIST (default: the usual search, e.g. ``$EVENTSNN_DATA``).
+    n_train, n_test : int, optional
+        First samples of each split to load (default: as in the run).
+
+    Returns
+    -------
+    eventsnn.tasks.Task
+        ``net`` (and ``readout``) hold the trained weights; ``config`` the run's settings.
+
+    Examples
+    --------
+    >>> from eventsnn.runs import load_trained                                      # doctest: +SKIP
+    >>> from eventsnn.training import Trainer                                       # doctest: +SKIP
+    >>> task = load_trained("runs/yinyang")                                         # doctest: +SKIP
+    >>> Trainer(task.net, task.train_inputs, task.train_labels, config=task.config,
+    ...         readout=task.readout).evaluate(task.test_inputs, task.test_labels)  # doctest: +SKIP
+    """
+    import numpy as np
+
+    from eventsnn.tasks import make_task
+    from eventsnn.training import TrainConfig
+
+    path = os.fspath(path)
+    for name in ("run.json", "model.npz"):
+        if not os.path.isfile(os.path.join(path, name)):
+            raise FileNotFoundError(f"{os.path.join(path, name)} not found: not a finished command-line run")
+    with open(os.path.join(path, "run.json")) as handle:
+        info = json.load(handle)
+    stored = info["config"]
+    sizes = info["network"]
+    task = make_task(info["task"], hidden=int(sizes[1]) if len(sizes) > 2 else None, seed=info["seed"],
+                     data_path=data_path, n_train=info["n_train"] if n_train is None else n_train,
+                     n_test=info["n_test"] if n_test is None else n_test, tau_mem=info["tau_mem"],
+                     tau_syn=info["tau_syn"], loss=stored["loss"], preset=info.get("preset"))
+    fields = set(TrainConfig.__dataclass_fields__)
+    for name, value in stored.items():
+        if name in fields:
+            setattr(task.config, name, tuple(value) if name == "input_shape" and value is not None else value)
+    task.config.__post_init__()
+    with np.load(os.path.join(path, "model.npz")) as model:
+        for k, connection in enumerate(task.net.connections):
+            if model[f"weight_{k}"].shape != connection.weights.shape:
+                raise ValueError(f"{path}: model.npz layer {k} has shape {model[f'weight_{k}'].shape}, but run.json "
+                                 f"describes {connection.weights.shape}")
+            connection.weights[...] = model[f"weight_{k}"]
+            if stored.get("train_delays"):
+                connection.delays = np.array(model[f"delay_{k}"], dtype=np.float64)
+        if task.readout is not None:
+            task.readout.weights[...] = model["readout_weight"]
+    return task

@@ -1,7 +1,7 @@
 """Why a spiking-output classifier errs: label output silent, or another output first.
 
 For each run directory (``eventsnn train ... --out DIR`` with spiking outputs: latency, first-spike or count
-loss), rebuilds the task from ``run.json``, loads ``model.npz`` and simulates the first ``--n`` samples of a split.
+loss), rebuilds the trained task (:func:`eventsnn.runs.load_trained`) and simulates the first ``--n`` samples of a split.
 Reports per run: accuracy (the trainer's decision rule), the fraction of samples whose label neuron stays
 silent, the errors split into "label silent" and "label fired but lost", and output neurons firing per sample.
 
@@ -23,7 +23,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import eventsnn as es  # noqa: E402
-from eventsnn.tasks import make_task  # noqa: E402
+from eventsnn.runs import load_trained  # noqa: E402
 from eventsnn.training import _prediction  # noqa: E402
 
 from _common import write_json_atomic  # noqa: E402
@@ -35,18 +35,8 @@ def error_modes(run_dir: str, split: str, n: int) -> dict:
     loss = run["config"]["loss"]
     if loss == "vmax":
         raise SystemExit(f"{run_dir}: a read-out run has no spiking output layer to analyse")
-    sizes = [int(s) for s in run["network"]]
-    task = make_task(run["task"], preset=run.get("preset"), hidden=sizes[1], tau_mem=run["tau_mem"],
-                     tau_syn=run["tau_syn"], loss=loss, n_train=n, n_test=n)
+    task = load_trained(run_dir, n_train=n, n_test=n)
     net = task.net
-    with np.load(os.path.join(run_dir, "model.npz")) as model:
-        for k, (weights, connection) in enumerate(zip(net.weights, net.connections)):
-            if model[f"weight_{k}"].shape != weights.shape:
-                raise SystemExit(f"{run_dir}: model.npz layer {k} has shape {model[f'weight_{k}'].shape}, "
-                                 f"run.json implies {weights.shape}")
-            weights[...] = model[f"weight_{k}"]
-            if run["config"].get("train_delays"):  # trained per-synapse delays (ms)
-                connection.delays = np.array(model[f"delay_{k}"], dtype=np.float64)
     inputs, labels = (task.train_inputs, task.train_labels) if split == "train" else (task.test_inputs,
                                                                                       task.test_labels)
     records = es.simulate(net, inputs, run["config"]["t_max"], n_threads=1, progress=False)

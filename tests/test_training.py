@@ -313,6 +313,16 @@ def test_cli_yinyang_smoke(tmp_path):
     resumed = json.loads((out / "run.json").read_text())
     assert resumed["started_at"] == info["started_at"] and resumed["resumed"][0]["at_epoch"] == 1
     assert resumed["config"]["epochs"] == 2
+    # the run directory rebuilds into the trained task: same final test accuracy as recorded
+    from eventsnn.runs import load_trained
+    task = load_trained(out)
+    assert len(task.test_inputs) == 100 and task.config.epochs == 2
+    final = Trainer(task.net, task.train_inputs, task.train_labels, config=task.config).evaluate(
+        task.test_inputs, task.test_labels)
+    assert final.accuracy == json.loads((out / "metrics.json").read_text())[-1]["test_accuracy"]
+    from eventsnn.tasks import make_task
+    untrained = make_task("yinyang", n_train=300, n_test=100)
+    assert not np.array_equal(task.net.weights[0], untrained.net.weights[0])  # the trained weights were loaded
 
 
 def test_cli_set_overrides_config_fields_and_rejects_unknown_names(tmp_path):
@@ -432,7 +442,14 @@ def test_cli_vmax_readout_smoke(tmp_path):
     assert "5-200-3(read-out)" in result.stdout and "test accuracy" in result.stdout
     with np.load(out / "model.npz") as model:
         assert model["readout_weight"].shape == (200, 3)
+        from eventsnn.runs import load_trained
+        task = load_trained(out)
+        np.testing.assert_array_equal(task.readout.weights, model["readout_weight"])
     assert (out / "raster.png").exists()
+    final = Trainer(task.net, task.train_inputs, task.train_labels, config=task.config,
+                    readout=task.readout).evaluate(task.test_inputs, task.test_labels)
+    import json
+    assert final.accuracy == json.loads((out / "metrics.json").read_text())[-1]["test_accuracy"]
 
 
 def test_mnist_task_defaults_to_the_readout_and_keeps_the_spiking_variant():
