@@ -52,13 +52,41 @@ def error_modes(run_dir: str, split: str, n: int) -> dict:
             "output_spikes_per_sample": float(np.mean(counts.sum(axis=1)))}
 
 
+def plot_history(runs: list[str], path: str) -> None:
+    from _common import pyplot, save_figure
+    plt = pyplot()
+    fig, (ax_acc, ax_silent) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for run in runs:
+        with open(os.path.join(run, "metrics.json")) as handle:
+            history = json.load(handle)
+        epochs = [row["epoch"] for row in history]
+        label = os.path.basename(os.path.normpath(run))
+        line, = ax_acc.plot(epochs, [100 * row["test_accuracy"] for row in history], marker=".", label=label)
+        if all("train_silent_label_fraction" in row for row in history):
+            ax_silent.plot(epochs, [100 * row["train_silent_label_fraction"] for row in history], marker=".",
+                           color=line.get_color(), label=label)
+    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)")
+    ax_silent.set(xlabel="epoch", ylabel="training samples with a silent label neuron (%)")
+    for ax in (ax_acc, ax_silent):
+        ax.grid(alpha=0.3)
+    ax_acc.legend(fontsize=7)
+    save_figure(fig, path, "Spiking-output runs: accuracy and silent label neurons per epoch", fontsize=11)
+    print(f"-> {path}")
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("runs", nargs="+", help="run directories (run.json + model.npz)")
     p.add_argument("--split", choices=("train", "test"), default="test")
     p.add_argument("--n", type=int, default=2000, help="first N samples of the split")
     p.add_argument("--out", help="write the rows as JSON here")
+    p.add_argument("--plot-history", metavar="PNG",
+                   help="instead: draw test accuracy and the training label-silent fraction per epoch of the runs "
+                        "(from metrics.json; runs trained before session 13 lack the fraction) and stop")
     args = p.parse_args(argv)
+    if args.plot_history:
+        plot_history(args.runs, args.plot_history)
+        return
     rows = [error_modes(run, args.split, args.n) for run in args.runs]
     print(f"{'run':48s} {'acc %':>6s} {'label silent %':>14s} {'err: silent %':>13s} {'err: fired %':>12s} "
           f"{'outputs firing':>14s}")
