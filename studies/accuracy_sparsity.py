@@ -97,6 +97,11 @@ def results_from_runs(paths: list[str], at_epoch: int | None = None) -> list[dic
         label = cfg["method"]
         if label == "antlr":
             label = f"antlr {options.get('form', 'event')}"
+            # ANTLR's own combination is a different curve, not another point of eventsnn's default
+            variant = (["reset detached"] if options.get("detach_reset") else []) + (
+                [f"lambda_timing {options['lambda_timing']:g}"] if options.get("lambda_timing", 1.0) != 1.0 else [])
+            if variant:
+                label = f"{label}, {', '.join(variant)}"
         elif label == "activation" and options.get("detach_reset") is False:
             label = "activation+reset"
         last = history[-1]
