@@ -157,11 +157,15 @@ def load_trained(path: str | os.PathLike, *, data_path: str | None = None, n_tra
 
     Examples
     --------
-    >>> from eventsnn.runs import load_trained                                      # doctest: +SKIP
-    >>> from eventsnn.training import Trainer                                       # doctest: +SKIP
-    >>> task = load_trained("runs/yinyang")                                         # doctest: +SKIP
-    >>> Trainer(task.net, task.train_inputs, task.train_labels, config=task.config,
-    ...         readout=task.readout).evaluate(task.test_inputs, task.test_labels)  # doctest: +SKIP
+    After ``eventsnn train yinyang --out runs/yinyang`` (tests/test_training.py runs this and checks that the
+    evaluation reproduces the recorded test accuracy)::
+
+        from eventsnn.runs import load_trained
+        from eventsnn.training import Trainer
+
+        task = load_trained("runs/yinyang")
+        Trainer(task.net, task.train_inputs, task.train_labels, config=task.config,
+                readout=task.readout).evaluate(task.test_inputs, task.test_labels)
     """
     import numpy as np
 
