@@ -39,7 +39,9 @@ from _common import default_out, figure_path, pyplot, read_json, run_job_list, s
 NAME = "accuracy_sparsity"
 METHODS = {"timing": ("timing", {}), "antlr event": ("antlr", {"form": "event"}), "antlr grid": ("antlr", {"form": "grid"}),
            "activation": ("activation", {}), "activation+reset": ("activation", {"detach_reset": False})}
-COLORS = {"timing": "tab:blue", "activation": "tab:orange", "antlr grid": "tab:green", "antlr event": "tab:red"}
+COLORS = {"timing": "tab:blue", "activation": "tab:orange", "antlr grid": "tab:green", "antlr event": "tab:red",
+          "na": "tab:purple", "activation+reset": "tab:olive", "antlr event, reset detached": "tab:pink",
+          "antlr event, reset detached, lambda_timing 3": "tab:brown"}
 
 
 def run(label: str, penalty: float, args) -> dict:
@@ -146,13 +148,14 @@ def plot(results: list[dict], path: str) -> None:
                        and curve_label(r) == label and measure(r) is not None]
                 if not pts:
                     continue
-                color = COLORS.get(label) or COLORS.get(label.split(" (")[0].split(",")[0], f"C{i + 4}")
+                base = label.split(" (")[0]  # the method and its variant, without loss, lr and augmentation
+                color = COLORS.get(label) or COLORS.get(base) or COLORS.get(base.split(",")[0], f"C{i + 4}")
                 ax.scatter(*zip(*pts), color=color, alpha=0.5)
                 ax.plot(*zip(*pareto(pts)), color=color, marker="o", label=label)
             ax.set_xlabel(xlabel)
             ax.set_ylabel(f"test accuracy (%): 784-{hidden}-10, {n_train} images, {epochs} ep.")
             ax.grid(alpha=0.3)
-        row[0].legend(fontsize=8)
+        row[0].legend(fontsize=8, loc="center")  # the fronts hug the top left, timing the bottom right
     save_figure(fig, path, "MNIST: accuracy vs spikes per gradient method (Pareto fronts over the spike penalty)")
 
 
