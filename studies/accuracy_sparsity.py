@@ -140,6 +140,9 @@ def plot(results: list[dict], path: str) -> None:
     measures = [(lambda r: r["hidden_spikes"] + r["output_spikes"], "spikes per test sample (hidden + output)"),
                 (lambda r: r.get("spikes_until_first_output"), "spikes until the first output spike")]
     labels = sorted({curve_label(r) for r in results}, key=lambda lab: (lab.split(" (")[0] not in METHODS, lab))
+    # a loss / augmentation suffix shared by every curve goes to the title instead of every legend entry
+    suffixes = {lab[lab.find(" ("):] if " (" in lab else "" for lab in labels}
+    shared = suffixes.pop() if len(suffixes) == 1 else ""
     for row, (hidden, n_train, epochs) in zip(axes, setups):
         for ax, (measure, xlabel) in zip(row, measures):
             for i, label in enumerate(labels):
@@ -151,12 +154,13 @@ def plot(results: list[dict], path: str) -> None:
                 base = label.split(" (")[0]  # the method and its variant, without loss, lr and augmentation
                 color = COLORS.get(label) or COLORS.get(base) or COLORS.get(base.split(",")[0], f"C{i + 4}")
                 ax.scatter(*zip(*pts), color=color, alpha=0.5)
-                ax.plot(*zip(*pareto(pts)), color=color, marker="o", label=label)
+                ax.plot(*zip(*pareto(pts)), color=color, marker="o", label=label[:len(label) - len(shared)])
             ax.set_xlabel(xlabel)
             ax.set_ylabel(f"test accuracy (%): 784-{hidden}-10, {n_train} images, {epochs} ep.")
             ax.grid(alpha=0.3)
-        row[0].legend(fontsize=8, loc="center")  # the fronts hug the top left, timing the bottom right
-    save_figure(fig, path, "MNIST: accuracy vs spikes per gradient method (Pareto fronts over the spike penalty)")
+        row[0].legend(fontsize=7, loc="lower left")  # the fronts hug the top left, timing the bottom right
+    save_figure(fig, path, "MNIST: accuracy vs spikes per gradient method (Pareto fronts over the spike penalty)"
+                + (f"\nall runs: {shared.strip()}" if shared else ""))
 
 
 def plot_curves(paths: list[str], path: str) -> None:
