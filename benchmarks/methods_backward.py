@@ -15,7 +15,6 @@ per sample of the creation/removal methods.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 
