@@ -49,9 +49,10 @@ def main(argv=None) -> None:
     p.add_argument("--held-out", nargs="*", default=[], help="LAMBDA=results.json of other seeds")
     p.add_argument("--out", required=True, help="figure path (.png)")
     args = p.parse_args(argv)
-    runs = [(w, read_json(path)) for w, path in parse_pairs(p, args.runs)]
-    held_out = [(w, read_json(path)) for w, path in parse_pairs(p, args.held_out)]
-    for (w, r), path in zip(runs + held_out, [q for _, q in parse_pairs(p, args.runs) + parse_pairs(p, args.held_out)]):
+    run_pairs, held_out_pairs = parse_pairs(p, args.runs), parse_pairs(p, args.held_out)
+    runs = [(w, read_json(path)) for w, path in run_pairs]
+    held_out = [(w, read_json(path)) for w, path in held_out_pairs]
+    for (w, path), (_, r) in zip(run_pairs + held_out_pairs, runs + held_out):
         stored = r["config"].get("lambda_timing", 1.0)  # files written before the option existed used 1
         if stored != w:
             p.error(f"{path} was run with lambda_timing {stored:g}, not {w:g}")
@@ -63,13 +64,12 @@ def main(argv=None) -> None:
         different = [k for k in problem if r["config"].get(k) != reference.get(k)]
         if different:
             p.error(f"result files differ in {different}; they must share everything but lambda_timing and seeds")
-    lrs = {reference["lr"]}
     dkeys = list(runs[0][1]["runs"])
     plt = pyplot()
     fig, axes = plt.subplots(1, len(dkeys), figsize=(4.4 * len(dkeys), 3.8), squeeze=False)
     weights = np.array([w for w, _ in runs])
     for ax, dkey in zip(axes[0], dkeys):
-        for label in PARTS:  # independent of lambda_timing: pooled from the lambda = 1 file
+        for label in PARTS:  # independent of lambda_timing: taken from the file of the smallest lambda
             m, s = mean_sem(finals(runs[0][1], dkey, label))
             ax.axhspan(m - s, m + s, color=COLORS[label], alpha=0.25, lw=0)
             ax.axhline(m, color=COLORS[label], lw=1, ls="--", label=f"{label} (no lambda)")
@@ -95,7 +95,7 @@ def main(argv=None) -> None:
     handles, labels = axes[0][0].get_legend_handles_labels()
     axes[0][-1].legend(handles, labels, fontsize=7, loc="upper left")
     n_seeds = len(runs[0][1]["runs"][dkeys[0]])
-    save_figure(fig, args.out, f"Spike-train matching: ANTLR's timing weight (Adam lr {lrs.pop():g}, {n_seeds} seeds"
+    save_figure(fig, args.out, f"Spike-train matching: ANTLR's timing weight (Adam lr {reference['lr']:g}, {n_seeds} seeds"
                 + (", open: held-out seeds)" if held_out else ")"), fontsize=11)
     print(f"-> {args.out}")
 

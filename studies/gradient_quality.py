@@ -104,11 +104,16 @@ def one(seed, density, args):
     return out
 
 
+def labels_run(runs: dict) -> list[str]:
+    """The METHODS labels that the runs of one density hold (older result files lack the newer labels)."""
+    return [k for k in METHODS if k in next(iter(runs.values()))["cos"]]
+
+
 def plot(results, path):
     plt = pyplot()
     dens = [float(d) for d in results["runs"]]
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for label in (k for k in METHODS if k in next(iter(next(iter(results["runs"].values())).values()))["cos"]):
+    for label in labels_run(next(iter(results["runs"].values()))):
         m, s = mean_sem(np.array([[r["cos"][label] for r in results["runs"][d].values()] for d in results["runs"]]).T)
         ax.errorbar(dens, m, yerr=s, color=COLORS[label], label=label, marker="o", capsize=3,
                     ls="--" if label.startswith("activation") else "-")
@@ -156,8 +161,7 @@ def main(argv=None):
     print(f"wall {results['wall_s']:.0f} s")
     for d, runs in results["runs"].items():
         print(d, "reliability", np.mean([r["reliability"] for r in runs.values()]),
-              {k: round(float(np.mean([r["cos"][k] for r in runs.values()])), 3) for k in METHODS
-               if k in next(iter(runs.values()))["cos"]},
+              {k: round(float(np.mean([r["cos"][k] for r in runs.values()])), 3) for k in labels_run(runs)},
               "spikes h/o", np.mean([r["hidden_spikes"] for r in runs.values()]),
               np.mean([r["output_spikes"] for r in runs.values()]))
 

@@ -30,16 +30,14 @@ from _common import write_json_atomic  # noqa: E402
 
 
 def error_modes(run_dir: str, split: str, n: int) -> dict:
-    with open(os.path.join(run_dir, "run.json")) as handle:
-        run = json.load(handle)
-    loss = run["config"]["loss"]
-    if loss == "vmax":
-        raise SystemExit(f"{run_dir}: a read-out run has no spiking output layer to analyse")
+    with open(os.path.join(run_dir, "run.json")) as handle:  # refuse a read-out run before loading any data
+        if json.load(handle)["config"]["loss"] == "vmax":
+            raise SystemExit(f"{run_dir}: a read-out run has no spiking output layer to analyse")
     task = load_trained(run_dir, n_train=n, n_test=n)
-    net = task.net
+    loss = task.config.loss
     inputs, labels = (task.train_inputs, task.train_labels) if split == "train" else (task.test_inputs,
                                                                                       task.test_labels)
-    records = es.simulate(net, inputs, run["config"]["t_max"], n_threads=1, progress=False)
+    records = es.simulate(task.net, inputs, task.config.t_max, n_threads=1, progress=False)
     counts = np.stack([r.layers[-1].counts() for r in records])
     predicted = np.array([_prediction(r, loss, None) for r in records])
     label_silent = counts[np.arange(labels.size), labels] == 0

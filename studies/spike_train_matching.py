@@ -102,7 +102,7 @@ def summarize(results: dict) -> dict:
             # with the same reset-term choice
             detached = "reset detached" in unified
             for part in ("timing", "activation (reset detached)" if detached else "activation (reset term)"):
-                if part in finals and len(finals[part]) == u.size and u.size > 1:
+                if len(finals[part]) == u.size and u.size > 1:
                     diff = u - np.array(finals[part])
                     row[f"{unified} - {part}"] = {"mean": float(np.mean(diff)),
                                                    "sem": float(np.std(diff, ddof=1) / np.sqrt(diff.size)),
