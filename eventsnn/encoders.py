@@ -5,6 +5,8 @@
 * :func:`yinyang_encode`: one spike per Yin-Yang coordinate, later for larger values, plus optional bias
   spikes.
 * :func:`poisson_encode`: homogeneous Poisson spike trains with given rates (Hz), reproducible from a seed.
+* :func:`events_encode`: event-camera streams (N-MNIST) -> one input neuron per pixel and polarity, optionally
+  pooled and cut at a window end.
 * :func:`jitter_times`, :func:`shift_images`: training augmentations on a spike code (time noise; image
   translations).
 
@@ -285,6 +287,89 @@ def poisson_encode(rates_hz: np.ndarray, duration: float, seed: int | np.random.
     rows, neurons = np.divmod(cells, n_features)
     times = t_start + rng.random(cells.size) * duration
     return _batch_from_sorted_rows(rows, times, neurons, n_samples, n_features)
+
+
+def events_encode(events: Sequence[np.ndarray], sensor_shape: tuple[int, int] = (34, 34), *,
+                  polarity: bool = True, pool: int = 1, t_max: float | None = None) -> SpikeBatch:
+    """Event-camera address-events (e.g. :func:`eventsnn.datasets.load_nmnist`) as input spikes.
+
+    Every event becomes one spike at its own time (no binning): of neuron ``p * H' W' + (y // pool) W' +
+    (x // pool)`` with ``polarity``, else ``(y // pool) W' + (x // pool)``, where ``H' = ceil(H / pool)`` and
+    ``W' = ceil(W / pool)``. Pooling merges the events of ``pool x pool`` pixels into one input neuron (events
+    at the same time stay separate spikes, so the input's total drive is kept).
+
+    Parameters
+    ----------
+    events : sequence of structured arrays
+        One per sample, with fields ``t`` (ms, finite, >= 0), ``x`` (column, 0..W-1), ``y`` (row, 0..H-1) and
+        ``p`` (polarity, 0 or 1).
+    sensor_shape : (int, int)
+        Sensor rows H and columns W. Default (34, 34), N-MNIST's.
+    polarity : bool
+        True (default): ON and OFF events drive separate neurons (2 H' W' inputs); False: one neuron per pixel.
+    pool : int
+        Side of the square pixel blocks merged into one neuron, >= 1. Default 1 (no pooling).
+    t_max : float, optional
+        Events after ``t_max`` ms are dropped (the window of the simulation). Default: keep every event.
+
+    Returns
+    -------
+    SpikeBatch
+        ``n_neurons = (2 if polarity else 1) * H' * W'``, sorted by (time, neuron) within each sample.
+
+    Raises
+    ------
+    ValueError
+        On an empty sequence, missing fields, coordinates outside the sensor, polarities other than 0/1, negative
+        or non-finite times, ``pool < 1`` or ``t_max <= 0``.
+
+    Examples
+    --------
+    >>> ev = np.array([(0.5, 33, 0, 1), (0.25, 1, 2, 0)], dtype=[("t", "f8"), ("x", "u1"), ("y", "u1"), ("p", "u1")])
+    >>> batch = events_encode([ev])
+    >>> batch.n_neurons, batch[0].times.tolist(), batch[0].neurons.tolist()
+    (2312, [0.25, 0.5], [69, 1189])
+    >>> events_encode([ev], polarity=False, pool=2)[0].neurons.tolist()
+    [17, 16]
+    """
+    if isinstance(events, np.ndarray) and events.dtype.names is not None:
+        raise TypeError("events must be a sequence of per-sample arrays; for one sample pass [events]")
+    events = list(events)
+    if not events:
+        raise ValueError("events must hold at least one sample")
+    rows_px, cols_px = (check.integer("sensor_shape", v, minimum=1) for v in sensor_shape)
+    pool = check.integer("pool", pool, minimum=1)
+    if not isinstance(polarity, (bool, np.bool_)):
+        raise TypeError(f"polarity must be a bool, got {type(polarity).__name__} {polarity!r}")
+    if t_max is not None:
+        t_max = check.positive_finite("t_max", t_max)
+    for b, sample in enumerate(events):
+        names = getattr(getattr(sample, "dtype", None), "names", None) or ()
+        if not {"t", "x", "y", "p"} <= set(names):
+            raise ValueError(f"events[{b}] must be a structured array with fields t, x, y, p; got fields {names}")
+    times = np.concatenate([np.asarray(s["t"], dtype=np.float64) for s in events])
+    x = np.concatenate([np.asarray(s["x"], dtype=np.int64) for s in events])
+    y = np.concatenate([np.asarray(s["y"], dtype=np.int64) for s in events])
+    p = np.concatenate([np.asarray(s["p"], dtype=np.int64) for s in events])
+    rows = np.repeat(np.arange(len(events), dtype=np.int64), [len(s) for s in events])
+    for name, values, bound in (("x", x, cols_px), ("y", y, rows_px), ("p", p, 2)):
+        bad = np.flatnonzero((values < 0) | (values >= bound))
+        if bad.size:
+            raise ValueError(f"events[{rows[bad[0]]}] has {name} = {int(values[bad[0]])}, outside 0..{bound - 1} "
+                             f"(sensor_shape {(rows_px, cols_px)})")
+    bad = np.flatnonzero(~np.isfinite(times) | (times < 0.0))
+    if bad.size:
+        raise ValueError(f"events[{rows[bad[0]]}] has time {float(times[bad[0]])!r} ms; times must be finite and >= 0")
+    pooled_rows, pooled_cols = -(-rows_px // pool), -(-cols_px // pool)
+    neurons = (y // pool) * pooled_cols + x // pool
+    if polarity:
+        neurons += p * (pooled_rows * pooled_cols)
+    if t_max is not None:
+        keep = times <= t_max
+        times, neurons, rows = times[keep], neurons[keep], rows[keep]
+    order = np.lexsort((neurons, times, rows))
+    n_neurons = (2 if polarity else 1) * pooled_rows * pooled_cols
+    return SpikeBatch(times[order], neurons[order], _offsets(rows, len(events)), n_neurons)
 
 
 def jitter_times(batch: SpikeBatch, sigma: float, seed: int | np.random.Generator, t_max: float | None = None
