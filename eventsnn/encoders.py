@@ -420,16 +420,17 @@ def shift_images(batch: SpikeBatch, shape: tuple[int, int], max_shift: int,
                  seed: int | np.random.Generator) -> SpikeBatch:
     """The same spikes with each sample's image translated by a random whole number of pixels (augmentation).
 
-    Input neuron ``r * width + c`` is read as pixel ``(r, c)`` of a ``shape = (height, width)`` image. Each
-    sample draws its own offsets ``dr, dc`` uniformly from ``{-max_shift, ..., max_shift}`` and every spike moves
-    to pixel ``(r + dr, c + dc)``; spikes shifted off the image are dropped (as the pixels of a shifted picture
-    are). Spike times do not change. The classic translation augmentation of MNIST, applied to the spike code
+    Input neuron ``k * height * width + r * width + c`` is read as pixel ``(r, c)`` of plane ``k`` of a
+    ``shape = (height, width)`` image (one plane for MNIST; two for the polarities of :func:`events_encode`).
+    Each sample draws its own offsets ``dr, dc`` uniformly from ``{-max_shift, ..., max_shift}`` and every spike
+    moves to pixel ``(r + dr, c + dc)`` of its plane; spikes shifted off the image are dropped (as the pixels of a
+    shifted picture are). Spike times do not change. The classic translation augmentation of MNIST, applied to the spike code
     so that no image is re-encoded.
 
     Parameters
     ----------
     batch : SpikeBatch
-        Input spikes of ``height * width`` neurons.
+        Input spikes of ``n_planes * height * width`` neurons.
     shape : tuple of int
         ``(height, width)`` in pixels, e.g. ``(28, 28)`` for MNIST.
     max_shift : int
@@ -456,10 +457,11 @@ def shift_images(batch: SpikeBatch, shape: tuple[int, int], max_shift: int,
     rng = _generator(seed)
     offsets = rng.integers(-max_shift, max_shift + 1, size=(len(batch), 2))
     rows = np.repeat(np.arange(len(batch), dtype=np.int64), np.diff(batch.offsets))
-    r = batch.neurons // width + offsets[rows, 0]
-    c = batch.neurons % width + offsets[rows, 1]
+    plane, pixel = np.divmod(batch.neurons, height * width)
+    r = pixel // width + offsets[rows, 0]
+    c = pixel % width + offsets[rows, 1]
     keep = (r >= 0) & (r < height) & (c >= 0) & (c < width)
-    # neurons of a sample keep their relative order under a translation, so the (time, neuron) order holds
+    # a translation adds the same offset to every kept neuron of a sample, so the (time, neuron) order holds
     # after the dropped spikes are removed: no re-sort needed
-    return SpikeBatch(batch.times[keep], (r * width + c)[keep].astype(batch.neurons.dtype),
+    return SpikeBatch(batch.times[keep], (plane * (height * width) + r * width + c)[keep].astype(batch.neurons.dtype),
                       _offsets(rows[keep], len(batch)), batch.n_neurons)

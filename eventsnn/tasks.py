@@ -145,6 +145,7 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
                              grad_clip=0.3)
     elif name == "nmnist":
         from eventsnn.datasets import load_nmnist
+        from eventsnn.datasets.nmnist import SENSOR_SHAPE
         from eventsnn.encoders import events_encode
         events_train, y_train = load_nmnist("train", path=data_path, n=n_train)
         events_test, y_test = load_nmnist("test", path=data_path, n=n_test)
@@ -158,7 +159,7 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
                                drive=NMNIST_DRIVE)
         config = TrainConfig(epochs=epochs or 30, batch_size=32, lr=NMNIST_LR, lr_decay=0.93, t_max=NMNIST_T_MAX,
                              softmax_tau=1.0, early_weight=0.5, early_tau=10.0, silent_bump=0.05, seed=seed,
-                             grad_clip=0.3)
+                             grad_clip=0.3, input_shape=SENSOR_SHAPE)
     else:
         from eventsnn.datasets import load_fashion_mnist, load_mnist
         from eventsnn.encoders import latency_encode

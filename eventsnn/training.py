@@ -109,7 +109,8 @@ class TrainConfig:
         (``encoders.shift_images``; spikes shifted off the image are dropped); 0 (default) = none. Needs
         ``input_shape``. Applied before the time jitter; evaluation never shifts.
     input_shape : tuple of int or None
-        ``(height, width)`` of the input image (the MNIST tasks set ``(28, 28)``); only read by ``input_shift``.
+        ``(height, width)`` of the input image (the MNIST tasks set ``(28, 28)``, N-MNIST ``(34, 34)`` with one
+        plane per polarity); only read by ``input_shift``.
     train_delays : bool
         Also learn one transmission delay (ms) per synapse, by the exact gradient of the spike times with respect
         to delays (DelGrad's synaptic delays). The Trainer turns every scalar delay into a per-synapse array,

@@ -225,6 +225,28 @@ def test_events_encode_window_end_is_inclusive():
     assert batch[0].times.tolist() == [320.0]
 
 
+def test_shift_images_moves_both_polarity_planes_like_shifting_the_events(small_test):
+    """Independent route: translate the events' pixel coordinates, then encode; shifting the encoded spikes of
+    both polarity planes must give the same batch."""
+    from eventsnn.encoders import shift_images
+    events = small_test[0][:6]
+    shifted = shift_images(events_encode(events), SENSOR_SHAPE, 3, seed=5)
+    offsets = np.random.default_rng(5).integers(-3, 4, size=(len(events), 2))  # the draws shift_images makes
+    moved = []
+    for sample, (dr, dc) in zip(events, offsets):
+        sample = sample.copy()
+        y, x = sample["y"].astype(int) + dr, sample["x"].astype(int) + dc
+        keep = (y >= 0) & (y < 34) & (x >= 0) & (x < 34)
+        sample = sample[keep]
+        sample["y"], sample["x"] = y[keep], x[keep]
+        moved.append(sample)
+    expected = events_encode(moved)
+    assert np.any(offsets != 0) and shifted.n_neurons == expected.n_neurons
+    np.testing.assert_array_equal(shifted.offsets, expected.offsets)
+    np.testing.assert_array_equal(shifted.times, expected.times)
+    np.testing.assert_array_equal(shifted.neurons, expected.neurons)
+
+
 @pytest.mark.parametrize("call, error, fragment", [
     (lambda: events_encode([]), ValueError, "at least one sample"),
     (lambda: events_encode(_events([(1.0, 0, 0, 0)])), TypeError, "pass \\[events\\]"),
@@ -252,6 +274,7 @@ def test_nmnist_task_network_and_a_short_training_run_learns():
     assert [w.shape for w in task.net.weights] == [(2312, 200)] and task.readout is not None
     assert len(task.train_inputs) == 96 and len(task.test_inputs) == 32
     assert task.config.t_max == NMNIST_T_MAX and task.train_inputs.times.max() <= NMNIST_T_MAX
+    assert task.config.input_shape == (34, 34)  # --set input_shift=N shifts both polarity planes
     task.config.n_threads, task.config.progress = 1, False
     trainer = Trainer(task.net, task.train_inputs, task.train_labels, config=task.config, readout=task.readout)
     before = trainer.evaluate(task.train_inputs, task.train_labels)
