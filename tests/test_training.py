@@ -519,6 +519,7 @@ def test_mnist_antlr_preset_is_kims_set_up_on_a_1ms_grid():
     assert (cfg.loss, cfg.epochs, cfg.batch_size, cfg.lr, cfg.t_max, cfg.lambda_nospike) == \
         ("latency", 20, 16, 1e-3, 300.0, 0.1)
     assert (cfg.lr_decay, cfg.lr_decay_every) == (0.1, 10) and abs(cfg.latency_beta - 1 / 6) < 1e-15
+    assert cfg.silent_bump == 0.2  # ours: with 0.05 exact timing loses its label neurons (accuracy_sparsity.md)
     # explicit arguments still win over the recipe
     mine = make_task("mnist", n_train=4, n_test=2, preset="antlr", hidden=30, tau_syn=5.0, loss="count")
     assert mine.net.populations[mine.net.layer_names[0]].size == 30
