@@ -64,7 +64,7 @@ def plot_history(runs: list[str], path: str) -> None:
             ax_silent.plot(epochs, [100 * row["train_silent_label_fraction"] for row in history], marker=".",
                            color=line.get_color(), label=label)
     ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)")
-    ax_silent.set(xlabel="epoch", ylabel="training samples with a silent label neuron (%)")
+    ax_silent.set(xlabel="epoch", ylabel="silent label neuron (% of training samples)")
     for ax in (ax_acc, ax_silent):
         ax.grid(alpha=0.3)
     ax_acc.legend(fontsize=7)
