@@ -181,6 +181,16 @@ def test_listed_file_missing_from_the_archive_is_named(tmp_path, rng):
         load_nmnist("test", path=tmp_path)
 
 
+def test_archive_without_its_list_file_is_named(tmp_path, rng):
+    with tarfile.open(tmp_path / "nmnist_small.tar.gz", "w:gz") as archive:
+        payload = _samples(rng, 1)[0]
+        info = tarfile.TarInfo("NMNISTsmall/60001.bs2")
+        info.size = len(payload)
+        archive.addfile(info, io.BytesIO(payload))
+    with pytest.raises(ValueError, match="no test100.txt beside it or inside it"):
+        load_nmnist("test", path=tmp_path)
+
+
 @pytest.mark.parametrize("kwargs, error, fragment", [
     ({"split": "validation"}, ValueError, "split"),
     ({"n": 0}, ValueError, "n must be"),

@@ -106,10 +106,11 @@ def _load_small_tar(tar_path: Path, split: str, n: int | None) -> tuple[list[np.
             if side_list.is_file():
                 text = side_list.read_text()
             else:
-                member = archive.extractfile(f"{_SMALL_DIR}/{list_name}")
-                if member is None:
-                    raise ValueError(f"{tar_path}: no {list_name} beside it or inside it")
-                text = member.read().decode()
+                try:
+                    text = archive.extractfile(f"{_SMALL_DIR}/{list_name}").read().decode()
+                except KeyError:
+                    raise ValueError(f"{tar_path}: no {list_name} beside it or inside it "
+                                     f"({_SMALL_DIR}/{list_name})") from None
             ids, labels = _read_list(text, list_name)
             ids, labels = ids[:n], labels[:n]
             wanted = {f"{_SMALL_DIR}/{i}.bs2": k for k, i in enumerate(ids)}
@@ -193,11 +194,9 @@ def load_nmnist(split: str = "train", path: str | os.PathLike | None = None,
     check.one_of("split", split, tuple(_SMALL_LISTS))
     if n is not None:
         n = check.integer("n", n, minimum=1)
-    roots, origin = _search_dirs("nmnist-small", path)
-    directories = []
-    for root in roots[1:] or roots:  # roots = [root/nmnist-small, root]
-        directories += [root / "nmnist-small", root / "nmnist", root]
-    for directory in dict.fromkeys(directories):  # ordered, without repeats
+    roots, origin = _search_dirs("nmnist-small", path)  # [<root>/nmnist-small, <root>], or [] if no root
+    directories = [roots[-1] / "nmnist-small", roots[-1] / "nmnist", roots[-1]] if roots else []
+    for directory in directories:
         if (directory / _SMALL_TAR).is_file():
             return _load_small_tar(directory / _SMALL_TAR, split, n)
         small = directory / _SMALL_DIR
@@ -205,7 +204,7 @@ def load_nmnist(split: str = "train", path: str | os.PathLike | None = None,
             return _load_small_dir(small, split, n)
         if (directory / _FULL_DIRS[split]).is_dir():
             return _load_full(directory / _FULL_DIRS[split], n)
-    searched = ", ".join(str(d) for d in dict.fromkeys(directories)) or "none"
+    searched = ", ".join(str(d) for d in directories) or "none"
     raise FileNotFoundError(
         f"N-MNIST {split} split not found. Searched directories (from {origin}): {searched}. Nothing is "
         f"downloaded; put {_SMALL_TAR} with {_SMALL_LISTS[split]}, a {_SMALL_DIR}/ directory, or the full data "
