@@ -275,3 +275,10 @@ def test_readout_potentials_marks_each_maximum_and_the_winner():
     with pytest.raises(TypeError):
         plot.readout_potentials("readout", spikes, 40.0)
     plt.close("all")
+
+
+def test_example_nmnist_events_prints_the_exact_and_binned_activity(tmp_path):
+    out = _run_example("nmnist_events.py", tmp_path, "--sample", "2")
+    assert "sample 2 (digit 1)" in out  # MNIST test image 2 is a 1
+    assert "hidden spikes, exact event times:" in out and "floored to 1 ms" in out
+    assert (tmp_path / "nmnist_events.png").read_bytes()[:8] == PNG_SIGNATURE
