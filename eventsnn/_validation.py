@@ -58,19 +58,20 @@ def integer(name: str, value: object, *, minimum: int | None = None) -> int:
 
 
 def image_shape(name: str, value: object, *, n_inputs: int | None = None, inputs: str = "input neurons"
-                ) -> tuple[int, int]:
-    """``(height, width)`` as two positive ints; with ``n_inputs``, height * width must divide it (one or more
-    image planes, e.g. the two polarities of an event camera; ``inputs`` names what has that many neurons in the
-    message)."""
-    if (not isinstance(value, (tuple, list)) or len(value) != 2
+                ) -> tuple[int, ...]:
+    """``(height, width)`` or ``(planes, height, width)`` (e.g. the two polarities of an event camera) as positive
+    ints, returned with the length given; with ``n_inputs``, their product must equal it (``inputs`` names what has
+    that many neurons in the message)."""
+    if (not isinstance(value, (tuple, list)) or len(value) not in (2, 3)
             or not all(isinstance(n, (int, np.integer)) and not isinstance(n, (bool, np.bool_)) and n > 0
                        for n in value)):
-        raise ValueError(f"{name} must be (height, width) with two positive ints, got {value!r}")
-    height, width = int(value[0]), int(value[1])
-    if n_inputs is not None and (n_inputs == 0 or n_inputs % (height * width)):
-        raise ValueError(f"{name} {height}x{width} = {height * width} pixels does not match the {inputs} (one or "
-                         f"more planes of {height * width} neurons)")
-    return height, width
+        raise ValueError(f"{name} must be (height, width) or (planes, height, width) with positive ints, "
+                         f"got {value!r}")
+    shape = tuple(int(n) for n in value)
+    size = int(np.prod(shape))
+    if n_inputs is not None and size != n_inputs:
+        raise ValueError(f"{name} {'x'.join(map(str, shape))} = {size} pixels does not match the {inputs}")
+    return shape
 
 
 def boolean(name: str, value: object) -> bool:

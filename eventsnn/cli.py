@@ -1,4 +1,4 @@
-"""Command line: ``eventsnn train {yinyang,mnist,fashion-mnist}`` and ``eventsnn summary DIR...``.
+"""Command line: ``eventsnn train {yinyang,mnist,fashion-mnist,nmnist}`` and ``eventsnn summary DIR...``.
 
 Prints per-epoch metrics, then writes to ``--out``: ``run.json`` (command line and every setting, at the start),
 ``model.npz`` (weights), ``metrics.json`` and ``metrics.csv``
@@ -29,14 +29,16 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a classifier with exact spike-time gradients")
     train.add_argument("task", choices=["yinyang", "mnist", "fashion-mnist", "nmnist"])
-    train.add_argument("--epochs", type=int, default=None, help="number of epochs (task default: yinyang 60, mnist 30)")
-    train.add_argument("--hidden", type=int, default=None, help="hidden neurons (yinyang 200, mnist 350)")
+    train.add_argument("--epochs", type=int, default=None,
+                       help="number of epochs (task default: yinyang 60, mnist / fashion-mnist / nmnist 30)")
+    train.add_argument("--hidden", type=int, default=None, help="hidden neurons (yinyang 200, mnist 350, nmnist 200)")
     train.add_argument("--batch-size", type=int, default=None)
     train.add_argument("--lr", type=float, default=None, help="learning rate")
     train.add_argument("--seed", type=int, default=0, help="seed of weights and shuffling")
     train.add_argument("--n-train", type=int, default=None, help="use only the first N training samples")
     train.add_argument("--n-test", type=int, default=None, help="use only the first N test samples")
-    train.add_argument("--data", default=None, help="directory with the MNIST / Fashion-MNIST IDX files or the N-MNIST event files")
+    train.add_argument("--data", default=None,
+                       help="directory with the MNIST / Fashion-MNIST IDX files or the N-MNIST event files")
     train.add_argument("--threads", type=int, default=None, help="threads over samples (default: all cores)")
     train.add_argument("--out", default=None, help="output directory (default runs/<task>)")
     train.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.npz")
@@ -47,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="spike-count regulariser per spike and sample (seen by creation/removal methods)")
     train.add_argument("--grad-clip", type=float, default=None, help="max global gradient norm per step (0 = off)")
     train.add_argument("--tau-mem", type=float, default=None,
-                       help="membrane time constant (ms); task default: yinyang 10, mnist / fashion-mnist 20")
+                       help="membrane time constant (ms); task default: yinyang 10, mnist / fashion-mnist / nmnist 20")
     train.add_argument("--tau-syn", type=float, default=None,
                        help="synaptic time constant (ms), default 5 (or the preset's)")
     train.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",

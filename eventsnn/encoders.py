@@ -320,8 +320,11 @@ def events_encode(events: Sequence[np.ndarray], sensor_shape: tuple[int, int] = 
     Raises
     ------
     ValueError
-        On an empty sequence, missing fields, coordinates outside the sensor, polarities other than 0/1, negative
-        or non-finite times, ``pool < 1`` or ``t_max <= 0``.
+        On an empty sequence, missing fields, non-integer coordinates or polarities, coordinates outside the
+        sensor, polarities other than 0/1, negative or non-finite times, a bad ``sensor_shape``, ``pool < 1`` or
+        ``t_max <= 0``.
+    TypeError
+        If ``events`` is a single structured array or ``polarity`` is not a bool.
 
     Examples
     --------
@@ -337,39 +340,50 @@ def events_encode(events: Sequence[np.ndarray], sensor_shape: tuple[int, int] = 
     events = list(events)
     if not events:
         raise ValueError("events must hold at least one sample")
-    rows_px, cols_px = (check.integer("sensor_shape", v, minimum=1) for v in sensor_shape)
+    sensor = check.image_shape("sensor_shape", sensor_shape)
+    if len(sensor) != 2:
+        raise ValueError(f"sensor_shape must be (rows, columns), got {sensor_shape!r}")
+    rows_px, cols_px = sensor
     pool = check.integer("pool", pool, minimum=1)
     if not isinstance(polarity, (bool, np.bool_)):
         raise TypeError(f"polarity must be a bool, got {type(polarity).__name__} {polarity!r}")
     if t_max is not None:
         t_max = check.positive_finite("t_max", t_max)
+    pooled_rows, pooled_cols = -(-rows_px // pool), -(-cols_px // pool)
+    plane = pooled_rows * pooled_cols
+    # sample by sample: the full N-MNIST training split holds ~250 M events, so no array spans all of them
+    # before the final two (times, neurons)
+    times_per_sample, neurons_per_sample = [], []
     for b, sample in enumerate(events):
         names = getattr(getattr(sample, "dtype", None), "names", None) or ()
         if not {"t", "x", "y", "p"} <= set(names):
             raise ValueError(f"events[{b}] must be a structured array with fields t, x, y, p; got fields {names}")
-    times = np.concatenate([np.asarray(s["t"], dtype=np.float64) for s in events])
-    x = np.concatenate([np.asarray(s["x"], dtype=np.int64) for s in events])
-    y = np.concatenate([np.asarray(s["y"], dtype=np.int64) for s in events])
-    p = np.concatenate([np.asarray(s["p"], dtype=np.int64) for s in events])
-    rows = np.repeat(np.arange(len(events), dtype=np.int64), [len(s) for s in events])
-    for name, values, bound in (("x", x, cols_px), ("y", y, rows_px), ("p", p, 2)):
-        bad = np.flatnonzero((values < 0) | (values >= bound))
+        for name in ("x", "y", "p"):
+            if not np.issubdtype(sample.dtype[name], np.integer):
+                raise ValueError(f"events[{b}] field {name} must hold integers, got dtype {sample.dtype[name]}")
+        times = np.asarray(sample["t"], dtype=np.float64)
+        bad = np.flatnonzero(~np.isfinite(times) | (times < 0.0))
         if bad.size:
-            raise ValueError(f"events[{rows[bad[0]]}] has {name} = {int(values[bad[0]])}, outside 0..{bound - 1} "
-                             f"(sensor_shape {(rows_px, cols_px)})")
-    bad = np.flatnonzero(~np.isfinite(times) | (times < 0.0))
-    if bad.size:
-        raise ValueError(f"events[{rows[bad[0]]}] has time {float(times[bad[0]])!r} ms; times must be finite and >= 0")
-    pooled_rows, pooled_cols = -(-rows_px // pool), -(-cols_px // pool)
-    neurons = (y // pool) * pooled_cols + x // pool
-    if polarity:
-        neurons += p * (pooled_rows * pooled_cols)
-    if t_max is not None:
-        keep = times <= t_max
-        times, neurons, rows = times[keep], neurons[keep], rows[keep]
-    order = np.lexsort((neurons, times, rows))
-    n_neurons = (2 if polarity else 1) * pooled_rows * pooled_cols
-    return SpikeBatch(times[order], neurons[order], _offsets(rows, len(events)), n_neurons)
+            raise ValueError(f"events[{b}] has time {float(times[bad[0]])!r} ms; times must be finite and >= 0")
+        x, y, p = (sample[name].astype(np.int64) for name in ("x", "y", "p"))
+        for name, values, bound in (("x", x, cols_px), ("y", y, rows_px), ("p", p, 2)):
+            bad = np.flatnonzero((values < 0) | (values >= bound))
+            if bad.size:
+                raise ValueError(f"events[{b}] has {name} = {int(values[bad[0]])}, outside 0..{bound - 1} "
+                                 f"(sensor_shape {(rows_px, cols_px)})")
+        neurons = (y // pool) * pooled_cols + x // pool
+        if polarity:
+            neurons += p * plane
+        if t_max is not None:
+            keep = times <= t_max
+            times, neurons = times[keep], neurons[keep]
+        order = np.lexsort((neurons, times))
+        times_per_sample.append(times[order])
+        neurons_per_sample.append(neurons[order])
+    offsets = np.zeros(len(events) + 1, dtype=np.int64)
+    np.cumsum([t.size for t in times_per_sample], out=offsets[1:])
+    return SpikeBatch(np.concatenate(times_per_sample), np.concatenate(neurons_per_sample), offsets,
+                      (2 if polarity else 1) * plane)
 
 
 def jitter_times(batch: SpikeBatch, sigma: float, seed: int | np.random.Generator, t_max: float | None = None
@@ -421,7 +435,8 @@ def shift_images(batch: SpikeBatch, shape: tuple[int, int], max_shift: int,
     """The same spikes with each sample's image translated by a random whole number of pixels (augmentation).
 
     Input neuron ``k * height * width + r * width + c`` is read as pixel ``(r, c)`` of plane ``k`` of a
-    ``shape = (height, width)`` image (one plane for MNIST; two for the polarities of :func:`events_encode`).
+    ``shape = (height, width)`` image (one plane, MNIST) or ``(planes, height, width)`` image (e.g. the two
+    polarities of :func:`events_encode`: ``(2, 34, 34)``).
     Each sample draws its own offsets ``dr, dc`` uniformly from ``{-max_shift, ..., max_shift}`` and every spike
     moves to pixel ``(r + dr, c + dc)`` of its plane; spikes shifted off the image are dropped (as the pixels of a
     shifted picture are). Spike times do not change. The classic translation augmentation of MNIST, applied to the spike code
@@ -432,7 +447,8 @@ def shift_images(batch: SpikeBatch, shape: tuple[int, int], max_shift: int,
     batch : SpikeBatch
         Input spikes of ``n_planes * height * width`` neurons.
     shape : tuple of int
-        ``(height, width)`` in pixels, e.g. ``(28, 28)`` for MNIST.
+        ``(height, width)`` in pixels, e.g. ``(28, 28)`` for MNIST, or ``(planes, height, width)``; the product
+        must equal ``batch.n_neurons``.
     max_shift : int
         Largest offset in pixels, >= 0; 0 returns an equal copy.
     seed : int or numpy.random.Generator
@@ -451,7 +467,7 @@ def shift_images(batch: SpikeBatch, shape: tuple[int, int], max_shift: int,
     """
     if not isinstance(batch, SpikeBatch):
         raise TypeError(f"batch must be a SpikeBatch, got {type(batch).__name__}")
-    height, width = check.image_shape("shape", shape, n_inputs=batch.n_neurons,
+    *_, height, width = check.image_shape("shape", shape, n_inputs=batch.n_neurons,
                                       inputs=f"batch's {batch.n_neurons} input neurons")
     max_shift = check.integer("max_shift", max_shift, minimum=0)
     rng = _generator(seed)

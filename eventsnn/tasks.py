@@ -108,8 +108,8 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
               preset: str | None = None) -> Task:
     """Build a standard task. ``n_train``/``n_test`` take the first samples of each split (quick runs);
     ``tau_mem``/``tau_syn`` (ms) set the neuron of every layer (initial weights scale with its PSP peak;
-    tau_mem defaults to the task's: Yin-Yang 10 ms, MNIST / Fashion-MNIST 20 ms; tau_syn to 5 ms); ``loss``
-    overrides the task's loss (Yin-Yang ``"first_spike"``, MNIST / Fashion-MNIST ``"vmax"``: a leaky-integrator
+    tau_mem defaults to the task's: Yin-Yang 10 ms, MNIST / Fashion-MNIST / N-MNIST 20 ms; tau_syn to 5 ms); ``loss``
+    overrides the task's loss (Yin-Yang ``"first_spike"``, MNIST / Fashion-MNIST / N-MNIST ``"vmax"``: a leaky-integrator
     read-out instead of spiking outputs). ``preset`` selects a published recipe (``PRESETS``: ``"eventprop"`` for
     every task, ``"antlr"`` for MNIST / Fashion-MNIST): its neuron, input code, width, loss and training settings
     replace the task defaults (explicit ``hidden``, ``epochs``, ``tau_mem``, ``tau_syn`` and ``loss`` still win)."""
@@ -163,7 +163,7 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
                                drive=NMNIST_DRIVE)
         config = TrainConfig(epochs=epochs or 30, batch_size=32, lr=NMNIST_LR, lr_decay=0.93, t_max=NMNIST_T_MAX,
                              softmax_tau=1.0, early_weight=0.5, early_tau=10.0, silent_bump=0.05, seed=seed,
-                             grad_clip=0.3, input_shape=SENSOR_SHAPE)
+                             grad_clip=0.3, input_shape=(train.n_neurons // (SENSOR_SHAPE[0] * SENSOR_SHAPE[1]), *SENSOR_SHAPE))
     else:
         from eventsnn.datasets import load_fashion_mnist, load_mnist
         from eventsnn.encoders import latency_encode

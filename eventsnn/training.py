@@ -109,8 +109,8 @@ class TrainConfig:
         (``encoders.shift_images``; spikes shifted off the image are dropped); 0 (default) = none. Needs
         ``input_shape``. Applied before the time jitter; evaluation never shifts.
     input_shape : tuple of int or None
-        ``(height, width)`` of the input image (the MNIST tasks set ``(28, 28)``, N-MNIST ``(34, 34)`` with one
-        plane per polarity); only read by ``input_shift``.
+        ``(height, width)`` of the input image (the MNIST tasks set ``(28, 28)``), or ``(planes, height, width)``
+        (N-MNIST: ``(2, 34, 34)``, one plane per polarity); only read by ``input_shift``.
     train_delays : bool
         Also learn one transmission delay (ms) per synapse, by the exact gradient of the spike times with respect
         to delays (DelGrad's synaptic delays). The Trainer turns every scalar delay into a per-synapse array,
@@ -177,8 +177,8 @@ class TrainConfig:
         if self.input_shape is not None:
             self.input_shape = check.image_shape("input_shape", self.input_shape)
         if self.input_shift > 0 and self.input_shape is None:
-            raise ValueError("input_shift needs input_shape = (height, width) of the input image (the mnist and "
-                             "fashion-mnist tasks set it)")
+            raise ValueError("input_shift needs input_shape = (height, width) of the input image (the mnist, "
+                             "fashion-mnist and nmnist tasks set it)")
         check.boolean("train_delays", self.train_delays)
         check.positive_finite("delay_lr_scale", self.delay_lr_scale)
         if self.train_delays and self.method != "timing":

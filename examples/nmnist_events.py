@@ -74,11 +74,12 @@ def main(argv: list[str] | None = None) -> str:
           f"({np.count_nonzero(exact_counts)} of {N_HIDDEN} neurons fire)")
     same = np.flatnonzero(grid_counts == exact_counts)
     # neurons with as many spikes as before: pair their k-th spikes
-    shifts = np.concatenate([on_grid.layers[0].to_lists()[j] - exact.layers[0].to_lists()[j] for j in same])
+    shifts = np.concatenate([np.zeros(0)] + [on_grid.layers[0].to_lists()[j] - exact.layers[0].to_lists()[j]
+                                             for j in same])
+    moved = (f"; in the others the k-th spike moves by {np.mean(np.abs(shifts)):.3f} ms on average, "
+             f"{np.max(np.abs(shifts)):.3f} ms at most") if shifts.size else ""
     print(f"hidden spikes, event times floored to 1 ms: {grid_counts.sum()}; "
-          f"{N_HIDDEN - same.size} of {N_HIDDEN} neurons fire a different number of spikes; in the others the k-th "
-          f"spike moves by {np.mean(np.abs(shifts)):.3f} ms on average, {np.max(np.abs(shifts), initial=0.0):.3f} ms "
-          f"at most")
+          f"{N_HIDDEN - same.size} of {N_HIDDEN} neurons fire a different number of spikes{moved}")
 
     fig = plt.figure(figsize=(9.0, 7.0))
     grid = fig.add_gridspec(2, 3, height_ratios=[1.0, 1.6])

@@ -251,7 +251,7 @@ GOOD = np.array([[0.2, 0.8]])
     (lambda: jitter_times(latency_encode(GOOD), 1.0, seed=-1), ValueError, "seed must be >= 0, got -1"),
     (lambda: jitter_times(latency_encode(GOOD), 1.0, seed=1.5), TypeError, "seed must be an int or a numpy.random"),
     (lambda: shift_images(latency_encode(GOOD), (1, 3), 1, seed=0), ValueError, "does not match the batch's 2 input"),
-    (lambda: shift_images(latency_encode(GOOD), (0, 2), 1, seed=0), ValueError, "two positive ints"),
+    (lambda: shift_images(latency_encode(GOOD), (0, 2), 1, seed=0), ValueError, "with positive ints"),
     (lambda: shift_images(latency_encode(GOOD), (1, 2), -1, seed=0), ValueError, "max_shift must be an int >= 0"),
     (lambda: shift_images(GOOD, (1, 2), 1, seed=0), TypeError, "batch must be a SpikeBatch"),
     (lambda: latency_encode(GOOD, step=0.0), ValueError, "step must be a finite number > 0, got 0.0"),

@@ -100,7 +100,9 @@ def test_event_count_images_look_like_their_mnist_digits(small_test):
         return np.mean(np.diag(similarity) > np.diag(np.roll(similarity, -1, axis=1)))
 
     assert own_beats_next(counts) >= 0.9
-    assert own_beats_next(counts.transpose(0, 2, 1)) < 0.8  # the test can tell a transposed decoding
+    # the test can tell a transposed or mirrored decoding
+    assert own_beats_next(counts.transpose(0, 2, 1)) < 0.8
+    assert own_beats_next(counts[:, :, ::-1]) < 0.8 and own_beats_next(counts[:, ::-1, :]) < 0.8
 
 
 def test_n_takes_the_first_samples(small_test):
@@ -147,6 +149,8 @@ def test_small_layout_packed_or_unpacked_reads_the_listed_files_in_list_order(tm
 
 def test_full_layout_reads_digit_folders_interleaved_by_file_id(tmp_path, rng, monkeypatch):
     samples = _samples(rng, 4)
+    for digit in range(10):
+        (tmp_path / "Train" / str(digit)).mkdir(parents=True)
     for (digit, file_id), raw in zip([(3, 2), (1, 10), (3, 7), (0, 1)], samples):
         (tmp_path / "Train" / str(digit)).mkdir(parents=True, exist_ok=True)
         (tmp_path / "Train" / str(digit) / f"{file_id:05d}.bin").write_bytes(raw)
@@ -191,6 +195,48 @@ def test_archive_without_its_list_file_is_named(tmp_path, rng):
         load_nmnist("test", path=tmp_path)
 
 
+def test_path_may_be_the_archive_or_the_unpacked_folder_itself(tmp_path, rng):
+    samples = _samples(rng, 2)
+    _write_small_layout(tmp_path / "packed", samples, [60001, 60002], [7, 2], packed=True)
+    _write_small_layout(tmp_path / "unpacked", samples, [60001, 60002], [7, 2], packed=False)
+    for path in (tmp_path / "packed" / "nmnist_small.tar.gz", tmp_path / "unpacked" / "NMNISTsmall"):
+        events, labels = load_nmnist("test", path=path)
+        assert labels.tolist() == [7, 2]
+        np.testing.assert_array_equal(events[1], parse_events(samples[1]))
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(ValueError, match="not a .tar.gz"):
+        load_nmnist("test", path=tmp_path / "notes.txt")
+
+
+def test_damaged_archive_is_reported_not_loaded(tmp_path, rng):
+    """A flipped bit in the compressed stream must not yield events: the gzip CRC is checked."""
+    _write_small_layout(tmp_path, _samples(rng, 40), list(range(60001, 60041)), [1] * 40, packed=True)
+    archive = tmp_path / "nmnist_small.tar.gz"
+    raw = bytearray(archive.read_bytes())
+    failures = 0
+    for position in np.random.default_rng(3).integers(20, len(raw) - 8, 8):
+        damaged = raw.copy()
+        damaged[position] ^= 0x10
+        archive.write_bytes(bytes(damaged))
+        with pytest.raises(ValueError):
+            load_nmnist("test", path=tmp_path)
+        failures += 1
+    assert failures == 8
+
+
+def test_list_naming_a_sample_twice_is_rejected(tmp_path, rng):
+    _write_small_layout(tmp_path, _samples(rng, 2), [60001, 60001], [7, 7], packed=False)
+    with pytest.raises(ValueError, match="sample 60001 is listed twice"):
+        load_nmnist("test", path=tmp_path)
+
+
+def test_full_layout_without_every_digit_folder_is_rejected(tmp_path, rng):
+    (tmp_path / "Test" / "3").mkdir(parents=True)
+    (tmp_path / "Test" / "3" / "00001.bin").write_bytes(_samples(rng, 1)[0])
+    with pytest.raises(ValueError, match="lacks the digit folders 0, 1, 2, 4"):
+        load_nmnist("test", path=tmp_path)
+
+
 @pytest.mark.parametrize("kwargs, error, fragment", [
     ({"split": "validation"}, ValueError, "split"),
     ({"n": 0}, ValueError, "n must be"),
@@ -225,7 +271,9 @@ def test_events_encode_pooling_polarity_merge_and_window():
     batch = events_encode([ev], pool=2, polarity=False, t_max=320.0)
     assert batch.n_neurons == 17 * 17
     assert batch[0].times.tolist() == [1.0, 2.0, 2.0, 5.0]       # the event after t_max is dropped
-    assert batch[0].neurons.tolist() == [0, 0, 16 * 17 + 16, 16]  # two pixels of one 2 x 2 block stay 2 spikes
+    assert batch[0].neurons.tolist() == [0, 0, 16 * 17 + 16, 16]  # pixels of one 2 x 2 block: one neuron
+    merged = events_encode([_events([(3.0, 0, 0, 1), (3.0, 1, 0, 1)])], pool=2)  # same block, same time
+    assert merged[0].times.tolist() == [3.0, 3.0] and merged[0].neurons.tolist() == [289, 289]  # two spikes
     odd = events_encode([ev], sensor_shape=(34, 34), pool=5)      # ceil(34 / 5) = 7 blocks per side
     assert odd.n_neurons == 2 * 49 and odd[0].neurons.max() < 98
 
@@ -240,7 +288,7 @@ def test_shift_images_moves_both_polarity_planes_like_shifting_the_events(small_
     both polarity planes must give the same batch."""
     from eventsnn.encoders import shift_images
     events = small_test[0][:6]
-    shifted = shift_images(events_encode(events), SENSOR_SHAPE, 3, seed=5)
+    shifted = shift_images(events_encode(events), (2, *SENSOR_SHAPE), 3, seed=5)
     offsets = np.random.default_rng(5).integers(-3, 4, size=(len(events), 2))  # the draws shift_images makes
     moved = []
     for sample, (dr, dc) in zip(events, offsets):
@@ -268,6 +316,10 @@ def test_shift_images_moves_both_polarity_planes_like_shifting_the_events(small_
     (lambda: events_encode([_events([(1.0, 0, 0, 0)])], pool=0), ValueError, "pool"),
     (lambda: events_encode([_events([(1.0, 0, 0, 0)])], t_max=0.0), ValueError, "t_max"),
     (lambda: events_encode([_events([(1.0, 0, 0, 0)])], polarity=1), TypeError, "polarity"),
+    (lambda: events_encode([np.array([(1.0, 3.7, 4.2, 0.6)], dtype=[("t", "f8"), ("x", "f8"), ("y", "f8"),
+                                                                      ("p", "f8")])]), ValueError, "field x must hold integers"),
+    (lambda: events_encode([_events([(1.0, 0, 0, 0)])], sensor_shape=(34, 34, 2)), ValueError, "sensor_shape"),
+    (lambda: events_encode([_events([(1.0, 0, 0, 0)])], sensor_shape=34), ValueError, "sensor_shape"),
 ])
 def test_events_encode_bad_inputs(call, error, fragment):
     with pytest.raises(error, match=fragment):
@@ -284,7 +336,7 @@ def test_nmnist_task_network_and_a_short_training_run_learns():
     assert [w.shape for w in task.net.weights] == [(2312, 200)] and task.readout is not None
     assert len(task.train_inputs) == 96 and len(task.test_inputs) == 32
     assert task.config.t_max == NMNIST_T_MAX and task.train_inputs.times.max() <= NMNIST_T_MAX
-    assert task.config.input_shape == (34, 34)  # --set input_shift=N shifts both polarity planes
+    assert task.config.input_shape == (2, 34, 34)  # --set input_shift=N shifts both polarity planes
     task.config.n_threads, task.config.progress = 1, False
     trainer = Trainer(task.net, task.train_inputs, task.train_labels, config=task.config, readout=task.readout)
     before = trainer.evaluate(task.train_inputs, task.train_labels)

@@ -159,7 +159,7 @@ def test_trained_delays_alone_lower_the_loss_and_stay_nonnegative():
                                  {"grad_clip": -0.1}, {"grad_clip": np.inf}, {"loss": "hinge"},
                                  {"latency_beta": 0.0}, {"lambda_nospike": -0.1}, {"input_shift": 1},
                                  {"input_shift": -1}, {"input_shift": 1, "input_shape": (0, 5)},
-                                 {"input_shape": (2, 3, 4)}])
+                                 {"input_shape": (2, 3, 4, 5)}, {"input_shape": (2, 0, 4)}])
 def test_bad_config(bad):
     with pytest.raises(ValueError):
         _config(**bad)
