@@ -345,8 +345,7 @@ def events_encode(events: Sequence[np.ndarray], sensor_shape: tuple[int, int] = 
         raise ValueError(f"sensor_shape must be (rows, columns), got {sensor_shape!r}")
     rows_px, cols_px = sensor
     pool = check.integer("pool", pool, minimum=1)
-    if not isinstance(polarity, (bool, np.bool_)):
-        raise TypeError(f"polarity must be a bool, got {type(polarity).__name__} {polarity!r}")
+    check.boolean("polarity", polarity)
     if t_max is not None:
         t_max = check.positive_finite("t_max", t_max)
     pooled_rows, pooled_cols = -(-rows_px // pool), -(-cols_px // pool)
@@ -430,7 +429,7 @@ def jitter_times(batch: SpikeBatch, sigma: float, seed: int | np.random.Generato
     return SpikeBatch(times[order], batch.neurons[order], batch.offsets.copy(), batch.n_neurons)
 
 
-def shift_images(batch: SpikeBatch, shape: tuple[int, int], max_shift: int,
+def shift_images(batch: SpikeBatch, shape: tuple[int, ...], max_shift: int,
                  seed: int | np.random.Generator) -> SpikeBatch:
     """The same spikes with each sample's image translated by a random whole number of pixels (augmentation).
 
@@ -439,8 +438,8 @@ def shift_images(batch: SpikeBatch, shape: tuple[int, int], max_shift: int,
     polarities of :func:`events_encode`: ``(2, 34, 34)``).
     Each sample draws its own offsets ``dr, dc`` uniformly from ``{-max_shift, ..., max_shift}`` and every spike
     moves to pixel ``(r + dr, c + dc)`` of its plane; spikes shifted off the image are dropped (as the pixels of a
-    shifted picture are). Spike times do not change. The classic translation augmentation of MNIST, applied to the spike code
-    so that no image is re-encoded.
+    shifted picture are). Spike times do not change. The classic translation augmentation of MNIST, applied to
+    the spike code so that no image is re-encoded.
 
     Parameters
     ----------
@@ -468,7 +467,7 @@ def shift_images(batch: SpikeBatch, shape: tuple[int, int], max_shift: int,
     if not isinstance(batch, SpikeBatch):
         raise TypeError(f"batch must be a SpikeBatch, got {type(batch).__name__}")
     *_, height, width = check.image_shape("shape", shape, n_inputs=batch.n_neurons,
-                                      inputs=f"batch's {batch.n_neurons} input neurons")
+                                          inputs=f"batch's {batch.n_neurons} input neurons")
     max_shift = check.integer("max_shift", max_shift, minimum=0)
     rng = _generator(seed)
     offsets = rng.integers(-max_shift, max_shift + 1, size=(len(batch), 2))
@@ -479,5 +478,5 @@ def shift_images(batch: SpikeBatch, shape: tuple[int, int], max_shift: int,
     keep = (r >= 0) & (r < height) & (c >= 0) & (c < width)
     # a translation adds the same offset to every kept neuron of a sample, so the (time, neuron) order holds
     # after the dropped spikes are removed: no re-sort needed
-    return SpikeBatch(batch.times[keep], (plane * (height * width) + r * width + c)[keep].astype(batch.neurons.dtype),
-                      _offsets(rows[keep], len(batch)), batch.n_neurons)
+    neurons = (plane * (height * width) + r * width + c)[keep].astype(batch.neurons.dtype)
+    return SpikeBatch(batch.times[keep], neurons, _offsets(rows[keep], len(batch)), batch.n_neurons)

@@ -77,7 +77,6 @@ MNIST_CODE = (20.0, 0.1)
 NMNIST_T_MAX = 320.0
 NMNIST_HIDDEN = 200
 NMNIST_DRIVE = (1.0, 6.0)
-NMNIST_LR = 2e-3
 
 # Yin-Yang spike code (ms): coordinates spread over [2, 30] ms (encoders.YINYANG_T_EARLY / _LATE) so that they
 # are separable with tau_syn = 5 ms, and the bias spike at 0 ms, before every data spike.
@@ -102,15 +101,27 @@ def yinyang_spikes(samples: np.ndarray, t_early: float = YINYANG_T_EARLY, t_late
     return yinyang_encode(samples, t_early, t_late, bias_time=bias_time)
 
 
+def _digits_config(epochs: int | None, seed: int, *, t_max: float, input_shape: tuple[int, ...]) -> TrainConfig:
+    """Training settings of the digit tasks (MNIST, Fashion-MNIST, N-MNIST); only the window (ms) and the image
+    shape differ."""
+    # early_weight 0.5: with 0.05 the output layer fell silent within an epoch (3-epoch sweeps on 6000
+    # images: 0.05 -> 61.6 %, 0.2 -> 78.0 %, 0.5 -> 86.5 %, 1.0 -> 85.5 %; docs/results.md)
+    # lr x0.93 per epoch: the 30-epoch read-out runs of docs/results.md (97.1 %); the first-spike numbers
+    # there were measured with x0.9 and tau_mem 10 ms
+    return TrainConfig(epochs=epochs or 30, batch_size=32, lr=2e-3, lr_decay=0.93, t_max=t_max, softmax_tau=1.0,
+                       early_weight=0.5, early_tau=10.0, silent_bump=0.05, seed=seed, grad_clip=0.3,
+                       input_shape=input_shape)
+
+
 def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None, seed: int = 0,
               data_path: str | None = None, n_train: int | None = None, n_test: int | None = None,
               tau_mem: float | None = None, tau_syn: float | None = None, loss: str | None = None,
               preset: str | None = None) -> Task:
     """Build a standard task. ``n_train``/``n_test`` take the first samples of each split (quick runs);
     ``tau_mem``/``tau_syn`` (ms) set the neuron of every layer (initial weights scale with its PSP peak;
-    tau_mem defaults to the task's: Yin-Yang 10 ms, MNIST / Fashion-MNIST / N-MNIST 20 ms; tau_syn to 5 ms); ``loss``
-    overrides the task's loss (Yin-Yang ``"first_spike"``, MNIST / Fashion-MNIST / N-MNIST ``"vmax"``: a leaky-integrator
-    read-out instead of spiking outputs). ``preset`` selects a published recipe (``PRESETS``: ``"eventprop"`` for
+    tau_mem defaults to the task's: Yin-Yang 10 ms, MNIST / Fashion-MNIST / N-MNIST 20 ms; tau_syn to 5 ms);
+    ``loss`` overrides the task's loss (Yin-Yang ``"first_spike"``, MNIST / Fashion-MNIST / N-MNIST ``"vmax"``: a
+    leaky-integrator read-out instead of spiking outputs). ``preset`` selects a published recipe (``PRESETS``: ``"eventprop"`` for
     every task, ``"antlr"`` for MNIST / Fashion-MNIST): its neuron, input code, width, loss and training settings
     replace the task defaults (explicit ``hidden``, ``epochs``, ``tau_mem``, ``tau_syn`` and ``loss`` still win)."""
     check.one_of("task", name, TASKS)
@@ -161,9 +172,8 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
         mean_spikes = float(np.diff(train.offsets).mean()) * tau_mem / NMNIST_T_MAX
         weights = init_weights(sizes, rng, input_spikes=mean_spikes, neuron_psp_peak=neuron.psp_peak(),
                                drive=NMNIST_DRIVE)
-        config = TrainConfig(epochs=epochs or 30, batch_size=32, lr=NMNIST_LR, lr_decay=0.93, t_max=NMNIST_T_MAX,
-                             softmax_tau=1.0, early_weight=0.5, early_tau=10.0, silent_bump=0.05, seed=seed,
-                             grad_clip=0.3, input_shape=(train.n_neurons // (SENSOR_SHAPE[0] * SENSOR_SHAPE[1]), *SENSOR_SHAPE))
+        # one image plane per polarity (events_encode's default), so input shifts move both
+        config = _digits_config(epochs, seed, t_max=NMNIST_T_MAX, input_shape=(2, *SENSOR_SHAPE))
     else:
         from eventsnn.datasets import load_fashion_mnist, load_mnist
         from eventsnn.encoders import latency_encode
@@ -181,13 +191,7 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
         mean_spikes = float(np.diff(train.offsets).mean())
         weights = init_weights(sizes, rng, input_spikes=mean_spikes, neuron_psp_peak=neuron.psp_peak(),
                                drive=(2.0, 6.0))
-        # early_weight 0.5: with 0.05 the output layer fell silent within an epoch (3-epoch sweeps on 6000
-        # images: 0.05 -> 61.6 %, 0.2 -> 78.0 %, 0.5 -> 86.5 %, 1.0 -> 85.5 %; docs/results.md)
-        # lr x0.93 per epoch: the 30-epoch read-out runs of docs/results.md (97.1 %); the first-spike numbers
-        # there were measured with x0.9 and tau_mem 10 ms
-        config = TrainConfig(epochs=epochs or 30, batch_size=32, lr=2e-3, lr_decay=0.93, t_max=50.0,
-                             softmax_tau=1.0, early_weight=0.5, early_tau=10.0, silent_bump=0.05, seed=seed,
-                             grad_clip=0.3, input_shape=(28, 28))
+        config = _digits_config(epochs, seed, t_max=50.0, input_shape=(28, 28))
     for field_name, value in recipe.get("config", {}).items():
         if not (field_name == "epochs" and epochs):
             setattr(config, field_name, value)

@@ -316,8 +316,8 @@ def test_shift_images_moves_both_polarity_planes_like_shifting_the_events(small_
     (lambda: events_encode([_events([(1.0, 0, 0, 0)])], pool=0), ValueError, "pool"),
     (lambda: events_encode([_events([(1.0, 0, 0, 0)])], t_max=0.0), ValueError, "t_max"),
     (lambda: events_encode([_events([(1.0, 0, 0, 0)])], polarity=1), TypeError, "polarity"),
-    (lambda: events_encode([np.array([(1.0, 3.7, 4.2, 0.6)], dtype=[("t", "f8"), ("x", "f8"), ("y", "f8"),
-                                                                      ("p", "f8")])]), ValueError, "field x must hold integers"),
+    (lambda: events_encode([np.array([(1.0, 3.7, 4.2, 0.6)], dtype=[(f, "f8") for f in "txyp"])]), ValueError,
+     "field x must hold integers"),
     (lambda: events_encode([_events([(1.0, 0, 0, 0)])], sensor_shape=(34, 34, 2)), ValueError, "sensor_shape"),
     (lambda: events_encode([_events([(1.0, 0, 0, 0)])], sensor_shape=34), ValueError, "sensor_shape"),
 ])

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from eventsnn import _validation as check
-from eventsnn.datasets.mnist import ENV_VAR, _search_dirs
+from eventsnn.datasets.mnist import _N_CLASSES, ENV_VAR, _search_dirs
 
 SENSOR_SHAPE = (34, 34)  # rows (y), columns (x)
 EVENT_DTYPE = np.dtype([("t", np.float64), ("x", np.uint8), ("y", np.uint8), ("p", np.uint8)])
@@ -35,7 +35,6 @@ _SMALL_TAR = "nmnist_small.tar.gz"
 _SMALL_DIR = "NMNISTsmall"
 _SMALL_LISTS = {"train": "train1K.txt", "test": "test100.txt"}
 _FULL_DIRS = {"train": "Train", "test": "Test"}
-_N_CLASSES = 10
 
 
 def parse_events(raw: bytes, name: str = "events") -> np.ndarray:
