@@ -14,7 +14,7 @@ the commands of the full-MNIST runs (one method x penalty takes 2-15 min per epo
     python studies/accuracy_sparsity.py --loss first_spike --methods "timing,antlr event"
 
 Runs to convergence (tens of epochs, hours each) are better made with the command line, one directory per
-(method, penalty, seed), resumable across sessions, then drawn together:
+(method, penalty, seed), resumable after interruptions, then drawn together:
 
     eventsnn train mnist --method antlr --spike-penalty 1e-3 --epochs 45 --out runs/as/antlr_p1e-3_s0
     python studies/accuracy_sparsity.py --plot-only --out docs/studies/accuracy_sparsity_long.json \
@@ -81,7 +81,7 @@ def load_results(path: str) -> list[dict]:
 
 
 def results_from_runs(paths: list[str], at_epoch: int | None = None) -> list[dict]:
-    """Points from ``eventsnn train mnist --out DIR`` run directories (long runs that can span sessions with
+    """Points from ``eventsnn train mnist --out DIR`` run directories (long runs that can be interrupted and resumed with
     ``--resume``): metrics of the last epoch (or of epoch ``at_epoch``, to compare runs at the same training
     budget; a run that has not reached it is an error) from metrics.json, method and settings from run.json."""
     from eventsnn.runs import read_run
