@@ -40,10 +40,6 @@ class FileFormatError(ValueError):
     """
 
 
-def describe(path: str | os.PathLike) -> str:
-    return os.fspath(path)
-
-
 class NpzFile:
     """Read-only, validated access to the arrays of one ``.npz`` file (use :func:`open_npz`)."""
 
@@ -86,7 +82,9 @@ class NpzFile:
                           else np.lib.format.read_array_header_2_0)
                 array_shape, fortran, dtype = header(member, max_header_size=MAX_NPY_HEADER)
                 offset = member.tell()
-                if dtype.hasobject or dtype.kind not in kinds or dtype.fields is not None or dtype.subdtype:
+                if dtype.hasobject:
+                    raise self.error(name, "holds Python objects, which are never unpickled (allow_pickle=False)")
+                if dtype.kind not in kinds or dtype.fields is not None or dtype.subdtype:
                     raise self.error(name, f"has dtype {dtype}, expected kind {' or '.join(kinds)}")
                 if ndim is not None and len(array_shape) != ndim:
                     raise self.error(name, f"has shape {array_shape}, expected {ndim} dimension(s)")
