@@ -114,10 +114,14 @@ class RunLock:
             fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             return False
-        with os.fdopen(fd, "w") as handle:
-            json.dump(info, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
+        try:
+            with os.fdopen(fd, "w") as handle:
+                json.dump(info, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as error:  # a full disk: no half-written lock stays behind
+            os.unlink(path)
+            raise OSError(error.errno, f"cannot write {path}: {error.strerror}", path) from None
         return True
 
     def _holder(self, path: str) -> dict | None:
