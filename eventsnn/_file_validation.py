@@ -186,7 +186,8 @@ def read_json(path: str | os.PathLike, *, limit: int = MAX_JSON_BYTES) -> object
     """
     path = os.fspath(path)
     with open(path, "rb") as handle:
-        raw = handle.read(limit + 1)
+        # read(n) reserves n bytes up front: ask for the file's size, not the limit
+        raw = handle.read(min(limit, os.fstat(handle.fileno()).st_size) + 1)
     if len(raw) > limit:
         raise FileFormatError(f"{path}: larger than {limit} bytes, not a JSON file eventsnn wrote")
     try:

@@ -66,7 +66,7 @@ def run_state(path: str | os.PathLike) -> Literal["absent", "empty", "unfinished
 def _read_small_json(file: str) -> object:
     try:
         with open(file, "rb") as handle:
-            return json.loads(handle.read(16 * 2**20).decode("utf-8"))
+            return json.loads(handle.read(min(16 * 2**20, os.fstat(handle.fileno()).st_size)).decode("utf-8"))
     except (OSError, ValueError):
         return None
 

@@ -177,7 +177,7 @@ def _decode(raw: bytes, name: str) -> str:
 def _read_text(file: Path) -> str:
     """A list file's text (bounded: a list of 70,000 samples is < 1 MB)."""
     with open(file, "rb") as handle:
-        raw = handle.read(MAX_LIST_BYTES + 1)
+        raw = handle.read(min(MAX_LIST_BYTES, os.fstat(handle.fileno()).st_size) + 1)
     if len(raw) > MAX_LIST_BYTES:
         raise ValueError(f"{file}: larger than {MAX_LIST_BYTES} bytes, not an N-MNIST list file")
     return _decode(raw, str(file))
