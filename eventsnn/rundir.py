@@ -102,7 +102,7 @@ class RunLock:
                      "since": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
         self.held = False
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -143,7 +143,7 @@ class RunLock:
             return False  # unreadable, or another host's: cannot tell, so never guessed stale
         return not _alive(pid, holder.get("process_start"))
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         for _ in range(3):  # a lock released or taken over meanwhile: try again
             if self._create(self.path, self.info):
                 self.held = True
@@ -248,5 +248,14 @@ def prepare(directory: str | os.PathLike, mode: str = "new") -> RunLock:
     return lock
 
 
-__all__ = ["RunDirectoryError", "RunLock", "RUN_FILES", "LOCK_NAME", "MODES", "acquire", "prepare", "run_state",
-           "new_run_id"]
+__all__ = [
+    "LOCK_NAME",
+    "MODES",
+    "RUN_FILES",
+    "RunDirectoryError",
+    "RunLock",
+    "acquire",
+    "new_run_id",
+    "prepare",
+    "run_state",
+]

@@ -43,7 +43,7 @@ def _measure(code):
             print(f"seconds={time.perf_counter() - started} mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}")
     """)
     result = subprocess.run([sys.executable, "-c", wrapper], input=code, capture_output=True, text=True,
-                            timeout=120, env={**os.environ, "PYTHONPATH": os.getcwd()})
+                            timeout=120, env={**os.environ, "PYTHONPATH": os.getcwd()}, check=False)
     last = result.stdout.strip().splitlines()[-1]
     seconds, mb = (float(part.split("=")[1]) for part in last.split())
     return result.stdout, seconds, mb

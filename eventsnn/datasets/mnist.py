@@ -26,7 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from eventsnn import _validation as check
-from eventsnn._file_validation import MAX_DEFLATE_RATIO, FileFormatError, read_gzip_prefix
+from eventsnn._file_validation import (
+    MAX_DEFLATE_RATIO,
+    FileFormatError,
+    read_gzip_prefix,
+)
 
 ENV_VAR = "EVENTSNN_DATA"
 
