@@ -172,6 +172,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+def train_run(task: str, out: str | os.PathLike, *options: str, mode: str = "resume") -> int:
+    """Train ``task`` into the run directory ``out``, in this process: the ``train`` command with ``options``.
+
+    Parameters
+    ----------
+    task : str
+        ``"yinyang"``, ``"mnist"``, ``"fashion-mnist"`` or ``"nmnist"``.
+    out : str or PathLike
+        The run directory (:mod:`eventsnn.rundir` rules: one writer, a run id, ``finished_at`` in ``run.json``
+        once done; :func:`eventsnn.rundir.run_state` tells finished from unfinished runs).
+    *options : str
+        Further command-line options, e.g. ``"--epochs", "2", "--seed", "3"``.
+    mode : {"resume", "new", "overwrite"}
+        ``"resume"`` (default) continues the run in ``out`` from its checkpoint, or starts one if there is none (a
+        finished run resumed with the same ``--epochs`` trains nothing and rewrites its final files);
+        ``"new"`` refuses a directory holding a run; ``"overwrite"`` replaces it.
+
+    Returns
+    -------
+    int
+        The exit code: 0 on success; 1 after an expected error (printed as one line on stderr); 2 for a bad
+        option.
+
+    Examples
+    --------
+    >>> train_run("yinyang", "runs/x", mode="sometimes")
+    Traceback (most recent call last):
+    ...
+    ValueError: mode must be one of 'new', 'resume', 'overwrite'; got 'sometimes'
+    """
+    from eventsnn.rundir import MODES
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}; got {mode!r}")
+    flag = {"resume": ["--resume"], "overwrite": ["--overwrite"], "new": []}[mode]
+    try:
+        return main(["train", task, *options, "--out", os.fspath(out), *flag])
+    except SystemExit as exit_:  # argparse's usage errors
+        return exit_.code if isinstance(exit_.code, int) else 1
+
+
 def train(args: argparse.Namespace) -> int:
     """The ``train`` command on parsed arguments: train into ``args.out`` under its lock, resuming with
     ``args.resume`` and replacing the run there with ``args.overwrite`` (see :mod:`eventsnn.rundir`)."""

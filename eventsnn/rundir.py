@@ -229,9 +229,9 @@ def prepare(directory: str | os.PathLike, mode: str = "new") -> RunLock:
         state = run_state(lock.directory)
         if mode == "new" and state in ("unfinished", "finished"):
             present = [name for name in RUN_FILES if os.path.exists(os.path.join(lock.directory, name))]
-            raise RunDirectoryError(f"{lock.directory} already holds {'a finished' if state == 'finished' else 'an'} "
-                                    f"run ({', '.join(present)}); pass --resume to continue it, --overwrite to "
-                                    f"replace it, or choose another --out")
+            kind = "a finished" if state == "finished" else "an unfinished"
+            raise RunDirectoryError(f"{lock.directory} already holds {kind} run ({', '.join(present)}); pass --resume "
+                                    f"to continue it, --overwrite to replace it, or choose another --out")
         remove_stale_temporaries(lock.directory)
         if mode == "overwrite":
             for name in RUN_FILES:

@@ -220,7 +220,9 @@ def load_trained(path: str | os.PathLike, *, data_path: str | None = None, n_tra
             raise FileFormatError(f"{model_file}: field 'readout_weight' present, but {info_file} describes no "
                                   f"read-out")
     try:
-        task = make_task(info["task"], hidden=sizes[1] if len(sizes) > 2 else None, seed=info["seed"],
+        # the hidden layer is sizes[1] unless the network is input-output only
+        hidden = sizes[1] if len(sizes) > 2 or n_classes is not None else None
+        task = make_task(info["task"], hidden=hidden, seed=info["seed"],
                          data_path=data_path, n_train=info["n_train"] if n_train is None else n_train,
                          n_test=info["n_test"] if n_test is None else n_test, tau_mem=info["tau_mem"],
                          tau_syn=info["tau_syn"], loss=stored["loss"], preset=info.get("preset"))

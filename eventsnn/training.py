@@ -159,6 +159,8 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if name == "seed" else 1):
                 raise ValueError(f"{name} must be an int >= {0 if name == 'seed' else 1}, got {value!r}")
+        if self.n_threads is not None:
+            self.n_threads = check.integer("n_threads", self.n_threads, minimum=1)
         check.positive_finite("lr", self.lr)
         check.positive_finite("lr_decay", self.lr_decay)
         check.positive_finite("t_max", self.t_max)

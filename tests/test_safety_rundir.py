@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -164,3 +165,40 @@ def test_the_cli_never_shows_a_traceback_for_a_full_disk(tmp_path):
                             env={**os.environ, "PYTHONPATH": os.getcwd()}, check=False)
     assert result.returncode == 1, result.stderr
     assert result.stderr.strip().splitlines() == [result.stderr.strip()] and "No space left on device" in result.stderr
+
+
+def test_train_run_trains_into_a_directory_resuming_if_present(tmp_path, capsys):
+    from eventsnn.cli import train_run
+    out = tmp_path / "run"
+    options = SMALL[2:]
+    assert train_run("yinyang", out, *options) == 0 and rundir.run_state(out) == "finished"
+    first = json.loads((out / "run.json").read_text())
+    assert train_run("yinyang", out, "--epochs", "2", *options[2:]) == 0
+    again = json.loads((out / "run.json").read_text())
+    assert again["run_id"] == first["run_id"] and again["resumed"][0]["at_epoch"] == 1
+    assert len(json.loads((out / "metrics.json").read_text())) == 2
+    assert train_run("yinyang", out, *options, mode="new") == 1
+    assert train_run("yinyang", out, "--epochs", "0", mode="new") == 2
+    assert "already holds a finished run" in capsys.readouterr().err
+
+
+def test_two_real_processes_on_one_out_the_second_is_refused(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    first = subprocess.Popen([sys.executable, "-m", "eventsnn", *SMALL[:3], "50", *SMALL[4:], "--out", str(out)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / rundir.LOCK_NAME).exists():
+            assert first.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        second = subprocess.run([sys.executable, "-m", "eventsnn", *SMALL, "--out", str(out), "--resume"],
+                                capture_output=True, text=True, timeout=300, env=env, check=False)
+    finally:
+        first.kill()
+        first.wait()
+    assert second.returncode == 1
+    assert second.stderr.strip().splitlines() == [second.stderr.strip()]
+    assert f"in use by process {first.pid}" in second.stderr
+    # the killed first writer left a stale lock: the next run takes it over (after --overwrite of its files)
+    assert _train(out, "--overwrite") == 0 and rundir.run_state(out) == "finished"
