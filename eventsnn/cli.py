@@ -3,7 +3,9 @@
 Prints per-epoch metrics, then writes to ``--out``: ``run.json`` (command line and every setting, at the start),
 ``model.npz`` (weights), ``metrics.json`` and ``metrics.csv``
 (one row per epoch), ``checkpoint.npz`` (resumable with ``--resume``) and ``raster.png`` (spike raster and
-membrane traces of the first test sample). All files are written atomically.
+membrane traces of the first test sample). All files are written atomically. The directory belongs to one run
+(:mod:`eventsnn.rundir`): a second writer is refused, and a directory holding a run is only trained into with
+``--resume`` or ``--overwrite``. Expected errors print one line ``eventsnn: error: ...`` (docs/safety.md).
 
 ``summary`` reads the ``metrics.json`` of run directories (finished or still running), prints their last-epoch
 metrics and, for several runs (seeds), the mean +- std of the test accuracy; ``--plot FILE`` draws their test
@@ -72,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("task", choices=["yinyang", "mnist", "fashion-mnist", "nmnist"])
     train.add_argument("--epochs", type=_COUNT, default=None,
                        help="number of epochs (task default: yinyang 60, mnist / fashion-mnist / nmnist 30)")
-    train.add_argument("--hidden", type=_COUNT, default=None, help="hidden neurons (yinyang 200, mnist 350, nmnist 200)")
+    train.add_argument("--hidden", type=_COUNT, default=None,
+                       help="hidden neurons (yinyang 200, mnist 350, nmnist 200)")
     train.add_argument("--batch-size", type=_COUNT, default=None)
     train.add_argument("--lr", type=_POSITIVE, default=None, help="learning rate")
     train.add_argument("--seed", type=_integer(0), default=0, help="seed of weights and shuffling")
@@ -80,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--n-test", type=_COUNT, default=None, help="use only the first N test samples")
     train.add_argument("--data", default=None,
                        help="directory with the MNIST / Fashion-MNIST IDX files or the N-MNIST event files")
-    train.add_argument("--threads", type=_integer(1, 4096), default=None, help="threads over samples (default: all cores)")
+    train.add_argument("--threads", type=_integer(1, 4096), default=None,
+                       help="threads over samples (default: all cores)")
     train.add_argument("--out", default=None, help="output directory (default runs/<task>)")
     existing = train.add_mutually_exclusive_group()
     existing.add_argument("--resume", action="store_true",
@@ -93,7 +97,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="gradient method (default: the exact timing adjoint)")
     train.add_argument("--spike-penalty", type=_NONNEGATIVE, default=None,
                        help="spike-count regulariser per spike and sample (seen by creation/removal methods)")
-    train.add_argument("--grad-clip", type=_NONNEGATIVE, default=None, help="max global gradient norm per step (0 = off)")
+    train.add_argument("--grad-clip", type=_NONNEGATIVE, default=None,
+                       help="max global gradient norm per step (0 = off)")
     train.add_argument("--tau-mem", type=_POSITIVE, default=None,
                        help="membrane time constant (ms); task default: yinyang 10, mnist / fashion-mnist / nmnist 20")
     train.add_argument("--tau-syn", type=_POSITIVE, default=None,
@@ -361,7 +366,8 @@ def _name_value_pairs(items: Sequence[str], flag: str, names: set) -> list[tuple
         name, sep, text = item.partition("=")
         name = name.strip().replace("-", "_")
         if not sep or name not in names:
-            raise SystemExit(f"eventsnn: error: {flag} expects NAME=VALUE with NAME one of {sorted(names)}, got {item!r}")
+            raise SystemExit(f"eventsnn: error: {flag} expects NAME=VALUE with NAME one of {sorted(names)}, "
+                             f"got {item!r}")
         pairs.append((name, text.strip()))
     return pairs
 
@@ -404,7 +410,8 @@ def _parse_overrides(items: Sequence[str]) -> dict:
             else:
                 out[name] = text
         except ValueError:
-            raise SystemExit(f"eventsnn: error: --set {name}: cannot read {text!r} as {type(current).__name__}") from None
+            raise SystemExit(f"eventsnn: error: --set {name}: cannot read {text!r} as "
+                             f"{type(current).__name__}") from None
     return out
 
 

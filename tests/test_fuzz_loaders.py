@@ -96,7 +96,8 @@ def _archive_bytes():
     buffer = io.BytesIO()
     listing = b"#sample #class\n60001\t7\n60002\t2\n"
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, payload in [("NMNISTsmall/test100.txt", listing), ("NMNISTsmall/60001.bs2", bytes([3, 7, 0x80, 1, 2])),
+        for name, payload in [("NMNISTsmall/test100.txt", listing),
+                              ("NMNISTsmall/60001.bs2", bytes([3, 7, 0x80, 1, 2])),
                               ("NMNISTsmall/60002.bs2", bytes([4, 8, 0, 3, 0xE8] * 3))]:
             info = tarfile.TarInfo(name)
             info.size = len(payload)

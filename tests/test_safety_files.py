@@ -40,7 +40,8 @@ def _measure(code):
         try:
             exec(sys.stdin.read())
         finally:
-            print(f"seconds={time.perf_counter() - started} mb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}")
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+            print(f"seconds={time.perf_counter() - started} mb={peak}")
     """)
     result = subprocess.run([sys.executable, "-c", wrapper], input=code, capture_output=True, text=True,
                             timeout=120, env={**os.environ, "PYTHONPATH": os.getcwd()}, check=False)
