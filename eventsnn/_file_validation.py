@@ -78,6 +78,8 @@ class NpzFile:
         try:
             with self._archive.open(info) as member:
                 version = np.lib.format.read_magic(member)
+                if version not in ((1, 0), (2, 0)):  # 3.0 (UTF-8 field names) is never written by eventsnn
+                    raise self.error(name, f"is a .npy file of version {version[0]}.{version[1]}, expected 1.0 or 2.0")
                 header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                           else np.lib.format.read_array_header_2_0)
                 array_shape, fortran, dtype = header(member, max_header_size=MAX_NPY_HEADER)
