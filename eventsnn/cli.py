@@ -149,7 +149,7 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     from eventsnn._validation import SpikeLimitError
     from eventsnn.rundir import RunDirectoryError
     from eventsnn.training import TrainingDivergedError
-    return (ValueError, TypeError, OSError, SpikeLimitError, RunDirectoryError, TrainingDivergedError)
+    return (ValueError, TypeError, OSError, MemoryError, SpikeLimitError, RunDirectoryError, TrainingDivergedError)
 
 
 def _one_line(error: BaseException) -> str:
@@ -157,6 +157,8 @@ def _one_line(error: BaseException) -> str:
         text = f"{error.strerror}: {error.filename}"
     elif isinstance(error, OSError) and error.strerror:
         text = error.strerror
+    elif isinstance(error, MemoryError):  # e.g. --hidden far beyond the machine's memory
+        text = f"out of memory ({error or 'an allocation failed'}); use a smaller network or fewer samples"
     else:
         text = str(error) or type(error).__name__
     return " ".join(text.split())
@@ -165,9 +167,10 @@ def _one_line(error: BaseException) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a command line (``argv`` without the program name; default ``sys.argv[1:]``); returns the exit code.
 
-    Expected errors (bad settings, malformed files, an occupied run directory, a full disk, runaway activity,
-    diverged training) print one line ``eventsnn: error: ...`` to stderr and exit with code 1, before any work
-    when they concern the input; usage errors exit with code 2 (argparse).
+    Expected errors (bad settings, malformed files, an occupied run directory, a full disk, memory exhausted,
+    runaway activity, diverged training) print one line ``eventsnn: error: ...`` to stderr and exit with code 1,
+    before any work when they concern the input; usage errors exit with code 2 (argparse); Ctrl-C exits with
+    code 130 after one line.
     """
     args = _parser().parse_args(argv)
     try:
@@ -175,6 +178,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _expected_errors() as error:
         print(f"eventsnn: error: {_one_line(error)}", file=sys.stderr, flush=True)
         return 1
+    except KeyboardInterrupt:  # the run directory's lock is already released; the last checkpoint is kept
+        print("eventsnn: interrupted (resume with --resume)", file=sys.stderr, flush=True)
+        return 130
 
 
 def train_run(task: str, out: str | os.PathLike, *options: str, mode: str = "resume") -> int:

@@ -115,3 +115,21 @@ def test_cli_reports_divergence_in_one_line(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err.strip()
     assert code == 1 and err == "eventsnn: error: training diverged in epoch 1, batch 1/1: the loss is nan"
     assert not (tmp_path / "run" / ".eventsnn.lock").exists()  # the lock is released on errors
+
+
+@pytest.mark.parametrize("raised, code, fragment", [
+    (MemoryError("Unable to allocate 29.2 GiB"), 1, "eventsnn: error: out of memory (Unable to allocate 29.2 GiB)"),
+    (KeyboardInterrupt(), 130, "eventsnn: interrupted (resume with --resume)"),
+])
+def test_memory_exhaustion_and_ctrl_c_are_one_line_and_release_the_lock(tmp_path, capsys, monkeypatch, raised, code,
+                                                                        fragment):
+    import eventsnn.tasks
+
+    def fail(*args, **kwargs):
+        raise raised
+    monkeypatch.setattr(eventsnn.tasks, "make_task", fail)
+    out = tmp_path / "run"
+    assert main(["train", "yinyang", "--hidden", "1000000000", "--out", str(out)]) == code
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(fragment)
+    assert not (out / ".eventsnn.lock").exists()
