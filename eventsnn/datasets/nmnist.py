@@ -118,11 +118,11 @@ def _load_small_tar(tar_path: Path, split: str, n: int | None) -> tuple[list[np.
         ids, labels = ids[:n], labels[:n]
         wanted = {f"{_SMALL_DIR}/{i}.bs2" for i in ids}
     inside_list = f"{_SMALL_DIR}/{list_name}"
-    # One streaming pass through gzip that keeps only the members it needs and stops once it has them. Bounded
-    # work (docs/safety.md): a member's size comes from its tar header, so a member larger than any N-MNIST file
-    # is refused before it is inflated, and at most MAX_ARCHIVE_BYTES are inflated in all. The gzip CRC is checked
-    # when the pass reaches the end of the stream (tarfile's own gzip reader does not check it); after the last
-    # needed member it reads on to the end unless a refused member or the budget comes first.
+    # One streaming pass through gzip that keeps only the members it needs. Bounded work (docs/safety.md): a
+    # member's size comes from its tar header, so a member larger than any N-MNIST file is refused before it is
+    # inflated, and at most MAX_ARCHIVE_BYTES are inflated in all. After the last needed member the pass reads on
+    # to the end of the stream, where gzip checks its CRC (tarfile's own gzip reader does not), unless an oversized
+    # member or the budget comes first: then it stops there, inflating nothing more.
     payloads = {}
     inflated = 0
     try:
