@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import nir
 import numpy as np
@@ -163,7 +163,7 @@ def to_nir(net: Network, readout: LIReadout | None = None, *, time_unit: str = "
 def _neuron_node(kind: type, neuron: LIF, size: int, scale: float) -> nir.NIRNode:
     """CubaLIF / CubaLI of one population; the exact ms values ride along in the node's metadata so that the
     round trip through the graph's time unit loses no bit (see ``_exact_ms``)."""
-    full = lambda value: np.full(size, float(value))  # noqa: E731
+    full = lambda value: np.full(size, float(value))
     params = dict(tau_syn=full(neuron.tau_syn * scale), tau_mem=full(neuron.tau_mem * scale), r=full(1.0),
                   v_leak=full(neuron.bias), w_in=full(1.0),
                   metadata={"tau_mem_ms": float(neuron.tau_mem), "tau_syn_ms": float(neuron.tau_syn)})

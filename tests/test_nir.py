@@ -9,14 +9,13 @@
 * Everything NIR or eventsnn cannot express raises a ValueError naming the node or feature.
 """
 
+import nir
 import numpy as np
 import pytest
 
 import eventsnn as es
 from eventsnn import nir as es_nir
 from eventsnn.readout import LIReadout
-
-import nir  # noqa: E402  (the optional extra eventsnn[nir]; CI installs it, so nothing here is skipped)
 
 
 def _input(rng, n_inputs, n_spikes=40, t_end=20.0):
@@ -390,3 +389,15 @@ def test_damaged_file_raises_naming_it(tmp_path):
     path.write_bytes(b"not an hdf5 file")
     with pytest.raises(ValueError, match="broken.nir"):
         es_nir.from_nir(path)
+
+
+def test_docs_example_runs(tmp_path, monkeypatch):
+    """The Python blocks of docs/nir.md, run as written (in a scratch directory)."""
+    import pathlib
+    import re
+    text = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "nir.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block, "docs/nir.md", "exec"), {})

@@ -10,7 +10,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import eventsnn as es
-from eventsnn import saved
 from eventsnn.losses import first_spike_cross_entropy
 from eventsnn.readout import LIReadout
 
@@ -178,3 +177,15 @@ def test_fuzzed_files_load_exactly_or_raise_a_clear_error(tmp_path, data):
     assert np.array_equal(original.readout.weights, model.readout.weights)
     assert [p.neuron for p in original.network.populations.values()] == \
         [p.neuron for p in model.network.populations.values()]
+
+
+def test_docs_example_runs(tmp_path, monkeypatch):
+    """The Python blocks of docs/saved_models.md, run as written (in a scratch directory)."""
+    import pathlib
+    import re
+    text = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "saved_models.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block, "docs/saved_models.md", "exec"), {})

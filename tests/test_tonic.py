@@ -108,3 +108,15 @@ def test_one_dimensional_sensor_without_polarity():
     samples = from_tonic([(events, 4)], sensor_size=(700, 1, 1))
     assert samples.inputs.n_neurons == 700 and samples.input_shape == (1, 1, 700)
     assert samples.inputs[0].times.tolist() == [1.0, 2.0] and samples.inputs[0].neurons.tolist() == [0, 3]
+
+
+def test_docs_example_runs(tmp_path, monkeypatch):
+    """The Python blocks of docs/tonic.md, run as written (in a scratch directory)."""
+    import pathlib
+    import re
+    text = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "tonic.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block, "docs/tonic.md", "exec"), {})
