@@ -44,11 +44,19 @@ from eventsnn.neuron import LIF
 from eventsnn.readout import LIReadout
 from eventsnn.spikes import SpikeBatch, SpikeTrains
 
+__all__ = ["to_nir", "from_nir", "ImportedGraph", "write", "read", "to_event_data", "from_event_data",
+           "TIME_UNITS", "SPIKE_READINGS"]
+
 FORMAT = "eventsnn-nir"
 FORMAT_VERSION = 1
 # graph units per ms
 TIME_UNITS = {"s": 1e-3, "ms": 1.0}
-SPIKE_READINGS = ("jump", "dirac", "pulse")
+# how far a spike of weight w moves I, as a factor on w_in * w: (tau_syn, pulse width), both in the graph's unit
+SPIKE_READINGS = {
+    "jump": lambda tau_syn, width: 1.0,
+    "dirac": lambda tau_syn, width: 1.0 / tau_syn,
+    "pulse": lambda tau_syn, width: width / tau_syn,
+}
 READOUT_NODE = "readout"
 CONVENTIONS = {
     "spike": "jump: a spike of weight w adds w_in * w to the synaptic current I",
@@ -534,10 +542,8 @@ class _Importer:
                                                                 meta.get("tau_syn_ms"), n))
         v_leak = _per_channel(name, "v_leak", node.v_leak, n)
         gain = _per_channel(name, "r", node.r, n) * _per_channel(name, "w_in", node.w_in, n)
-        if self.spike == "dirac":
-            gain = gain / (tau_syn * self.scale)
-        elif self.spike == "pulse":
-            gain = gain * (self.pulse_width / tau_syn)
+        width = None if self.pulse_width is None else self.pulse_width * self.scale
+        gain = gain * SPIKE_READINGS[self.spike](tau_syn * self.scale, width)
         threshold = 1.0
         if isinstance(node, nir.CubaLIF):
             v_reset = _per_channel(name, "v_reset", node.v_reset, n)
@@ -595,8 +601,22 @@ class _Importer:
         for pre, post, weights, delays in connections:
             net.connect(pre, post, weights, delays)
         readout, readout_source = self._readout(readouts[0]) if readouts else (None, None)
-        outputs = [p for name, v in self.nodes.items() if isinstance(v, nir.Output) for p in self.pre[name]]
+        outputs = [p for name, v in self.nodes.items() if isinstance(v, nir.Output) for p in self._emitters(name)]
         return ImportedGraph(net, readout, readout_source, outputs, time_unit, self.spike)
+
+    def _emitters(self, output: str) -> list[str]:
+        """Spiking nodes (or the read-out) behind an Output node; pass-throughs are followed, weights refused."""
+        found = []
+        for pre in self.pre[output]:
+            node = self.nodes[pre]
+            if isinstance(node, _Identity):
+                found += self._emitters(pre)
+            elif isinstance(node, (nir.CubaLIF, nir.CubaLI, nir.Input)):
+                found.append(pre)
+            else:
+                raise ValueError(f"Output node {output!r} is fed by {pre!r} ({type(node).__name__}): eventsnn "
+                                 f"records spikes of populations, not weighted or delayed signals")
+        return found
 
     def _population_order(self, inputs: list, neurons: list) -> list:
         stored = json.loads(str(self.ours.get("eventsnn_order", "{}")) or "{}").get("populations")

@@ -279,6 +279,45 @@ def test_snntorch_exported_graph_imports_and_snntorch_fine_dt_converges(rng):
     assert _first_order(errors), errors
 
 
+def test_snntorch_recurrent_layer_imports_as_a_recurrent_connection(rng):
+    import snntorch as snn
+    import torch
+    from snntorch.export_nir import export_to_nir
+    torch.manual_seed(0)
+    cell = snn.RSynaptic(alpha=torch.full((3,), 1 - 0.1 / 5.0), beta=torch.full((3,), 1 - 0.1 / 10.0),
+                         threshold=torch.ones(3), linear_features=3, init_hidden=True, output=True)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3, bias=False), cell)
+    with pytest.raises(ValueError, match="w_rec' \\(Affine\\): a non-zero bias"):  # torch's default bias
+        es_nir.from_nir(export_to_nir(model, torch.zeros(1, 4), ignore_dims=[0]), time_unit="s", spike="pulse",
+                        pulse_width=0.1)
+    cell.recurrent.bias.data.zero_()
+    graph = export_to_nir(model, torch.zeros(1, 4), ignore_dims=[0])
+    imported = es_nir.from_nir(graph, time_unit="s", spike="pulse", pulse_width=0.1)
+    (feed, recurrent) = imported.network.connections
+    assert (recurrent.pre, recurrent.post) == (feed.post, feed.post) and imported.outputs == [feed.post]
+    assert np.allclose(recurrent.weights, cell.recurrent.weight.detach().numpy().T * 10.0 / 0.1)
+
+
+def test_nested_graph_imports_like_the_flat_one(rng):
+    net = es.Network.feedforward([5, 4, 2], es.LIF(tau_mem=10.0, tau_syn=5.0), [rng.normal(0.8, 0.3, (5, 4)),
+                                                                             rng.normal(0.8, 0.3, (4, 2))],
+                                 delays=[0.5, 1.0])
+    outer = nir.NIRGraph(nodes={"in": nir.Input(input_type={"input": np.array([5])}), "net": es_nir.to_nir(net),
+                                "out": nir.Output(output_type={"output": np.array([2])})},
+                         edges=[("in", "net"), ("net", "out")], type_check=False)
+    imported = es_nir.from_nir(outer, time_unit="s", spike="jump")
+    assert imported.network.layer_names == ["net.layer1", "net.layer2"] and imported.outputs == ["net.layer2"]
+    inputs = _input(rng, 5)
+    assert _same_spikes(es.simulate(net, inputs, 50.0), es.simulate(imported.network, inputs, 50.0))
+
+
+def test_jaxsnn_convention_graph_reads_in_milliseconds():
+    # jaxsnn writes tau * 1e3 (its seconds as ms) and reads NIR's tau as ms (jaxsnn's event/utils/from_nir.py)
+    graph = _graph(_cuba(tau_syn=np.full(2, 5.0), tau_mem=np.full(2, 10.0)))
+    neuron = es_nir.from_nir(graph, time_unit="ms", spike="jump").network.populations["cell"].neuron
+    assert (neuron.tau_mem, neuron.tau_syn) == (10.0, 5.0)
+
+
 def test_eventsnn_graph_imports_into_norse_and_runs_there(tmp_path, rng):
     import norse.torch as norse
     import torch
@@ -363,6 +402,13 @@ BAD = [
                                                               bias=np.zeros(1))), time_unit="s", spike="jump"),
      "'w' \\(Conv2d\\): convolutions"),
     (lambda: es_nir.from_nir("no/such/file.nir"), "no/such/file.nir"),
+    (lambda: es_nir.from_nir(_graph(_cuba(), extra_nodes={"o2": nir.Output(output_type={"output": np.array([2])})},
+                                    edges=[("in", "w"), ("w", "cell"), ("cell", "out"), ("w", "o2")]),
+                             time_unit="s", spike="jump"), "Output node 'o2' is fed by 'w' \\(Linear\\)"),
+    (lambda: es_nir.from_nir(_graph(_cuba(), extra_nodes={"li": nir.CubaLI(
+        tau_syn=np.full(2, 5e-3), tau_mem=np.full(2, 1e-2), r=np.ones(2), v_leak=np.zeros(2))},
+        edges=[("in", "w"), ("w", "cell"), ("cell", "out"), ("w", "li")]), time_unit="s", spike="jump"),
+     "'li' \\(CubaLI\\) is driven by the input"),
     (lambda: es_nir.from_event_data(nir.EventData(np.array([[0, -1]]), np.array([[1.0, 2.0]]), 2, 3.0),
                                     time_unit="s"), "idx -1 and time inf"),
 ]
