@@ -6,8 +6,8 @@ Layout of the file (a NumPy ``.npz`` archive, read with ``allow_pickle=False``):
   "eventsnn_version", "populations": [{"name", "size", "neuron": null | {LIF fields}}], "connections":
   [{"pre", "post"}], "readout": null | {"source", "neuron"}}``. Floats are written by Python's ``repr``, which
   reads back to the same double, so neuron parameters survive bit for bit.
-* ``weights_<k>`` (n_pre, n_post) and ``delays_<k>`` (0-d, or (n_pre, n_post)) float64 for connection ``k``;
-  ``readout_weights`` (n_inputs, n_classes) if there is a read-out.
+* ``weight_<k>`` (n_pre, n_post) and ``delay_<k>`` (0-d, or (n_pre, n_post)) float64 for connection ``k``;
+  ``readout_weight`` (n_inputs, n_classes) if there is a read-out.
 
 The file is written atomically (temporary file + rename). Loading checks every field and raises a ValueError that
 names the file and the field for a damaged, truncated or foreign file, before building anything.
@@ -75,8 +75,8 @@ def save(path: str | os.PathLike, net: Network, readout: LIReadout | None = None
                               for p in net.populations.values()],
               "connections": [{"pre": c.pre, "post": c.post} for c in net.connections], "readout": None}
     for k, c in enumerate(net.connections):
-        arrays[f"weights_{k}"] = np.asarray(c.weights, dtype=np.float64)
-        arrays[f"delays_{k}"] = np.asarray(c.delays, dtype=np.float64)
+        arrays[f"weight_{k}"] = np.asarray(c.weights, dtype=np.float64)
+        arrays[f"delay_{k}"] = np.asarray(c.delays, dtype=np.float64)
     if readout is not None:
         if not isinstance(readout, LIReadout):
             raise TypeError(f"readout must be an eventsnn.readout.LIReadout, got {type(readout).__name__}")
@@ -85,7 +85,7 @@ def save(path: str | os.PathLike, net: Network, readout: LIReadout | None = None
             raise ValueError(f"the read-out has {readout.n_inputs} inputs but the last population {source!r} has "
                              f"{net.populations[source].size} neurons")
         header["readout"] = {"source": source, "neuron": _neuron_fields(readout.neuron)}
-        arrays["readout_weights"] = readout.weights
+        arrays["readout_weight"] = readout.weights
     path = model_path(path)
     write_npz(path, header=np.array(json.dumps(header)), **arrays)
     return path
@@ -197,8 +197,8 @@ def _build(reader: _Reader) -> SavedModel:
                 isinstance(c[n], str) and c[n] in net.populations for n in ("pre", "post")):
             raise reader.fail(where, f"must name two populations of the file as pre and post, got {c!r}")
         shape = (net.populations[c["pre"]].size, net.populations[c["post"]].size)
-        weights = reader.array(f"weights_{k}", shape)
-        delays = reader.array(f"delays_{k}", shape, ndim=(0,))
+        weights = reader.array(f"weight_{k}", shape)
+        delays = reader.array(f"delay_{k}", shape, ndim=(0,))
         try:
             net.connect(c["pre"], c["post"], weights, float(delays) if delays.ndim == 0 else delays)
         except (TypeError, ValueError) as error:
@@ -208,16 +208,62 @@ def _build(reader: _Reader) -> SavedModel:
     if spec is not None:
         if not isinstance(spec, dict) or set(spec) != {"source", "neuron"} or spec["source"] not in net.layer_names:
             raise reader.fail("header.readout", f"must be null or name a population as source, got {spec!r}")
-        weights = reader.array("readout_weights", ndim=(2,))
+        weights = reader.array("readout_weight", ndim=(2,))
         if weights.ndim != 2 or weights.shape[0] != net.populations[spec["source"]].size or weights.shape[1] < 1:
-            raise reader.fail("readout_weights", f"shape {weights.shape} does not fit population "
+            raise reader.fail("readout_weight", f"shape {weights.shape} does not fit population "
                                                  f"{spec['source']!r}")
         readout = LIReadout(weights, reader.neuron("header.readout.neuron", spec["neuron"]))
-    known = {"header", "readout_weights"} | {f"{kind}_{k}" for k in range(len(net.connections))
-                                            for kind in ("weights", "delays")}
+    known = {"header", "readout_weight"} | {f"{kind}_{k}" for k in range(len(net.connections))
+                                            for kind in ("weight", "delay")}
     unexpected = sorted(set(reader.data.files) - known)
     if unexpected:
         raise reader.fail(unexpected[0], "unexpected entry (a damaged or foreign file?)")
     if not net.layer_names or not net.input_names:
         raise reader.fail("header.populations", "a model needs an input population and a neuron population")
     return SavedModel(net, readout, header)
+
+
+def restore_into(path: str | os.PathLike, net: Network, readout: LIReadout | None = None) -> None:
+    """Copy the weights, delays and read-out weights of a saved model into ``net`` (and ``readout``).
+
+    For code that rebuilds a network from its settings (``eventsnn.runs.load_trained``) and then needs the
+    trained values: the architecture must match the file's (population names, sizes and neuron parameters,
+    connections in order, presence and shape of the read-out), else nothing is changed and a ValueError names
+    the file and what differs.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, eventsnn as es
+    >>> trained = es.Network.feedforward([2, 2], es.LIF(), [np.full((2, 2), 0.9)])
+    >>> path = trained.save(os.path.join(tempfile.mkdtemp(), "model.npz"))
+    >>> fresh = es.Network.feedforward([2, 2], es.LIF(), [np.zeros((2, 2))])
+    >>> restore_into(path, fresh)
+    >>> fresh.weights[0].tolist()
+    [[0.9, 0.9], [0.9, 0.9]]
+    """
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be an eventsnn.Network, got {type(net).__name__}")
+    model = load(path)
+    path, saved_net = model_path(path), model.network
+
+    def describe(n: Network) -> list:
+        return [(p.name, p.size, p.neuron) for p in n.populations.values()]
+
+    if describe(saved_net) != describe(net):
+        raise ValueError(f"{path}: populations (name, size, neuron) {describe(saved_net)} differ from the "
+                         f"network's {describe(net)}")
+    pairs = [(c.pre, c.post) for c in saved_net.connections]
+    if pairs != [(c.pre, c.post) for c in net.connections]:
+        raise ValueError(f"{path}: connections {pairs} differ from the network's "
+                         f"{[(c.pre, c.post) for c in net.connections]}")
+    if (readout is None) != (model.readout is None):
+        raise ValueError(f"{path}: the file has {'a' if model.readout else 'no'} read-out, the caller "
+                         f"{'passed one' if readout is not None else 'none'}")
+    if readout is not None and (readout.weights.shape != model.readout.weights.shape
+                                or readout.neuron != model.readout.neuron):
+        raise ValueError(f"{path}: read-out {model.readout!r} does not match {readout!r}")
+    for target, source in zip(net.connections, saved_net.connections):
+        target.weights = source.weights.copy()
+        target.delays = source.delays if np.ndim(source.delays) == 0 else source.delays.copy()
+    if readout is not None:
+        readout.weights[...] = model.readout.weights

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import eventsnn as es
+from eventsnn import saved
 from eventsnn.losses import first_spike_cross_entropy
 from eventsnn.readout import LIReadout
 
@@ -104,13 +105,13 @@ BAD_FILES = [
     (_header_edit(lambda h: h["populations"][0].update(size=0)), "populations\\[0\\]"),
     (_header_edit(lambda h: h["connections"][0].update(pre="nowhere")), "connections\\[0\\]"),
     (_header_edit(lambda h: h.update(readout={"source": "x", "neuron": None})), "header.readout"),
-    (lambda e: e.pop("weights_1"), "weights_1: missing"),
-    (lambda e: e.update(weights_0=np.zeros((4, 3))), "weights_0: must have shape \\(3, 4\\)"),
-    (lambda e: e.update(weights_0=np.full((3, 4), np.nan)), "weights_0: contains a non-finite"),
-    (lambda e: e.update(delays_0=np.array(-1.0)), "delays of input->layer1 must be"),
-    (lambda e: e.update(weights_0=np.zeros((3, 4), dtype=np.float32)), "weights_0: must hold float64"),
+    (lambda e: e.pop("weight_1"), "weight_1: missing"),
+    (lambda e: e.update(weight_0=np.zeros((4, 3))), "weight_0: must have shape \\(3, 4\\)"),
+    (lambda e: e.update(weight_0=np.full((3, 4), np.nan)), "weight_0: contains a non-finite"),
+    (lambda e: e.update(delay_0=np.array(-1.0)), "delays of input->layer1 must be"),
+    (lambda e: e.update(weight_0=np.zeros((3, 4), dtype=np.float32)), "weight_0: must hold float64"),
     (lambda e: e.update(extra=np.zeros(1)), "extra: unexpected entry"),
-    (lambda e: e.update(readout_weights=np.zeros((3, 2))), "readout_weights: shape"),
+    (lambda e: e.update(readout_weight=np.zeros((3, 2))), "readout_weight: shape"),
 ]
 
 
@@ -189,3 +190,21 @@ def test_docs_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for block in blocks:
         exec(compile(block, "docs/saved_models.md", "exec"), {})
+
+
+def test_restore_into_copies_trained_values_and_refuses_other_architectures(tmp_path, rng):
+    trained = _network(rng)
+    readout = LIReadout(rng.normal(size=(3, 2)))
+    path = trained.save(tmp_path / "trained", readout)
+    fresh = _network(np.random.default_rng(99))
+    fresh.populations["hidden"].neuron = trained.populations["hidden"].neuron  # same architecture, other values
+    fresh_readout = LIReadout(np.zeros((3, 2)))
+    saved.restore_into(path, fresh, fresh_readout)
+    for a, b in zip(trained.connections, fresh.connections):
+        assert np.array_equal(a.weights, b.weights) and np.array_equal(a.delays, b.delays)
+    assert np.array_equal(fresh_readout.weights, readout.weights)
+    other = es.Network.feedforward([8, 3], es.LIF(), [np.zeros((8, 3))])
+    with pytest.raises(ValueError, match="trained.npz: populations"):
+        saved.restore_into(path, other)
+    with pytest.raises(ValueError, match="trained.npz: the file has a read-out"):
+        saved.restore_into(path, fresh)
