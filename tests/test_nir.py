@@ -212,7 +212,8 @@ def test_norse_exported_graph_imports_and_norse_fine_dt_converges(rng):
         linear.weight.data = weights.clone()
         return norse.SequentialState(linear, norse.LIFCell(p, dt=dt))
 
-    # Norse 1.1.0 writes tau = dt / tau_inv (Norse issue 411); its dt argument of 1 gives tau in seconds
+    # Norse 1.1.0 writes tau = dt / tau_inv (Norse issue 411, fixed on its main branch after the release); its dt
+    # argument of 1 gives tau in seconds
     graph = norse.to_nir(model(1e-3), torch.zeros(1, 5), dt=1.0)
     imported = es_nir.from_nir(graph, time_unit="s", spike="jump")
     neuron = imported.network.populations[imported.network.layer_names[0]].neuron
