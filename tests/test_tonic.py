@@ -37,10 +37,10 @@ def tonic_subset(tmp_path_factory):
     lines = [line.split() for line in (folder / "test100.txt").read_text().splitlines()
              if line.strip() and not line.startswith("#")][:N_SAMPLES]
     out = tmp_path_factory.mktemp("nmnist")
-    names = {f"NMNISTsmall/{sample_id}.bs2" for sample_id, _ in lines}
+    files = [out / f"{sample_id}.bs2" for sample_id, _ in lines]
     with tarfile.open(folder / "nmnist_small.tar.gz") as archive:
-        archive.extractall(out, members=[m for m in archive.getmembers() if m.name in names], filter="data")
-    files = [out / "NMNISTsmall" / f"{sample_id}.bs2" for sample_id, _ in lines]
+        for file in files:  # Tonic's reader takes a path: write the members out (no extraction filter needed)
+            file.write_bytes(archive.extractfile(f"NMNISTsmall/{file.name}").read())
     return files, [int(label) for _, label in lines]
 
 
