@@ -34,8 +34,12 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import nir
 import numpy as np
+
+try:
+    import nir
+except ImportError as error:  # an optional extra: say how to get it
+    raise ImportError('eventsnn.nir needs the optional package nir: pip install "eventsnn[nir]"') from error
 
 from eventsnn import _validation as check
 from eventsnn._atomic import atomic_write
