@@ -47,8 +47,21 @@ def model_path(path: str | os.PathLike) -> str:
     return path if path.endswith(".npz") else path + ".npz"
 
 
-def save(path: str | os.PathLike, net: Network, readout: LIReadout | None = None) -> str:
+def save(path: str | os.PathLike, net: Network, readout: LIReadout | None = None, *,
+         metadata: dict[str, str] | None = None) -> str:
     """Write ``net`` (and ``readout``, driven by the last population) to one ``.npz`` file, atomically.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        Destination; ``.npz`` is appended when missing.
+    net : Network
+        The network to save (architecture, neuron parameters, weights, delays).
+    readout : LIReadout, optional
+        A leaky-integrator read-out driven by the last population.
+    metadata : dict of str to str, optional
+        Free-form labels stored in the header (``eventsnn train`` stores the run id there, so the files of one run
+        are never combined with another's).
 
     Returns
     -------
@@ -74,6 +87,11 @@ def save(path: str | os.PathLike, net: Network, readout: LIReadout | None = None
                                "neuron": None if p.neuron is None else _neuron_fields(p.neuron)}
                               for p in net.populations.values()],
               "connections": [{"pre": c.pre, "post": c.post} for c in net.connections], "readout": None}
+    if metadata is not None:
+        if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                     for k, v in metadata.items()):
+            raise TypeError(f"metadata must be a dict of str to str, got {metadata!r}")
+        header["metadata"] = dict(metadata)
     for k, c in enumerate(net.connections):
         arrays[f"weight_{k}"] = np.asarray(c.weights, dtype=np.float64)
         arrays[f"delay_{k}"] = np.asarray(c.delays, dtype=np.float64)
@@ -203,6 +221,9 @@ def _build(reader: _Reader) -> SavedModel:
             net.connect(c["pre"], c["post"], weights, float(delays) if delays.ndim == 0 else delays)
         except (TypeError, ValueError) as error:
             raise reader.fail(where, str(error)) from None
+    metadata = header.get("metadata", {})
+    if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+        raise reader.fail("header.metadata", f"must be an object of strings, got {metadata!r}")
     readout = None
     spec = header.get("readout")
     if spec is not None:
