@@ -36,7 +36,7 @@ from torch import nn
 
 from eventsnn import _validation as check
 from eventsnn.adjoint import vjp
-from eventsnn.network import Network
+from eventsnn.network import Connection, Network
 from eventsnn.readout import LIReadout
 from eventsnn.neuron import LIF
 from eventsnn.record import Record
@@ -60,8 +60,9 @@ class PaddedSpikes:
     n_neurons : int
         Size of the population.
     trains : list of SpikeTrains, optional
-        The same spikes as eventsnn objects (set by :class:`SpikingNetwork`; read by :class:`LIReadoutLayer` to
-        skip a conversion).
+        The same spikes as eventsnn objects, one per row, each in slot order (set by :func:`pad_spikes` and
+        :class:`SpikingNetwork`, which read them to skip a conversion). Leave it None when you build or change
+        the tensors yourself.
     """
 
     times: torch.Tensor
@@ -165,9 +166,9 @@ def _trains_of_row(times: torch.Tensor, neurons: torch.Tensor, n_neurons: int,
     t, n = t[real], n[real]
     if t.size:
         if not np.isfinite(t).all():
-            raise ValueError(f"{where}: spike times must be finite or +inf (padding), got {t[~np.isfinite(t)][0]!r}")
+            raise ValueError(f"{where}: spike times must be finite or +inf (padding), got {float(t[~np.isfinite(t)][0])!r}")
         if t.min() < 0.0:
-            raise ValueError(f"{where}: spike times must be >= 0 ms, got {t.min()!r}")
+            raise ValueError(f"{where}: spike times must be >= 0 ms, got {float(t.min())!r}")
         if n.min() < 0 or n.max() >= n_neurons:
             bad = int(n.min() if n.min() < 0 else n.max())
             raise ValueError(f"{where}: a spike with a finite time has neuron index {bad}, outside "
@@ -201,23 +202,27 @@ class _Setup:
     t_max: float
     n_threads: int | None
     max_spikes_per_neuron: int
+    input_trains: list | None = None   # the inputs as SpikeTrains in slot order, if the caller has them
     records: list = dataclasses.field(default_factory=list)   # filled by forward: one Record per sample
 
 
 def _network_with(net: Network, weights, biases, delays) -> Network:
-    """A copy of ``net`` with the given parameters (float64 numpy arrays / floats)."""
-    out = net.copy()
-    for connection, w, d in zip(out.connections, weights, delays):
-        connection.weights = w
-        connection.delays = float(d) if np.ndim(d) == 0 else d
+    """``net`` with the given parameters (float64 numpy arrays / floats), sharing the arrays it is given: only
+    the structure is copied (:func:`eventsnn.simulate` snapshots the network it runs, so records never alias them).
+    """
+    out = Network()
+    for name, population in net.populations.items():
+        out.populations[name] = dataclasses.replace(population)
     for name, b in zip(out.layer_names, biases):
         out.populations[name].neuron = dataclasses.replace(out.populations[name].neuron, bias=float(b))
+    out.connections = [Connection(c.pre, c.post, w, float(d) if np.ndim(d) == 0 else d)
+                       for c, w, d in zip(net.connections, weights, delays)]
     return out
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
-    """A float64 C-ordered copy (0-d stays 0-d), detached from the tensor's memory."""
-    return np.array(tensor.detach().cpu().numpy(), dtype=np.float64, order="C")
+    """The tensor as a float64 C-ordered array (0-d stays 0-d), without a copy when it already is one."""
+    return np.asarray(tensor.detach().cpu().numpy(), dtype=np.float64, order="C")
 
 
 class SimulateFunction(torch.autograd.Function):
@@ -239,8 +244,11 @@ class SimulateFunction(torch.autograd.Function):
         delays = [_numpy(p) for p in params[n_conn + n_layers:]]
         net = _network_with(setup.net, weights, biases, delays)
         n_inputs = net.populations[net.input_names[0]].size
-        rows = [_trains_of_row(input_times[b], input_neurons[b], n_inputs, f"inputs[{b}]")
-                for b in range(input_times.shape[0])]
+        if setup.input_trains is not None:
+            rows = [(trains, np.arange(len(trains))) for trains in setup.input_trains]
+        else:
+            rows = [_trains_of_row(input_times[b], input_neurons[b], n_inputs, f"inputs[{b}]")
+                    for b in range(input_times.shape[0])]
         records = simulate(net, [r[0] for r in rows], setup.t_max, n_threads=setup.n_threads,
                            max_spikes_per_neuron=setup.max_spikes_per_neuron, progress=False)
         setup.records[:] = records
@@ -384,9 +392,15 @@ class SpikingNetwork(nn.Module):
             if times.n_neurons != self.n_inputs:
                 raise ValueError(f"the inputs have n_neurons={times.n_neurons} but the network has {self.n_inputs} "
                                  f"input neurons")
-            times, neurons = times.times, times.neurons
+            trains, times, neurons = times.trains, times.times, times.neurons
+        else:
+            trains = None
         _check_padded("inputs", times, neurons)
-        setup = _Setup(self.net, self.t_max, self.n_threads, self.max_spikes_per_neuron)
+        if trains is not None and (len(trains) != times.shape[0]
+                                   or any(t.n_neurons != self.n_inputs for t in trains)):
+            raise ValueError(f"the inputs' trains must hold {times.shape[0]} SpikeTrains of {self.n_inputs} neurons, "
+                             f"one per row of times")
+        setup = _Setup(self.net, self.t_max, self.n_threads, self.max_spikes_per_neuron, trains)
         outputs = SimulateFunction.apply(setup, times, neurons, *self.weights, *self.biases, *self.delays)
         self.records = setup.records
         sizes = [self.net.populations[n].size for n in self.net.layer_names]
@@ -396,7 +410,7 @@ class SpikingNetwork(nn.Module):
     def to_network(self) -> Network:
         """The network with the module's current weights, biases and delays (an independent copy)."""
         return _network_with(self.net, [_numpy(w) for w in self.weights], [float(b) for b in self.biases],
-                             [_numpy(d) for d in self.delays])
+                             [_numpy(d) for d in self.delays]).copy()
 
 
 @dataclass
