@@ -25,8 +25,6 @@ the input times; each gradient takes the dtype of the tensor it belongs to.
 from __future__ import annotations
 
 import dataclasses
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -35,16 +33,15 @@ import torch
 from torch import nn
 
 from eventsnn import _validation as check
-from eventsnn.adjoint import vjp
-from eventsnn.network import Connection, Network
-from eventsnn.readout import LIReadout
+from eventsnn._padded import backward, network_with, padded_arrays, trains_of_row
+from eventsnn.network import Network
 from eventsnn.neuron import LIF
+from eventsnn.readout import LIReadout
 from eventsnn.record import Record
 from eventsnn.simulate import DEFAULT_MAX_SPIKES_PER_NEURON, simulate
 from eventsnn.spikes import SpikeTrains
 
-__all__ = ["PaddedSpikes", "pad_spikes", "SimulateFunction", "SpikingNetwork", "ReadoutMaxFunction",
-           "LIReadoutLayer"]
+__all__ = ["LIReadoutLayer", "PaddedSpikes", "ReadoutMaxFunction", "SimulateFunction", "SpikingNetwork", "pad_spikes"]
 
 
 @dataclass
@@ -142,41 +139,13 @@ def pad_spikes(trains: Sequence[SpikeTrains], *, dtype: torch.dtype = torch.floa
             raise ValueError(f"trains[{b}] has n_neurons={t.n_neurons}, trains[0] has {n_neurons}")
     if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
         raise TypeError(f"dtype must be a floating torch dtype, got {dtype!r}")
-    times, neurons = _padded_arrays([t.times for t in trains], [t.neurons for t in trains])
+    times, neurons = padded_arrays([t.times for t in trains], [t.neurons for t in trains])
     return PaddedSpikes(torch.from_numpy(times).to(dtype), torch.from_numpy(neurons), n_neurons, trains)
-
-
-def _padded_arrays(times: list[np.ndarray], neurons: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    slots = max((t.size for t in times), default=0)
-    out_times = np.full((len(times), slots), np.inf)
-    out_neurons = np.full((len(times), slots), -1, dtype=np.int64)
-    for b, (t, n) in enumerate(zip(times, neurons)):
-        out_times[b, :t.size] = t
-        out_neurons[b, :n.size] = n
-    return out_times, out_neurons
 
 
 def _trains_of_row(times: torch.Tensor, neurons: torch.Tensor, n_neurons: int,
                    where: str) -> tuple[SpikeTrains, np.ndarray]:
-    """The spikes of one padded row as SpikeTrains, and the slot of each of its spikes (to scatter gradients back).
-    A slot is padding exactly when its time is +inf; every other slot must be a valid spike."""
-    t = times.detach().cpu().numpy().astype(np.float64, copy=False)
-    n = neurons.detach().cpu().numpy().astype(np.int64, copy=False)
-    real = np.flatnonzero(t != np.inf)
-    t, n = t[real], n[real]
-    if t.size:
-        if not np.isfinite(t).all():
-            raise ValueError(f"{where}: spike times must be finite or +inf (padding), got {float(t[~np.isfinite(t)][0])!r}")
-        if t.min() < 0.0:
-            raise ValueError(f"{where}: spike times must be >= 0 ms, got {float(t.min())!r}")
-        if n.min() < 0 or n.max() >= n_neurons:
-            bad = int(n.min() if n.min() < 0 else n.max())
-            raise ValueError(f"{where}: a spike with a finite time has neuron index {bad}, outside "
-                             f"[0, {n_neurons - 1}] (a padded slot needs the time +inf)")
-    # the canonical (time, neuron) order of SpikeTrains, so that gradient i of the record belongs to slot slots[i]
-    order = np.lexsort((n, t))
-    return SpikeTrains._trusted(np.ascontiguousarray(t[order]), np.ascontiguousarray(n[order]), n_neurons), \
-        real[order]
+    return trains_of_row(times.detach().cpu().numpy(), neurons.detach().cpu().numpy(), n_neurons, where)
 
 
 def _check_padded(name: str, times: torch.Tensor, neurons: torch.Tensor) -> None:
@@ -206,20 +175,6 @@ class _Setup:
     records: list = dataclasses.field(default_factory=list)   # filled by forward: one Record per sample
 
 
-def _network_with(net: Network, weights, biases, delays) -> Network:
-    """``net`` with the given parameters (float64 numpy arrays / floats), sharing the arrays it is given: only
-    the structure is copied (:func:`eventsnn.simulate` snapshots the network it runs, so records never alias them).
-    """
-    out = Network()
-    for name, population in net.populations.items():
-        out.populations[name] = dataclasses.replace(population)
-    for name, b in zip(out.layer_names, biases):
-        out.populations[name].neuron = dataclasses.replace(out.populations[name].neuron, bias=float(b))
-    out.connections = [Connection(c.pre, c.post, w, float(d) if np.ndim(d) == 0 else d)
-                       for c, w, d in zip(net.connections, weights, delays)]
-    return out
-
-
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
     """The tensor as a float64 C-ordered array (0-d stays 0-d), without a copy when it already is one."""
     return np.asarray(tensor.detach().cpu().numpy(), dtype=np.float64, order="C")
@@ -242,7 +197,7 @@ class SimulateFunction(torch.autograd.Function):
         weights = [_numpy(p) for p in params[:n_conn]]
         biases = [float(p) for p in params[n_conn:n_conn + n_layers]]
         delays = [_numpy(p) for p in params[n_conn + n_layers:]]
-        net = _network_with(setup.net, weights, biases, delays)
+        net = network_with(setup.net, weights, biases, delays)
         n_inputs = net.populations[net.input_names[0]].size
         if setup.input_trains is not None:
             rows = [(trains, np.arange(len(trains))) for trains in setup.input_trains]
@@ -256,7 +211,7 @@ class SimulateFunction(torch.autograd.Function):
         ctx.input_shape, ctx.param_dtypes = tuple(input_times.shape), [(p.dtype, p.shape) for p in params]
         outputs = []
         for k in range(n_layers):
-            times, neurons = _padded_arrays([r.layers[k].times for r in records], [r.layers[k].neurons for r in records])
+            times, neurons = padded_arrays([r.layers[k].times for r in records], [r.layers[k].neurons for r in records])
             outputs += [torch.from_numpy(times).to(input_times.dtype), torch.from_numpy(neurons)]
         ctx.mark_non_differentiable(*outputs[1::2])
         ctx.input_dtype = input_times.dtype
@@ -264,41 +219,14 @@ class SimulateFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, *grad_outputs):
-        setup, records = ctx.setup, ctx.records
-        n_layers = len(records[0].layers)
-        grads = [_numpy(g) if g is not None else None for g in grad_outputs[0::2]]
-        cotangents = [[np.zeros(len(r.layers[k])) if grads[k] is None else grads[k][b, :len(r.layers[k])]
-                       for k in range(n_layers)] for b, r in enumerate(records)]
-        if ctx.needs_input_grad[1]:
-            parts = _per_sample_vjp(records, cotangents, setup.n_threads)
-            total = parts[0]
-            for part in parts[1:]:
-                total = total + part
-            d_inputs = np.zeros(ctx.input_shape)
-            name = records[0].network.input_names[0]
-            for b, (part, slots) in enumerate(zip(parts, ctx.input_slots)):
-                d_inputs[b, slots] = part.input_times[name]
-            d_inputs = torch.from_numpy(d_inputs).to(ctx.input_dtype)
-        else:
-            total = vjp(records[0].network, records, cotangents, n_threads=setup.n_threads)
-            d_inputs = None
+        grads = [None if g is None else _numpy(g) for g in grad_outputs[0::2]]
+        slots = ctx.input_slots if ctx.needs_input_grad[1] else None
+        total, d_inputs = backward(ctx.records, grads, slots, ctx.input_shape, ctx.setup.n_threads)
         values = list(total.weights) + list(total.biases) + list(total.delays)
         d_params = [torch.as_tensor(np.asarray(v, dtype=np.float64)).to(dtype).reshape(shape)
                     for v, (dtype, shape) in zip(values, ctx.param_dtypes)]
+        d_inputs = None if d_inputs is None else torch.from_numpy(d_inputs).to(ctx.input_dtype)
         return (None, d_inputs, None, *d_params)
-
-
-def _per_sample_vjp(records: list[Record], cotangents: list, n_threads: int | None) -> list:
-    """vjp of each record alone (it gives dL/d input times, which a batched vjp does not), over the thread pool."""
-    n_threads = n_threads or os.cpu_count() or 1
-
-    def one(b: int):
-        return vjp(records[b].network, records[b], cotangents[b], n_threads=1)
-
-    if n_threads == 1 or len(records) == 1:
-        return [one(b) for b in range(len(records))]
-    with ThreadPoolExecutor(max_workers=n_threads) as pool:
-        return list(pool.map(one, range(len(records))))
 
 
 class SpikingNetwork(nn.Module):
@@ -409,7 +337,7 @@ class SpikingNetwork(nn.Module):
 
     def to_network(self) -> Network:
         """The network with the module's current weights, biases and delays (an independent copy)."""
-        return _network_with(self.net, [_numpy(w) for w in self.weights], [float(b) for b in self.biases],
+        return network_with(self.net, [_numpy(w) for w in self.weights], [float(b) for b in self.biases],
                              [_numpy(d) for d in self.delays]).copy()
 
 

@@ -133,7 +133,7 @@ def test_input_gradients_land_in_their_slots():
     model = SpikingNetwork(net, 40.0, n_threads=1)
     x = inputs_for(4)
     times = x.times.clone().requires_grad_(True)
-    (hidden, out) = model(times, x.neurons)
+    out = model(times, x.neurons)[-1]
     out.first_spike_times().nan_to_num(posinf=0.0).sum().backward()
     for b, trains in enumerate(x.to_spike_trains()):
         rec = es.simulate(net, trains, 40.0)
