@@ -394,8 +394,9 @@ class LIReadoutLayer(nn.Module):
     >>> import numpy as np, torch, eventsnn as es
     >>> from eventsnn.torch import LIReadoutLayer, pad_spikes
     >>> layer = LIReadoutLayer(np.array([[1.0, -1.0]]), es.LIF(tau_mem=10.0, tau_syn=5.0), t_max=50.0)
-    >>> layer(pad_spikes([es.SpikeTrains([1.0], [0], 1)]))
-    tensor([[0.2500, 0.0000]], dtype=torch.float64, grad_fn=<ReadoutMaxFunctionBackward>)
+    >>> logits = layer(pad_spikes([es.SpikeTrains([1.0], [0], 1)]))
+    >>> logits.detach().numpy().round(4).tolist()
+    [[0.25, 0.0]]
     """
 
     def __init__(self, weights: np.ndarray, neuron: LIF, t_max: float) -> None:

@@ -112,7 +112,8 @@ def main() -> None:
 
     train = SpikeDataset(task.train_inputs, task.train_labels)
     test = SpikeDataset(task.test_inputs, task.test_labels)
-    train_loader = torch.utils.data.DataLoader(train, batch_size=cfg.batch_size, sampler=NumpyShuffle(len(train), cfg.seed),
+    train_loader = torch.utils.data.DataLoader(train, batch_size=cfg.batch_size,
+                                               sampler=NumpyShuffle(len(train), cfg.seed),
                                                collate_fn=SpikeDataset.collate)
     test_loader = torch.utils.data.DataLoader(test, batch_size=1000, collate_fn=SpikeDataset.collate)
     print(f"torch_mnist: 784-{model.weights[0].shape[1]} + {readout.weight.shape[1]} read-out, {len(train)} train / "

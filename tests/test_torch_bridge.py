@@ -187,9 +187,9 @@ def test_readout_gradient_equals_native_loss():
     loss.backward()
     records = es.simulate(net, x.to_spike_trains(), 40.0)
     losses = [vmax_cross_entropy(r, readout, int(y)).scaled(0.5) for r, y in zip(records, labels)]
-    g = es.vjp(net, records, [l.cotangents for l in losses])
-    assert loss.item() == pytest.approx(sum(l.value for l in losses), rel=1e-12)
-    np.testing.assert_allclose(layer.weight.grad.numpy(), sum(l.readout_gradient for l in losses), rtol=1e-10,
+    g = es.vjp(net, records, [term.cotangents for term in losses])
+    assert loss.item() == pytest.approx(sum(term.value for term in losses), rel=1e-12)
+    np.testing.assert_allclose(layer.weight.grad.numpy(), sum(term.readout_gradient for term in losses), rtol=1e-10,
                                atol=1e-13)
     for k in range(2):
         np.testing.assert_allclose(model.weights[k].grad.numpy(), g.weights[k], rtol=1e-10, atol=1e-13)
@@ -230,7 +230,8 @@ BAD_INPUTS = [
     (lambda x: (x.times[:0], x.neurons[:0]), ValueError, "batch size 0"),
     (lambda x: (x.times, torch.where(x.neurons == 3, -1, x.neurons)), ValueError, "inputs[0]: a spike with a finite"),
     (lambda x: (x.times, torch.where(x.neurons == 3, 9, x.neurons)), ValueError, "neuron index 9"),
-    (lambda x: (torch.where(x.times == 2.0, -1.0, x.times), x.neurons), ValueError, "inputs[0]: spike times must be >= 0"),
+    (lambda x: (torch.where(x.times == 2.0, -1.0, x.times), x.neurons), ValueError,
+     "inputs[0]: spike times must be >= 0"),
     (lambda x: (torch.where(x.times == 2.0, float("nan"), x.times), x.neurons), ValueError, "finite or +inf"),
 ]
 
