@@ -177,8 +177,8 @@ def make_simulate(net: Network, t_max: float, max_spikes: int | Sequence[int], *
         total, d_inputs = backward(records, [np.asarray(c, dtype=np.float64) for c in cotangents], input_slots,
                                    tuple(times.shape), n_threads)
         values = list(total.weights) + list(total.biases) + list(total.delays)
-        return tuple(np.asarray(v, dtype=d).reshape(np.shape(leaf)) for v, d, leaf in zip(values, leaf_dtypes, leaves)) \
-            + (d_inputs.astype(times_dtype),)
+        grads = tuple(np.asarray(v, dtype=d).reshape(np.shape(leaf)) for v, d, leaf in zip(values, leaf_dtypes, leaves))
+        return grads + (d_inputs.astype(times_dtype),)
 
     def leaves_of(params: Params) -> list:
         return [*params.weights, *params.biases, *params.delays]
