@@ -230,8 +230,9 @@ def make_simulate(net: Network, t_max: float, max_spikes: int | Sequence[int], *
         if not isinstance(times, jax.core.Tracer) and not isinstance(neurons, jax.core.Tracer):
             # concrete inputs are checked here, before any work; traced ones on the host, where a ValueError
             # reaches the caller inside a JaxRuntimeError that carries its message
-            for b in range(times.shape[0]):
-                trains_of_row(np.asarray(times[b]), np.asarray(neurons[b]), n_inputs, f"inputs[{b}]")
+            host_times, host_neurons = np.asarray(times), np.asarray(neurons)
+            for b in range(host_times.shape[0]):
+                trains_of_row(host_times[b], host_neurons[b], n_inputs, f"inputs[{b}]")
         return core(params, times, neurons)
 
     return run

@@ -76,6 +76,22 @@ def silent_remedy(model: SpikingNetwork, strength: float) -> None:
         grad[:, torch.from_numpy(dead)] -= strength * torch.from_numpy(pre.astype(np.float64))[:, None]
 
 
+def train_step(model: SpikingNetwork, readout: LIReadoutLayer, optimizer, parameters: list, cfg, spikes,
+               labels: torch.Tensor) -> tuple[float, int]:
+    """One optimisation step on a padded batch; returns (mean loss, number of correct predictions)."""
+    (hidden,) = model(spikes)
+    logits = readout(hidden)
+    loss = F.cross_entropy(logits, labels)
+    optimizer.zero_grad()
+    loss.backward()
+    if cfg.grad_clip > 0.0:
+        torch.nn.utils.clip_grad_norm_(parameters, cfg.grad_clip)
+    if cfg.silent_bump > 0.0:
+        silent_remedy(model, cfg.silent_bump)
+    optimizer.step()
+    return loss.item(), int((logits.argmax(dim=1) == labels).sum())
+
+
 def evaluate(model: SpikingNetwork, readout: LIReadoutLayer, loader) -> float:
     correct = total = 0
     with torch.no_grad():
@@ -124,18 +140,9 @@ def main() -> None:
         started = time.perf_counter()
         loss_sum = correct = 0.0
         for spikes, labels in train_loader:
-            (hidden,) = model(spikes)
-            logits = readout(hidden)
-            loss = F.cross_entropy(logits, labels)
-            optimizer.zero_grad()
-            loss.backward()
-            if cfg.grad_clip > 0.0:
-                torch.nn.utils.clip_grad_norm_(parameters, cfg.grad_clip)
-            if cfg.silent_bump > 0.0:
-                silent_remedy(model, cfg.silent_bump)
-            optimizer.step()
-            loss_sum += loss.item() * len(labels)
-            correct += int((logits.argmax(dim=1) == labels).sum())
+            loss, n_correct = train_step(model, readout, optimizer, parameters, cfg, spikes, labels)
+            loss_sum += loss * len(labels)
+            correct += n_correct
         schedule.step()
         metrics = {"epoch": epoch, "loss": loss_sum / len(train), "train_accuracy": correct / len(train),
                    "test_accuracy": evaluate(model, readout, test_loader),

@@ -3,6 +3,9 @@
 Networks and perturbations are chosen so that no spike appears or disappears within the finite-difference step.
 """
 
+import pathlib
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -145,3 +148,11 @@ def test_errors():
     with pytest.raises(ValueError, match="one input population"):
         make_simulate(two_inputs, 40.0, 3)
     assert isinstance(init_params(net), Params)
+
+
+def test_docs_example_runs():
+    """The example of docs/jax.md, executed as written."""
+    page = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "jax.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", page, re.S)
+    assert blocks
+    exec(compile(blocks[0], "docs/jax.md", "exec"), {})

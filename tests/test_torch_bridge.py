@@ -5,6 +5,7 @@ networks and perturbations chosen so that no spike appears or disappears), event
 (bit-identical spikes and gradients), and the native trainer's loss (the same gradient through the read-out).
 """
 
+import pathlib
 import re
 
 import numpy as np
@@ -263,3 +264,11 @@ def test_bad_construction():
         LIReadoutLayer(np.ones((3, 2)), NEURON, 40.0)(torch.zeros(1, 3))
     with pytest.raises(ValueError, match="3 inputs"):
         LIReadoutLayer(np.ones((3, 2)), NEURON, 40.0)(pad_spikes([es.SpikeTrains([1.0], [0], 5)]))
+
+
+def test_docs_example_runs():
+    """The example of docs/torch.md, executed as written."""
+    page = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "torch.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", page, re.S)
+    assert blocks
+    exec(compile(blocks[0], "docs/torch.md", "exec"), {})
