@@ -41,7 +41,8 @@ from eventsnn.record import Record
 from eventsnn.simulate import DEFAULT_MAX_SPIKES_PER_NEURON, simulate
 from eventsnn.spikes import SpikeTrains
 
-__all__ = ["LIReadoutLayer", "PaddedSpikes", "ReadoutMaxFunction", "SimulateFunction", "SpikingNetwork", "pad_spikes"]
+__all__ = ["LIReadoutLayer", "PaddedSpikes", "ReadoutMaxFunction", "SimulateFunction", "SimulationSetup",
+           "SpikingNetwork", "pad_spikes"]
 
 
 @dataclass
@@ -161,18 +162,38 @@ def _check_padded(name: str, times: torch.Tensor, neurons: torch.Tensor) -> None
                          f"{tuple(times.shape)} and {tuple(neurons.shape)}")
     if times.shape[0] < 1:
         raise ValueError(f"{name} must hold at least one sample, got batch size 0")
+    if times.device.type != "cpu" or neurons.device.type != "cpu":
+        raise ValueError(f"{name} must be CPU tensors (the engine runs on the CPU), got {times.device} and "
+                         f"{neurons.device}; move them with .cpu()")
 
 
 @dataclass
-class _Setup:
-    """What one call of :class:`SimulateFunction` needs besides tensors (not differentiated)."""
+class SimulationSetup:
+    """What one call of :class:`SimulateFunction` needs besides the differentiated tensors.
 
-    net: Network                 # structure and neuron parameters; its weights, biases and delays are replaced
+    Attributes
+    ----------
+    net : Network
+        Structure and neuron parameters; its weights, biases and delays are replaced by the tensors passed to
+        the Function (it is not modified).
+    t_max : float
+        Simulation window (ms).
+    n_threads : int or None
+        Threads over samples (None: all cores).
+    max_spikes_per_neuron : int
+        Cap on spikes per neuron and sample (:func:`eventsnn.simulate`).
+    input_trains : list of SpikeTrains, optional
+        The inputs as SpikeTrains in slot order, if the caller has them (skips a conversion).
+    records : list of Record
+        Filled by the forward pass: one :class:`eventsnn.Record` per sample.
+    """
+
+    net: Network
     t_max: float
-    n_threads: int | None
-    max_spikes_per_neuron: int
-    input_trains: list | None = None   # the inputs as SpikeTrains in slot order, if the caller has them
-    records: list = dataclasses.field(default_factory=list)   # filled by forward: one Record per sample
+    n_threads: int | None = None
+    max_spikes_per_neuron: int = DEFAULT_MAX_SPIKES_PER_NEURON
+    input_trains: list | None = None
+    records: list = dataclasses.field(default_factory=list)
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
@@ -183,19 +204,20 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
 class SimulateFunction(torch.autograd.Function):
     """``torch.autograd.Function`` around :func:`eventsnn.simulate` (forward) and :func:`eventsnn.vjp` (backward).
 
-    ``SimulateFunction.apply(setup, input_times, input_neurons, *weights, *biases, *delays)`` returns, for every
+    ``SimulateFunction.apply(setup, input_times, input_neurons, *weights, *biases, *delays)``, with ``setup`` a
+    :class:`SimulationSetup`, returns, for every
     non-input population in ``net.layer_names`` order, its padded ``times`` and ``neurons`` (flattened:
     ``times_1, neurons_1, times_2, ...``). ``weights`` are one tensor per connection (shape (n_pre, n_post)),
     ``biases`` one scalar tensor per population, ``delays`` one tensor per connection (scalar, or (n_pre,
-    n_post) for per-synapse delays; ms). Use :class:`SpikingNetwork`, which builds ``setup`` and unpacks the
-    outputs; the Function is public for users who keep parameters elsewhere.
+    n_post) for per-synapse delays; ms); all on the CPU. :class:`SpikingNetwork` builds ``setup`` and unpacks the
+    outputs; the Function is public for users who keep the parameters elsewhere.
     """
 
     @staticmethod
-    def forward(ctx, setup: _Setup, input_times: torch.Tensor, input_neurons: torch.Tensor, *params):
+    def forward(ctx, setup: SimulationSetup, input_times: torch.Tensor, input_neurons: torch.Tensor, *params):
         n_conn, n_layers = len(setup.net.connections), len(setup.net.layer_names)
         weights = [_numpy(p) for p in params[:n_conn]]
-        biases = [float(p) for p in params[n_conn:n_conn + n_layers]]
+        biases = [float(p.detach()) for p in params[n_conn:n_conn + n_layers]]
         delays = [_numpy(p) for p in params[n_conn + n_layers:]]
         net = network_with(setup.net, weights, biases, delays)
         n_inputs = net.populations[net.input_names[0]].size
@@ -324,20 +346,28 @@ class SpikingNetwork(nn.Module):
         else:
             trains = None
         _check_padded("inputs", times, neurons)
+        for name, p in self.named_parameters():
+            if p.device.type != "cpu":
+                raise ValueError(f"parameter {name} is on {p.device}; the engine runs on the CPU: keep the module "
+                                 f"there (model.cpu())")
         if trains is not None and (len(trains) != times.shape[0]
                                    or any(t.n_neurons != self.n_inputs for t in trains)):
             raise ValueError(f"the inputs' trains must hold {times.shape[0]} SpikeTrains of {self.n_inputs} neurons, "
                              f"one per row of times")
-        setup = _Setup(self.net, self.t_max, self.n_threads, self.max_spikes_per_neuron, trains)
+        setup = SimulationSetup(self.net, self.t_max, self.n_threads, self.max_spikes_per_neuron, trains)
         outputs = SimulateFunction.apply(setup, times, neurons, *self.weights, *self.biases, *self.delays)
         self.records = setup.records
         sizes = [self.net.populations[n].size for n in self.net.layer_names]
         return [PaddedSpikes(outputs[2 * k], outputs[2 * k + 1], size, [r.layers[k] for r in self.records])
                 for k, size in enumerate(sizes)]
 
+    def extra_repr(self) -> str:
+        populations = ", ".join(f"{p.name} {p.size}" for p in self.net.populations.values())
+        return f"{populations}; t_max={self.t_max} ms"
+
     def to_network(self) -> Network:
         """The network with the module's current weights, biases and delays (an independent copy)."""
-        return network_with(self.net, [_numpy(w) for w in self.weights], [float(b) for b in self.biases],
+        return network_with(self.net, [_numpy(w) for w in self.weights], [float(b.detach()) for b in self.biases],
                              [_numpy(d) for d in self.delays]).copy()
 
 

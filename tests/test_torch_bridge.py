@@ -17,7 +17,7 @@ import eventsnn as es
 from eventsnn.losses import vmax_cross_entropy
 from eventsnn.readout import LIReadout
 from eventsnn.torch import (LIReadoutLayer, PaddedSpikes, ReadoutMaxFunction, SimulateFunction, SpikingNetwork,
-                            _ReadoutSetup, _Setup, _trains_of_row, pad_spikes)
+                            SimulationSetup, _ReadoutSetup, _trains_of_row, pad_spikes)
 
 INF = float("inf")
 NEURON = es.LIF(tau_mem=10.0, tau_syn=5.0, bias=0.05)
@@ -50,7 +50,7 @@ def inputs_for(n_inputs: int) -> PaddedSpikes:
 def finite_times(model: SpikingNetwork, x: PaddedSpikes):
     """The layer as a function of (input times, *parameters) with padding replaced by 0, for gradcheck."""
     def f(times, *params):
-        setup = _Setup(model.net, model.t_max, 1, 10_000)
+        setup = SimulationSetup(model.net, model.t_max, 1, 10_000)
         outputs = SimulateFunction.apply(setup, times, x.neurons, *params)
         return tuple(torch.where(torch.isinf(t), torch.zeros_like(t), t) for t in outputs[0::2])
     return f
@@ -78,7 +78,7 @@ def test_gradcheck_first_spike_times_and_readout():
     x = inputs_for(4)
 
     def f(times, w0, w1, w_readout):
-        setup = _Setup(model.net, 40.0, 1, 10_000)
+        setup = SimulationSetup(model.net, 40.0, 1, 10_000)
         params = [w0, w1, *[b.detach() for b in model.biases], *[d.detach() for d in model.delays]]
         outputs = SimulateFunction.apply(setup, times, x.neurons, *params)
         hidden = PaddedSpikes(outputs[0], outputs[1], 5)
@@ -272,3 +272,20 @@ def test_docs_example_runs():
     blocks = re.findall(r"```python\n(.*?)```", page, re.S)
     assert blocks
     exec(compile(blocks[0], "docs/torch.md", "exec"), {})
+
+
+def test_silent_inputs_to_network_and_repr():
+    rng = np.random.default_rng(10)
+    net = feedforward_net(rng)
+    model = SpikingNetwork(net, 40.0, n_threads=1)
+    hidden, out = model(pad_spikes([es.SpikeTrains([], [], 4)] * 2))   # no input spike: (2, 0) tensors
+    assert hidden.times.shape == (2, 0) and torch.isinf(out.first_spike_times()).all()
+    with torch.no_grad():
+        model.weights[0] *= 1.1
+        model.biases[0] += 0.01
+        model.delays[1] += 0.25
+    x = inputs_for(4)
+    out = model(x)[-1]
+    again = es.simulate(model.to_network(), x.to_spike_trains(), 40.0)
+    assert all(r.layers[-1] == s for r, s in zip(again, out.to_spike_trains()))
+    assert "input 4, layer1 5, layer2 3; t_max=40.0 ms" in repr(model)
