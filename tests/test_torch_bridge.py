@@ -289,3 +289,23 @@ def test_silent_inputs_to_network_and_repr():
     again = es.simulate(model.to_network(), x.to_spike_trains(), 40.0)
     assert all(r.layers[-1] == s for r, s in zip(again, out.to_spike_trains()))
     assert "input 4, layer1 5, layer2 3; t_max=40.0 ms" in repr(model)
+
+
+def test_bad_parameters_are_named():
+    model = SpikingNetwork(feedforward_net(np.random.default_rng(0)), 40.0, n_threads=1)
+    x = inputs_for(4)
+    with torch.no_grad():
+        model.weights[1][2, 1] = float("nan")
+    with pytest.raises(ValueError, match=re.escape("weights[1] is not finite (at index (2, 1))")):
+        model(x)
+    model = SpikingNetwork(feedforward_net(np.random.default_rng(0)), 40.0, n_threads=1)
+    with torch.no_grad():
+        model.delays[0] -= 1.0
+    with pytest.raises(ValueError, match=re.escape("delays[0] must be >= 0 ms, got -0.5")):
+        model(x)
+    setup = SimulationSetup(model.net, 40.0)
+    params = [p.detach() for p in model.parameters()]
+    with pytest.raises(ValueError, match=re.escape("weights[0] must have shape (4, 5), got (5, 4)")):
+        SimulateFunction.apply(setup, x.times, x.neurons, params[0].T, *params[1:])
+    with pytest.raises(ValueError, match="expected 2 weight, 2 bias and 2 delay tensors"):
+        SimulateFunction.apply(setup, x.times, x.neurons, *params[:-1])
