@@ -62,6 +62,29 @@ def trains_of_row(times: np.ndarray, neurons: np.ndarray, n_neurons: int,
         real[order]
 
 
+def checked_parameters(net: Network, values: Sequence[np.ndarray]) -> tuple[list, list, list]:
+    """(weights, biases, delays) from float64 arrays in that order, checked against ``net``'s shapes, finite, delays
+    >= 0. A NaN or infinite parameter (a diverged step) is named here instead of reaching the kernels."""
+    n_conn, n_layers = len(net.connections), len(net.layer_names)
+    if len(values) != 2 * n_conn + n_layers:
+        raise ValueError(f"expected {n_conn} weight, {n_layers} bias and {n_conn} delay arrays, got {len(values)} "
+                         f"arrays in all")
+    expected = ([("weights", k, c.weights.shape) for k, c in enumerate(net.connections)]
+                + [("biases", k, ()) for k in range(n_layers)]
+                + [("delays", k, np.shape(c.delays)) for k, c in enumerate(net.connections)])
+    for value, (kind, k, shape) in zip(values, expected):
+        if value.shape != shape:
+            raise ValueError(f"{kind}[{k}] must have shape {shape}, got {value.shape}")
+        if not np.isfinite(value.sum()):   # one pass instead of isfinite's mask; locate the culprit only on failure
+            bad = np.argwhere(~np.isfinite(value))
+            where = tuple(bad[0].tolist()) if bad.size else ()
+            raise ValueError(f"{kind}[{k}] is not finite (at index {where}): did a training step diverge?")
+        if kind == "delays" and value.size and value.min() < 0.0:
+            raise ValueError(f"delays[{k}] must be >= 0 ms, got {float(value.min())!r}")
+    values = list(values)
+    return values[:n_conn], [float(b) for b in values[n_conn:n_conn + n_layers]], values[n_conn + n_layers:]
+
+
 def network_with(net: Network, weights: Sequence[np.ndarray], biases: Sequence[float],
                  delays: Sequence[np.ndarray]) -> Network:
     """``net`` with the given weights, biases and delays (float64 arrays / floats), sharing the arrays it is

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eventsnn import _validation as check
-from eventsnn._padded import backward, network_with, padded_arrays, trains_of_row
+from eventsnn._padded import backward, checked_parameters, network_with, padded_arrays, trains_of_row
 from eventsnn.network import Network
 from eventsnn.simulate import DEFAULT_MAX_SPIKES_PER_NEURON, simulate
 
@@ -147,10 +147,7 @@ def make_simulate(net: Network, t_max: float, max_spikes: int | Sequence[int], *
 
     def records_of(leaves, times, neurons):
         """Host side: the records of a batch and the slot of every input spike."""
-        n_conn = len(template.connections)
-        weights = [np.asarray(v, dtype=np.float64) for v in leaves[:n_conn]]
-        biases = [float(v) for v in leaves[n_conn:n_conn + n_layers]]
-        delays = [np.asarray(v, dtype=np.float64) for v in leaves[n_conn + n_layers:]]
+        weights, biases, delays = checked_parameters(template, [np.asarray(v, dtype=np.float64) for v in leaves])
         rows = [trains_of_row(times[b], neurons[b], n_inputs, f"inputs[{b}]") for b in range(times.shape[0])]
         records = simulate(network_with(template, weights, biases, delays), [r[0] for r in rows], t_max,
                            n_threads=n_threads, max_spikes_per_neuron=cap, progress=False)

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from eventsnn import _validation as check
-from eventsnn._padded import backward, network_with, padded_arrays, trains_of_row
+from eventsnn._padded import backward, checked_parameters, network_with, padded_arrays, trains_of_row
 from eventsnn.network import Network
 from eventsnn.neuron import LIF
 from eventsnn.readout import LIReadout
@@ -202,31 +202,11 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
 
 
 def _checked_parameters(net: Network, params: Sequence[torch.Tensor]) -> tuple[list, list, list]:
-    """(weights, biases, delays) as float64 arrays / floats, checked against ``net``'s shapes; finite; delays >= 0.
-    A NaN or infinite parameter (a diverged step) is named here instead of reaching the kernels."""
-    n_conn, n_layers = len(net.connections), len(net.layer_names)
-    if len(params) != 2 * n_conn + n_layers:
-        raise ValueError(f"expected {n_conn} weight, {n_layers} bias and {n_conn} delay tensors, got {len(params)} "
-                         f"tensors in all")
-    expected = ([("weights", k, c.weights.shape) for k, c in enumerate(net.connections)]
-                + [("biases", k, ()) for k in range(n_layers)]
-                + [("delays", k, np.shape(c.delays)) for k, c in enumerate(net.connections)])
-    arrays = []
-    for p, (kind, k, shape) in zip(params, expected):
+    for k, p in enumerate(params):
         if not isinstance(p, torch.Tensor) or not p.is_floating_point() or p.device.type != "cpu":
-            raise TypeError(f"{kind}[{k}] must be a floating CPU tensor, got {getattr(p, 'dtype', type(p).__name__)}")
-        value = _numpy(p)
-        if value.shape != shape:
-            raise ValueError(f"{kind}[{k}] must have shape {shape}, got {value.shape}")
-        if not np.isfinite(value.sum()):   # one pass instead of isfinite's mask; locate the culprit only on failure
-            bad = np.argwhere(~np.isfinite(value))
-            where = tuple(bad[0].tolist()) if bad.size else ()
-            raise ValueError(f"{kind}[{k}] is not finite (at index {where}): did a training step diverge?")
-        if kind == "delays" and value.size and value.min() < 0.0:
-            raise ValueError(f"delays[{k}] must be >= 0 ms, got {float(value.min())!r}")
-        arrays.append(value)
-    weights, biases, delays = arrays[:n_conn], arrays[n_conn:n_conn + n_layers], arrays[n_conn + n_layers:]
-    return weights, [float(b) for b in biases], delays
+            raise TypeError(f"parameter tensor {k} must be a floating CPU tensor, got "
+                            f"{getattr(p, 'dtype', type(p).__name__)}")
+    return checked_parameters(net, [_numpy(p) for p in params])
 
 
 class SimulateFunction(torch.autograd.Function):

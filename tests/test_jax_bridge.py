@@ -136,6 +136,8 @@ def test_errors():
         run(params, times[:, :2], neurons)
     with pytest.raises(ValueError, match=r"params.weights\[1\] must have shape \(5, 3\)"):
         run(params._replace(weights=(params.weights[0], jnp.ones((3, 5)))), times, neurons)
+    with pytest.raises(jax.errors.JaxRuntimeError, match=re.escape("weights[0] is not finite (at index (1, 2))")):
+        run(params._replace(weights=(params.weights[0].at[1, 2].set(jnp.nan), params.weights[1])), times, neurons)
     with pytest.raises(TypeError, match="Params"):
         run({"weights": params.weights}, times, neurons)
     with pytest.raises(ValueError, match="one int or 2"):

@@ -307,5 +307,5 @@ def test_bad_parameters_are_named():
     params = [p.detach() for p in model.parameters()]
     with pytest.raises(ValueError, match=re.escape("weights[0] must have shape (4, 5), got (5, 4)")):
         SimulateFunction.apply(setup, x.times, x.neurons, params[0].T, *params[1:])
-    with pytest.raises(ValueError, match="expected 2 weight, 2 bias and 2 delay tensors"):
+    with pytest.raises(ValueError, match="expected 2 weight, 2 bias and 2 delay arrays"):
         SimulateFunction.apply(setup, x.times, x.neurons, *params[:-1])
