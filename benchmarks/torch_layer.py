@@ -14,7 +14,7 @@ on a shared machine hits both alike; compilation is excluded by warm-up steps. R
 step of each, and the overhead = torch / native - 1 of the medians, of the fastest steps and the median of the
 per-batch ratios.
 
-    python benchmarks/torch_layer.py --steps 60 --json benchmarks/results/torch_layer.json
+    python benchmarks/torch_layer.py --steps 300 --json benchmarks/results/torch_layer.json
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ def measure(steps: int, warmup: int, seed: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=60, help="timed steps of each trainer")
+    parser.add_argument("--steps", type=int, default=300, help="timed steps of each trainer")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (numba compilation)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the result to this file")
