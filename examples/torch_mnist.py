@@ -16,9 +16,10 @@ and this script (same data order: both shuffle with ``numpy.random.default_rng(s
     python examples/torch_mnist.py --epochs 3 --threads 1 --seed 0
 
 The two runs differ only in rounding (torch's Adam and cross-entropy round differently from eventsnn's), which
-spiking dynamics amplify into different trajectories; docs/torch.md reports both accuracies. One epoch of the
-60 000 training images takes about 2 minutes on one core; ``--n-train`` / ``--n-test`` take the first samples
-of each split for a quick run.
+spiking dynamics amplify into different trajectories; docs/torch.md reports both accuracies (3 epochs: 93.69 %
+against the native 93.62 % with seed 0, 92.97 % against 93.21 % with seed 1). One epoch of the 60 000 training
+images took 2.5-6.5 minutes on one core of a loaded shared machine; ``--n-train`` / ``--n-test`` take the first
+samples of each split for a quick run.
 """
 
 from __future__ import annotations
