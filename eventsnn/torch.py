@@ -146,7 +146,7 @@ def pad_spikes(trains: Sequence[SpikeTrains], *, dtype: torch.dtype = torch.floa
 
 def _trains_of_row(times: torch.Tensor, neurons: torch.Tensor, n_neurons: int,
                    where: str) -> tuple[SpikeTrains, np.ndarray]:
-    return trains_of_row(times.detach().cpu().numpy(), neurons.detach().cpu().numpy(), n_neurons, where)
+    return trains_of_row(_numpy(times), neurons.detach().cpu().numpy(), n_neurons, where)
 
 
 def _check_padded(name: str, times: torch.Tensor, neurons: torch.Tensor) -> None:
@@ -197,8 +197,9 @@ class SimulationSetup:
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
-    """The tensor as a float64 C-ordered array (0-d stays 0-d), without a copy when it already is one."""
-    return np.asarray(tensor.detach().cpu().numpy(), dtype=np.float64, order="C")
+    """The tensor as a float64 C-ordered array (0-d stays 0-d), without a copy when it already is one. Converted in
+    torch first: NumPy has no bfloat16."""
+    return np.asarray(tensor.detach().cpu().to(torch.float64).numpy(), order="C")
 
 
 def _checked_parameters(net: Network, params: Sequence[torch.Tensor]) -> tuple[list, list, list]:

@@ -173,6 +173,11 @@ def test_thread_count_and_dtypes():
     out.first_spike_times().nan_to_num(posinf=0.0).sum().backward()
     assert times.grad.dtype == torch.float32 and model.weights[0].grad.dtype == torch.float32
     np.testing.assert_allclose(model.weights[0].grad.numpy(), grads[0][0].numpy(), rtol=1e-5, atol=1e-6)
+    # bfloat16, which NumPy lacks, at the boundary too
+    times = x.times.to(torch.bfloat16).requires_grad_(True)
+    out = SpikingNetwork(net, 40.0, n_threads=1)(times, x.neurons)[-1]
+    out.first_spike_times().nan_to_num(posinf=0.0).sum().backward()
+    assert out.times.dtype == times.grad.dtype == torch.bfloat16
 
 
 def test_readout_gradient_equals_native_loss():
