@@ -158,3 +158,27 @@ def test_docs_example_runs():
     blocks = re.findall(r"```python\n(.*?)```", page, re.S)
     assert blocks
     exec(compile(blocks[0], "docs/jax.md", "exec"), {})
+
+
+def test_float32_boundary():
+    """Without x64, JAX's float32 at the boundary: outputs and gradients in float32, the engine in float64."""
+    net = feedforward_net(np.random.default_rng(11))
+    with jax.enable_x64(False):
+        run = make_simulate(net, 40.0, 30, n_threads=1)
+        params = init_params(net)
+        times = jnp.asarray(TIMES, dtype=jnp.float32)
+
+        def loss(params, times):
+            (t, n), = run(params, times, jnp.asarray(NEURONS, dtype=jnp.int32))[1:]
+            return jnp.sum(jnp.where(jnp.isinf(t), 0.0, t))
+
+        g, g_times = jax.grad(loss, argnums=(0, 1))(params, times)
+        assert params.weights[0].dtype == g.weights[0].dtype == g_times.dtype == jnp.float32
+    run = make_simulate(net, 40.0, 30, n_threads=1)
+
+    def loss64(params):
+        t = run(params, jnp.asarray(TIMES), jnp.asarray(NEURONS))[1][0]
+        return jnp.sum(jnp.where(jnp.isinf(t), 0.0, t))
+
+    g64 = jax.grad(loss64)(init_params(net))
+    np.testing.assert_allclose(np.asarray(g.weights[1]), np.asarray(g64.weights[1]), rtol=1e-4, atol=1e-5)
