@@ -17,7 +17,15 @@ from eventsnn._kernels import status as _status
 
 
 class SpikeLimitError(RuntimeError):
-    """A neuron produced more spikes than the documented cap allows (runaway activity)."""
+    """Simulation stopped at a documented cap on work: spikes per neuron, spikes per sample or per batch, or the
+    wall-clock budget (runaway activity). The message names the cap and how to raise it."""
+
+
+# Largest |weight|, |bias| and threshold accepted. The kernels compute products of currents (the crossing solver's
+# discriminants, the end-point bounds), which overflow float64 once a synaptic current reaches ~1e154: a weight of
+# 1e155 was reported as a spike at t_max instead of at its arrival. 1e100 leaves 54 orders of magnitude for
+# currents built from many arrivals (tests/test_safety_values.py checks both sides of the bound).
+MAX_ABS_PARAMETER = 1e100
 
 
 def positive_finite(name: str, value: object) -> float:
@@ -40,6 +48,14 @@ def finite(name: str, value: object) -> float:
     if not math.isfinite(number):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return number
+
+
+def bounded(name: str, value: float) -> float:
+    """``value`` if |value| <= MAX_ABS_PARAMETER, else ValueError (the kernels' documented range)."""
+    if not abs(value) <= MAX_ABS_PARAMETER:
+        raise ValueError(f"{name} must lie in [-{MAX_ABS_PARAMETER:g}, {MAX_ABS_PARAMETER:g}] (larger values overflow "
+                         f"the exact solver), got {value!r}")
+    return value
 
 
 def real_number(name: str, value: object) -> float:
@@ -98,10 +114,17 @@ def known_options(where: str, options: dict, allowed: Iterable[str]) -> None:
 
 def float_array(name: str, value: object, *, ndim: int | None = None,
                 shape: tuple[int, ...] | None = None) -> np.ndarray:
-    """Convert to a C-contiguous float64 array and check rank, shape and finiteness."""
+    """Convert to a C-contiguous float64 array and check rank, shape and finiteness (bool and complex refused:
+    converting them would silently change their meaning)."""
     try:
-        array = np.ascontiguousarray(value, dtype=np.float64)
+        raw = np.asarray(value)
+        if raw.dtype.kind in ("b", "c"):
+            raise TypeError(f"{name} must hold real numbers, got {'bool' if raw.dtype.kind == 'b' else 'complex'} "
+                            "values")
+        array = np.ascontiguousarray(raw, dtype=np.float64)
     except (TypeError, ValueError) as error:
+        if str(error).startswith(name):
+            raise
         raise TypeError(f"{name} must be convertible to a float64 array: {error}") from None
     if ndim is not None and array.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {array.shape}")
@@ -111,6 +134,83 @@ def float_array(name: str, value: object, *, ndim: int | None = None,
         bad = np.argwhere(~np.isfinite(array))[0]
         raise ValueError(f"{name} contains a non-finite value {array[tuple(bad)]!r} at index {tuple(bad.tolist())}")
     return array
+
+
+def parameter_array(name: str, value: object, *, shape: tuple[int, ...], nonnegative: bool = False) -> np.ndarray:
+    """A weight or delay matrix: C-contiguous float64 of ``shape``, finite, |entries| <= MAX_ABS_PARAMETER (and >= 0
+    with ``nonnegative``). Returns a new array, never the caller's, so that later writes to it cannot bypass the
+    check."""
+    array = float_array(name, value, shape=shape)
+    array = array.copy() if np.may_share_memory(array, value) else array
+    parameter_values(name, array, nonnegative=nonnegative)
+    return array
+
+
+def parameter_values(name: str, array: np.ndarray, *, nonnegative: bool = False) -> None:
+    """Finiteness, MAX_ABS_PARAMETER and (optionally) sign of an array the kernels read: one pass when it holds."""
+    if not array.size:
+        return
+    low, high = float(array.min()), float(array.max())  # NaN propagates into both
+    if low >= (0.0 if nonnegative else -MAX_ABS_PARAMETER) and high <= MAX_ABS_PARAMETER:
+        return
+    bad = ~np.isfinite(array)
+    if bad.any():
+        where = tuple(np.argwhere(bad)[0].tolist())
+        raise ValueError(f"{name} contains a non-finite value {array[where]!r} at index {where}")
+    if nonnegative and low < 0.0:
+        where = tuple(np.argwhere(array < 0.0)[0].tolist())
+        raise ValueError(f"{name} must be >= 0 ms, got {array[where]!r} at index {where}")
+    where = tuple(np.argwhere(np.abs(array) > MAX_ABS_PARAMETER)[0].tolist())
+    raise ValueError(f"{name} must lie in [-{MAX_ABS_PARAMETER:g}, {MAX_ABS_PARAMETER:g}] (larger values overflow the "
+                     f"exact solver), got {array[where]!r} at index {where}")
+
+
+def kernel_array(name: str, array: object, dtype: type, shape: tuple[int, ...]) -> None:
+    """Re-check an array that public code may have replaced after validation: an ndarray of exactly ``dtype``,
+    C-contiguous, of ``shape``. Cheap (no pass over the data)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(array).__name__}")
+    if array.dtype != dtype or not array.flags.c_contiguous:
+        raise TypeError(f"{name} must be a C-contiguous {np.dtype(dtype).name} array, got "
+                        f"{'a non-contiguous ' if not array.flags.c_contiguous else ''}{array.dtype} array")
+    if array.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {array.shape}")
+
+
+def spike_arrays(name: str, spikes: object, n_neurons: int | None = None) -> None:
+    """Re-check a SpikeTrains (or a SpikeBatch's flat arrays) before a kernel reads it: its attributes are public
+    and may have been replaced since construction. float64 times, finite, >= 0, sorted; int64 neurons in
+    [0, n_neurons). O(n_spikes) vectorised passes, no copies."""
+    count = getattr(spikes, "n_neurons", None)
+    if isinstance(count, (bool, np.bool_)) or not isinstance(count, (int, np.integer)) or count < 0:
+        raise TypeError(f"{name}.n_neurons must be an int >= 0, got {count!r}")
+    if n_neurons is not None and count != n_neurons:
+        raise ValueError(f"{name} has n_neurons={count}, expected {n_neurons}")
+    times, neurons = getattr(spikes, "times", None), getattr(spikes, "neurons", None)
+    size = times.size if isinstance(times, np.ndarray) else 0
+    kernel_array(f"{name}.times", times, np.float64, (size,))
+    kernel_array(f"{name}.neurons", neurons, np.int64, (size,))
+    if not size:
+        return
+    low, high = int(neurons.min()), int(neurons.max())
+    if low < 0 or high >= count:
+        raise ValueError(f"{name}.neurons contains neuron index {low if low < 0 else high}, outside the valid range "
+                         f"[0, {count - 1}]")
+    low_time = float(times.min())
+    if not (low_time >= 0.0 and math.isfinite(float(times.max()))):  # NaN fails the first test
+        raise ValueError(f"{name}.times must be finite and >= 0 ms")
+    decreasing = np.diff(times) < 0.0
+    offsets = getattr(spikes, "offsets", None)
+    if offsets is not None:  # a SpikeBatch: each sample sorted; a step across a sample boundary may go down
+        kernel_array(f"{name}.offsets", offsets, np.int64, (getattr(offsets, "size", 0),))
+        if offsets.size < 1 or offsets[0] != 0 or offsets[-1] != size or np.any(np.diff(offsets) < 0):
+            raise ValueError(f"{name}.offsets must start at 0, be non-decreasing and end at len(times)={size}")
+        inner = offsets[1:-1]
+        decreasing[inner[(inner > 0) & (inner < size)] - 1] = False
+    if decreasing.any():
+        k = int(np.flatnonzero(decreasing)[0])
+        raise ValueError(f"{name}.times must be sorted (non-decreasing): times[{k}]={times[k]!r} > "
+                         f"times[{k + 1}]={times[k + 1]!r}")
 
 
 def index_array(name: str, value: object, n: int, *, size: int | None = None) -> np.ndarray:
@@ -136,11 +236,14 @@ STATUS_MESSAGES = {
     _status.SPIKE_LIMIT: ("SpikeLimitError",
                           "a neuron exceeded max_spikes_per_neuron={cap} (runaway activity?) in {where}; "
                           "raise max_spikes_per_neuron or check for runaway excitation"),
+    _status.SAMPLE_SPIKE_LIMIT: ("SpikeLimitError",
+                                 "the sample exceeded max_spikes_per_sample={cap} spikes (runaway activity?) in "
+                                 "{where}; raise max_spikes_per_sample or check for runaway excitation"),
 }
 
 
 def raise_for_status(code: int, *, cap: int, where: str) -> None:
-    """Map a kernel status code to an exception (no-op for OK)."""
+    """Map a kernel status code to an exception (no-op for OK); ``cap`` is the value of the cap that code names."""
     if code == _status.OK:
         return
     kind, template = STATUS_MESSAGES.get(code, ("RuntimeError", f"internal kernel error (status {code}) in {{where}}"))
