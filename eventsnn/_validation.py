@@ -64,12 +64,15 @@ def real_number(name: str, value: object) -> float:
     return float(value)
 
 
-def integer(name: str, value: object, *, minimum: int | None = None) -> int:
-    """Return ``value`` as int if it is an integer (not a bool) >= ``minimum``, else raise TypeError/ValueError."""
+def integer(name: str, value: object, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    """Return ``value`` as int if it is an integer (not a bool) in [``minimum``, ``maximum``], else raise
+    TypeError/ValueError."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be an int <= {maximum}, got {value!r}")
     return int(value)
 
 
@@ -213,13 +216,60 @@ def spike_arrays(name: str, spikes: object, n_neurons: int | None = None) -> Non
                          f"times[{k + 1}]={times[k + 1]!r}")
 
 
+def record_for_kernels(rec: object, name: str = "rec", *, network: bool = True) -> None:
+    """Re-check a :class:`~eventsnn.Record` before kernels read it (its attributes are public and may have been
+    replaced since ``simulate`` made it): its network snapshot (with ``network=True``: structure, weight and delay
+    arrays, O(synapses)), ``t_max``, and every layer's and input's spikes against the population sizes (O(spikes)).
+    Raises ValueError/TypeError naming the field, e.g. ``rec.layers[1].neurons``.
+
+    The backward entry points call it once per record (with ``network=False``) after checking the snapshot once.
+    """
+    snapshot = getattr(rec, "network", None)
+    if not callable(getattr(snapshot, "validate_for_simulation", None)):
+        raise TypeError(f"{name}.network must be an eventsnn.Network, got {type(snapshot).__name__}")
+    if network:
+        snapshot.validate_for_simulation()
+    positive_finite(f"{name}.t_max", getattr(rec, "t_max", None))
+    layer_names = snapshot.layer_names
+    layers = getattr(rec, "layers", None)
+    if list(getattr(rec, "layer_names", ())) != layer_names or not isinstance(layers, list) \
+            or len(layers) != len(layer_names):
+        raise ValueError(f"{name}.layers must be a list of one SpikeTrains per neuron population {layer_names} of "
+                         f"{name}.network")
+    for k, (layer, spikes) in enumerate(zip(layer_names, layers)):
+        spike_arrays(f"{name}.layers[{k}]", spikes, snapshot.populations[layer].size)
+    inputs = getattr(rec, "inputs", None)
+    if not isinstance(inputs, dict) or sorted(inputs) != sorted(snapshot.input_names):
+        raise ValueError(f"{name}.inputs must be a dict of SpikeTrains for the input populations "
+                         f"{snapshot.input_names}")
+    for input_name, spikes in inputs.items():
+        spike_arrays(f"{name}.inputs[{input_name!r}]", spikes, snapshot.populations[input_name].size)
+
+
+INT64_MAX = 2**63 - 1
+
+
+def integer_array(name: str, value: object, *, what: str = "integers") -> np.ndarray:
+    """Convert to a C-contiguous int64 array: integer dtypes, or floats that are whole numbers within int64."""
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must hold {what}: {error}") from None
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        if not np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.bool_):
+            raise TypeError(f"{name} must hold {what}, got dtype {array.dtype}")
+        with np.errstate(invalid="ignore"):
+            whole = np.all(array == np.round(array)) and np.all(np.abs(array) < 2.0**63)
+        if not whole:
+            raise TypeError(f"{name} must hold {what} (whole numbers within int64), got dtype {array.dtype}")
+    if array.dtype == np.uint64 and array.size and array.max() > INT64_MAX:
+        raise ValueError(f"{name} holds a value above 2**63 - 1")
+    return np.ascontiguousarray(array, dtype=np.int64)
+
+
 def index_array(name: str, value: object, n: int, *, size: int | None = None) -> np.ndarray:
     """Convert to int64 and check every entry lies in [0, n) (and, if given, that there are ``size`` entries)."""
-    array = np.asarray(value)
-    if array.size and not (np.issubdtype(array.dtype, np.integer)
-                           or (np.issubdtype(array.dtype, np.floating) and np.all(array == np.round(array)))):
-        raise TypeError(f"{name} must hold integer neuron indices, got dtype {array.dtype}")
-    array = np.ascontiguousarray(array, dtype=np.int64)
+    array = integer_array(name, value, what="neuron indices")
     if array.ndim != 1:
         raise ValueError(f"{name} must be 1-dimensional, got shape {array.shape}")
     if size is not None and array.size != size:

@@ -97,10 +97,11 @@ def simulate(net: Network, inputs: Inputs | Sequence[Inputs] | SpikeBatch, t_max
     if isinstance(max_spikes_per_neuron, (bool, np.bool_)) or not isinstance(max_spikes_per_neuron, (int, np.integer)) \
             or max_spikes_per_neuron < 1:
         raise ValueError(f"max_spikes_per_neuron must be an int >= 1, got {max_spikes_per_neuron!r}")
-    max_spikes_per_neuron = int(max_spikes_per_neuron)
+    max_spikes_per_neuron = check.integer("max_spikes_per_neuron", max_spikes_per_neuron, maximum=check.INT64_MAX)
     if max_spikes_per_sample is None:
         max_spikes_per_sample = default_max_spikes_per_sample(net, max_spikes_per_neuron)
-    max_spikes_per_sample = check.integer("max_spikes_per_sample", max_spikes_per_sample, minimum=1)
+    max_spikes_per_sample = check.integer("max_spikes_per_sample", max_spikes_per_sample, minimum=1,
+                                          maximum=check.INT64_MAX)
     if max_spikes_per_batch is None:
         max_spikes_per_batch = DEFAULT_MAX_SPIKES_PER_BATCH
     max_spikes_per_batch = check.integer("max_spikes_per_batch", max_spikes_per_batch, minimum=1)
