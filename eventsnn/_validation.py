@@ -249,7 +249,7 @@ def record_for_kernels(rec: object, name: str = "rec", *, network: bool = True) 
 INT64_MAX = 2**63 - 1
 
 
-def integer_array(name: str, value: object, *, what: str = "integers") -> np.ndarray:
+def integer_array(name: str, value: object, *, what: str = "integer values") -> np.ndarray:
     """Convert to a C-contiguous int64 array: integer dtypes, or floats that are whole numbers within int64."""
     try:
         array = np.asarray(value)
@@ -269,7 +269,7 @@ def integer_array(name: str, value: object, *, what: str = "integers") -> np.nda
 
 def index_array(name: str, value: object, n: int, *, size: int | None = None) -> np.ndarray:
     """Convert to int64 and check every entry lies in [0, n) (and, if given, that there are ``size`` entries)."""
-    array = integer_array(name, value, what="neuron indices")
+    array = integer_array(name, value, what="integer neuron indices")
     if array.ndim != 1:
         raise ValueError(f"{name} must be 1-dimensional, got shape {array.shape}")
     if size is not None and array.size != size:

@@ -160,7 +160,7 @@ class SpikeBatch:
         self.n_neurons = check.integer("n_neurons", n_neurons, minimum=0)
         self.times = check.float_array("times", times, ndim=1)
         self.neurons = check.index_array("neurons", neurons, self.n_neurons)
-        self.offsets = check.integer_array("offsets", offsets, what="sample offsets")
+        self.offsets = check.integer_array("offsets", offsets, what="integer sample offsets")
         if self.times.size != self.neurons.size:
             raise ValueError(f"times and neurons must have the same length, got {self.times.size} and "
                              f"{self.neurons.size}")
