@@ -159,13 +159,13 @@ def parameter_values(name: str, array: np.ndarray, *, nonnegative: bool = False)
     bad = ~np.isfinite(array)
     if bad.any():
         where = tuple(np.argwhere(bad)[0].tolist())
-        raise ValueError(f"{name} contains a non-finite value {array[where]!r} at index {where}")
+        raise ValueError(f"{name} contains a non-finite value {float(array[where])!r} at index {where}")
     if nonnegative and low < 0.0:
         where = tuple(np.argwhere(array < 0.0)[0].tolist())
-        raise ValueError(f"{name} must be >= 0 ms, got {array[where]!r} at index {where}")
+        raise ValueError(f"{name} must be >= 0 ms, got {float(array[where])!r} at index {where}")
     where = tuple(np.argwhere(np.abs(array) > MAX_ABS_PARAMETER)[0].tolist())
     raise ValueError(f"{name} must lie in [-{MAX_ABS_PARAMETER:g}, {MAX_ABS_PARAMETER:g}] (larger values overflow the "
-                     f"exact solver), got {array[where]!r} at index {where}")
+                     f"exact solver), got {float(array[where])!r} at index {where}")
 
 
 def kernel_array(name: str, array: object, dtype: type, shape: tuple[int, ...]) -> None:
