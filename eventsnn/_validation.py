@@ -135,7 +135,8 @@ def float_array(name: str, value: object, *, ndim: int | None = None,
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {array.shape}")
     if not np.isfinite(array).all():
         bad = np.argwhere(~np.isfinite(array))[0]
-        raise ValueError(f"{name} contains a non-finite value {array[tuple(bad)]!r} at index {tuple(bad.tolist())}")
+        raise ValueError(f"{name} contains a non-finite value {float(array[tuple(bad)])!r} at index "
+                         f"{tuple(bad.tolist())}")
     return array
 
 

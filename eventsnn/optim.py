@@ -139,7 +139,7 @@ class Adam:
             raise ValueError("optimizer state has no entry 't' (the step count)")
         t = np.asarray(state["t"])
         if t.shape != () or t.dtype.kind not in "iu" or int(t) < 0:
-            raise ValueError(f"optimizer state t must be an int >= 0, got {state['t']!r}")
+            raise ValueError(f"optimizer state t must be an int >= 0, got {t.tolist()!r}")
         n = _count_indexed(state, ("m", "v"))
         m = [check.float_array(f"optimizer state m_{k}", state[f"m_{k}"]).copy() for k in range(n)]
         v = [check.float_array(f"optimizer state v_{k}", state[f"v_{k}"]).copy() for k in range(n)]
@@ -147,7 +147,7 @@ class Adam:
             if a.shape != b.shape:
                 raise ValueError(f"optimizer state m_{k} has shape {a.shape} but v_{k} has {b.shape}")
             if b.size and b.min() < 0.0:
-                raise ValueError(f"optimizer state v_{k} (second moment) must be >= 0, got {b.min()!r}")
+                raise ValueError(f"optimizer state v_{k} (second moment) must be >= 0, got {float(b.min())!r}")
         self.t, self.m, self.v = int(t), m or None, v or None
 
 
