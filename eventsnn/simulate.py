@@ -24,10 +24,10 @@ DEFAULT_MAX_SPIKES_PER_NEURON = 10_000
 # The work of one sample is about (its spikes) x (SPIKE_COST + the fan-out of a spiking neuron), in units of one
 # delivery (an update of the target's state and a new crossing prediction, ~0.1 us): measured, a spike of a
 # 10,000-neuron bias-driven population costs 0.6 us (heap and solver), a delivery in a 1000-neuron all-to-all network
-# 0.09 us. The default max_spikes_per_sample keeps that product at DEFAULT_SAMPLE_WORK (about 1-2 s on one core,
-# tests/test_safety_runaway.py); networks that legitimately need more pass a larger cap.
+# 0.09 us. The default max_spikes_per_sample keeps that product at DEFAULT_SAMPLE_WORK (about 0.5-1 s on one idle
+# core; tests/test_safety_runaway.py holds the runaway examples to 5 s on a loaded one); networks that legitimately need more pass a larger cap.
 SPIKE_COST = 5
-DEFAULT_SAMPLE_WORK = 10_000_000
+DEFAULT_SAMPLE_WORK = 5_000_000
 # The default max_spikes_per_batch bounds the memory of the returned records (16 bytes per spike: 1.6 GB).
 DEFAULT_MAX_SPIKES_PER_BATCH = 100_000_000
 # Below this many samples a progress bar is noise; above it a user wants to see that work is happening.
@@ -60,7 +60,7 @@ def simulate(net: Network, inputs: Inputs | Sequence[Inputs] | SpikeBatch, t_max
         :class:`eventsnn.SpikeLimitError` instead of hanging or exhausting memory on runaway activity.
     max_spikes_per_sample : int, optional
         Cap on the spikes of all neuron populations together in one sample. Default
-        :func:`default_max_spikes_per_sample` (from the network's size and fan-out: about 1e7 spike deliveries).
+        :func:`default_max_spikes_per_sample` (from the network's size and fan-out: about 5e6 spike deliveries).
         Exceeding it raises :class:`eventsnn.SpikeLimitError`.
     max_spikes_per_batch : int, optional
         Cap on the spikes of all samples of the call together (default 1e8, 1.6 GB of records). Checked after each
@@ -149,8 +149,8 @@ def _with_progress(iterable, total: int, show: bool):
 
 
 def default_max_spikes_per_sample(net: Network, max_spikes_per_neuron: int = DEFAULT_MAX_SPIKES_PER_NEURON) -> int:
-    """The default cap on spikes per sample: 1e7 / (5 + mean fan-out of the neuron populations) spikes, i.e. about
-    1e7 spike deliveries (a spike costs about as much as 5 deliveries), at least 1000, and never more than
+    """The default cap on spikes per sample: 5e6 / (5 + mean fan-out of the neuron populations) spikes, i.e. about
+    5e6 spike deliveries (a spike costs about as much as 5 deliveries), at least 1000, and never more than
     ``n_neurons * max_spikes_per_neuron`` (where the per-neuron cap already stops a sample).
 
     Examples
@@ -159,8 +159,8 @@ def default_max_spikes_per_sample(net: Network, max_spikes_per_neuron: int = DEF
     >>> from eventsnn.simulate import default_max_spikes_per_sample
     >>> net = es.Network.feedforward([10, 1000, 10], neuron=es.LIF(), weights=[np.zeros((10, 1000)),
     ...                                                                        np.zeros((1000, 10))])
-    >>> default_max_spikes_per_sample(net)  # 1e7 / (5 + 1000 x 10 synapses / 1010 neurons)
-    671096
+    >>> default_max_spikes_per_sample(net)  # 5e6 / (5 + 1000 x 10 synapses / 1010 neurons)
+    335548
     """
     neurons = sum(p.size for p in net.populations.values() if not p.is_input)
     synapses = sum(c.weights.size for c in net.connections if not net.populations[c.pre].is_input)
