@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -71,6 +71,7 @@ class SGD:
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore :meth:`state` (shapes are checked against the parameters at the next step)."""
+        _check_state_type(state)
         n = _count_indexed(state, ("velocity",))
         self.velocity = [check.float_array(f"optimizer state velocity_{k}", state[f"velocity_{k}"]).copy()
                          for k in range(n)] or None
@@ -135,6 +136,7 @@ class Adam:
     def load_state(self, state: dict[str, np.ndarray]) -> None:
         """Restore :meth:`state`: ``t`` an int >= 0, moments ``m_k``, ``v_k`` finite float arrays (v >= 0) in pairs.
         Shapes are checked against the parameters at the next step. Raises ValueError/TypeError naming the entry."""
+        _check_state_type(state)
         if "t" not in state:
             raise ValueError("optimizer state has no entry 't' (the step count)")
         t = np.asarray(state["t"])
@@ -149,6 +151,12 @@ class Adam:
             if b.size and b.min() < 0.0:
                 raise ValueError(f"optimizer state v_{k} (second moment) must be >= 0, got {float(b.min())!r}")
         self.t, self.m, self.v = int(t), m or None, v or None
+
+
+def _check_state_type(state: object) -> None:
+    if not isinstance(state, Mapping) or not all(isinstance(key, str) for key in state):
+        raise TypeError(f"optimizer state must be a dict of str to arrays (as state() returns), got "
+                        f"{type(state).__name__}")
 
 
 def _count_indexed(state: dict, prefixes: tuple[str, ...]) -> int:

@@ -184,8 +184,10 @@ class LIReadout:
             ``neurons`` (one index in [0, n_inputs) per time), shape (len(times),) for neuron ``neurons[i]`` at
             ``times[i]`` at a cost of n_classes per pair instead of n_inputs x n_classes.
         """
+        if not isinstance(maxima, ReadoutMaxima):
+            raise TypeError(f"maxima must be an eventsnn.readout.ReadoutMaxima, got {type(maxima).__name__}")
         g = check.float_array("value_cotangents", value_cotangents, shape=(self.n_classes,)).copy()
-        t_star = check.float_array("maxima.times", getattr(maxima, "times", None), shape=(self.n_classes,)).copy()
+        t_star = check.float_array("maxima.times", maxima.times, shape=(self.n_classes,)).copy()
         weights = self._checked_weights().copy()  # the term describes this step's network, even if weights change
 
         def term(times: np.ndarray, neurons: np.ndarray | None = None) -> np.ndarray:
