@@ -194,27 +194,33 @@ def spike_arrays(name: str, spikes: object, n_neurons: int | None = None) -> Non
     size = times.size if isinstance(times, np.ndarray) else 0
     kernel_array(f"{name}.times", times, np.float64, (size,))
     kernel_array(f"{name}.neurons", neurons, np.int64, (size,))
+    offsets = getattr(spikes, "offsets", None)
+    if offsets is not None:  # a SpikeBatch: sample b is [offsets[b], offsets[b + 1])
+        kernel_array(f"{name}.offsets", offsets, np.int64, (getattr(offsets, "size", 0),))
+        if offsets.size < 1 or offsets[0] != 0 or offsets[-1] != size or np.any(np.diff(offsets) < 0):
+            raise ValueError(f"{name}.offsets must start at 0, be non-decreasing and end at len(times)={size}")
     if not size:
         return
     low, high = int(neurons.min()), int(neurons.max())
     if low < 0 or high >= count:
         raise ValueError(f"{name}.neurons contains neuron index {low if low < 0 else high}, outside the valid range "
                          f"[0, {count - 1}]")
-    low_time = float(times.min())
-    if not (low_time >= 0.0 and math.isfinite(float(times.max()))):  # NaN fails the first test
+    if offsets is None:
+        # one sample: sorted (a NaN anywhere fails the comparison) with a finite, >= 0 first and last entry
+        if (size == 1 or bool((np.diff(times) >= 0.0).all())) and times[0] >= 0.0 and math.isfinite(times[-1]):
+            return
+    elif not (float(times.min()) >= 0.0 and math.isfinite(float(times.max()))):
+        raise ValueError(f"{name}.times must be finite and >= 0 ms")
+    if not np.isfinite(times).all() or times.min() < 0.0:
         raise ValueError(f"{name}.times must be finite and >= 0 ms")
     decreasing = np.diff(times) < 0.0
-    offsets = getattr(spikes, "offsets", None)
     if offsets is not None:  # a SpikeBatch: each sample sorted; a step across a sample boundary may go down
-        kernel_array(f"{name}.offsets", offsets, np.int64, (getattr(offsets, "size", 0),))
-        if offsets.size < 1 or offsets[0] != 0 or offsets[-1] != size or np.any(np.diff(offsets) < 0):
-            raise ValueError(f"{name}.offsets must start at 0, be non-decreasing and end at len(times)={size}")
         inner = offsets[1:-1]
         decreasing[inner[(inner > 0) & (inner < size)] - 1] = False
     if decreasing.any():
         k = int(np.flatnonzero(decreasing)[0])
-        raise ValueError(f"{name}.times must be sorted (non-decreasing): times[{k}]={times[k]!r} > "
-                         f"times[{k + 1}]={times[k + 1]!r}")
+        raise ValueError(f"{name}.times must be sorted (non-decreasing): times[{k}]={float(times[k])!r} > "
+                         f"times[{k + 1}]={float(times[k + 1])!r}")
 
 
 def record_for_kernels(rec: object, name: str = "rec", *, network: bool = True) -> None:
