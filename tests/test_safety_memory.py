@@ -270,3 +270,11 @@ def test_valid_writes_through_views_still_simulate(objs):
     objs.ff.weights[0][...] = 0.0
     rec = es.simulate(objs.ff, objs.inputs, t_max=50.0, n_threads=1)
     assert len(rec.layers[0]) == 0
+
+
+def test_record_check_accepts_what_simulate_returns(objs):
+    """The check the backward entry points run on each record passes every valid record (layered, recurrent)."""
+    check.record_for_kernels(objs.rec)
+    check.record_for_kernels(es.simulate(objs.recurrent, objs.inputs, t_max=30.0, n_threads=1), network=False)
+    for rec in es.simulate(objs.ff, objs.batch, t_max=30.0, n_threads=1):
+        check.record_for_kernels(rec)
