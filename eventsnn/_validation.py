@@ -291,11 +291,11 @@ def index_array(name: str, value: object, n: int, *, size: int | None = None) ->
 
 STATUS_MESSAGES = {
     _status.SPIKE_LIMIT: ("SpikeLimitError",
-                          "a neuron exceeded max_spikes_per_neuron={cap} (runaway activity?) in {where}; "
-                          "raise max_spikes_per_neuron or check for runaway excitation"),
+                          ("a neuron exceeded max_spikes_per_neuron={cap} (runaway activity?) in {where}; "
+                           "raise max_spikes_per_neuron or check for runaway excitation")),
     _status.SAMPLE_SPIKE_LIMIT: ("SpikeLimitError",
-                                 "the sample exceeded max_spikes_per_sample={cap} spikes (runaway activity?) in "
-                                 "{where}; raise max_spikes_per_sample or check for runaway excitation"),
+                                 ("the sample exceeded max_spikes_per_sample={cap} spikes (runaway activity?) in "
+                                  "{where}; raise max_spikes_per_sample or check for runaway excitation")),
 }
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from safety import kernel_spy, objs  # noqa: F401 (fixtures)
 
 import eventsnn as es
 from eventsnn import losses, optim
-from safety import kernel_spy, objs  # noqa: F401 (fixtures)
 
 HUGE = 2**70
 
@@ -75,7 +75,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_bad_input_gets_a_clear_error_not_a_foreign_one(case, objs, kernel_spy):
+def test_bad_input_gets_a_clear_error_not_a_foreign_one(case, objs, kernel_spy):  # noqa: F811 (fixtures)
     _, call, exception, pattern = case
     with pytest.raises(exception, match=pattern) as caught:
         call(objs)
@@ -127,7 +127,7 @@ ENTRIES = {
 
 
 @pytest.mark.parametrize("entry", list(ENTRIES))
-def test_no_foreign_exception_from_any_kernel_entry(entry, objs):
+def test_no_foreign_exception_from_any_kernel_entry(entry, objs):  # noqa: F811 (fixtures)
     """Every bad value either works (some are valid for some arguments) or raises ValueError/TypeError (or the
     documented SpikeLimitError); nothing from numba, and no AttributeError/IndexError/OverflowError."""
     for value in BAD_VALUES:

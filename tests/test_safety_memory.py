@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from safety import kernel_spy, objs  # noqa: F401 (fixtures)
 
 import eventsnn as es
 from eventsnn import _validation as check
 from eventsnn import losses, optim
 from eventsnn.readout import ReadoutMaxima
-from safety import kernel_spy, objs  # noqa: F401 (fixtures)
 
 
 def _set(obj, attribute, value):
@@ -33,6 +33,12 @@ def _adam_with_state(state):
     adam = optim.Adam()
     adam.load_state(state)
     return adam
+
+
+def _sgd_with_state(state):
+    sgd = optim.SGD()
+    sgd.load_state(state)
+    return sgd
 
 
 def _grow(population, size):
@@ -147,8 +153,7 @@ CASES = [
      TypeError, r"params\[0\] must be a writable C-contiguous float64 array"),
     ("adam-lr-scales-short", lambda o: optim.Adam().step([np.zeros(2), np.zeros(2)], [np.zeros(2)] * 2, [1.0]),
      ValueError, r"lr_scales must hold one factor per parameter array \(2\), got 1"),
-    ("sgd-velocity-size", lambda o: (lambda s: (s.load_state({"velocity_0": np.zeros(4)}),
-                                                s.step([np.zeros(2)], [np.zeros(2)])))(optim.SGD()),
+    ("sgd-velocity-size", lambda o: _sgd_with_state({"velocity_0": np.zeros(4)}).step([np.zeros(2)], [np.zeros(2)]),
      ValueError, r"optimizer state velocity_0 must have shape \(2,\), got \(4,\)"),
     ("sgd-grad-size", lambda o: optim.SGD().step([np.zeros(2)], [np.zeros(3)]),
      ValueError, r"grads\[0\] must have shape \(2,\), got \(3,\)"),
@@ -229,14 +234,14 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_kernel_entry_refuses_bad_arrays_before_any_work(case, objs, kernel_spy):
+def test_kernel_entry_refuses_bad_arrays_before_any_work(case, objs, kernel_spy):  # noqa: F811 (fixtures)
     _, call, exception, pattern = case
     with pytest.raises(exception, match=pattern):
         call(objs)
     assert kernel_spy == []
 
 
-def test_failed_assignment_keeps_the_validated_arrays(objs):
+def test_failed_assignment_keeps_the_validated_arrays(objs):  # noqa: F811 (fixtures)
     connection = objs.ff.connections[0]
     before = connection.weights.copy()
     with pytest.raises(ValueError, match="weights of input->layer1"):
@@ -246,7 +251,7 @@ def test_failed_assignment_keeps_the_validated_arrays(objs):
     assert np.array_equal(connection.weights, before)
 
 
-def test_assigned_arrays_are_copied(objs):
+def test_assigned_arrays_are_copied(objs):  # noqa: F811 (fixtures)
     """A validated array cannot be changed behind the network's back through the caller's reference."""
     mine = np.full((2, 3), 1.0)
     objs.ff.connections[0].weights = mine
@@ -256,7 +261,7 @@ def test_assigned_arrays_are_copied(objs):
     assert objs.readout.weights is not None and objs.readout.weights[0, 0] == 2.0
 
 
-def test_a_failed_optimizer_step_updates_nothing(objs):
+def test_a_failed_optimizer_step_updates_nothing(objs):  # noqa: F811 (fixtures)
     params = [np.ones(2), np.ones(3)]
     adam = optim.Adam()
     with pytest.raises(ValueError, match=r"grads\[1\]"):
@@ -265,14 +270,14 @@ def test_a_failed_optimizer_step_updates_nothing(objs):
     assert np.array_equal(params[0], np.ones(2)) and np.array_equal(params[1], np.ones(3))
 
 
-def test_valid_writes_through_views_still_simulate(objs):
+def test_valid_writes_through_views_still_simulate(objs):  # noqa: F811 (fixtures)
     """The documented in-place route (what optimizers do) keeps working: the re-check only refuses bad values."""
     objs.ff.weights[0][...] = 0.0
     rec = es.simulate(objs.ff, objs.inputs, t_max=50.0, n_threads=1)
     assert len(rec.layers[0]) == 0
 
 
-def test_record_check_accepts_what_simulate_returns(objs):
+def test_record_check_accepts_what_simulate_returns(objs):  # noqa: F811 (fixtures)
     """The check the backward entry points run on each record passes every valid record (layered, recurrent)."""
     check.record_for_kernels(objs.rec)
     check.record_for_kernels(es.simulate(objs.recurrent, objs.inputs, t_max=30.0, n_threads=1), network=False)

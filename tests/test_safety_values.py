@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from safety import kernel_spy, objs  # noqa: F401 (fixtures)
 
 import eventsnn as es
 from eventsnn import _validation as check
 from eventsnn import optim
 from eventsnn.readout import LIReadout
-from safety import kernel_spy, objs  # noqa: F401 (fixtures)
 
 NAN, INF = np.nan, np.inf
 
@@ -31,6 +31,13 @@ def _write(array, index, value):
 
 def _assign(obj, attribute, value):
     setattr(obj, attribute, value)
+
+
+def _sgd(**attributes):
+    sgd = optim.SGD()
+    for name, value in attributes.items():
+        setattr(sgd, name, value)
+    return sgd
 
 
 def _adam(state=None, **attributes):
@@ -106,7 +113,7 @@ CASES = [
      ValueError, r"lr must be a finite number > 0, got nan"),
     ("adam-lr-negative", lambda o: _adam(lr=-1e-3).step([np.zeros(2)], [np.zeros(2)]),
      ValueError, r"lr must be a finite number > 0, got -0.001"),
-    ("sgd-lr-zero", lambda o: (lambda s: (_assign(s, "lr", 0.0), s.step([np.zeros(2)], [np.zeros(2)])))(optim.SGD()),
+    ("sgd-lr-zero", lambda o: _sgd(lr=0.0).step([np.zeros(2)], [np.zeros(2)]),
      ValueError, r"lr must be a finite number > 0, got 0.0"),
     ("adam-state-t-negative", lambda o: _adam({"t": np.int64(-5)}), ValueError,
      r"optimizer state t must be an int >= 0, got -5"),
@@ -121,7 +128,7 @@ CASES = [
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_value_outside_the_engine_range_is_refused(case, objs, kernel_spy):
+def test_value_outside_the_engine_range_is_refused(case, objs, kernel_spy):  # noqa: F811 (fixtures)
     _, call, exception, pattern = case
     with pytest.raises(exception, match=pattern):
         call(objs)
