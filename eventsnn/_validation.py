@@ -14,6 +14,7 @@ from typing import Iterable
 import numpy as np
 
 from eventsnn._kernels import status as _status
+from eventsnn._kernels.indexing import spike_train_status as _spike_train_status
 
 
 class SpikeLimitError(RuntimeError):
@@ -186,8 +187,8 @@ def spike_arrays(name: str, spikes: object, n_neurons: int | None = None) -> Non
     and may have been replaced since construction. float64 times, finite, >= 0, sorted; int64 neurons in
     [0, n_neurons). O(n_spikes) vectorised passes, no copies."""
     count = getattr(spikes, "n_neurons", None)
-    if isinstance(count, (bool, np.bool_)) or not isinstance(count, (int, np.integer)) or count < 0:
-        raise TypeError(f"{name}.n_neurons must be an int >= 0, got {count!r}")
+    if isinstance(count, (bool, np.bool_)) or not isinstance(count, (int, np.integer)) or not 0 <= count <= INT64_MAX:
+        raise TypeError(f"{name}.n_neurons must be an int in [0, 2**63 - 1], got {count!r}")
     if n_neurons is not None and count != n_neurons:
         raise ValueError(f"{name} has n_neurons={count}, expected {n_neurons}")
     times, neurons = getattr(spikes, "times", None), getattr(spikes, "neurons", None)
@@ -201,16 +202,22 @@ def spike_arrays(name: str, spikes: object, n_neurons: int | None = None) -> Non
             raise ValueError(f"{name}.offsets must start at 0, be non-decreasing and end at len(times)={size}")
     if not size:
         return
+    if offsets is None:
+        # one sample, the common case (every sample of simulate, every loss): one compiled pass, dtypes checked above
+        code, index = _spike_train_status(times, neurons, count)
+        if code == _status.OK:
+            return
+        if code == _status.NEURON_OUT_OF_RANGE:
+            raise ValueError(f"{name}.neurons contains neuron index {int(neurons[index])}, outside the valid range "
+                             f"[0, {count - 1}]")
+        if code == _status.TIME_NOT_FINITE_OR_NEGATIVE:
+            raise ValueError(f"{name}.times must be finite and >= 0 ms, got {float(times[index])!r} at index {index}")
+        raise ValueError(f"{name}.times must be sorted (non-decreasing): times[{index - 1}]={float(times[index - 1])!r}"
+                         f" > times[{index}]={float(times[index])!r}")
     low, high = int(neurons.min()), int(neurons.max())
     if low < 0 or high >= count:
         raise ValueError(f"{name}.neurons contains neuron index {low if low < 0 else high}, outside the valid range "
                          f"[0, {count - 1}]")
-    if offsets is None:
-        # one sample: sorted (a NaN anywhere fails the comparison) with a finite, >= 0 first and last entry
-        if (size == 1 or bool((np.diff(times) >= 0.0).all())) and times[0] >= 0.0 and math.isfinite(times[-1]):
-            return
-    elif not (float(times.min()) >= 0.0 and math.isfinite(float(times.max()))):
-        raise ValueError(f"{name}.times must be finite and >= 0 ms")
     if not np.isfinite(times).all() or times.min() < 0.0:
         raise ValueError(f"{name}.times must be finite and >= 0 ms")
     decreasing = np.diff(times) < 0.0

@@ -283,3 +283,35 @@ def test_record_check_accepts_what_simulate_returns(objs):  # noqa: F811 (fixtur
     check.record_for_kernels(es.simulate(objs.recurrent, objs.inputs, t_max=30.0, n_threads=1), network=False)
     for rec in es.simulate(objs.ff, objs.batch, t_max=30.0, n_threads=1):
         check.record_for_kernels(rec)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_spike_train_check_agrees_with_its_numpy_definition(seed, rng):
+    """The one-pass compiled check behind every per-sample re-check finds exactly the first bad spike."""
+    from eventsnn._kernels import status
+    from eventsnn._kernels.indexing import spike_train_status
+    for _ in range(300):
+        size = int(rng.integers(1, 12))
+        times = np.sort(rng.choice([0.0, 0.5, 1.0, 2.0, 7.5], size))
+        neurons = rng.integers(0, 4, size)
+        if rng.random() < 0.7:  # one fault (or none) at a random place
+            k = int(rng.integers(0, size))
+            kind = rng.integers(0, 4)
+            if kind == 0:
+                neurons[k] = rng.choice([-1, 4, 99])
+            elif kind == 1:
+                times[k] = rng.choice([np.nan, np.inf, -np.inf, -0.5])
+            elif kind == 2 and k > 0:
+                times[k] = times[k - 1] - 0.25
+        bad_neuron = (neurons < 0) | (neurons >= 4)
+        bad_time = ~np.isfinite(times) | (times < 0.0)
+        unsorted = np.concatenate([[False], np.diff(times) < 0.0]) & ~bad_time
+        unsorted[1:] &= ~bad_time[:-1]  # a step down after a bad time is reported as the bad time
+        first = [np.flatnonzero(m)[0] if m.any() else size for m in (bad_neuron, bad_time, unsorted)]
+        code, index = spike_train_status(times, neurons.astype(np.int64), 4)
+        if min(first) == size:
+            assert (code, index) == (status.OK, -1)
+        else:
+            assert index == min(first)
+            expected = [status.NEURON_OUT_OF_RANGE, status.TIME_NOT_FINITE_OR_NEGATIVE, status.TIME_NOT_SORTED]
+            assert code == expected[int(np.argmin(first))], (times, neurons)
