@@ -112,6 +112,18 @@ def _variant_name(method: str, options: dict) -> str:
     return method + "".join(f",{k}={v}" for k, v in sorted(options.items()))
 
 
+def _every_method(out: dict, prefix: str, net: es.Network, records: list, loss: list) -> None:
+    """Gradients of every method variant: the first sample alone, and the batch with one and two threads."""
+    for method, options in METHOD_VARIANTS:
+        key = f"{prefix}/{_variant_name(method, options)}"
+        single = loss[0].cotangents if method == "timing" else loss[0]
+        _store_gradients(out, f"{key}/single", es.vjp(net, records[0], single, method=method, **options))
+        batch = [l.cotangents for l in loss] if method == "timing" else loss
+        for threads in (1, 2):
+            _store_gradients(out, f"{key}/batch/threads{threads}",
+                             es.vjp(net, records, batch, method=method, n_threads=threads, **options))
+
+
 def _gradient_cases(out: dict) -> None:
     # layered networks: a spiking output layer with the first-spike loss plus a spike penalty
     for n_name, neuron in NEURONS.items():
@@ -124,14 +136,7 @@ def _gradient_cases(out: dict) -> None:
                 for r, y in zip(records, labels)]
         for b, r in enumerate(records):
             _store_record(out, f"layered/{n_name}/sample{b}", r)
-        for method, options in METHOD_VARIANTS:
-            key = f"layered/{n_name}/{_variant_name(method, options)}"
-            single = loss[0].cotangents if method == "timing" else loss[0]
-            _store_gradients(out, f"{key}/single", es.vjp(net, records[0], single, method=method, **options))
-            batch = [l.cotangents for l in loss] if method == "timing" else loss
-            for threads in (1, 2):
-                _store_gradients(out, f"{key}/batch/threads{threads}",
-                                 es.vjp(net, records, batch, method=method, n_threads=threads, **options))
+        _every_method(out, f"layered/{n_name}", net, records, loss)
         # NA with the loss itself at the output layer
         def loss_fn(rec, _y=labels[0]):
             return losses.first_spike_cross_entropy(rec, _y).value + \
@@ -168,14 +173,7 @@ def _gradient_cases(out: dict) -> None:
     for b, r in enumerate(records):
         _store_record(out, f"readout/sample{b}", r)
         out[f"readout/sample{b}/readout_gradient"] = loss[b].readout_gradient
-    for method, options in METHOD_VARIANTS:
-        key = f"readout/{_variant_name(method, options)}"
-        single = loss[0].cotangents if method == "timing" else loss[0]
-        _store_gradients(out, f"{key}/single", es.vjp(net, records[0], single, method=method, **options))
-        batch = [l.cotangents for l in loss] if method == "timing" else loss
-        for threads in (1, 2):
-            _store_gradients(out, f"{key}/batch/threads{threads}",
-                             es.vjp(net, records, batch, method=method, n_threads=threads, **options))
+    _every_method(out, "readout", net, records, loss)
 
 
 def _training_cases(out: dict) -> None:

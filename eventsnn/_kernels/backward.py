@@ -249,6 +249,15 @@ def _undo_clock_point(tag, arrival_sources, weights, lam_v, lam_i, accumulate, t
         lam_v_query[-1 - tag] = lam_v
 
 
+@njit(cache=True, inline="always")
+def _factors(dt, cached_dt, cached, params):
+    """(dt, decay factors over dt), reusing ``cached`` when dt equals ``cached_dt``: grid candidates share their
+    times across neurons, so consecutive own events mostly step by the same dt."""
+    if dt != cached_dt:
+        return dt, decay_factors(dt, params)
+    return cached_dt, cached
+
+
 # inlined, as forward._advance_neuron: called once per own event with many arguments
 @njit(cache=True, inline="always")
 def _own_event(j, t_event, kind, index, lam_v, lam_i, t_last, d_bias_per_neuron, params, cached_dt, cached,
@@ -257,11 +266,7 @@ def _own_event(j, t_event, kind, index, lam_v, lam_i, t_last, d_bias_per_neuron,
     """Phase 2: propagate neuron j's adjoint from ``t_last[j]`` down to its event at ``t_event`` and apply the
     event (source, A3 refractory end or A4 spike). Returns the decay-factor cache (dt, factors) and 1 if the
     event was a near-grazing spike, else 0."""
-    # grid candidates share their times across neurons, so consecutive own events mostly step by the same dt:
-    # the factors of the last dt are kept
-    if t_last[j] - t_event != cached_dt:
-        cached_dt = t_last[j] - t_event
-        cached = decay_factors(cached_dt, params)
+    cached_dt, cached = _factors(t_last[j] - t_event, cached_dt, cached, params)
     em, es, kern = cached
     lam_v[j], lam_i[j], rise = adjoint_propagate(lam_v[j], lam_i[j], em, es, kern)
     d_bias_per_neuron[j] += rise
@@ -293,9 +298,7 @@ def _propagate_gap(top, bottom, specials, n_special, special, t_last, lam_v, lam
     # neurons with own events: the rest of the gap with their own factors, kept aside while the shared update runs
     for m in range(n_special):
         j = specials[m]
-        if t_last[j] - bottom != cached_dt:
-            cached_dt = t_last[j] - bottom
-            cached = decay_factors(cached_dt, params)
+        cached_dt, cached = _factors(t_last[j] - bottom, cached_dt, cached, params)
         em, es, kern = cached
         keep_v[m], keep_i[m], rise = adjoint_propagate(lam_v[j], lam_i[j], em, es, kern)
         keep_b[m] = d_bias_per_neuron[j] + rise

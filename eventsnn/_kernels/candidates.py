@@ -31,6 +31,7 @@ from eventsnn._kernels.indexing import count_up_to, merge_order, per_neuron_inde
 from eventsnn._kernels.lif import (advance_held, decay_factors, extremum_time, reset_after_spike,
                                    state_after, unpack, voltage_slope)
 
+
 @njit(cache=True)
 def _near_miss(v, cur, v_end, i_end, t, t_end, j, params, out_t, out_n, out_v, out_i, out_curv, n_out):
     """Append neuron j's sub-threshold maximum strictly inside the free step (t, t_end) that takes (v, cur) to
