@@ -8,6 +8,12 @@ downstream neurons; docs/theory.md) as long as no spike appears or disappears un
 Near-grazing crossings (dV/dt at threshold close to 0) make the exact derivative huge. The exact value is the
 default; ``min_slope`` is an opt-in floor on dV/dt for training, and ``Gradients.n_near_grazing`` reports how
 many crossings had dV/dt < ``grazing_slope`` (whether or not clipping was on).
+
+Route of one sample: a layered feed-forward record goes through ``_layered_vjp``, one loop over the layers from
+the top, each a call of ``_kernels/backward.layer_backward``; the exact timing adjoint is that sweep without
+sources, the creation/removal methods add the candidate sources of :class:`eventsnn.gradient_methods.MethodSources`.
+Any other network goes through ``_network_vjp`` (``_kernels/backward_network.network_backward``, one global
+reverse sweep; timing only). Each returns a ``_SampleGradients``; a batch adds them up in sample order.
 """
 
 from __future__ import annotations
@@ -156,7 +162,7 @@ def vjp(net: Network, rec: Record | Sequence[Record], cotangents, *, method: str
     in_place = n_threads == 1 or len(records) == 1
 
     def one(b: int):
-        return _vjp_one(net, records[b], checked[b], min_slope, grazing_slope, dense=False, method=method,
+        return _vjp_one(net, records[b], checked[b], min_slope, grazing_slope, single=False, method=method,
                         options=options, loss_fn=loss_fn, structure=structures[id(records[b].network)],
                         weight_totals=total.weights if in_place else None)
 
@@ -241,11 +247,12 @@ class _SampleGradients:
                          spike_times=self.spike_times, n_near_grazing=self.n_near_grazing, extra=extra)
 
 
-def _vjp_one(net: Network, rec: Record, cotangents, min_slope: float, grazing_slope: float, dense: bool = True,
+def _vjp_one(net: Network, rec: Record, cotangents, min_slope: float, grazing_slope: float, single: bool = True,
              method: str = "timing", options: MethodOptions | None = None, loss_fn: Callable | None = None,
              structure: tuple | None = None, weight_totals: list | None = None):
-    """Gradients of one sample: a :class:`Gradients` with dense=True, else a :class:`_SampleGradients` whose weight
-    gradients are added into ``weight_totals`` if given (layered networks), else returned as rows or matrices."""
+    """Gradients of one sample: a :class:`Gradients` with single=True (a lone record), else a
+    :class:`_SampleGradients` whose weight gradients are added into ``weight_totals`` if given (layered networks),
+    else returned as rows or matrices."""
     snapshot = rec.network
     layered, prepared = structure if structure is not None else _structure(net, snapshot)
     if not layered:
@@ -253,8 +260,8 @@ def _vjp_one(net: Network, rec: Record, cotangents, min_slope: float, grazing_sl
             raise ValueError(f"method={method!r} needs a layered feed-forward network (input -> layer1 -> ...); "
                              "use method='timing' for general networks")
         part = _network_vjp(snapshot, rec, cotangents, min_slope, grazing_slope, prepared)
-        return part.as_gradients(part.weights) if dense else part
-    if dense:
+        return part.as_gradients(part.weights) if single else part
+    if single:
         # a single record gets its own dL/dW, filled in place by the sweep (a batch passes its running total
         # instead: per-sample (n_pre, n_post) matrices would cost more in page faults than the adjoint itself)
         weight_totals = [np.zeros(c.weights.shape) for c in snapshot.connections]
@@ -262,7 +269,7 @@ def _vjp_one(net: Network, rec: Record, cotangents, min_slope: float, grazing_sl
         MethodSources(rec, cotangents, method, options, prepared, _arrivals(rec), loss_fn=loss_fn)
     spike_cotangents = cotangents if method == "timing" else cotangents.cotangents
     part = _layered_vjp(rec, spike_cotangents, prepared, min_slope, grazing_slope, weight_totals, sources)
-    return part.as_gradients(weight_totals) if dense else part
+    return part.as_gradients(weight_totals) if single else part
 
 
 def _arrivals(rec: Record) -> list[np.ndarray]:

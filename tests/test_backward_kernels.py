@@ -140,3 +140,23 @@ def test_the_oracle_can_tell_a_wrong_rule():
                            NO_QUERIES, 1.0, True, 0.0, 1e-3)
     with pytest.raises(AssertionError):
         _assert_close(ref, wrong, 1e-10, "detached")
+
+
+@pytest.mark.parametrize("taus", TAUS + [(20.0, 5.0), (3.0, 9.0)])
+def test_adjoint_step_is_the_transpose_of_the_forward_step(taus):
+    """lif.adjoint_propagate is the transpose of lif.propagate over the same step (A1): for any tangent (dV, dI,
+    dbias) of the state before a step and any adjoint (lambda_V, lambda_I) after it, <adjoint, J tangent> =
+    <J^T adjoint, tangent>, with J read off ``propagate`` (which is affine in V, I and bias)."""
+    from eventsnn._kernels.lif import adjoint_propagate, decay_factors, propagate
+
+    rng = np.random.default_rng(len(taus) + int(taus[0] * 10))
+    params = es.LIF(tau_mem=taus[0], tau_syn=taus[1]).kernel_parameters()
+    for dt in (0.0, 1e-3, 0.7, 5.0, 80.0):
+        em, es_, kern = decay_factors(dt, params)
+        origin = np.array(propagate(0.0, 0.0, em, es_, kern, 0.0))
+        columns = [np.array(propagate(*point, em, es_, kern, bias)) - origin
+                   for *point, bias in ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))]
+        jacobian = np.stack(columns, axis=1)  # rows (V, I) after, columns (V, I, bias) before
+        lam = rng.normal(size=2)
+        lam_v, lam_i, d_bias = adjoint_propagate(lam[0], lam[1], em, es_, kern)
+        np.testing.assert_allclose([lam_v, lam_i, d_bias], jacobian.T @ lam, rtol=1e-14, atol=1e-15)

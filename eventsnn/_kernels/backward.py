@@ -20,11 +20,15 @@ Loop order. All neurons of a dense layer see the same arrival times, so between 
 *gap*) every neuron without an own event in that gap is propagated by the same decay factors, in one loop over
 neurons that the compiler vectorises. Only neurons with an own event (spike, refractory end, source) inside the
 gap are propagated piecewise. One gap of ``layer_backward`` is three phases, the forward phases of
-``forward.layer_forward`` in reverse:
+``forward.layer_forward`` in reverse, marked in the loop:
 
-1. ``_undo_clock_point``: undo the arrival at the gap's top (or read lambda at a query time);
-2. ``_own_event``: propagate one neuron down to its event and apply it (source, refractory end or spike);
-3. ``_propagate_gap``: the rest of the gap, piecewise for those neurons, shared for all others.
+1. undo the clock point at the gap's top: the arrival there (A2), or read lambda at a query time;
+2. own events in the gap, latest first: propagate the neuron down to the event (A1), apply it (source, A3, A4);
+3. propagate the gap: neurons with own events over the rest of it alone, all others with the shared factors.
+
+The phases are blocks of the loop, not helper functions: the per-gap work is a few vector operations, and an
+inlined helper taking the dozen state arrays cost more in reference counting than the work itself (4.7x on W2's
+output layer, measured); the set-up before the loop is ``_own_event_schedule``.
 
 Sources (the creation/removal methods of :mod:`eventsnn.gradient_methods`; timing is the case "no sources"):
 per neuron, *candidate* times t_c (``candidates.py``) at which dL/dV receives a source
@@ -221,97 +225,11 @@ def _own_event_schedule(arrival_times, arrival_sources, weights, n_arr, t_ref, t
 
 
 @njit(cache=True, inline="always")
-def _undo_clock_point(tag, arrival_sources, weights, lam_v, lam_i, accumulate, total, d_weights, d_arrivals,
-                      lam_i_query, lam_v_query, sensitivity, inv_tau_mem, inv_tau_syn):
-    """Phase 1: at a clock point, undo arrival ``tag`` (A2; it followed every own event at its time; lambda_V is 0
-    while refractory) or, for a query point (tag < 0), record lambda there."""
-    n_post = lam_v.size
-    if tag >= 0:
-        k = tag
-        row = weights[arrival_sources[k]]
-        # adding straight into the total saves a row buffer per arrival and a second pass over it
-        out_row = total[arrival_sources[k]] if accumulate else d_weights[k]
-        for j in range(n_post):
-            out_row[j] += lam_i[j]
-            sensitivity[j] = lam_i[j] * inv_tau_syn - lam_v[j] * inv_tau_mem
-        # dL/d(arrival time) = sum_j w_j (lambda_I,j / tau_syn - lambda_V,j / tau_mem). On wide layers a BLAS
-        # dot product is twice as fast as the best hand-written loop (LLVM may not reorder a floating-point
-        # sum); on narrow ones the call costs more than the sum.
-        if n_post >= BLAS_DOT_MIN:
-            d_arrivals[k] = np.dot(row, sensitivity)
-        else:
-            acc = 0.0
-            for j in range(n_post):
-                acc += row[j] * sensitivity[j]
-            d_arrivals[k] = acc
-    else:
-        lam_i_query[-1 - tag] = lam_i
-        lam_v_query[-1 - tag] = lam_v
-
-
-@njit(cache=True, inline="always")
 def _factors(dt, cached_dt, cached, params):
     """(dt, decay factors over dt), reusing ``cached`` when dt equals ``cached_dt``: grid candidates share their
     times across neurons, so consecutive own events mostly step by the same dt."""
     if dt != cached_dt:
         return dt, decay_factors(dt, params)
-    return cached_dt, cached
-
-
-# inlined, as forward._advance_neuron: called once per own event with many arguments
-@njit(cache=True, inline="always")
-def _own_event(j, t_event, kind, index, lam_v, lam_i, t_last, d_bias_per_neuron, params, cached_dt, cached,
-               sources, inert, pending, current_before, current_at_end, bias, inv_tau_mem, spike_cotangents,
-               lambda_timing, detach_reset, min_slope, grazing_slope, theta, tau_mem, t_ref, reset_current):
-    """Phase 2: propagate neuron j's adjoint from ``t_last[j]`` down to its event at ``t_event`` and apply the
-    event (source, A3 refractory end or A4 spike). Returns the decay-factor cache (dt, factors) and 1 if the
-    event was a near-grazing spike, else 0."""
-    cached_dt, cached = _factors(t_last[j] - t_event, cached_dt, cached, params)
-    em, es, kern = cached
-    lam_v[j], lam_i[j], rise = adjoint_propagate(lam_v[j], lam_i[j], em, es, kern)
-    d_bias_per_neuron[j] += rise
-    t_last[j] = t_event
-    near_grazing = 0
-    if kind == EVENT_CANDIDATE:
-        if not inert[index]:
-            _, _, gain, drive, coef_v, coef_i = sources
-            g = drive[index] + coef_v[index] * lam_v[j] + coef_i[index] * lam_i[j]
-            lam_v[j] += gain[index] * g
-    elif kind == EVENT_REFRACTORY_END:
-        pending[index] = -lam_v[j] * (current_at_end[index] + bias) * inv_tau_mem
-        lam_v[j] = 0.0
-    else:
-        slope, flow_v_after, near_grazing = spike_jump(current_before[index], theta, bias, tau_mem, t_ref,
-                                                       reset_current, min_slope, grazing_slope)
-        reset_part = 0.0 if detach_reset else pending[index] - lam_v[j] * flow_v_after
-        lam_v[j] = -(lambda_timing * spike_cotangents[index] + reset_part) / slope
-        if reset_current:
-            lam_i[j] = 0.0
-    return cached_dt, cached, near_grazing
-
-
-@njit(cache=True, inline="always")
-def _propagate_gap(top, bottom, specials, n_special, special, t_last, lam_v, lam_i, d_bias_per_neuron, params,
-                   cached_dt, cached, keep_v, keep_i, keep_b):
-    """Phase 3: propagate every neuron's adjoint from the gap's top (or, for a neuron with own events in the gap,
-    from its last one) down to the gap's bottom. Returns the decay-factor cache (dt, factors)."""
-    # neurons with own events: the rest of the gap with their own factors, kept aside while the shared update runs
-    for m in range(n_special):
-        j = specials[m]
-        cached_dt, cached = _factors(t_last[j] - bottom, cached_dt, cached, params)
-        em, es, kern = cached
-        keep_v[m], keep_i[m], rise = adjoint_propagate(lam_v[j], lam_i[j], em, es, kern)
-        keep_b[m] = d_bias_per_neuron[j] + rise
-    em, es, kern = decay_factors(top - bottom, params)
-    for j in range(lam_v.size):  # branch-free, so that it vectorises
-        lam_v[j], lam_i[j], rise = adjoint_propagate(lam_v[j], lam_i[j], em, es, kern)
-        d_bias_per_neuron[j] += rise
-    for m in range(n_special):
-        j = specials[m]
-        d_bias_per_neuron[j] = keep_b[m]
-        lam_i[j] = keep_i[m]
-        lam_v[j] = keep_v[m]
-        special[j] = False
     return cached_dt, cached
 
 
@@ -347,7 +265,7 @@ def layer_backward(arrival_times, arrival_sources, weights, params, t_max, spike
      lambda_i_at_queries (n_query, n_post), lambda_v_at_queries (n_query, n_post))
     """
     tau_mem, tau_syn, _, theta, bias, t_ref, reset_current = unpack(params)
-    cand_times, cand_neurons = sources[0], sources[1]
+    cand_times, cand_neurons, cand_gain, cand_drive, cand_coef_v, cand_coef_i = sources
     n_post = weights.shape[1]
     n_arr = count_up_to(arrival_times, t_max)
     n_query = query_times.size
@@ -392,9 +310,31 @@ def layer_backward(arrival_times, arrival_sources, weights, params, t_max, spike
     for g in range(ev_gap[n_ev - 1], -2, -1):
         top = clock_time[g + 1] if g + 1 < n_clock else t_max
         bottom = clock_time[g] if g >= 0 else 0.0
+        # phase 1: the clock point at the top of the gap. Arrival k is undone first (it followed every own event at
+        # its time; lambda_V is 0 while refractory); a query point reads lambda after every event at its time
         if g + 1 < n_clock:
-            _undo_clock_point(clock_tag[g + 1], arrival_sources, weights, lam_v, lam_i, accumulate, total,
-                              d_weights, d_arrivals, lam_i_query, lam_v_query, sensitivity, inv_tau_mem, inv_tau_syn)
+            k = clock_tag[g + 1]
+            if k >= 0:
+                row = weights[arrival_sources[k]]
+                # adding straight into the total saves a row buffer per arrival and a second pass over it
+                out_row = total[arrival_sources[k]] if accumulate else d_weights[k]
+                for j in range(n_post):
+                    out_row[j] += lam_i[j]
+                    sensitivity[j] = lam_i[j] * inv_tau_syn - lam_v[j] * inv_tau_mem
+                # dL/d(arrival time) = sum_j w_j (lambda_I,j / tau_syn - lambda_V,j / tau_mem). On wide layers a BLAS
+                # dot product is twice as fast as the best hand-written loop (LLVM may not reorder a floating-point
+                # sum); on narrow ones the call costs more than the sum.
+                if n_post >= BLAS_DOT_MIN:
+                    d_arrivals[k] = np.dot(row, sensitivity)
+                else:
+                    acc = 0.0
+                    for j in range(n_post):
+                        acc += row[j] * sensitivity[j]
+                    d_arrivals[k] = acc
+            else:
+                lam_i_query[-1 - k] = lam_i
+                lam_v_query[-1 - k] = lam_v
+        # phase 2: own events in the gap, latest first
         n_special = 0
         while e >= 0 and ev_gap[e] == g:
             idx = order[e]
@@ -404,15 +344,49 @@ def layer_backward(arrival_times, arrival_sources, weights, params, t_max, spike
                 specials[n_special] = j
                 n_special += 1
                 t_last[j] = top
-            cached_dt, cached, near_grazing = _own_event(
-                j, ev_time[idx], ev_kind[idx], ev_index[idx], lam_v, lam_i, t_last, d_bias_per_neuron, params,
-                cached_dt, cached, sources, inert, pending, current_before, current_at_end, bias, inv_tau_mem,
-                spike_cotangents, lambda_timing, detach_reset, min_slope, grazing_slope, theta, tau_mem, t_ref,
-                reset_current)
+            t_event = ev_time[idx]
+            cached_dt, cached = _factors(t_last[j] - t_event, cached_dt, cached, params)
+            em, es, kern = cached
+            lam_v[j], lam_i[j], rise = adjoint_propagate(lam_v[j], lam_i[j], em, es, kern)
+            d_bias_per_neuron[j] += rise
+            t_last[j] = t_event
+            kind = ev_kind[idx]
+            index = ev_index[idx]
+            near_grazing = 0
+            if kind == EVENT_CANDIDATE:  # a source, inert while V is clamped
+                if not inert[index]:
+                    g_c = cand_drive[index] + cand_coef_v[index] * lam_v[j] + cand_coef_i[index] * lam_i[j]
+                    lam_v[j] += cand_gain[index] * g_c
+            elif kind == EVENT_REFRACTORY_END:  # A3
+                pending[index] = -lam_v[j] * (current_at_end[index] + bias) * inv_tau_mem
+                lam_v[j] = 0.0
+            else:  # A4
+                slope, flow_v_after, near_grazing = spike_jump(current_before[index], theta, bias, tau_mem, t_ref,
+                                                               reset_current, min_slope, grazing_slope)
+                reset_part = 0.0 if detach_reset else pending[index] - lam_v[j] * flow_v_after
+                lam_v[j] = -(lambda_timing * spike_cotangents[index] + reset_part) / slope
+                if reset_current:
+                    lam_i[j] = 0.0
             n_grazing += near_grazing
             e -= 1
-        cached_dt, cached = _propagate_gap(top, bottom, specials, n_special, special, t_last, lam_v, lam_i,
-                                           d_bias_per_neuron, params, cached_dt, cached, keep_v, keep_i, keep_b)
+        # phase 3: the rest of the gap. Neurons with own events use their own factors, kept aside while the shared
+        # update runs over every neuron
+        for m in range(n_special):
+            j = specials[m]
+            cached_dt, cached = _factors(t_last[j] - bottom, cached_dt, cached, params)
+            em, es, kern = cached
+            keep_v[m], keep_i[m], rise = adjoint_propagate(lam_v[j], lam_i[j], em, es, kern)
+            keep_b[m] = d_bias_per_neuron[j] + rise
+        em, es, kern = decay_factors(top - bottom, params)
+        for j in range(lam_v.size):  # branch-free, so that it vectorises
+            lam_v[j], lam_i[j], rise = adjoint_propagate(lam_v[j], lam_i[j], em, es, kern)
+            d_bias_per_neuron[j] += rise
+        for m in range(n_special):
+            j = specials[m]
+            d_bias_per_neuron[j] = keep_b[m]
+            lam_i[j] = keep_i[m]
+            lam_v[j] = keep_v[m]
+            special[j] = False
     d_bias = 0.0
     for j in range(n_post):
         d_bias += d_bias_per_neuron[j]

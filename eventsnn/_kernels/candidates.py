@@ -4,16 +4,17 @@ The methods of :mod:`eventsnn.gradient_methods` add, per neuron, *candidate* tim
 receives a source (``backward.layer_backward``): existing spikes (removal) and either grid points or the
 sub-threshold local maxima of the exact V(t) (creation). Finding them is a forward replay, not an adjoint:
 ``layer_candidates`` replays the layer once, swept gap by gap over the clock shared by all its neurons (arrivals,
-plus grid times), as ``forward.layer_forward`` does. One gap is four phases:
+plus grid times), as ``forward.layer_forward`` does. One gap is four phases, marked in the loop:
 
-1. ``_step_alone``: neurons held by a refractory period or spiking inside the gap are stepped on their own;
-2. ``_shared_step``: every other neuron shares one set of decay factors, in a vectorised loop;
-3. ``_scan_near_misses``: sub-threshold maxima inside the gap of the neurons of phase 2 (event form);
-4. ``_clock_point``: the arrival at the gap's top, or the grid point there (creation candidates);
+1. neurons held by a refractory period or spiking inside the gap are stepped alone (``_step``, ``_near_miss``);
+2. every other neuron shares one set of decay factors, in a vectorised loop;
+3. sub-threshold maxima inside the gap of the neurons of phase 2 (event form);
+4. the clock point at the gap's top: the arrival, or the grid point (creation candidates);
 
-and ``_merge_with_removals`` sorts the creations in with the removal candidates at the end. NA re-simulates one
-neuron per candidate with that spike flipped, from the state at the candidate (``resimulate_candidates``), and
-prices the change (``na_pairing``). The slow reference of the flip, re-simulating from t = 0, is
+and ``_merge_with_removals`` sorts the creations in with the removal candidates at the end. The phases are
+blocks of the loop rather than inlined helpers, for the reason given in ``backward.py`` (reference counting of the
+many state arrays per call). NA re-simulates one neuron per candidate with that spike flipped, from the state at
+the candidate (``resimulate_candidates``), and prices the change (``na_pairing``). The slow reference of the flip, re-simulating from t = 0, is
 ``tests/oracles/na_flip.py``.
 """
 
@@ -59,99 +60,6 @@ def _step(v, cur, t, target, free_from, params):
     if target > t:
         v, cur = state_after(target - t, v, cur, params)
     return v, cur, v0, i0, t0
-
-
-@njit(cache=True, inline="always")
-def _mark_alone(j, bottom, special, specials, n_special, t_at):
-    """Add neuron j to the gap's stepped-alone neurons (its state refers to the gap's bottom); returns the count."""
-    if not special[j]:
-        special[j] = True
-        specials[n_special] = j
-        n_special += 1
-        t_at[j] = bottom
-    return n_special
-
-
-# inlined, as forward._advance_neuron: one call per gap with many arguments
-@njit(cache=True, inline="always")
-def _step_alone(g, bottom, top, e, spike_times, spike_neurons, spike_gap, v, cur, free_from, t_at, special,
-                specials, held, in_held, n_held, rem_i, v_alone, i_alone, params, t_ref, use_grid, out_t, out_n,
-                out_v, out_i, out_curv, n_out):
-    """Phase 1: step the neurons held by a refractory period over part of gap g, and those that spike in it, on
-    their own to the gap's top (their end states in ``v_alone``/``i_alone``). Returns (n_special, e, n_held,
-    n_out): e = the next spike, n_out = the candidate count after the near-misses of these steps."""
-    n_special = 0
-    m = 0
-    while m < n_held:
-        j = held[m]
-        if free_from[j] > bottom:
-            n_special = _mark_alone(j, bottom, special, specials, n_special, t_at)
-            m += 1
-        else:
-            in_held[j] = False
-            n_held -= 1
-            held[m] = held[n_held]
-    while e < spike_times.size and spike_gap[e] == g:
-        j = spike_neurons[e]
-        n_special = _mark_alone(j, bottom, special, specials, n_special, t_at)
-        t_spike = spike_times[e]
-        vj, ij, v0, i0, t0 = _step(v[j], cur[j], t_at[j], t_spike, free_from[j], params)
-        if not use_grid:
-            n_out = _near_miss(v0, i0, vj, ij, t0, t_spike, j, params, out_t, out_n, out_v, out_i, out_curv, n_out)
-        rem_i[e] = ij
-        v[j], cur[j], free_from[j] = reset_after_spike(ij, t_spike, params)
-        t_at[j] = t_spike
-        if t_ref > 0.0 and not in_held[j]:
-            in_held[j] = True
-            held[n_held] = j
-            n_held += 1
-        e += 1
-    for m in range(n_special):  # the rest of the gap
-        j = specials[m]
-        vj, ij, v0, i0, t0 = _step(v[j], cur[j], t_at[j], top, free_from[j], params)
-        if not use_grid:
-            n_out = _near_miss(v0, i0, vj, ij, t0, top, j, params, out_t, out_n, out_v, out_i, out_curv, n_out)
-        v_alone[m] = vj
-        i_alone[m] = ij
-    return n_special, e, n_held, n_out
-
-
-@njit(cache=True, inline="always")
-def _shared_step(v, cur, v_new, i_new, em, es, kern, bias):
-    """Phase 2: every neuron over the whole gap with the shared factors (the stepped-alone ones are overwritten
-    afterwards)."""
-    for j in range(v.size):  # branch-free, so that it vectorises
-        v_new[j] = bias + (v[j] - bias) * em + cur[j] * kern
-        i_new[j] = cur[j] * es
-
-
-@njit(cache=True, inline="always")
-def _scan_near_misses(v, cur, v_new, i_new, special, bottom, top, params, bias, out_t, out_n, out_v, out_i,
-                      out_curv, n_out):
-    """Phase 3: the sub-threshold maxima inside the gap of the neurons of the shared step; returns the count."""
-    for j in range(v.size):
-        # a maximum inside the gap needs dV/dt > 0 at its start and <= 0 at its end (tau_m dV/dt = I + b - V):
-        # this inline sign test settles most neurons before the call
-        if not special[j] and cur[j] + bias - v[j] > 0.0 and i_new[j] + bias - v_new[j] <= 0.0:
-            n_out = _near_miss(v[j], cur[j], v_new[j], i_new[j], bottom, top, j, params, out_t, out_n, out_v,
-                               out_i, out_curv, n_out)
-    return n_out
-
-
-@njit(cache=True, inline="always")
-def _clock_point(tag, top, v, cur, weights, arrival_sources, theta, out_t, out_n, out_v, out_i, n_out):
-    """Phase 4: at the gap's top, apply arrival ``tag`` or (tag < 0) add the grid point's creation candidates
-    (V right-continuous there, as in ``forward.replay_neuron``); returns the candidate count."""
-    if tag >= 0:
-        row = weights[arrival_sources[tag]]
-        for j in range(v.size):
-            cur[j] += row[j]
-    else:
-        for j in range(v.size):
-            if v[j] < theta:  # grid points after a reset within their bin are creation candidates too
-                out_t[n_out], out_n[n_out], out_v[n_out], out_i[n_out] = top, j, v[j], cur[j]
-                n_out += 1
-    return n_out
 
 
 @njit(cache=True)
@@ -256,15 +164,60 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
     for g in range(-1, n_clock):
         bottom = clock_time[g] if g >= 0 else 0.0
         top = clock_time[g + 1] if g + 1 < n_clock else t_max
-        n_special, e, n_held, n_out = _step_alone(
-            g, bottom, top, e, spike_times, spike_neurons, spike_gap, v, cur, free_from, t_at, special, specials,
-            held, in_held, n_held, rem_i, v_alone, i_alone, params, t_ref, use_grid, out_t, out_n, out_v, out_i,
-            out_curv, n_out)
+        # phase 1: neurons held by a refractory period over part of the gap, or spiking in it, are stepped alone
+        n_special = 0
+        m = 0
+        while m < n_held:
+            j = held[m]
+            if free_from[j] > bottom:
+                special[j] = True
+                specials[n_special] = j
+                n_special += 1
+                t_at[j] = bottom
+                m += 1
+            else:
+                in_held[j] = False
+                n_held -= 1
+                held[m] = held[n_held]
+        while e < n_spikes and spike_gap[e] == g:
+            j = spike_neurons[e]
+            if not special[j]:
+                special[j] = True
+                specials[n_special] = j
+                n_special += 1
+                t_at[j] = bottom
+            t_spike = spike_times[e]
+            vj, ij, v0, i0, t0 = _step(v[j], cur[j], t_at[j], t_spike, free_from[j], params)
+            if not use_grid:
+                n_out = _near_miss(v0, i0, vj, ij, t0, t_spike, j, params, out_t, out_n, out_v, out_i, out_curv, n_out)
+            rem_i[e] = ij
+            v[j], cur[j], free_from[j] = reset_after_spike(ij, t_spike, params)
+            t_at[j] = t_spike
+            if t_ref > 0.0 and not in_held[j]:
+                in_held[j] = True
+                held[n_held] = j
+                n_held += 1
+            e += 1
+        for m in range(n_special):  # the rest of the gap, alone
+            j = specials[m]
+            vj, ij, v0, i0, t0 = _step(v[j], cur[j], t_at[j], top, free_from[j], params)
+            if not use_grid:
+                n_out = _near_miss(v0, i0, vj, ij, t0, top, j, params, out_t, out_n, out_v, out_i, out_curv, n_out)
+            v_alone[m] = vj
+            i_alone[m] = ij
+        # phase 2: every neuron over the whole gap with the shared factors
         em, es, kern = decay_factors(top - bottom, params)
-        _shared_step(v, cur, v_new, i_new, em, es, kern, bias)
+        for j in range(n_post):  # branch-free, so that it vectorises; stepped-alone neurons are overwritten below
+            v_new[j] = bias + (v[j] - bias) * em + cur[j] * kern
+            i_new[j] = cur[j] * es
+        # phase 3: the sub-threshold maxima inside the gap of the neurons of the shared step (event form)
         if not use_grid:
-            n_out = _scan_near_misses(v, cur, v_new, i_new, special, bottom, top, params, bias, out_t, out_n, out_v,
-                                      out_i, out_curv, n_out)
+            for j in range(n_post):
+                # a maximum inside the gap needs dV/dt > 0 at its start and <= 0 at its end (tau_m dV/dt = I + b - V):
+                # this inline sign test settles most neurons before the call
+                if not special[j] and cur[j] + bias - v[j] > 0.0 and i_new[j] + bias - v_new[j] <= 0.0:
+                    n_out = _near_miss(v[j], cur[j], v_new[j], i_new[j], bottom, top, j, params, out_t, out_n, out_v,
+                                       out_i, out_curv, n_out)
         for m in range(n_special):
             j = specials[m]
             v_new[j] = v_alone[m]
@@ -272,9 +225,18 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
             special[j] = False
         v, v_new = v_new, v
         cur, i_new = i_new, cur
+        # phase 4: the clock point at the top of the gap: an arrival, or a grid point (creation candidates)
         if g + 1 < n_clock:
-            n_out = _clock_point(clock_tag[g + 1], top, v, cur, weights, arrival_sources, theta, out_t, out_n, out_v,
-                                 out_i, n_out)
+            k = clock_tag[g + 1]
+            if k >= 0:
+                row = weights[arrival_sources[k]]
+                for j in range(n_post):
+                    cur[j] += row[j]
+            else:
+                for j in range(n_post):
+                    if v[j] < theta:  # grid points after a reset within their bin are creation candidates too
+                        out_t[n_out], out_n[n_out], out_v[n_out], out_i[n_out] = top, j, v[j], cur[j]
+                        n_out += 1
     return _merge_with_removals(spike_times, spike_neurons, rem_i, out_t, out_n, out_v, out_i, out_curv, n_out,
                                 params)
 
