@@ -3,8 +3,9 @@
 Exports ``--old`` (and ``--new``, default: this working tree) with ``git archive`` into a temporary directory
 outside the repository, then alternates runs of each tree's own ``benchmarks/train_step.py --json`` and
 ``benchmarks/methods_backward.py --json`` in subprocesses (one thread each; the order of the two trees swaps every
-round, so a slow phase of a shared machine hits both). Prints, per figure, the median over rounds of each tree
-and the ratio new / old.
+round, so a slow phase of a shared machine hits both). Prints, per figure, the median and the minimum over rounds
+of each tree and their ratios new / old; on a loaded machine the minimum (the least disturbed round) is the
+steadier figure.
 
     python benchmarks/side_by_side.py --old 4fe6ac6 --rounds 5 --data ../shared/data [--json out.json]
 """
@@ -81,13 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     rows = []
-    print(f"{'figure':44s} {'old':>10s} {'new':>10s} {'new/old':>8s}   (medians of {args.rounds} rounds)")
+    print(f"{'figure':40s} {'median old':>10s} {'new':>8s} {'new/old':>7s}   {'min old':>8s} {'new':>8s} "
+          f"{'new/old':>7s}   ({args.rounds} rounds)")
     for key in samples["old"][0]:
-        old = statistics.median(s[key] for s in samples["old"])
-        new = statistics.median(s[key] for s in samples["new"])
-        rows.append({"figure": key, "old": old, "new": new, "ratio": new / old,
-                     "old_runs": [s[key] for s in samples["old"]], "new_runs": [s[key] for s in samples["new"]]})
-        print(f"{key:44s} {old:10.3f} {new:10.3f} {new / old:8.3f}")
+        old_runs, new_runs = [s[key] for s in samples["old"]], [s[key] for s in samples["new"]]
+        old, new = statistics.median(old_runs), statistics.median(new_runs)
+        rows.append({"figure": key, "old": old, "new": new, "ratio": new / old, "old_min": min(old_runs),
+                     "new_min": min(new_runs), "ratio_min": min(new_runs) / min(old_runs), "old_runs": old_runs,
+                     "new_runs": new_runs})
+        print(f"{key:40s} {old:10.3f} {new:8.3f} {new / old:7.3f}   {min(old_runs):8.3f} {min(new_runs):8.3f} "
+              f"{min(new_runs) / min(old_runs):7.3f}")
     if args.json:
         payload = {"old": args.old, "new": args.new or "working tree", "rounds": args.rounds,
                    "w2_repeats": args.w2_repeats, "samples": args.samples, "figures": rows}
