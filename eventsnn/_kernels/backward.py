@@ -26,9 +26,10 @@ gap are propagated piecewise. One gap of ``layer_backward`` is three phases, the
 2. own events in the gap, latest first: propagate the neuron down to the event (A1), apply it (source, A3, A4);
 3. propagate the gap: neurons with own events over the rest of it alone, all others with the shared factors.
 
-The phases are blocks of the loop, not helper functions: the per-gap work is a few vector operations, and an
-inlined helper taking the dozen state arrays cost more in reference counting than the work itself (4.7x on W2's
-output layer, measured); the set-up before the loop is ``_own_event_schedule``.
+The phases are blocks of the loop, not helper functions: the per-gap work is a few vector operations, and inlined
+helpers taking the dozen state arrays cost more in reference counting than the work itself (a version of this
+file with such helpers ran the timing adjoint 2.8x and the grid-form methods 3-4x slower in
+``benchmarks/side_by_side.py``); the set-up before the loop is ``_own_event_schedule``.
 
 Sources (the creation/removal methods of :mod:`eventsnn.gradient_methods`; timing is the case "no sources"):
 per neuron, *candidate* times t_c (``candidates.py``) at which dL/dV receives a source
