@@ -194,6 +194,9 @@ def _checked_loss(rec: Record, cotangents, name: str, method: str):
 def _checked_cotangents(rec: Record, cotangents: Sequence[np.ndarray], name: str) -> list[np.ndarray]:
     if not isinstance(rec, Record):
         raise TypeError(f"expected a Record, got {type(rec).__name__}")
+    # a Record's attributes are public and may have been replaced since simulate made it: re-check its spikes
+    # against the population sizes before kernels index with them (the network snapshot is checked in _structure)
+    check.record_for_kernels(rec, name.replace("cotangents", "rec"), network=False)
     cotangents = list(cotangents)
     if len(cotangents) != len(rec.layers):
         raise ValueError(f"{name} must hold one array per layer ({len(rec.layers)}), got {len(cotangents)}")
@@ -204,6 +207,7 @@ def _checked_cotangents(rec: Record, cotangents: Sequence[np.ndarray], name: str
 def _structure(net: Network, snapshot: Network) -> tuple[bool, object]:
     """What the adjoint needs of a record's network snapshot, checked against net: (True, kernel parameters per
     layer) for a layered feed-forward network, else (False, its compile_general())."""
+    snapshot.validate_for_simulation()
     if [c.weights.shape for c in snapshot.connections] != [c.weights.shape for c in net.connections]:
         raise ValueError("rec was produced by a network with different connection shapes than net")
     layered = snapshot.is_layered_feedforward()

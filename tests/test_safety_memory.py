@@ -315,3 +315,28 @@ def test_spike_train_check_agrees_with_its_numpy_definition(seed, rng):
             assert index == min(first)
             expected = [status.NEURON_OUT_OF_RANGE, status.TIME_NOT_FINITE_OR_NEGATIVE, status.TIME_NOT_SORTED]
             assert code == expected[int(np.argmin(first))], (times, neurons)
+
+
+def test_vjp_rechecks_a_record_whose_spikes_or_network_snapshot_were_replaced():
+    # vjp's kernels index weights with the record's neuron ids: a replaced spike array or a NaN written into the
+    # record's network snapshot must be refused before any kernel runs
+    import eventsnn as es
+
+    rng = np.random.default_rng(3)
+    net = es.Network.feedforward([4, 3], es.LIF(), [rng.uniform(4.0, 6.0, (4, 3))])
+    inputs = es.SpikeTrains(times=np.array([1.0, 2.0, 3.0, 4.0]), neurons=np.array([0, 1, 2, 3]), n_neurons=4)
+    rec = es.simulate(net, inputs, t_max=50.0)
+    assert len(rec.layers[0]) > 0
+    cotangents = [np.ones(len(rec.layers[0]))]
+    es.vjp(net, rec, cotangents)  # the untouched record is accepted
+
+    bad_ids = rec.layers[0].neurons.copy()
+    bad_ids[0] = 7
+    rec.layers[0].neurons = bad_ids
+    with pytest.raises(ValueError, match=r"rec\.layers\[0\]\.neurons"):
+        es.vjp(net, rec, cotangents)
+
+    rec = es.simulate(net, inputs, t_max=50.0)
+    rec.network.connections[0].weights[0, 0] = np.nan  # written in place through the documented array
+    with pytest.raises(ValueError, match="non-finite"):
+        es.vjp(net, rec, cotangents)
