@@ -61,6 +61,7 @@ import contextlib
 import csv
 import dataclasses
 import datetime
+import functools
 import io
 import itertools
 import json
@@ -93,9 +94,11 @@ FRONT_KEYS = ("x", "y", "by")
 OPTION_PREFIX = "option."
 # Settings that are options of `eventsnn train` (a flag each) rather than --set overrides; the kind says what the
 # TOML value must be ("float" accepts an int too: 1 is read as 1.0, as the command line would).
-TRAIN_FLAGS = {"epochs": "int", "hidden": "int", "batch_size": "int", "lr": "float", "n_train": "int",
-               "n_test": "int", "data": "str", "method": "str", "spike_penalty": "float", "grad_clip": "float",
-               "tau_mem": "float", "tau_syn": "float", "preset": "str", "loss": "str"}
+# Their order (then TrainConfig's field order, method options right after the method) is the canonical order of a
+# run's settings: the same run written in another order gets the same directory name and command line.
+TRAIN_FLAGS = {"method": "str", "loss": "str", "preset": "str", "spike_penalty": "float", "hidden": "int",
+               "epochs": "int", "batch_size": "int", "lr": "float", "n_train": "int", "n_test": "int",
+               "tau_mem": "float", "tau_syn": "float", "grad_clip": "float", "data": "str"}
 # TrainConfig fields a sweep may not set: the sweep owns them (one thread per run, no progress bar, the seed from
 # [sweep] seeds) or they are set by the task (input_shape) or through option.NAME (method_options)
 RESERVED = {"seed": "give the seeds as [sweep] seeds = [...]",
@@ -161,7 +164,8 @@ class SweepSpec:
     runs : tuple of Run
         Every run, points in the order of the file, seeds innermost.
     varying : tuple of str
-        The settings whose value differs between runs (the seed excluded), in order of first appearance.
+        The settings whose value differs between runs (the seed excluded), in their canonical order (the method,
+        its options, then the command line's options and TrainConfig's fields).
     metrics : tuple of str
         Names in :data:`METRICS` reported per point.
     front : Front
@@ -206,7 +210,7 @@ def load_spec(path: str | os.PathLike) -> SweepSpec:
     >>> [run.name for run in spec.runs]
     ['method-timing__seed-0', 'method-timing__seed-1', 'method-antlr__seed-0', 'method-antlr__seed-1']
     >>> spec.runs[2].argv
-    ('yinyang', '--seed', '0', '--threads', '1', '--no-progress', '--epochs', '1', '--method', 'antlr')
+    ('yinyang', '--seed', '0', '--threads', '1', '--no-progress', '--method', 'antlr', '--epochs', '1')
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -256,15 +260,16 @@ def spec_from_dict(data: dict, source: str = "<spec>") -> SweepSpec:
         points = [("[fixed]", {})]  # no grid and no points: one point, the fixed settings
     settings_list = []
     seen = {}
+    order = _canonical_order()
     for where, point in points:
-        settings = {**fixed, **point}
+        settings = dict(sorted({**fixed, **point}.items(), key=lambda item: order(item[0])))
         key = json.dumps(settings, sort_keys=True)
         if key in seen:
             raise fail(f"{where} repeats the point of {seen[key]}: {_describe(settings)}")
         seen[key] = where
         _check_combination(task, settings, f"{where} ({_describe(point) or 'fixed settings'})", fail)
         settings_list.append(settings)
-    varying = _varying(settings_list)
+    varying = sorted(_varying(settings_list), key=order)
     runs = []
     names = {}
     for settings in settings_list:
@@ -296,6 +301,7 @@ def _table(data: dict, section: str, fail: Callable) -> dict:
     return value
 
 
+@functools.lru_cache(maxsize=1)
 def _setting_names() -> dict:
     """Every setting a spec may give -> its kind ("int", "float", "bool", "str" or "option")."""
     from eventsnn.training import TrainConfig
@@ -307,6 +313,17 @@ def _setting_names() -> dict:
         names[field.name] = ("bool" if isinstance(default, bool) else "int" if isinstance(default, int)
                              else "float" if isinstance(default, float) else "str")
     return names
+
+
+def _canonical_order() -> Callable[[str], tuple]:
+    from eventsnn.gradient_methods import OPTION_NAMES
+    names = list(_setting_names())
+
+    def rank(key: str) -> tuple:
+        if key.startswith(OPTION_PREFIX):
+            return (1, OPTION_NAMES.index(key[len(OPTION_PREFIX):]))
+        return (0 if key == "method" else 2, names.index(key))
+    return rank
 
 
 def _flat_settings(table: dict, where: str, fail: Callable) -> dict:
@@ -433,7 +450,7 @@ def _check_combination(task: str, settings: dict, where: str, fail: Callable) ->
 
 
 def _varying(settings_list: list) -> list:
-    """Keys whose value (or presence) differs between points, in order of first appearance."""
+    """Keys whose value (or presence) differs between points."""
     keys = list(dict.fromkeys(k for s in settings_list for k in s))
     return [k for k in keys if len({json.dumps(s.get(k, "\0absent")) for s in settings_list}) > 1]
 
@@ -1021,6 +1038,10 @@ def command(args: Any) -> int:
                            retry_failed=args.retry_failed, retries=args.retries)
     except (ValueError, RuntimeError) as error:
         raise SystemExit(f"eventsnn: {error}") from None
+    except KeyboardInterrupt:  # the cluster is closed on the way out; every run keeps its last checkpoint
+        print(f"eventsnn: sweep interrupted; run the same command again to continue (report so far: eventsnn sweep "
+              f"{args.spec} --out {out} --report)", file=sys.stderr)
+        return 130
     print(f"sweep {spec.name}: {result.n_done} runs done, {result.n_failed} failed, {result.n_skipped} skipped "
           f"(done before) in {result.seconds:.1f} s")
     return 1 if result.n_failed else 0

@@ -7,6 +7,7 @@ console script does: ``sys.argv`` set to the command line, then :func:`eventsnn.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -144,9 +145,9 @@ def test_names_say_what_differs(spec_2x2x2):
     assert [run.name for run in spec_2x2x2.runs][:3] == [
         "method-timing__spike_penalty-0.0__seed-0", "method-timing__spike_penalty-0.0__seed-1",
         "method-timing__spike_penalty-0.001__seed-0"]
-    assert spec_2x2x2.runs[7].argv == ("yinyang", "--seed", "1", "--threads", "1", "--no-progress", "--epochs", "4",
-                                       "--n-train", "300", "--n-test", "50", "--hidden", "20", "--method", "antlr",
-                                       "--spike-penalty", "0.001")
+    assert spec_2x2x2.runs[7].argv == ("yinyang", "--seed", "1", "--threads", "1", "--no-progress", "--method", "antlr",
+                                       "--spike-penalty", "0.001", "--hidden", "20", "--epochs", "4", "--n-train",
+                                       "300", "--n-test", "50")
 
 
 def test_report_means_over_seeds(spec_2x2x2, swept, one_by_one):
@@ -199,7 +200,9 @@ def test_a_failing_run_is_recorded_and_the_others_go_on(client, tmp_path, monkey
     out = tmp_path / "out"
     # a checkpoint written with other settings in the first run's directory: resuming it must fail
     bad = spec.runs[0]
-    _train(["train", *bad.argv[:-2], "--lr", "0.02", "--out", str(out / bad.name)], monkeypatch)
+    argv = list(bad.argv)
+    argv[argv.index("--lr") + 1] = "0.02"
+    _train(["train", *argv, "--out", str(out / bad.name)], monkeypatch)
     lines = []
     result = sweep.run_sweep(spec, out, client=client, log=lines.append)
     assert (result.n_done, result.n_failed) == (1, 1)
@@ -321,5 +324,23 @@ front = { x = "hidden_spikes", y = "test_accuracy" }
         "method-activation__spike_penalty-0.001", "method-timing"]
     assert spec.varying == ("method", "option.form", "spike_penalty")
     assert spec.front == sweep.Front(x="hidden_spikes", y="test_accuracy", by=("method", "option.form"))
-    assert spec.runs[2].argv[-6:] == ("--method", "antlr", "--option", "form=grid", "--spike-penalty", "0.0")
-    assert spec.runs[0].argv[5:9] == ("--no-progress", "--loss", "latency", "--method")
+    assert spec.runs[2].argv[5:] == ("--no-progress", "--method", "antlr", "--option", "form=grid", "--loss", "latency",
+                                     "--spike-penalty", "0.0")
+
+
+def test_study_spec_is_the_study_scripts_default_sweep():
+    """studies/accuracy_sparsity.toml and studies/accuracy_sparsity.py (a thin wrapper) describe the same runs."""
+    studies = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "studies")
+    sys.path.insert(0, studies)
+    try:
+        import accuracy_sparsity
+    finally:
+        sys.path.remove(studies)
+    defaults = argparse.Namespace(penalties="0,0.0003,0.001,0.003", methods=",".join(accuracy_sparsity.METHODS),
+                                  hidden=100, epochs=3, n_train=6000, n_test=2000, seed=0, lr=None, data=None,
+                                  loss="latency", lr_decay=0.9, tau_mem=10.0)
+    from_script = sweep.spec_from_dict(accuracy_sparsity.spec_dict(defaults))
+    from_file = sweep.load_spec(os.path.join(studies, "accuracy_sparsity.toml"))
+    assert len(from_file.runs) == 17
+    assert sorted((r.name, r.argv) for r in from_script.runs) == sorted((r.name, r.argv) for r in from_file.runs)
+    assert from_script.front == from_file.front and from_script.metrics == from_file.metrics
