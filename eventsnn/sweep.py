@@ -106,6 +106,7 @@ RESERVED = {"seed": "give the seeds as [sweep] seeds = [...]",
             "progress": "runs never show progress bars in a sweep",
             "method_options": "write each method option as option.NAME",
             "input_shape": "the task sets it"}
+KIND_NAMES = {"bool": "true or false", "str": "a string", "int": "an int", "float": "a number"}
 DEFAULT_METRICS = ("test_accuracy", "spikes")
 STATUS_DIR = "_sweep"
 
@@ -232,26 +233,7 @@ def spec_from_dict(data: dict, source: str = "<spec>") -> SweepSpec:
     if not isinstance(data, dict):
         raise fail(f"expected a table of sections, got {type(data).__name__}")
     _known(data, SECTIONS, "section", fail)
-    sweep = _table(data, "sweep", fail)
-    _known(sweep, SWEEP_KEYS, "key of [sweep]", fail)
-    from eventsnn.tasks import TASKS
-    if "task" not in sweep:
-        raise fail(f"[sweep] task is missing (one of {', '.join(TASKS)})")
-    task = sweep["task"]
-    if task not in TASKS:
-        raise fail(f"[sweep] task must be one of {', '.join(map(repr, TASKS))}, got {task!r}")
-    seeds = sweep.get("seeds", [0])
-    if not isinstance(seeds, list) or not seeds:
-        raise fail(f"[sweep] seeds must be a non-empty list of ints >= 0, got {seeds!r}")
-    for seed in seeds:
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise fail(f"[sweep] seeds must hold ints >= 0, got {seed!r}")
-    if len(set(seeds)) != len(seeds):
-        raise fail(f"[sweep] seeds has duplicates: {seeds}")
-    name = sweep.get("name", os.path.splitext(os.path.basename(source))[0])
-    if not isinstance(name, str) or not name.strip():
-        raise fail(f"[sweep] name must be a non-empty string, got {name!r}")
-
+    task, seeds, name = _sweep_section(_table(data, "sweep", fail), source, fail)
     fixed = _flat_settings(_table(data, "fixed", fail), "[fixed]", fail)
     for key, value in fixed.items():
         _check_value(task, key, value, f"[fixed] {key}", fail)
@@ -263,11 +245,11 @@ def spec_from_dict(data: dict, source: str = "<spec>") -> SweepSpec:
     order = _canonical_order()
     for where, point in points:
         settings = dict(sorted({**fixed, **point}.items(), key=lambda item: order(item[0])))
-        key = json.dumps(settings, sort_keys=True)
-        if key in seen:
-            raise fail(f"{where} repeats the point of {seen[key]}: {_describe(settings)}")
-        seen[key] = where
-        _check_combination(task, settings, f"{where} ({_describe(point) or 'fixed settings'})", fail)
+        argv = _train_argv(task, settings, 0)  # equal command lines are equal runs, however the values are written
+        if argv in seen:
+            raise fail(f"{where} repeats the point of {seen[argv]}: {_describe(settings)}")
+        seen[argv] = where
+        _check_combination(task, settings, f"{where} ({_describe(point or settings)})", fail)
         settings_list.append(settings)
     varying = sorted(_varying(settings_list), key=order)
     runs = []
@@ -288,6 +270,29 @@ def spec_from_dict(data: dict, source: str = "<spec>") -> SweepSpec:
                      varying=tuple(varying), metrics=metrics, front=front)
 
 
+def _sweep_section(sweep: dict, source: str, fail: Callable) -> tuple:
+    """(task, seeds, name) of the [sweep] table."""
+    from eventsnn.tasks import TASKS
+    _known(sweep, SWEEP_KEYS, "key of [sweep]", fail)
+    if "task" not in sweep:
+        raise fail(f"[sweep] task is missing (one of {', '.join(TASKS)})")
+    task = sweep["task"]
+    if task not in TASKS:
+        raise fail(f"[sweep] task must be one of {', '.join(map(repr, TASKS))}, got {task!r}")
+    seeds = sweep.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds:
+        raise fail(f"[sweep] seeds must be a non-empty list of ints >= 0, got {seeds!r}")
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise fail(f"[sweep] seeds must hold ints >= 0, got {seed!r}")
+    if len(set(seeds)) != len(seeds):
+        raise fail(f"[sweep] seeds has duplicates: {seeds}")
+    name = sweep.get("name", os.path.splitext(os.path.basename(source))[0])
+    if not isinstance(name, str) or not name.strip():
+        raise fail(f"[sweep] name must be a non-empty string, got {name!r}")
+    return task, seeds, name
+
+
 def _known(table: dict, allowed: Sequence[str], what: str, fail: Callable) -> None:
     unknown = [k for k in table if k not in allowed]
     if unknown:
@@ -303,7 +308,7 @@ def _table(data: dict, section: str, fail: Callable) -> dict:
 
 @functools.lru_cache(maxsize=1)
 def _setting_names() -> dict:
-    """Every setting a spec may give -> its kind ("int", "float", "bool", "str" or "option")."""
+    """Every setting a spec may give but the method options -> its kind ("int", "float", "bool" or "str")."""
     from eventsnn.training import TrainConfig
     names = dict(TRAIN_FLAGS)
     for field in dataclasses.fields(TrainConfig):
@@ -410,11 +415,9 @@ def _check_value(task: str, key: str, value: Any, where: str, fail: Callable) ->
     kind = _setting_names()[key]
     if isinstance(value, (list, dict)):
         raise fail(f"{where}: expected a single {kind}, got {value!r}")
-    if kind == "bool" and not isinstance(value, bool) or kind == "str" and not isinstance(value, str) \
-            or kind == "int" and (isinstance(value, bool) or not isinstance(value, int)) \
-            or kind == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise fail(f"{where}: expected {'a number' if kind == 'float' else 'an ' + kind if kind == 'int' else 'a ' + kind}, "
-                   f"got {type(value).__name__} {value!r}")
+    accepted = {"bool": (bool,), "str": (str,), "int": (int,), "float": (int, float)}[kind]
+    if not isinstance(value, accepted) or (isinstance(value, bool) and kind != "bool"):
+        raise fail(f"{where}: expected {KIND_NAMES[kind]}, got {type(value).__name__} {value!r}")
     try:
         if key in ("hidden", "n_train", "n_test"):
             check.integer(key, value, minimum=1)
