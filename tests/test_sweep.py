@@ -218,6 +218,18 @@ def test_a_failing_run_is_recorded_and_the_others_go_on(client, tmp_path, monkey
     assert (retried.n_submitted, retried.n_failed) == (1, 1)
 
 
+def test_scheduler_address(client, tmp_path, capsys):
+    """``--scheduler ADDRESS`` submits to a running cluster (here the fixture's) and leaves it running."""
+    path = _write(tmp_path, "one.toml", '[sweep]\ntask = "yinyang"\n[fixed]\nepochs = 1\nn_train = 40\nn_test = 20\n'
+                                         'hidden = 10\n')
+    out = tmp_path / "out"
+    assert cli.main(["sweep", path, "--out", str(out), "--scheduler", client.scheduler.address]) == 0
+    assert "1 of 1 runs to do" in capsys.readouterr().out
+    assert sweep.read_status(str(out), sweep.load_spec(path).runs[0])["status"] == "done"
+    assert sorted(os.listdir(out / "run"))[:2] == ["checkpoint.npz", "metrics.csv"]
+    assert client.submit(sum, [1, 2], pure=False).result() == 3  # the cluster still serves
+
+
 def test_killed_worker_run_resumes_and_equals_uninterrupted(one_by_one, tmp_path):
     spec_path = _write(tmp_path, "kill.toml", SPEC_KILL)
     spec = sweep.load_spec(spec_path)
