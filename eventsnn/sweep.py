@@ -36,12 +36,11 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+# with the public names of the specification and the report, so that eventsnn.sweep is the whole API
 from eventsnn._atomic import write_json
-# the public names of the specification and the report, so that eventsnn.sweep is the whole API
 from eventsnn.sweep_report import (METRICS, STATUS_DIR, Metric, Report, pareto_front, read_status,  # noqa: F401
                                    report, status_path)
 from eventsnn.sweep_spec import Front, Run, SpecError, SweepSpec, load_spec, spec_from_dict  # noqa: F401
-
 
 # A worker process runs one training at a time: eventsnn.cli.main records sys.argv in run.json and prints to
 # sys.stdout, both process-wide, so tasks of a worker with several threads take turns.
@@ -167,6 +166,21 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
     Notes
     -----
     Nothing is started if every run is done: no cluster, no file written but the report.
+
+    Examples
+    --------
+    One tiny run on a local cluster of one worker, then the same sweep again, which has nothing to do:
+
+    >>> import tempfile
+    >>> spec = spec_from_dict({"sweep": {"task": "yinyang"},
+    ...                        "fixed": {"epochs": 1, "n_train": 40, "n_test": 20, "hidden": 10}})
+    >>> out = tempfile.mkdtemp()
+    >>> result = run_sweep(spec, out, workers=1, log=None)
+    >>> result.n_done, result.n_failed, sorted(os.listdir(os.path.join(out, "run")))[-2:]
+    (1, 0, ['raster.png', 'run.json'])
+    >>> again = run_sweep(spec, out, log=None)
+    >>> again.n_skipped, again.n_submitted, again.report.rows[0]["done"]
+    (1, 0, 1)
     """
     started = time.perf_counter()
     say = log or (lambda line: None)
@@ -238,7 +252,9 @@ def _connect(client: Any, scheduler: str | None, workers: int | None, retries: i
 
 def _describe_cluster(client: Any) -> str:
     threads = client.nthreads()
-    return f"{len(threads)} workers ({sum(threads.values())} threads) at {client.scheduler.address}"
+    n_workers, n_threads = len(threads), sum(threads.values())
+    return (f"{n_workers} worker{'s' * (n_workers != 1)} ({n_threads} thread{'s' * (n_threads != 1)}) at "
+            f"{client.scheduler.address}")
 
 
 def _execute(client: Any, spec: SweepSpec, out: str, todo: list, retries: int, progress_every: float,
@@ -315,6 +331,6 @@ def command(args: Any) -> int:
         print(f"eventsnn: sweep interrupted; run the same command again to continue (report so far: eventsnn sweep "
               f"{args.spec} --out {out} --report)", file=sys.stderr)
         return 130
-    print(f"sweep {spec.name}: {result.n_done} runs done, {result.n_failed} failed, {result.n_skipped} skipped "
-          f"(done before) in {result.seconds:.1f} s")
+    print(f"sweep {spec.name}: {result.n_done} done, {result.n_failed} failed, {result.n_skipped} skipped (done or "
+          f"failed before) in {result.seconds:.1f} s")
     return 1 if result.n_failed else 0

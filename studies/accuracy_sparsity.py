@@ -42,7 +42,6 @@ from eventsnn import sweep  # noqa: E402
 from _common import default_out, figure_path, pyplot, read_json, save_figure, write_json_atomic  # noqa: E402
 
 NAME = "accuracy_sparsity"
-SPEC = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{NAME}.toml")
 METHODS = {"timing": ("timing", {}), "antlr event": ("antlr", {"form": "event"}), "antlr grid": ("antlr", {"form": "grid"}),
            "activation": ("activation", {}), "activation+reset": ("activation", {"detach_reset": False})}
 COLORS = {"timing": "tab:blue", "activation": "tab:orange", "antlr grid": "tab:green", "antlr event": "tab:red",

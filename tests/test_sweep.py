@@ -1,6 +1,6 @@
 """``eventsnn sweep`` (eventsnn/sweep.py): spec validation, runs equal to ``eventsnn train``, resumption, worker loss.
 
-The runs are tiny Yin-Yang trainings (300 / 50 samples, 20 hidden neurons, 4 epochs) so that the whole file stays
+The runs are tiny Yin-Yang trainings (300 / 50 samples, 20 hidden neurons, 3 epochs) so that the whole file stays
 well under two minutes on a loaded two-core machine. "Started one by one with ``eventsnn train``" means what the
 console script does: ``sys.argv`` set to the command line, then :func:`eventsnn.cli.main`.
 """
@@ -23,7 +23,7 @@ from eventsnn import cli, sweep
 
 FIXED = """
 [fixed]
-epochs = 4
+epochs = 3
 n_train = 300
 n_test = 50
 hidden = 20
@@ -65,7 +65,7 @@ def _without_timing(rows: list) -> list:
 
 def _records(run_dir: str) -> dict:
     """Everything a run directory records, minus wall times, dates, the output path and the resume flag."""
-    records = {}
+    records = {"files": sorted(os.listdir(run_dir))}
     with np.load(os.path.join(run_dir, "model.npz")) as model:
         records["model"] = {k: model[k].tolist() for k in model.files}
     with np.load(os.path.join(run_dir, "checkpoint.npz")) as checkpoint:
@@ -132,8 +132,8 @@ def test_sweep_runs_equal_eventsnn_train_runs(spec_2x2x2, swept, one_by_one):
                                              + ["_sweep", "front.png", "runs.csv", "summary.csv"])
     for run in spec_2x2x2.runs:
         run_dir = os.path.join(out, run.name)
-        assert sorted(os.listdir(run_dir)) == ["checkpoint.npz", "metrics.csv", "metrics.json", "model.npz",
-                                               "raster.png", "run.json"]
+        assert {"checkpoint.npz", "metrics.csv", "metrics.json", "model.npz", "raster.png", "run.json"} \
+            <= set(os.listdir(run_dir))
         assert _records(run_dir) == one_by_one[run.argv], run.name
         assert sweep.read_status(out, run)["status"] == "done"
     # the runs differ: a comparison of identical files would prove nothing
@@ -146,7 +146,7 @@ def test_names_say_what_differs(spec_2x2x2):
         "method-timing__spike_penalty-0.0__seed-0", "method-timing__spike_penalty-0.0__seed-1",
         "method-timing__spike_penalty-0.001__seed-0"]
     assert spec_2x2x2.runs[7].argv == ("yinyang", "--seed", "1", "--threads", "1", "--no-progress", "--method", "antlr",
-                                       "--spike-penalty", "0.001", "--hidden", "20", "--epochs", "4", "--n-train",
+                                       "--spike-penalty", "0.001", "--hidden", "20", "--epochs", "3", "--n-train",
                                        "300", "--n-test", "50")
 
 
@@ -226,7 +226,7 @@ def test_scheduler_address(client, tmp_path, capsys):
     assert cli.main(["sweep", path, "--out", str(out), "--scheduler", client.scheduler.address]) == 0
     assert "1 of 1 runs to do" in capsys.readouterr().out
     assert sweep.read_status(str(out), sweep.load_spec(path).runs[0])["status"] == "done"
-    assert sorted(os.listdir(out / "run"))[:2] == ["checkpoint.npz", "metrics.csv"]
+    assert {"checkpoint.npz", "metrics.json", "model.npz", "run.json"} <= set(os.listdir(out / "run"))
     assert client.submit(sum, [1, 2], pure=False).result() == 3  # the cluster still serves
 
 
@@ -248,7 +248,7 @@ def test_killed_worker_run_resumes_and_equals_uninterrupted(one_by_one, tmp_path
                 metrics = out / run.name / "metrics.json"
                 if status["status"] == "running" and metrics.exists():
                     # killed after its first checkpoint, with epochs left to run
-                    if len(json.loads(metrics.read_text())) < 4:
+                    if len(json.loads(metrics.read_text())) < 3:
                         os.kill(status["pid"], signal.SIGKILL)
                         killed = run
                         break
@@ -262,7 +262,7 @@ def test_killed_worker_run_resumes_and_equals_uninterrupted(one_by_one, tmp_path
     assert "4 done, 0 running, 0 failed, 0 left" in output
     with open(out / killed.name / "run.json") as handle:
         resumed = json.load(handle)["resumed"]
-    assert len(resumed) == 1 and 1 <= resumed[0]["at_epoch"] < 4, resumed  # it continued from its checkpoint
+    assert len(resumed) == 1 and 1 <= resumed[0]["at_epoch"] < 3, resumed  # it continued from its checkpoint
     for run in spec.runs:
         assert sweep.read_status(str(out), run)["status"] == "done"
         assert _records(str(out / run.name)) == one_by_one[run.argv], run.name
