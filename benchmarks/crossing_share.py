@@ -4,10 +4,10 @@ then replayed through the compiled solver and compared with the compiled hidden-
 
     python benchmarks/crossing_share.py
 """
-import os, sys, pathlib, subprocess, time
+import os, sys, pathlib, subprocess, tempfile, time
 import numpy as np
 
-ARGS = "/tmp/eventsnn_crossing_args.npy"
+ARGS = os.path.join(tempfile.gettempdir(), "eventsnn_crossing_args.npy")
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATA = pathlib.Path(os.environ.get("EVENTSNN_DATA", ROOT.parent / "shared" / "data"))
 if len(sys.argv) > 1 and sys.argv[1] == "capture":

@@ -25,12 +25,12 @@ missing, extra, per layer), plus the ratio peer time / eventsnn time. Slow setti
 Peers environment (Brian2 2.9.0 does not import with NumPy 2.4, so it lives in its own virtual environment;
 nothing is installed into the main interpreter)::
 
-    python -m venv /work/venvs/peers
-    /work/venvs/peers/bin/pip install numpy==2.3.5 brian2==2.9.0 cython scipy numba matplotlib tqdm
-    /work/venvs/peers/bin/pip install -e /work/main --no-deps
+    python -m venv ~/venvs/peers
+    ~/venvs/peers/bin/pip install numpy==2.3.5 brian2==2.9.0 cython scipy numba matplotlib tqdm
+    ~/venvs/peers/bin/pip install -e . --no-deps
 
 If ``brian2`` imports in the interpreter running this script, Brian2 runs in-process; otherwise each workload's
-Brian2 settings run in a subprocess of ``--peers-python`` (default ``/work/venvs/peers/bin/python``) that passes
+Brian2 settings run in a subprocess of ``--peers-python`` (default ``~/venvs/peers/bin/python``) that passes
 its results back as JSON (spike arrays in a companion .npz), so one command produces every number. Run pinned
 to one core::
 
@@ -73,7 +73,7 @@ T_MAX = 100.0
 N_IN, N_OUT = 100, 10
 W1_EXACT_COUNTS = (23_982, 11_934)  # hidden, output spikes over the 64 W1 samples (WORKLOADS.md)
 MATCH_WINDOW = 2.0  # ms
-DEFAULT_PEERS_PYTHON = "/work/venvs/peers/bin/python"
+DEFAULT_PEERS_PYTHON = os.path.expanduser("~/venvs/peers/bin/python")
 
 
 # ----------------------------------------------------------------------------------------------- data

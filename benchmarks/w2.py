@@ -5,13 +5,13 @@ Every simulator runs in its own subprocess pinned to the same core, one thread, 
 
 * eventsnn: ``benchmarks/train_step.py --json`` (exact forward + first-spike cross-entropy + exact adjoint + SGD);
 * snnTorch and Norse: ``benchmarks/_peers_torch.py`` in the torch interpreter (``--torch-python``, default
-  ``$EVENTSNN_TORCH_PYTHON`` or ``/work/venvs/torch/bin/python``) at each ``--dt`` (default 1 and 0.5 ms).
+  ``$EVENTSNN_TORCH_PYTHON`` or ``~/venvs/torch/bin/python``) at each ``--dt`` (default 1 and 0.5 ms).
 
 Torch environment (torchvision has no CPU build here and Norse's LIF does not need it)::
 
-    python -m venv /work/venvs/torch
-    /work/venvs/torch/bin/pip install torch==2.13.0 numpy snntorch nir
-    /work/venvs/torch/bin/pip install --no-deps norse nirtorch
+    python -m venv ~/venvs/torch
+    ~/venvs/torch/bin/pip install torch==2.13.0 numpy snntorch nir
+    ~/venvs/torch/bin/pip install --no-deps norse nirtorch
 
 Run (one core, the other left idle)::
 
@@ -34,7 +34,7 @@ import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
-DEFAULT_TORCH_PYTHON = os.environ.get("EVENTSNN_TORCH_PYTHON", "/work/venvs/torch/bin/python")
+DEFAULT_TORCH_PYTHON = os.environ.get("EVENTSNN_TORCH_PYTHON", os.path.expanduser("~/venvs/torch/bin/python"))
 ONE_THREAD = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 

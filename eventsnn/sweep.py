@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import io
 import os
 import socket
 import statistics
@@ -52,12 +53,13 @@ def _now() -> str:
 
 
 def run_in_worker(run_dir: str, argv: Sequence[str], status_file: str) -> dict:
-    """Train one run of a sweep in this process (the Dask task): ``eventsnn train ARGV --out RUN_DIR``, with
-    ``--resume`` if ``RUN_DIR`` exists; writes its status file before and after.
+    """Train one run of a sweep in this process (the Dask task): ``eventsnn train ARGV --out RUN_DIR``
+    (:func:`eventsnn.cli.train_run`), resuming the run in ``RUN_DIR`` if the directory exists; writes its status
+    file before and after.
 
-    A failure of the run itself (any exception from training, or a refusal of the command line) is caught and
-    recorded as ``status = "failed"`` with its error; only a failure of the bookkeeping (writing the status file)
-    escapes, for Dask to retry.
+    A failure of the run itself (an error of the command, e.g. runaway activity or a checkpoint of other settings,
+    or any exception from training) is caught and recorded as ``status = "failed"`` with its error; only a failure
+    of the bookkeeping (writing the status file) escapes, for Dask to retry.
 
     Returns
     -------
@@ -66,31 +68,33 @@ def run_in_worker(run_dir: str, argv: Sequence[str], status_file: str) -> dict:
     """
     from eventsnn import cli
     with _TRAINING:
-        resume = os.path.isdir(run_dir)
-        command = ["train", *argv, "--out", run_dir] + (["--resume"] if resume else [])
+        mode = "resume" if os.path.isdir(run_dir) else "new"
+        task, *options = argv
+        command = ["train", task, *options, "--out", run_dir] + (["--resume"] if mode == "resume" else [])
         record = {"status": "running", "argv": list(argv), "pid": os.getpid(), "host": socket.gethostname(),
-                  "started_at": _now(), "resumed": resume}
+                  "started_at": _now(), "resumed": mode == "resume"}
         write_json(status_file, record)
         started = time.perf_counter()
         error = None
+        messages = io.StringIO()  # the command's one-line errors, kept for the status record
         log_file = os.path.splitext(status_file)[0] + ".log"
-        with open(log_file, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        with open(log_file, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(messages):
             print(f"--- {record['started_at']} pid {record['pid']} on {record['host']}: eventsnn {' '.join(command)}",
                   flush=True)
             # run.json records sys.argv: the equivalent command line, so that a point can be re-run by hand
             saved_argv = sys.argv
             sys.argv = ["eventsnn", *command]
             try:
-                code = cli.main(command)
+                code = cli.train_run(task, run_dir, *options, mode=mode)
                 if code:
-                    error = f"eventsnn train exited with status {code}"
-            except SystemExit as exit_:  # the command line refuses settings or data with a one-line message
-                error = str(exit_.code)
+                    lines = messages.getvalue().strip().splitlines()
+                    error = lines[-1] if lines else f"eventsnn train exited with status {code}"
             except Exception as exc:  # noqa: BLE001 - a run's own failure is recorded, and the sweep goes on
-                traceback.print_exc()
+                traceback.print_exc(file=messages)
                 error = f"{type(exc).__name__}: {exc}"
             finally:
                 sys.argv = saved_argv
+                log.write(messages.getvalue())
         record.update(status="failed" if error else "done", error=error, finished_at=_now(),
                       seconds=time.perf_counter() - started)
         write_json(status_file, record)
@@ -211,12 +215,14 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
 def _sweep_lock(out: str):
     """Hold ``OUT/_sweep/lock`` exclusively: two sweeps into one directory would run the same runs twice."""
     import fcntl
+
+    from eventsnn.rundir import RunDirectoryError
     with open(os.path.join(out, STATUS_DIR, "lock"), "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise RuntimeError(f"another sweep is running into {out} (it holds {handle.name}); wait for it or stop "
-                               "it") from None
+            raise RunDirectoryError(f"another sweep is running into {out} (it holds {handle.name}); wait for it or "
+                                    "stop it") from None
         try:
             yield
         finally:
@@ -311,22 +317,19 @@ def _progress_line(result: SweepResult, running: int, queued: int, durations: li
 
 
 def command(args: Any) -> int:
-    """``eventsnn sweep SPEC --out DIR [--workers N | --scheduler ADDRESS] [--report] [--retry-failed]``."""
-    try:
-        spec = load_spec(args.spec)
-    except (FileNotFoundError, SpecError) as error:
-        raise SystemExit(f"eventsnn: {error}") from None
+    """``eventsnn sweep SPEC --out DIR [--workers N | --scheduler ADDRESS] [--report] [--retry-failed]``: exit
+    code 0, or 1 if a run failed; a bad specification raises (:class:`SpecError`, before anything starts) and
+    :func:`eventsnn.cli.main` prints it as one line."""
+    spec = load_spec(args.spec)
     out = args.out or os.path.join("runs", spec.name)
     if args.report:
         if not os.path.isdir(out):
-            raise SystemExit(f"eventsnn: {out} does not exist: no sweep has run there yet")
+            raise FileNotFoundError(f"{out} does not exist: no sweep has run there yet")
         print(report(spec, out).text)
         return 0
     try:
         result = run_sweep(spec, out, workers=args.workers, scheduler=args.scheduler,
                            retry_failed=args.retry_failed, retries=args.retries)
-    except (ValueError, RuntimeError) as error:
-        raise SystemExit(f"eventsnn: {error}") from None
     except KeyboardInterrupt:  # the cluster is closed on the way out; every run keeps its last checkpoint
         print(f"eventsnn: sweep interrupted; run the same command again to continue (report so far: eventsnn sweep "
               f"{args.spec} --out {out} --report)", file=sys.stderr)

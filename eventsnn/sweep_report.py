@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from eventsnn._atomic import atomic_write
+from eventsnn.rundir import run_state
 
 if TYPE_CHECKING:
     from eventsnn.sweep_spec import Run, SweepSpec
@@ -106,8 +107,8 @@ def read_status(out: str, run: "Run") -> dict:
             return {"status": "missing"}
     if record.get("status") in ("done", "failed") and record.get("argv") != list(run.argv):
         return {**record, "status": "stale"}
-    if record.get("status") == "done" and not os.path.isfile(os.path.join(out, run.name, "metrics.json")):
-        return {**record, "status": "missing"}
+    if record.get("status") == "done" and run_state(os.path.join(out, run.name)) != "finished":
+        return {**record, "status": "missing"}  # its directory was deleted or replaced since
     return record
 
 

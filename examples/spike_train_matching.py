@@ -12,7 +12,7 @@ Poisson input pattern (50 inputs at 20 Hz over 100 ms) and must emit fixed Poiss
   makes it behave much like the activation term alone;
 * ``antlr-detached``: the same with the reset detached, as in ANTLR's code, and the timing term weighted 3
   (``detach_reset=True, lambda_timing=3``). Over study 1's held-out seeds (docs/studies/spike_train_matching.md,
-  session 13) it ends lowest of all methods at every density; on a single seed any of them may win.
+  2026-11-24) it ends lowest of all methods at every density; on a single seed any of them may win.
 
 Printed: the loss before and after each run and the output spike counts against the targets. Figure
 (``<out>/spike_train_matching.png``, written atomically): loss per iteration of both methods, and the output

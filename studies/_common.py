@@ -21,6 +21,9 @@ from eventsnn._atomic import write_json
 from eventsnn.optim import Adam
 
 DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "studies")
+# Raw per-iteration results can run to tens of megabytes; they go outside the repository by default, and only
+# the compact record that redraws a study's figure and tables is kept under docs/studies.
+RAW_DIR = os.environ.get("EVENTSNN_STUDY_DIR", os.path.join(os.path.expanduser("~"), ".cache", "eventsnn", "studies"))
 
 # label -> (eventsnn method, method options). Defaults of MethodOptions otherwise (surrogate 1, sharpness 3,
 # grid dt 1 ms, NA power 1).
@@ -122,8 +125,51 @@ def mean_sem(x, axis=0):
 
 
 def default_out(name: str) -> str:
-    """Default results path of study ``name``: docs/studies/<name>.json (its figure: same stem, .png)."""
+    """Default results path of study ``name``: docs/studies/<name>.json (its figure: same stem, .png).
+
+    For the studies whose whole output is small (a few kB per run); the studies with per-iteration traces
+    write those to :func:`default_raw` and their compact record here (:func:`add_record_options`)."""
     return os.path.join(DOCS, f"{name}.json")
+
+
+def default_raw(name: str) -> str:
+    """Default path of the raw results of study ``name``: $EVENTSNN_STUDY_DIR (default
+    ~/.cache/eventsnn/studies), outside the repository."""
+    return os.path.join(RAW_DIR, f"{name}.json")
+
+
+def add_record_options(parser, name: str) -> None:
+    """--out (raw results, outside the repository by default), --record (the compact record the figure and
+    tables are drawn from, docs/studies/<name>.json), --compact-only (rebuild the record from --out)."""
+    parser.add_argument("--out", default=default_raw(name),
+                        help="raw per-iteration results JSON (default: %(default)s, outside the repository)")
+    parser.add_argument("--record", default=default_out(name),
+                        help="compact record that redraws the figure and tables (figure: same stem .png)")
+    parser.add_argument("--compact-only", action="store_true",
+                        help="rebuild --record and its figure from the raw results at --out and stop")
+
+
+def rounded(obj, digits: int = 4):
+    """``obj`` with every float rounded to ``digits`` significant digits (NaN and infinities kept), for compact
+    records: figures and tables need no more, and JSON text shrinks about threefold."""
+    if isinstance(obj, float):
+        return float(f"{obj:.{digits}g}") if np.isfinite(obj) else obj
+    if isinstance(obj, dict):
+        return {k: rounded(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [rounded(v, digits) for v in obj]
+    return obj
+
+
+def write_record(record: dict, path: str, plot) -> None:
+    """Write the compact ``record`` (no indentation) and draw its figure next to it."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "w") as handle:
+        json.dump(record, handle, separators=(",", ":"))
+        handle.write("\n")
+    os.replace(tmp, path)
+    plot(record, figure_path(path))
 
 
 def figure_path(out: str) -> str:
@@ -143,22 +189,29 @@ def add_method_options(parser, labels, max_spikes: int) -> None:
     parser.add_argument("--plot-only", action="store_true", help="redraw the figure from --out and stop")
 
 
-def parse_study_args(parser, argv, plot, labels, quick_caps: dict):
-    """Parse ``argv``; --quick caps each option named in ``quick_caps`` at its value. With --plot-only, redraw
-    the figure and return (None, None); else (args, the chosen --methods labels, checked against ``labels``)."""
+def parse_study_args(parser, argv, plot, labels, quick_caps: dict, compact=None):
+    """Parse ``argv``; --quick caps each option named in ``quick_caps`` at its value. With --plot-only or
+    --compact-only (:func:`replot`), draw the figure and return (None, None); else (args, the chosen --methods
+    labels, checked against ``labels``)."""
     args = parser.parse_args(argv)
     if args.quick:
         for option, cap in quick_caps.items():
             setattr(args, option, min(getattr(args, option), cap))
-    if replot(args, plot):
+    if replot(args, plot, compact):
         return None, None
     return args, parse_labels(parser, args.methods, labels)
 
 
-def replot(args, plot) -> bool:
-    """With --plot-only, redraw the figure from the results at --out; True tells main() to stop there."""
+def replot(args, plot, compact=None) -> bool:
+    """With --plot-only, redraw the figure from the record (--record if the study has one, else --out); with
+    --compact-only, rebuild the record from the raw results at --out with ``compact`` and draw it. True tells
+    main() to stop there."""
+    if getattr(args, "compact_only", False):
+        write_record(compact(read_json(args.out)), args.record, plot)
+        return True
     if args.plot_only:
-        plot(read_json(args.out), figure_path(args.out))
+        source = getattr(args, "record", args.out)
+        plot(read_json(source), figure_path(source))
     return args.plot_only
 
 
@@ -182,13 +235,19 @@ def checkpoint(results: dict, started: float, out: str) -> None:
     write_json_atomic(out, results)
 
 
-def finish(results: dict, summary: dict, started: float, out: str, plot) -> None:
-    """Store ``summary`` and the total wall time, write ``out``, draw ``plot(results, figure)``."""
+def finish(results: dict, summary: dict, started: float, out: str, plot, compact=None,
+           record: str | None = None) -> None:
+    """Store ``summary`` and the total wall time, write ``out``; then either draw ``plot(results, figure)``
+    next to ``out``, or (with ``compact`` and ``record``) write the compact record and draw it next to that."""
     results["summary"] = summary
     checkpoint(results, started, out)
-    fig_path = figure_path(out)
-    plot(results, fig_path)
-    print(f"wall {results['wall_s']:.0f} s -> {out}, {fig_path}")
+    if compact is None:
+        fig_path = figure_path(out)
+        plot(results, fig_path)
+        print(f"wall {results['wall_s']:.0f} s -> {out}, {fig_path}")
+        return
+    write_record(compact(results), record, plot)
+    print(f"wall {results['wall_s']:.0f} s -> raw {out}; record {record}, {figure_path(record)}")
 
 
 def run_job_list(name: str, jobs, run, out: str, header: dict) -> tuple[list, float]:
@@ -241,10 +300,19 @@ def nan_padded(rows, n: int) -> np.ndarray:
     return arr
 
 
-def plot_mean_band(ax, x, rows, color, alpha: float = 0.15, floor: float | None = None, **line_kw) -> None:
-    """Mean over ``rows`` (NaN-padded to len(x)) as a line, mean ± sem as a band; ``floor`` clips the band's
-    lower edge (for log axes)."""
-    m, s = mean_sem(nan_padded(rows, len(x)))
+def band(rows, n: int | None = None) -> dict:
+    """Mean and sem over ``rows`` (runs of unequal length NaN-padded to ``n``, default the longest), as lists:
+    what :func:`plot_band` draws, small enough for a compact record."""
+    n = max(len(r) for r in rows) if n is None else n
+    m, s = mean_sem(nan_padded(rows, n))
+    return {"mean": np.atleast_1d(m).tolist(), "sem": np.atleast_1d(s).tolist(), "n": len(rows)}
+
+
+def plot_band(ax, x, stats: dict, color, alpha: float = 0.15, floor: float | None = None, **line_kw) -> None:
+    """``stats`` of :func:`band` as a mean line and a mean ± sem band; ``floor`` clips the band's lower edge
+    (for log axes)."""
+    m, s = np.asarray(stats["mean"], dtype=float), np.asarray(stats["sem"], dtype=float)
+    x = np.asarray(x)[:len(m)]
     ax.plot(x, m, color=color, **line_kw)
     low = m - s if floor is None else np.maximum(m - s, floor)
     ax.fill_between(x, low, m + s, color=color, alpha=alpha, lw=0)

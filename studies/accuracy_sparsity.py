@@ -22,7 +22,8 @@ per epoch on one core), e.g.
 
     python studies/accuracy_sparsity.py --loss first_spike --methods "timing,antlr event"
 
-Run directories of ``eventsnn train mnist`` made by hand (long runs, resumed across sessions) are drawn together:
+Run directories of ``eventsnn train mnist`` made by hand (long runs, resumable after interruptions) are drawn
+together:
 
     eventsnn train mnist --method antlr --spike-penalty 1e-3 --epochs 45 --out runs/as/antlr_p1e-3_s0
     python studies/accuracy_sparsity.py --plot-only --out docs/studies/accuracy_sparsity_long.json \
@@ -85,7 +86,7 @@ def load_results(path: str) -> list[dict]:
 
 
 def results_from_runs(paths: list[str], at_epoch: int | None = None) -> list[dict]:
-    """Points from ``eventsnn train mnist --out DIR`` run directories (long runs that can span sessions with
+    """Points from ``eventsnn train mnist --out DIR`` run directories (long runs that can be interrupted and resumed with
     ``--resume``): metrics of the last epoch (or of epoch ``at_epoch``, to compare runs at the same training
     budget; a run that has not reached it is an error) from metrics.json, method and settings from run.json."""
     from eventsnn.runs import read_run
@@ -136,13 +137,19 @@ def curve_label(r: dict) -> str:
 
 
 def plot(results: list[dict], path: str) -> None:
-    """One row per set-up (hidden size, training images, epochs): accuracy vs total spikes, and vs spikes until the first output spike;
-    every run a dot (seeds separately), each curve's Pareto front a line."""
+    """One row per set-up (hidden size, training images, epochs): accuracy vs total spikes, and (only when some
+    run has spiking outputs, where the two differ) vs spikes until the first output spike; every run a dot
+    (seeds separately), each curve's Pareto front a line."""
     plt = pyplot()
     setups = sorted({(r["hidden"], r["n_train"], r["epochs"]) for r in results}, reverse=True)
-    fig, axes = plt.subplots(len(setups), 2, figsize=(11, 4.2 * len(setups)), squeeze=False)
     measures = [(lambda r: r["hidden_spikes"] + r["output_spikes"], "spikes per test sample (hidden + output)"),
                 (lambda r: r.get("spikes_until_first_output"), "spikes until the first output spike")]
+    # with a read-out (no output spikes) the second measure equals the first: a second column would repeat it
+    if not any(measures[1][0](r) is not None and abs(measures[1][0](r) - measures[0][0](r)) > 1e-9
+               for r in results):
+        measures = measures[:1]
+    fig, axes = plt.subplots(len(setups), len(measures), figsize=(6.2 * len(measures), 4.4 * len(setups)),
+                             squeeze=False)
     labels = sorted({curve_label(r) for r in results}, key=lambda lab: (lab.split(" (")[0] not in METHODS, lab))
     # a loss / augmentation suffix shared by every curve goes to the title instead of every legend entry
     suffixes = {lab[lab.find(" ("):] if " (" in lab else "" for lab in labels}
@@ -160,10 +167,12 @@ def plot(results: list[dict], path: str) -> None:
                 ax.scatter(*zip(*pts), color=color, alpha=0.5)
                 ax.plot(*zip(*pareto(pts)), color=color, marker="o", label=label[:len(label) - len(shared)])
             ax.set_xlabel(xlabel)
-            ax.set_ylabel(f"test accuracy (%): 784-{hidden}-10, {n_train} images, {epochs} ep.")
+            ax.set_ylabel("test accuracy (%)")
+            # the set-up goes to the panel title: as part of the y label it was clipped at the figure's edge
+            ax.set_title(f"784-{hidden}-10, {n_train} training images, {epochs} epochs", fontsize=10)
             ax.grid(alpha=0.3)
         row[0].legend(fontsize=7, loc="lower left")  # the fronts hug the top left, timing the bottom right
-    save_figure(fig, path, "MNIST: accuracy vs spikes per gradient method (Pareto fronts over the spike penalty)"
+    save_figure(fig, path, "MNIST: accuracy vs spikes per gradient method\n(Pareto fronts over the spike penalty)"
                 + (f"\nall runs: {shared.strip()}" if shared else ""))
 
 

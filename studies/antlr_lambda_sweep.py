@@ -1,6 +1,6 @@
 """Figure: final spike-train matching loss of the unified methods against ANTLR's timing weight lambda_timing.
 
-Reads result files of ``studies/spike_train_matching.py`` run at one learning rate with ``--lambda-timing L`` (the
+Reads the compact records (``--record``) of ``studies/spike_train_matching.py`` run at one learning rate with ``--lambda-timing L`` (the
 lambda_timing = 1 file is any run of that rate holding both unified labels) and draws, per target density, the
 final loss (mean ± sem over seeds) of `antlr grid` and `antlr grid (reset detached)` against L, with timing-only
 and both activation variants as horizontal bands (they do not depend on L). An optional held-out file (other
@@ -23,14 +23,10 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from _common import COLORS, mean_sem, pyplot, read_json, save_figure  # noqa: E402
-from spike_train_matching import final_loss  # noqa: E402
+from spike_train_matching import finals  # noqa: E402
 
 UNIFIED = ("antlr grid", "antlr grid (reset detached)")
 PARTS = ("timing", "activation (reset detached)", "activation (reset term)")
-
-
-def finals(results: dict, dkey: str, label: str) -> np.ndarray:
-    return np.array([final_loss(r[label]) for r in results["runs"][dkey].values() if label in r])
 
 
 def parse_pairs(parser, items) -> list[tuple[float, str]]:
@@ -45,8 +41,8 @@ def parse_pairs(parser, items) -> list[tuple[float, str]]:
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--runs", nargs="+", required=True, help="LAMBDA=results.json, one per timing weight")
-    p.add_argument("--held-out", nargs="*", default=[], help="LAMBDA=results.json of other seeds")
+    p.add_argument("--runs", nargs="+", required=True, help="LAMBDA=record.json, one per timing weight")
+    p.add_argument("--held-out", nargs="*", default=[], help="LAMBDA=record.json of other seeds")
     p.add_argument("--out", required=True, help="figure path (.png)")
     args = p.parse_args(argv)
     run_pairs, held_out_pairs = parse_pairs(p, args.runs), parse_pairs(p, args.held_out)
@@ -64,7 +60,7 @@ def main(argv=None) -> None:
         different = [k for k in problem if r["config"].get(k) != reference.get(k)]
         if different:
             p.error(f"result files differ in {different}; they must share everything but lambda_timing and seeds")
-    dkeys = list(runs[0][1]["runs"])
+    dkeys = list(runs[0][1]["final_loss"])
     plt = pyplot()
     fig, axes = plt.subplots(1, len(dkeys), figsize=(4.4 * len(dkeys), 3.8), squeeze=False)
     weights = np.array([w for w, _ in runs])
@@ -94,7 +90,7 @@ def main(argv=None) -> None:
     axes[0][0].set_ylabel("final van Rossum distance (mean ± sem)")
     handles, labels = axes[0][0].get_legend_handles_labels()
     axes[0][-1].legend(handles, labels, fontsize=7, loc="upper left")
-    n_seeds = len(runs[0][1]["runs"][dkeys[0]])
+    n_seeds = len(runs[0][1]["final_loss"][dkeys[0]])
     save_figure(fig, args.out, f"Spike-train matching: ANTLR's timing weight (Adam lr {reference['lr']:g}, {n_seeds} seeds"
                 + (", open: held-out seeds)" if held_out else ")"), fontsize=11)
     print(f"-> {args.out}")

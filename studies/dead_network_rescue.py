@@ -12,6 +12,9 @@ as a reference for what the exact gradient needs to escape.
     nice -n 15 env NUMBA_NUM_THREADS=1 python studies/dead_network_rescue.py --seeds 5
 
 Accuracy = first output spike decides (no output spike = wrong), on a held-out subset of the test split.
+The raw results (every evaluation and minibatch of every run) go to --out, outside the repository by default;
+the compact record (summary, mean ± sem of the plotted test metrics) to --record,
+docs/studies/dead_network_rescue.json by default, with its figure.
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ from eventsnn.optim import Adam  # noqa: E402
 from eventsnn.tasks import make_task  # noqa: E402
 from eventsnn.training import Trainer  # noqa: E402
 
-from _common import (COLORS, METHODS, add_method_options, all_finite, checkpoint, default_out, finish,  # noqa: E402
-                     gradient, mean_sem, new_results, parse_study_args, plot_mean_band, pyplot, save_figure)
+from _common import (COLORS, METHODS, add_method_options, add_record_options, all_finite, band,  # noqa: E402
+                     checkpoint, finish, gradient, mean_sem, new_results, parse_study_args, plot_band, pyplot,
+                     rounded, save_figure)
 
 NAME = "dead_network_rescue"
 LABELS = list(METHODS) + ["timing + silent bump"]
@@ -150,35 +154,49 @@ def summarize(results: dict) -> dict:
     return out
 
 
-def plot(results: dict, path: str) -> None:
+PANELS = [("samples_with_output", "test samples with an output spike"),
+          ("hidden_neurons_alive", "hidden neurons that fire (any test sample)"),
+          ("accuracy", "test accuracy (first spike; silent = wrong)")]
+
+
+def compact(results: dict) -> dict:
+    """The record kept in the repository: settings, summary, and per method the evaluation iterations and the
+    mean ± sem over seeds of each plotted test metric (4 significant digits); :func:`plot` draws it."""
+    record = {k: results[k] for k in ("study", "config", "provenance", "wall_s", "summary") if k in results}
+    record["n_seeds"] = len(results["runs"])
+    record["curves"] = {}
+    for label in results["config"]["methods"]:
+        runs = [r[label] for r in results["runs"].values() if label in r]
+        if not runs:
+            continue
+        longest = max((r["iteration"] for r in runs), key=len)  # a run that stopped early is NaN-padded
+        record["curves"][label] = {"iteration": longest, **{
+            key: band([[ev[key] for ev in r["test"]] for r in runs], len(longest)) for key, _ in PANELS}}
+    return rounded(record)
+
+
+def plot(record: dict, path: str) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    panels = [("samples_with_output", "test samples with an output spike"),
-              ("hidden_neurons_alive", "hidden neurons that fire (any test sample)"),
-              ("accuracy", "test accuracy (first spike; silent = wrong)")]
-    for ax, (key, title) in zip(axes, panels):
-        for label in results["config"]["methods"]:
-            runs = [r[label] for r in results["runs"].values() if label in r]
-            if not runs:
-                continue
-            longest = max((r["iteration"] for r in runs), key=len)  # a run that stopped early is NaN-padded
-            plot_mean_band(ax, longest, [[ev[key] for ev in r["test"]] for r in runs], COLORS[label],
-                           label=label, ls="--" if label.startswith("activation") or "bump" in label else "-")
+    for ax, (key, title) in zip(axes, PANELS):
+        for label, curves in record["curves"].items():
+            plot_band(ax, curves["iteration"], curves[key], COLORS[label],
+                      label=label, ls="--" if label.startswith("activation") or "bump" in label else "-")
         ax.set_title(title, fontsize=10)
-        ax.set_xlabel("iteration (minibatch of %d)" % results["config"]["batch"])
+        ax.set_xlabel("iteration (minibatch of %d)" % record["config"]["batch"])
         ax.grid(alpha=0.3)
         ax.set_ylim(-0.03, 1.03)
     axes[2].axhline(1 / 3, color="gray", lw=0.8, ls=":")
     axes[0].legend(fontsize=8)
-    save_figure(fig, path, f"Dead-network rescue, Yin-Yang 5-{results['config']['hidden']}-3, initial weights x "
-                f"{results['config']['scale']} ({len(results['runs'])} seeds, mean ± sem)", fontsize=11)
+    save_figure(fig, path, f"Dead-network rescue, Yin-Yang 5-{record['config']['hidden']}-3, initial weights x "
+                f"{record['config']['scale']} ({record['n_seeds']} seeds, mean ± sem)", fontsize=11)
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="2 seeds, 30 iterations")
-    p.add_argument("--out", default=default_out(NAME), help="results JSON (figure: same stem .png)")
+    add_record_options(p, NAME)
     p.add_argument("--iterations", type=int, default=120)
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--eval-every", type=int, default=10)
@@ -191,7 +209,7 @@ def main(argv=None) -> None:
     p.add_argument("--silent-bump", type=float, default=0.1)
     p.add_argument("--t-max", type=float, default=60.0)
     add_method_options(p, LABELS, max_spikes=200)
-    args, labels = parse_study_args(p, argv, plot, LABELS, {"seeds": 2, "iterations": 30})
+    args, labels = parse_study_args(p, argv, plot, LABELS, {"seeds": 2, "iterations": 30}, compact)
     if args is None:
         return
     from tqdm import tqdm
@@ -209,7 +227,7 @@ def main(argv=None) -> None:
             bar.update()
             checkpoint(results, started, args.out)
     bar.close()
-    finish(results, summarize(results), started, args.out, plot)
+    finish(results, summarize(results), started, args.out, plot, compact, args.record)
     for label, row in results["summary"].items():
         print(label, {k: v for k, v in row.items() if k != "status"})
 

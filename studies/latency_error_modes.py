@@ -80,7 +80,7 @@ def main(argv=None) -> None:
     p.add_argument("--out", help="write the rows as JSON here")
     p.add_argument("--plot-history", metavar="PNG",
                    help="instead: draw test accuracy and the training label-silent fraction per epoch of the runs "
-                        "(from metrics.json; runs trained before session 13 lack the fraction) and stop")
+                        "(from metrics.json; runs trained before 2026-11-24 lack the fraction) and stop")
     args = p.parse_args(argv)
     if args.plot_history:
         plot_history(args.runs, args.plot_history)

@@ -1,14 +1,14 @@
 """Learning-rate sensitivity of study 1 (spike-train matching): each method at its own best learning rate.
 
-Reads result files of ``studies/spike_train_matching.py`` run with different ``--lr`` (same densities and
+Reads the compact records (``--record``) of ``studies/spike_train_matching.py`` run with different ``--lr`` (same densities and
 iterations), restricts every file to the seeds they all share, and reports per density and method the mean final
 van Rossum loss at each learning rate, the best learning rate, and whether the unified methods still beat
 timing-only and both activation-only variants when every method gets its best learning rate. Writes a markdown
 table (stdout) and a JSON summary.
 
-    python studies/spike_train_matching.py --seeds 3 --lr 0.001 --out /tmp/stm_lr1e-3.json
-    python studies/spike_train_matching.py --seeds 3 --lr 0.01 --out /tmp/stm_lr1e-2.json
-    python studies/lr_sensitivity.py docs/studies/spike_train_matching.json /tmp/stm_lr1e-3.json /tmp/stm_lr1e-2.json \\
+    python studies/spike_train_matching.py --seeds 3 --lr 0.001 --record stm_lr1e-3.json
+    python studies/spike_train_matching.py --seeds 3 --lr 0.01 --record stm_lr1e-2.json
+    python studies/lr_sensitivity.py docs/studies/spike_train_matching.json stm_lr1e-3.json stm_lr1e-2.json \\
         --out docs/studies/lr_sensitivity.json
 """
 
@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import read_json, write_json_atomic  # noqa: E402
-from spike_train_matching import final_loss  # noqa: E402
+
 
 UNIFIED = ("antlr grid", "antlr event")
 BASELINES = ("timing", "activation (reset detached)", "activation (reset term)")
@@ -30,24 +30,24 @@ BASELINES = ("timing", "activation (reset detached)", "activation (reset term)")
 
 def final_losses(result: dict, density: str, method: str, seeds: list[str]) -> np.ndarray:
     """Final loss (study 1's definition) of each seed."""
-    return np.array([final_loss(result["runs"][density][s][method]) for s in seeds])
+    return np.array([result["final_loss"][density][s][method] for s in seeds], dtype=float)
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("files", nargs="+", help="results JSON of spike_train_matching.py, one per learning rate")
+    p.add_argument("files", nargs="+", help="compact records of spike_train_matching.py, one per learning rate")
     p.add_argument("--out", default=None, help="write the summary JSON here")
     args = p.parse_args(argv)
     results = [read_json(f) for f in args.files]
     lrs = [r["config"]["lr"] for r in results]
     if len(set(lrs)) != len(lrs):
         sys.exit(f"each file must come from a different --lr, got {lrs}")
-    densities = sorted(set.intersection(*(set(r["runs"]) for r in results)), key=float)
+    densities = sorted(set.intersection(*(set(r["final_loss"]) for r in results)), key=float)
     methods = [m for m in results[0]["config"]["methods"].split(",") if all(
         m in r["config"]["methods"].split(",") for r in results)]
     summary = {}
     for d in densities:
-        seeds = sorted(set.intersection(*(set(r["runs"][d]) for r in results)), key=int)
+        seeds = sorted(set.intersection(*(set(r["final_loss"][d]) for r in results)), key=int)
         rows = {}
         for m in methods:
             means = [float(np.nanmean(final_losses(r, d, m, seeds))) for r in results]

@@ -10,7 +10,9 @@ each within +-0.5 ms of its target.
 
     nice -n 15 env NUMBA_NUM_THREADS=1 python studies/na_single_neuron.py --tasks 100
 
-The notebook used 500 tasks and 200 iterations; --tasks sets how many are run here (document it).
+The notebook used 500 tasks and 200 iterations; --tasks sets how many are run here (document it). The raw
+results (every iteration of every task) go to --out, outside the repository by default; the compact record
+(summary, per-method curves) to --record, docs/studies/na_single_neuron.json by default, with its figure.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import eventsnn as es  # noqa: E402
 from eventsnn import losses  # noqa: E402
 
-from _common import (COLORS, METHODS, add_method_options, checkpoint, default_out, finish,  # noqa: E402
-                     fit_one_sample, new_results, parse_study_args, plot_mean_band, pyplot, save_figure)
+from _common import (COLORS, METHODS, add_method_options, add_record_options, band, checkpoint,  # noqa: E402
+                     finish, fit_one_sample, new_results, parse_study_args, plot_band, pyplot, rounded, save_figure)
 
 NAME = "na_single_neuron"
 N_IN, N_BINS = 200, 30
@@ -98,21 +100,38 @@ def summarize(results: dict) -> dict:
     return out
 
 
-def plot(results: dict, path: str) -> None:
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+def compact(results: dict) -> dict:
+    """The record kept in the repository: settings, summary, per-task problem sizes, and per method the
+    fraction of tasks solved (now and ever) and the mean ± sem of binned errors and loss at every iteration
+    (4 significant digits); :func:`plot` draws it."""
+    record = {k: results[k] for k in ("study", "config", "provenance", "wall_s", "summary", "problems")
+              if k in results}
+    record["n_tasks"] = len(results["runs"])
+    record["curves"] = {}
     for label in results["config"]["methods"]:
         s = solved_matrix(results, label)
         if s.size == 0:
             continue
-        x = np.arange(s.shape[1])
+        n = s.shape[1]
+        record["curves"][label] = {
+            "solved": s.mean(axis=0).tolist(),
+            "ever_solved": np.maximum.accumulate(s, axis=1).mean(axis=0).tolist(),
+            "bin_errors": band([r[label]["bin_errors"] for r in results["runs"].values()], n),
+            "loss": band([r[label]["loss"] for r in results["runs"].values()], n)}
+    return rounded(record)
+
+
+def plot(record: dict, path: str) -> None:
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for label, curves in record["curves"].items():
+        x = np.arange(len(curves["solved"]))
         style = dict(color=COLORS[label], label=label, ls="--" if label.startswith("activation") else "-")
-        axes[0].plot(x, s.mean(axis=0), **style)
-        axes[0].plot(x, np.maximum.accumulate(s, axis=1).mean(axis=0), color=COLORS[label], lw=0.8, ls=":")
-        plot_mean_band(axes[1], x, [r[label]["bin_errors"] for r in results["runs"].values()], **style)
-        plot_mean_band(axes[2], x, [r[label]["loss"] for r in results["runs"].values()], floor=1e-3, **style)
-    n_tasks = len(results["runs"])
-    axes[0].set_title(f"fraction of {n_tasks} tasks solved (solid: now, dotted: ever)", fontsize=10)
+        axes[0].plot(x, curves["solved"], **style)
+        axes[0].plot(x, curves["ever_solved"], color=COLORS[label], lw=0.8, ls=":")
+        plot_band(axes[1], x, curves["bin_errors"], **style)
+        plot_band(axes[2], x, curves["loss"], floor=1e-3, **style)
+    axes[0].set_title(f"fraction of {record['n_tasks']} tasks solved (solid: now, dotted: ever)", fontsize=10)
     axes[1].set_title("binned spike errors vs target (mean ± sem)", fontsize=10)
     axes[2].set_title("van Rossum loss (mean ± sem)", fontsize=10)
     axes[2].set_yscale("log")
@@ -129,7 +148,7 @@ def main(argv=None) -> None:
     p.add_argument("--seeds", type=int, default=0, help="first task index (tasks are seeds seeds..seeds+tasks-1)")
     p.add_argument("--tasks", type=int, default=100, help="number of random tasks (notebook: 500)")
     p.add_argument("--quick", action="store_true", help="10 tasks, 60 iterations")
-    p.add_argument("--out", default=default_out(NAME), help="results JSON (figure: same stem .png)")
+    add_record_options(p, NAME)
     p.add_argument("--iterations", type=int, default=200)
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--p-in", type=float, default=1 / 20)
@@ -138,7 +157,7 @@ def main(argv=None) -> None:
     p.add_argument("--w-std", type=float, default=0.3)
     p.add_argument("--vr-tau", type=float, default=2.0)
     add_method_options(p, METHODS, max_spikes=100)
-    args, labels = parse_study_args(p, argv, plot, METHODS, {"tasks": 10, "iterations": 60})
+    args, labels = parse_study_args(p, argv, plot, METHODS, {"tasks": 10, "iterations": 60}, compact)
     if args is None:
         return
     from tqdm import tqdm
@@ -156,7 +175,7 @@ def main(argv=None) -> None:
         if (task + 1) % 5 == 0:
             checkpoint(results, started, args.out)
     bar.close()
-    finish(results, summarize(results), started, args.out, plot)
+    finish(results, summarize(results), started, args.out, plot, compact, args.record)
     for label, row in results["summary"].items():
         print(label, row)
 

@@ -9,7 +9,9 @@ weights are used for every method of a (density, seed) pair; densities are targe
 
     nice -n 15 env NUMBA_NUM_THREADS=1 python studies/spike_train_matching.py --seeds 10
 
-Writes the results JSON (atomically, after every finished (density, seed) pair) and the figure.
+Writes the raw results (every iteration of every run; atomically, after every finished (density, seed) pair)
+to --out, outside the repository by default, then the compact record (final loss of every run, mean ± sem
+curves, summary; docs/studies/spike_train_matching.json by default) and the figure drawn from it.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ from eventsnn import losses  # noqa: E402
 from eventsnn.encoders import poisson_encode  # noqa: E402
 from eventsnn.training import init_weights  # noqa: E402
 
-from _common import (COLORS, METHODS, add_method_options, checkpoint, default_out, finish,  # noqa: E402
-                     fit_one_sample, mean_sem, new_results, parse_study_args, plot_mean_band, pyplot, read_json,
-                     save_figure)
+from _common import (COLORS, METHODS, add_method_options, add_record_options, band, checkpoint,  # noqa: E402
+                     finish, fit_one_sample, mean_sem, new_results, parse_study_args, plot_band, pyplot, read_json,
+                     rounded, save_figure)
 
 NAME = "spike_train_matching"
 
@@ -111,26 +113,43 @@ def summarize(results: dict) -> dict:
     return summary
 
 
-def plot(results: dict, path: str) -> None:
+def compact(results: dict) -> dict:
+    """The record kept in the repository: settings, summary, each run's final loss and status, and per density
+    and method the mean ± sem loss curve over seeds (4 significant digits); :func:`plot` draws it."""
+    record = {k: results[k] for k in ("study", "config", "provenance", "wall_s", "summary") if k in results}
+    record["final_loss"], record["status"], record["curves"] = {}, {}, {}
+    for dkey, per_seed in results["runs"].items():
+        record["final_loss"][dkey] = {seed: {label: final_loss(r[label]) for label in METHODS if label in r}
+                                      for seed, r in per_seed.items()}
+        record["status"][dkey] = {seed: {label: r[label]["status"] for label in METHODS
+                                         if label in r and r[label]["status"] != "ok"}
+                                  for seed, r in per_seed.items()}
+        record["curves"][dkey] = {label: band([r[label]["loss"] for r in per_seed.values()])
+                                  for label in METHODS if any(label in r for r in per_seed.values())}
+    return rounded(record)
+
+
+def finals(record: dict, dkey: str, label: str) -> np.ndarray:
+    """Final loss of ``label`` on every seed of density ``dkey`` in a compact record (NaN: the run failed)."""
+    return np.array([row[label] for row in record["final_loss"][dkey].values() if label in row], dtype=float)
+
+
+def plot(record: dict, path: str) -> None:
     plt = pyplot()
-    dkeys = list(results["runs"])
+    dkeys = list(record["curves"])
     fig, axes = plt.subplots(1, len(dkeys), figsize=(4.3 * len(dkeys), 3.8), squeeze=False)
     for ax, dkey in zip(axes[0], dkeys):
-        per_seed = results["runs"][dkey]
-        for label in METHODS:
-            curves = [r[label]["loss"] for r in per_seed.values() if label in r]
-            if not curves:
-                continue
-            plot_mean_band(ax, np.arange(max(len(c) for c in curves)), curves, COLORS[label], alpha=0.2,
-                           label=label, lw=1.6 if "antlr" in label else 1.2,
-                           ls="-" if "antlr" in label or label in ("timing", "na") else "--")
+        for label, stats in record["curves"][dkey].items():
+            plot_band(ax, np.arange(len(stats["mean"])), stats, COLORS[label], alpha=0.2,
+                      label=label, lw=1.6 if "antlr" in label else 1.2,
+                      ls="-" if "antlr" in label or label in ("timing", "na") else "--")
         ax.set_yscale("log")
-        ax.set_title(f"target {dkey} Hz per output ({len(per_seed)} seeds)")
+        ax.set_title(f"target {dkey} Hz per output ({len(record['final_loss'][dkey])} seeds)")
         ax.set_xlabel("iteration")
         ax.grid(alpha=0.3, which="both")
     axes[0][0].set_ylabel("van Rossum distance to target (mean ± sem)")
     axes[0][-1].legend(fontsize=8, loc="upper right")
-    cfg = results["config"]  # files written before the neuron options existed used 10 / 5 ms, current kept
+    cfg = record["config"]  # files written before the neuron options existed used 10 / 5 ms, current kept
     neuron = (f"tau_mem {cfg.get('tau_mem', 10.0):g} ms, tau_syn {cfg.get('tau_syn', 5.0):g} ms"
               + (", current reset" if cfg.get("reset_current") else ""))
     weighting = f", antlr lambda_timing {cfg['lambda_timing']:g}" if cfg.get("lambda_timing", 1.0) != 1.0 else ""
@@ -145,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--first-seed", type=int, default=0,
                    help="first seed (e.g. 10: fresh problems to confirm a setting chosen on seeds 0-9)")
     p.add_argument("--quick", action="store_true", help="2 seeds, 40 iterations (debugging)")
-    p.add_argument("--out", default=default_out(NAME), help="results JSON (figure: same stem .png)")
+    add_record_options(p, NAME)
     p.add_argument("--iterations", type=int, default=200)
     p.add_argument("--densities", default="10,30,60", help="target output rates (Hz), comma-separated")
     p.add_argument("--input-rate", type=float, default=20.0, help="input Poisson rate (Hz)")
@@ -168,9 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> None:
     p = build_parser()
-    args, labels = parse_study_args(p, argv, plot, METHODS, {"seeds": 2, "iterations": 40})
-    if args is None:  # --plot-only: the figure is redrawn; print the summary of the stored runs as well
-        print_summary(summarize(read_json(p.parse_args(argv).out)))
+    args, labels = parse_study_args(p, argv, plot, METHODS, {"seeds": 2, "iterations": 40}, compact)
+    if args is None:  # --plot-only / --compact-only: the figure is redrawn; print the stored summary as well
+        print_summary(read_json(p.parse_args(argv).record)["summary"])
         return
     from tqdm import tqdm
     densities = [float(d) for d in args.densities.split(",")]
@@ -195,7 +214,7 @@ def main(argv=None) -> None:
         for seed in results["runs"][dkey]:
             r = results["runs"][dkey][seed]
             r["problem"] = {"n_input_spikes": r.pop("n_input_spikes"), "n_target_spikes": r.pop("n_target_spikes")}
-    finish(results, summarize(results), started, args.out, plot)
+    finish(results, summarize(results), started, args.out, plot, compact, args.record)
     print_summary(results["summary"])
 
 

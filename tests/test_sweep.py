@@ -66,10 +66,11 @@ def _without_timing(rows: list) -> list:
 def _records(run_dir: str) -> dict:
     """Everything a run directory records, minus wall times, dates, the output path and the resume flag."""
     records = {"files": sorted(os.listdir(run_dir))}
+    # the run id is random per run (eventsnn.rundir): it ties a run's files together, not its results
     with np.load(os.path.join(run_dir, "model.npz")) as model:
-        records["model"] = {k: model[k].tolist() for k in model.files}
+        records["model"] = {k: model[k].tolist() for k in model.files if k != "run_id"}
     with np.load(os.path.join(run_dir, "checkpoint.npz")) as checkpoint:
-        records["checkpoint"] = {k: checkpoint[k].tolist() for k in checkpoint.files if k != "history"}
+        records["checkpoint"] = {k: checkpoint[k].tolist() for k in checkpoint.files if k not in ("history", "run_id")}
         records["checkpoint_history"] = _without_timing(json.loads(str(checkpoint["history"])))
     with open(os.path.join(run_dir, "metrics.json")) as handle:
         records["metrics"] = _without_timing(json.load(handle))
@@ -82,7 +83,7 @@ def _records(run_dir: str) -> dict:
     argv = info.pop("argv")
     out = argv.index("--out")
     records["argv"] = [a for a in argv[:out] + argv[out + 2:] if a != "--resume"]
-    for key in ("started_at", "resumed"):
+    for key in ("started_at", "finished_at", "resumed", "run_id"):
         info.pop(key)
     records["run"] = info
     with open(os.path.join(run_dir, "raster.png"), "rb") as handle:
@@ -210,7 +211,7 @@ def test_a_failing_run_is_recorded_and_the_others_go_on(client, tmp_path, monkey
     assert status["status"] == "failed" and "cannot resume" in status["error"] and "lr: 0.02 there" in status["error"]
     assert sweep.read_status(str(out), spec.runs[1])["status"] == "done"
     assert any(line.startswith("  failed: lr-0.003: ") for line in lines)
-    assert "failed: lr-0.003: eventsnn: cannot resume" in result.report.text
+    assert "failed: lr-0.003: eventsnn: error: cannot resume" in result.report.text
     # a failed run stays failed until asked
     again = sweep.run_sweep(spec, out, client=client, log=None)
     assert (again.n_skipped, again.n_submitted) == (2, 0)
@@ -295,7 +296,7 @@ BAD_SPECS = [
 
 
 @pytest.mark.parametrize("text, message", BAD_SPECS, ids=[m[:40] for _, m in BAD_SPECS])
-def test_bad_spec_fails_before_any_worker_starts(text, message, tmp_path, monkeypatch):
+def test_bad_spec_fails_before_any_worker_starts(text, message, tmp_path, monkeypatch, capsys):
     path = _write(tmp_path, "bad.toml", text)
     with pytest.raises(sweep.SpecError, match="bad.toml: ") as error:
         sweep.load_spec(path)
@@ -306,9 +307,10 @@ def test_bad_spec_fails_before_any_worker_starts(text, message, tmp_path, monkey
 
     monkeypatch.setattr(distributed, "LocalCluster", no_cluster)
     monkeypatch.setattr(distributed, "Client", no_cluster)
-    with pytest.raises(SystemExit) as exit_:
-        cli.main(["sweep", path, "--out", str(tmp_path / "out")])
-    assert str(exit_.value).startswith("eventsnn: ") and message in str(exit_.value)
+    capsys.readouterr()
+    assert cli.main(["sweep", path, "--out", str(tmp_path / "out")]) == 1
+    printed = capsys.readouterr().err
+    assert printed.startswith("eventsnn: error: ") and message in printed and printed.count("\n") == 1
     assert not (tmp_path / "out").exists()
 
 
