@@ -12,10 +12,11 @@ each in a fresh output directory, numba's compiled kernels already cached on dis
 * the scheduler's cost per task on a 2-worker LocalCluster: the median round trip of one no-op task at a time
   (submit, run, result), and the wall time per task of 400 no-op tasks submitted at once.
 
-On a machine shared with other jobs the speed-up is bounded by the cores left free: the load average before
-and after is printed and saved with the figures.
+On a machine shared with other jobs the speed-up is bounded by the cores left free, and the free cores change
+from minute to minute: ``--repeats N`` measures the three set-ups N times, interleaved, and reports every
+repetition and the median speed-ups; the load average before and after is printed and saved with the figures.
 
-    python benchmarks/sweep_speedup.py            # about 3-5 minutes on two idle cores
+    python benchmarks/sweep_speedup.py --repeats 3     # about 2 minutes per repetition on two cores
 """
 
 from __future__ import annotations
@@ -93,38 +94,47 @@ def scheduler_cost(n_tasks: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs (about a minute)")
+    parser.add_argument("--repeats", type=int, default=1, help="interleaved repetitions of the three set-ups")
     parser.add_argument("--json", default=None, help="also write the figures here (default: print only)")
     args = parser.parse_args()
     spec_ = spec(args.quick)
     load_before = os.getloadavg()
+    repeats = []
     with tempfile.TemporaryDirectory(prefix="sweep_speedup_") as tmp:
         root = pathlib.Path(tmp)
         warm = spec_.runs[-1]  # compile (or load) every kernel the runs use before timing anything
         sequential([warm, spec_.runs[0]], root / "warm")
-        seq_wall = sequential(spec_.runs, root / "sequential")
-        one_wall, one_runs = swept(spec_, root / "one", 1)
-        two_wall, two_runs = swept(spec_, root / "two", 2)
+        for i in range(args.repeats):
+            seq_wall = sequential(spec_.runs, root / f"sequential{i}")
+            one_wall, one_runs = swept(spec_, root / f"one{i}", 1)
+            two_wall, two_runs = swept(spec_, root / f"two{i}", 2)
+            repeats.append({"sequential_commands_s": seq_wall, "sweep_1_worker_s": one_wall,
+                            "sweep_2_workers_s": two_wall, "runs_sum_s_1_worker": sum(one_runs),
+                            "runs_sum_s_2_workers": sum(two_runs),
+                            "run_median_s_2_workers": statistics.median(two_runs),
+                            "load_average": os.getloadavg()[0]})
         round_trip, batch = scheduler_cost(400)
     load_after = os.getloadavg()
-    n = len(spec_.runs)
-    figures = {
-        "runs": n, "settings": spec_.runs[0].argv, "cores": os.cpu_count(), "python": platform.python_version(),
-        "load_average_before": load_before, "load_average_after": load_after,
-        "sequential_commands_s": seq_wall, "sweep_1_worker_s": one_wall, "sweep_2_workers_s": two_wall,
-        "run_median_s_1_worker": statistics.median(one_runs), "run_median_s_2_workers": statistics.median(two_runs),
-        "run_sum_s_1_worker": sum(one_runs), "speedup_2_workers_vs_sequential_commands": seq_wall / two_wall,
-        "speedup_2_workers_vs_1_worker": one_wall / two_wall,
-        "scheduler_round_trip_s": round_trip, "scheduler_s_per_task_batch": batch,
-    }
-    print(f"{n} runs ({' '.join(spec_.runs[0].argv[5:])}; methods x penalties x seeds) on {os.cpu_count()} cores; "
-          f"load average before {load_before[0]:.1f}, after {load_after[0]:.1f}")
-    print(f"  sequential `eventsnn train` processes  {seq_wall:7.1f} s")
-    print(f"  sweep, LocalCluster of 1 worker        {one_wall:7.1f} s  (runs themselves: {sum(one_runs):.1f} s)")
-    print(f"  sweep, LocalCluster of 2 workers       {two_wall:7.1f} s  (runs themselves: {sum(two_runs):.1f} s)")
-    print(f"  speed-up of 2 workers: {seq_wall / two_wall:.2f}x over sequential commands, "
-          f"{one_wall / two_wall:.2f}x over 1 worker")
+    vs_sequential = statistics.median(r["sequential_commands_s"] / r["sweep_2_workers_s"] for r in repeats)
+    vs_one = statistics.median(r["sweep_1_worker_s"] / r["sweep_2_workers_s"] for r in repeats)
+    run_s = statistics.median(r["run_median_s_2_workers"] for r in repeats)
+    figures = {"runs": len(spec_.runs), "settings": spec_.runs[0].argv, "cores": os.cpu_count(),
+               "python": platform.python_version(), "load_average_before": load_before,
+               "load_average_after": load_after,
+               "repeats": repeats, "median_speedup_2_workers_vs_sequential_commands": vs_sequential,
+               "median_speedup_2_workers_vs_1_worker": vs_one, "scheduler_round_trip_s": round_trip,
+               "scheduler_s_per_task_batch": batch, "run_median_s_2_workers": run_s}
+    print(f"{len(spec_.runs)} runs ({' '.join(spec_.runs[0].argv[5:])}; methods x penalties x seeds) on "
+          f"{os.cpu_count()} cores; load average before {load_before[0]:.1f}, after {load_after[0]:.1f}")
+    print("  repeat  sequential commands  sweep 1 worker  sweep 2 workers  (runs themselves: 1 worker / 2 workers)"
+          "  load")
+    for i, r in enumerate(repeats):
+        print(f"  {i:6d}  {r['sequential_commands_s']:17.1f} s  {r['sweep_1_worker_s']:12.1f} s  "
+              f"{r['sweep_2_workers_s']:13.1f} s  ({r['runs_sum_s_1_worker']:.1f} s / "
+              f"{r['runs_sum_s_2_workers']:.1f} s)  {r['load_average']:.1f}")
+    print(f"  median speed-up of 2 workers: {vs_sequential:.2f}x over sequential commands, {vs_one:.2f}x over 1 worker")
     print(f"  scheduler per task: {1e3 * round_trip:.1f} ms round trip (one at a time), {1e3 * batch:.2f} ms per task "
-          f"in a batch of 400; a run takes {statistics.median(two_runs):.2f} s (median, 2 workers)")
+          f"in a batch of 400; a run takes {run_s:.2f} s (median, 2 workers)")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(figures, handle, indent=1)
