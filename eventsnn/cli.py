@@ -444,15 +444,10 @@ def _parse_overrides(items: Sequence[str]) -> dict:
 
 
 def _save_model(path: str, net, readout=None, run_id: str | None = None) -> None:
-    from eventsnn._atomic import write_npz
-    arrays = {f"weight_{k}": w for k, w in enumerate(net.weights)}
-    if run_id is not None:
-        arrays["run_id"] = np.array(run_id)
-    arrays["layer_names"] = np.array(net.layer_names)
-    arrays.update({f"delay_{k}": np.asarray(c.delays, dtype=np.float64) for k, c in enumerate(net.connections)})
-    if readout is not None:
-        arrays["readout_weight"] = readout.weights
-    write_npz(path, **arrays)
+    # the self-describing format of eventsnn.saved (Network.save / eventsnn.load read it); its entry names are the
+    # ones load_trained reads, and the run id in the header ties the file to its run.json
+    from eventsnn.saved import save
+    save(path, net, readout, metadata=None if run_id is None else {"run_id": run_id})
 
 
 def _write_csv(path: str, history: list[dict]) -> None:

@@ -11,6 +11,7 @@ choosing it would select the model on the test set.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import statistics
@@ -141,6 +142,22 @@ def format_summary(runs: Sequence[RunSummary]) -> str:
     return "\n".join(lines)
 
 
+def _model_run_id(model, model_file: str) -> str | None:
+    """The run id a ``model.npz`` carries: in the JSON header of the self-describing format (eventsnn.saved), or
+    as the ``run_id`` entry of the files written before that format."""
+    if "header" in model:
+        header = model.array("header", kinds="U", ndim=0)
+        try:
+            metadata = json.loads(str(header[()])).get("metadata", {})
+        except (ValueError, AttributeError) as error:
+            raise FileFormatError(f"{model_file}: field 'header' is not a JSON object ({error})") from None
+        run_id = metadata.get("run_id") if isinstance(metadata, dict) else None
+        if run_id is not None and not isinstance(run_id, str):
+            raise FileFormatError(f"{model_file}: field 'header.metadata.run_id' must be a string, got {run_id!r}")
+        return run_id
+    return str(model.array("run_id", kinds="U", ndim=0)) if "run_id" in model else None
+
+
 def load_trained(path: str | os.PathLike, *, data_path: str | None = None, n_train: int | None = None,
                  n_test: int | None = None):
     """The task of a command-line run directory with its trained weights, ready to evaluate or analyse.
@@ -200,7 +217,7 @@ def load_trained(path: str | os.PathLike, *, data_path: str | None = None, n_tra
     model_file = os.path.join(path, "model.npz")
     # the model is read and checked before the task (data, network) is built: a bad file costs no work
     with open_npz(model_file) as model:
-        model_id = str(model.array("run_id", kinds="U", ndim=0)) if "run_id" in model else None
+        model_id = _model_run_id(model, model_file)
         if model_id != info.get("run_id"):
             raise FileFormatError(f"{model_file}: field 'run_id' is {model_id!r} but {info_file} has run_id "
                                   f"{info.get('run_id')!r}: the two files belong to different runs")

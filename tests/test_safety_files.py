@@ -187,11 +187,23 @@ def finished(tmp_path_factory):
     return out
 
 
+def _header_with_run_id(run_id):
+    """A stand-in for a header entry: the file's own JSON header with its metadata's run id replaced (None: the
+    run id removed)."""
+    def edit(header):
+        header = json.loads(str(header[()]))
+        header["metadata"] = {} if run_id is None else {"run_id": run_id}
+        return np.array(json.dumps(header))
+    return edit
+
+
 def _rewrite(file, **changes):
     with np.load(file) as data:
         arrays = {k: data[k] for k in data.files}
     for key, value in changes.items():
-        if value is None:
+        if callable(value):
+            arrays[key] = value(arrays[key])
+        elif value is None:
             arrays.pop(key)
         else:
             arrays[key] = value
@@ -231,7 +243,8 @@ MODEL_CASES = [
     ({"weight_0": np.ones((5, 8), dtype=complex)}, "weight_0"), ({"weight_1": np.ones((1,))}, "weight_1"),
     ({"weight_1": np.ones((8, 1))}, "weight_1"), ({"weight_0": None}, "weight_0"),
     ({"weight_2": np.ones((3, 3))}, "weight_2"), ({"readout_weight": np.ones((8, 3))}, "readout_weight"),
-    ({"run_id": np.array("f" * 32)}, "run_id"), ({"run_id": None}, "run_id"),
+    ({"header": _header_with_run_id("f" * 32)}, "run_id"), ({"header": _header_with_run_id(None)}, "run_id"),
+    ({"header": lambda header: np.array("{not json")}, "header"),
 ]
 
 

@@ -49,7 +49,8 @@ def test_a_finished_run_is_recognisable_and_its_files_share_one_run_id(finished)
     assert rundir.run_state(finished) == "finished" and not (finished / rundir.LOCK_NAME).exists()
     info = json.loads((finished / "run.json").read_text())
     with np.load(finished / "model.npz") as model, np.load(finished / "checkpoint.npz") as checkpoint:
-        assert str(model["run_id"]) == str(checkpoint["run_id"]) == info["run_id"] and len(info["run_id"]) == 32
+        model_run_id = json.loads(str(model["header"][()]))["metadata"]["run_id"]
+        assert model_run_id == str(checkpoint["run_id"]) == info["run_id"] and len(info["run_id"]) == 32
 
 
 def test_a_second_writer_is_refused_while_the_first_holds_the_lock(tmp_path, capsys):
@@ -202,3 +203,14 @@ def test_two_real_processes_on_one_out_the_second_is_refused(tmp_path):
     assert f"in use by process {first.pid}" in second.stderr
     # the killed first writer left a stale lock: the next run takes it over (after --overwrite of its files)
     assert _train(out, "--overwrite") == 0 and rundir.run_state(out) == "finished"
+
+
+def test_the_model_file_of_a_run_is_a_saved_model_that_eventsnn_load_reads(finished):
+    import eventsnn as es
+    from eventsnn.runs import load_trained
+
+    model, task = es.load(finished / "model.npz"), load_trained(finished)
+    assert model.header["metadata"]["run_id"] == json.loads((finished / "run.json").read_text())["run_id"]
+    assert len(model.network.weights) == len(task.net.weights)
+    for saved, trained in zip(model.network.weights, task.net.weights):
+        assert np.array_equal(saved, trained)
