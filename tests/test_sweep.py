@@ -68,7 +68,11 @@ def _records(run_dir: str) -> dict:
     records = {"files": sorted(os.listdir(run_dir))}
     # the run id is random per run (eventsnn.rundir): it ties a run's files together, not its results
     with np.load(os.path.join(run_dir, "model.npz")) as model:
-        records["model"] = {k: model[k].tolist() for k in model.files if k != "run_id"}
+        records["model"] = {k: model[k].tolist() for k in model.files if k not in ("run_id", "header")}
+        if "header" in model.files:  # eventsnn.saved's self-description, the run id among its metadata
+            header = json.loads(str(model["header"]))
+            header.get("metadata", {}).pop("run_id", None)
+            records["model_header"] = header
     with np.load(os.path.join(run_dir, "checkpoint.npz")) as checkpoint:
         records["checkpoint"] = {k: checkpoint[k].tolist() for k in checkpoint.files if k not in ("history", "run_id")}
         records["checkpoint_history"] = _without_timing(json.loads(str(checkpoint["history"])))
