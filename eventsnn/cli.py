@@ -10,6 +10,8 @@ membrane traces of the first test sample). All files are written atomically. The
 ``summary`` reads the ``metrics.json`` of run directories (finished or still running), prints their last-epoch
 metrics and, for several runs (seeds), the mean +- std of the test accuracy; ``--plot FILE`` draws their test
 accuracy per epoch.
+
+``sweep SPEC.toml --out DIR`` runs a grid of ``train`` runs on Dask and reports them (:mod:`eventsnn.sweep`).
 """
 
 from __future__ import annotations
@@ -121,7 +123,24 @@ def _parser() -> argparse.ArgumentParser:
     summary = sub.add_parser("summary", help="last-epoch metrics of run directories and their mean over seeds")
     summary.add_argument("runs", nargs="+", help="run directories (each with a metrics.json)")
     summary.add_argument("--plot", default=None, metavar="FILE", help="save test accuracy per epoch of the runs here")
+    _add_sweep_parser(sub)
     return parser
+
+
+def _add_sweep_parser(sub) -> None:
+    """``eventsnn sweep``: arguments only; the work is eventsnn.sweep's."""
+    sweep = sub.add_parser("sweep", help="run a grid of training runs from a TOML spec on Dask (resumable), then "
+                                         "report mean +- std over seeds and the accuracy-vs-spikes Pareto fronts")
+    sweep.add_argument("spec", help="sweep specification (TOML; see eventsnn.sweep and docs/sweeps.md)")
+    sweep.add_argument("--out", default=None, help="output directory (default runs/<spec name>)")
+    sweep.add_argument("--workers", type=_COUNT, default=None,
+                       help="worker processes of the local Dask cluster, one thread each (default: all cores)")
+    sweep.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="submit to a running Dask scheduler (e.g. tcp://host:8786) instead of a local cluster")
+    sweep.add_argument("--report", action="store_true", help="only print and write the report of the runs so far")
+    sweep.add_argument("--retry-failed", action="store_true", help="also run again the runs recorded as failed")
+    sweep.add_argument("--retries", type=_integer(0), default=3,
+                       help="times a run is restarted after its worker died (default 3)")
 
 
 def _summary(args: argparse.Namespace) -> int:
@@ -174,6 +193,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     try:
+        if args.command == "sweep":  # the sweep's own work and messages are eventsnn.sweep's
+            from eventsnn.sweep import command
+            return command(args)
         return _summary(args) if args.command == "summary" else train(args)
     except _expected_errors() as error:
         print(f"eventsnn: error: {_one_line(error)}", file=sys.stderr, flush=True)

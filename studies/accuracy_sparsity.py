@@ -6,15 +6,24 @@ creation/removal methods see its gradient, timing gradients are blind to counts)
 (``first_spike``, ANTLR's ``latency`` loss, or ANTLR's ``count`` loss for the activation-only baseline, which has
 no creation term to learn a first-spike loss from). Reported per run: final test accuracy, hidden and output
 spikes per test sample and spikes until the first output spike; drawn as accuracy vs spikes with each method's
-Pareto front, one row per set-up (hidden size, training images, epochs). An interrupted run resumes.
+Pareto front, one row per set-up (hidden size, training images, epochs).
 
-Defaults are a quick 784-100-10 run on 6000/2000 images for 3 epochs; docs/studies/accuracy_sparsity.md gives
-the commands of the full-MNIST runs (one method x penalty takes 2-15 min per epoch on one core).
+The runs are an ``eventsnn sweep`` (eventsnn/sweep.py): this script turns its options into a sweep
+specification -- with the defaults, exactly studies/accuracy_sparsity.toml, a quick 784-100-10 run on 6000/2000
+images for 3 epochs -- runs it on a local Dask cluster (``--workers``, default all cores) or an existing one
+(``--scheduler``), one run directory per (method, penalty) under ``--runs-dir`` (resumable: run the same command
+again after an interruption), then writes the points to ``--out`` (JSON) and draws the figure next to it. The
+same sweep from the command line, with its table of means over seeds and one Pareto front per method:
+
+    eventsnn sweep studies/accuracy_sparsity.toml --out runs/accuracy_sparsity
+
+docs/studies/accuracy_sparsity.md gives the commands of the full-MNIST runs (one method x penalty takes 2-15 min
+per epoch on one core), e.g.
 
     python studies/accuracy_sparsity.py --loss first_spike --methods "timing,antlr event"
 
-Runs to convergence (tens of epochs, hours each) are better made with the command line, one directory per
-(method, penalty, seed), resumable after interruptions, then drawn together:
+Run directories of ``eventsnn train mnist`` made by hand (long runs, resumable after interruptions) are drawn
+together:
 
     eventsnn train mnist --method antlr --spike-penalty 1e-3 --epochs 45 --out runs/as/antlr_p1e-3_s0
     python studies/accuracy_sparsity.py --plot-only --out docs/studies/accuracy_sparsity_long.json \
@@ -24,17 +33,14 @@ Runs to convergence (tens of epochs, hours each) are better made with the comman
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from eventsnn.tasks import make_task  # noqa: E402
-from eventsnn.training import Trainer  # noqa: E402
+from eventsnn import sweep  # noqa: E402
 
-from _common import default_out, figure_path, pyplot, read_json, run_job_list, save_figure  # noqa: E402
+from _common import default_out, figure_path, pyplot, read_json, save_figure, write_json_atomic  # noqa: E402
 
 NAME = "accuracy_sparsity"
 METHODS = {"timing": ("timing", {}), "antlr event": ("antlr", {"form": "event"}), "antlr grid": ("antlr", {"form": "grid"}),
@@ -44,32 +50,31 @@ COLORS = {"timing": "tab:blue", "activation": "tab:orange", "antlr grid": "tab:g
           "antlr event, reset detached, lambda_timing 3": "tab:brown"}
 
 
-def run(label: str, penalty: float, args) -> dict:
-    method, options = METHODS[label]
-    task = make_task("mnist", epochs=args.epochs, seed=args.seed, hidden=args.hidden, n_train=args.n_train,
-                     n_test=args.n_test, data_path=args.data, loss=args.loss, tau_mem=args.tau_mem)
-    config = dataclasses.replace(task.config, progress=False, n_threads=1, method=method,
-                                 method_options=dict(options), spike_penalty=penalty, loss=args.loss,
-                                 lr=args.lr or task.config.lr, lr_decay=args.lr_decay)
-    trainer = Trainer(task.net, task.train_inputs, task.train_labels, task.test_inputs, task.test_labels,
-                      config=config, readout=task.readout)
-    started = time.perf_counter()
-    history = trainer.fit()
-    last = history[-1]
-    spikes = last["test_spikes_per_sample"]
-    return {"method": label, "penalty": penalty, "test_accuracy": last["test_accuracy"],
-            # a read-out (loss "vmax") does not spike: 0 output spikes
-            "hidden_spikes": spikes[0], "output_spikes": spikes[1] if len(spikes) > 1 else 0.0,
-            "spikes_until_first_output": last["test_spikes_until_first_output"], "seed": args.seed, "loss": args.loss,
-            "hidden": args.hidden, "n_train": args.n_train, "epochs": args.epochs, "lr": config.lr,
-            "tau_mem": args.tau_mem, "lr_decay": args.lr_decay,
-            "history": history, "wall_s": time.perf_counter() - started}
+def spec_dict(args: argparse.Namespace) -> dict:
+    """The sweep specification (as parsed TOML) of this script's options: every method of ``--methods`` at every
+    penalty of ``--penalties``, except timing, run once (its gradients are blind to the count penalty: the pilot's
+    four timing runs were bit-identical)."""
+    penalties = [float(p) for p in args.penalties.split(",")]
+    fixed = {"loss": args.loss, "tau_mem": args.tau_mem, "hidden": args.hidden, "epochs": args.epochs,
+             "n_train": args.n_train, "n_test": args.n_test, "lr_decay": args.lr_decay}
+    fixed.update({k: v for k, v in (("lr", args.lr), ("data", args.data)) if v is not None})
+    points = []
+    for label in args.methods.split(","):
+        if label not in METHODS:
+            raise SystemExit(f"--methods: unknown method {label!r}; valid: {', '.join(METHODS)}")
+        method, options = METHODS[label]
+        for penalty in penalties[:1] if method == "timing" else penalties:
+            points.append({"method": method, **({"option": dict(options)} if options else {}),
+                           "spike_penalty": penalty})
+    return {"sweep": {"task": "mnist", "name": NAME, "seeds": [args.seed]}, "fixed": fixed, "points": points,
+            "report": {"metrics": ["test_accuracy", "hidden_spikes", "output_spikes", "spikes_until_first_output"],
+                       "front": {"x": "spikes", "y": "test_accuracy",
+                                 "by": ["method", "option.form", "option.detach_reset"]}}}
 
 
 def pareto(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """Points not dominated by one with fewer (or equal) spikes and higher (or equal) accuracy."""
-    front = [p for p in points if not any(q[0] <= p[0] and q[1] >= p[1] and q != p for q in points)]
-    return sorted(front)
+    return sweep.pareto_front(points)
 
 
 def load_results(path: str) -> list[dict]:
@@ -235,7 +240,11 @@ def main() -> None:
     parser.add_argument("--at-epoch", type=int, default=None,
                         help="take the --runs points at this epoch instead of their last one")
     parser.add_argument("--quick", action="store_true", help="300 train / 100 test images, 1 epoch, 2 penalties")
-    parser.add_argument("--out", default=default_out(NAME))
+    parser.add_argument("--out", default=default_out(NAME), help="results JSON (the figure goes next to it)")
+    parser.add_argument("--runs-dir", default=None,
+                        help="directory of the sweep's run directories (default runs/<stem of --out>)")
+    parser.add_argument("--workers", type=int, default=None, help="local Dask workers (default: all cores)")
+    parser.add_argument("--scheduler", default=None, help="address of a running Dask scheduler instead")
     args = parser.parse_args()
     if args.curves:
         if not args.runs:
@@ -246,18 +255,20 @@ def main() -> None:
     if args.plot_only:
         plot((load_results(args.out) if os.path.exists(args.out) else []) + included, figure_path(args.out))
         return
-    penalties = [float(p) for p in args.penalties.split(",")]
     if args.quick:
-        args.n_train, args.n_test, args.epochs, penalties = 300, 100, 1, penalties[:2]
-    # timing gradients are blind to the count penalty (the pilot's four timing runs were bit-identical): one run
-    jobs = [(m, p) for m in args.methods.split(",") for p in (penalties[:1] if m == "timing" else penalties)]
-    results, wall = run_job_list(NAME, jobs, lambda label, penalty: run(label, penalty, args), args.out,
-                                 {"settings": vars(args)})
+        args.n_train, args.n_test, args.epochs = 300, 100, 1
+        args.penalties = ",".join(args.penalties.split(",")[:2])
+    try:
+        spec = sweep.spec_from_dict(spec_dict(args), source=f"{NAME} options")
+    except sweep.SpecError as error:
+        raise SystemExit(str(error)) from None
+    runs_dir = args.runs_dir or os.path.join("runs", os.path.splitext(os.path.basename(args.out))[0])
+    result = sweep.run_sweep(spec, runs_dir, workers=args.workers, scheduler=args.scheduler)
+    done = [os.path.join(runs_dir, run.name) for run in spec.runs
+            if sweep.read_status(runs_dir, run)["status"] == "done"]
+    write_json_atomic(args.out, {"settings": vars(args), "results": results_from_runs(done)})
     plot(load_results(args.out) + included, figure_path(args.out))
-    print(f"wall {wall:.0f} s")
-    for r in results:
-        print(f"{r['method']:12s} penalty {r['penalty']:<7g} acc {100 * r['test_accuracy']:.1f} % hidden "
-              f"{r['hidden_spikes']:.1f} output {r['output_spikes']:.2f}  ({r['wall_s']:.0f} s)")
+    print(f"wall {result.seconds:.0f} s; points: {args.out}, figure: {figure_path(args.out)}")
 
 
 if __name__ == "__main__":

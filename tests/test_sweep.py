@@ -1,0 +1,364 @@
+"""``eventsnn sweep`` (eventsnn/sweep.py): spec validation, runs equal to ``eventsnn train``, resumption, worker loss.
+
+The runs are tiny Yin-Yang trainings (300 / 50 samples, 20 hidden neurons, 3 epochs) so that the whole file stays
+well under two minutes on a loaded two-core machine. "Started one by one with ``eventsnn train``" means what the
+console script does: ``sys.argv`` set to the command line, then :func:`eventsnn.cli.main`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import distributed
+import numpy as np
+import pytest
+
+from eventsnn import cli, sweep
+
+FIXED = """
+[fixed]
+epochs = 3
+n_train = 300
+n_test = 50
+hidden = 20
+"""
+SPEC_2x2x2 = '[sweep]\ntask = "yinyang"\nseeds = [0, 1]\n' + FIXED + """
+[grid]
+method = ["timing", "antlr"]
+spike_penalty = [0.0, 1e-3]
+
+[report]
+metrics = ["test_accuracy", "spikes", "hidden_spikes"]
+"""
+# four of the same runs (antlr, slow enough per epoch to be killed mid-run), named differently
+SPEC_KILL = '[sweep]\ntask = "yinyang"\nseeds = [0, 1]\n' + FIXED + """
+method = "antlr"
+[grid]
+spike_penalty = [0.0, 1e-3]
+"""
+TIMING_KEYS = ("forward_s", "backward_s", "epoch_s")  # wall times: the only numbers allowed to differ
+
+
+def _write(directory, name: str, text: str) -> str:
+    path = os.path.join(directory, name)
+    with open(path, "w") as handle:
+        handle.write(text)
+    return path
+
+
+def _train(argv: list, monkeypatch) -> None:
+    """``eventsnn train ARGV`` in this process, as the console script runs it."""
+    with monkeypatch.context() as patch:
+        patch.setattr(sys, "argv", ["eventsnn", *argv])
+        assert cli.main() == 0
+
+
+def _without_timing(rows: list) -> list:
+    return [{k: v for k, v in row.items() if k not in TIMING_KEYS} for row in rows]
+
+
+def _records(run_dir: str) -> dict:
+    """Everything a run directory records, minus wall times, dates, the output path and the resume flag."""
+    records = {"files": sorted(os.listdir(run_dir))}
+    # the run id is random per run (eventsnn.rundir): it ties a run's files together, not its results
+    with np.load(os.path.join(run_dir, "model.npz")) as model:
+        records["model"] = {k: model[k].tolist() for k in model.files if k not in ("run_id", "header")}
+        if "header" in model.files:  # eventsnn.saved's self-description, the run id among its metadata
+            header = json.loads(str(model["header"]))
+            header.get("metadata", {}).pop("run_id", None)
+            records["model_header"] = header
+    with np.load(os.path.join(run_dir, "checkpoint.npz")) as checkpoint:
+        records["checkpoint"] = {k: checkpoint[k].tolist() for k in checkpoint.files if k not in ("history", "run_id")}
+        records["checkpoint_history"] = _without_timing(json.loads(str(checkpoint["history"])))
+    with open(os.path.join(run_dir, "metrics.json")) as handle:
+        records["metrics"] = _without_timing(json.load(handle))
+    with open(os.path.join(run_dir, "metrics.csv")) as handle:
+        header, *lines = [line.rstrip("\n").split(",") for line in handle]
+    keep = [i for i, key in enumerate(header) if key not in TIMING_KEYS]
+    records["metrics_csv"] = [[row[i] for i in keep] for row in [header, *lines]]
+    with open(os.path.join(run_dir, "run.json")) as handle:
+        info = json.load(handle)
+    argv = info.pop("argv")
+    out = argv.index("--out")
+    records["argv"] = [a for a in argv[:out] + argv[out + 2:] if a != "--resume"]
+    for key in ("started_at", "finished_at", "resumed", "run_id"):
+        info.pop(key)
+    records["run"] = info
+    with open(os.path.join(run_dir, "raster.png"), "rb") as handle:
+        records["raster"] = handle.read()
+    return records
+
+
+@pytest.fixture(scope="module")
+def spec_2x2x2(tmp_path_factory):
+    return sweep.load_spec(_write(tmp_path_factory.mktemp("spec"), "grid.toml", SPEC_2x2x2))
+
+
+@pytest.fixture(scope="module")
+def one_by_one(spec_2x2x2, tmp_path_factory):
+    """The 8 runs of the 2 x 2 x 2 sweep, each trained by its own ``eventsnn train`` command: argv -> records."""
+    root = tmp_path_factory.mktemp("one_by_one")
+    records = {}
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for run in spec_2x2x2.runs:
+            run_dir = str(root / run.name)
+            _train(["train", *run.argv, "--out", run_dir], monkeypatch)
+            records[run.argv] = _records(run_dir)
+    return records
+
+
+@pytest.fixture(scope="module")
+def client():
+    """A LocalCluster of 2 worker processes with one thread each, as ``eventsnn sweep --workers 2`` makes."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  env={"NUMBA_NUM_THREADS": "1"}) as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def swept(spec_2x2x2, client, tmp_path_factory):
+    """The 2 x 2 x 2 sweep run on the 2-worker cluster: (output directory, result, progress lines)."""
+    out = str(tmp_path_factory.mktemp("sweep"))
+    lines = []
+    result = sweep.run_sweep(spec_2x2x2, out, client=client, log=lines.append, progress_every=1.0)
+    return out, result, lines
+
+
+def test_sweep_runs_equal_eventsnn_train_runs(spec_2x2x2, swept, one_by_one):
+    out, result, lines = swept
+    assert (result.n_runs, result.n_submitted, result.n_done, result.n_failed) == (8, 8, 8, 0)
+    assert sorted(os.listdir(out)) == sorted([run.name for run in spec_2x2x2.runs]
+                                             + ["_sweep", "front.png", "runs.csv", "summary.csv"])
+    for run in spec_2x2x2.runs:
+        run_dir = os.path.join(out, run.name)
+        assert {"checkpoint.npz", "metrics.csv", "metrics.json", "model.npz", "raster.png", "run.json"} \
+            <= set(os.listdir(run_dir))
+        assert _records(run_dir) == one_by_one[run.argv], run.name
+        assert sweep.read_status(out, run)["status"] == "done"
+    # the runs differ: a comparison of identical files would prove nothing
+    assert len({json.dumps(r["metrics"]) for r in one_by_one.values()}) >= 4
+    assert lines[-2].startswith("  8 done, 0 running, 0 failed, 0 left (of 8 submitted)")
+
+
+def test_names_say_what_differs(spec_2x2x2):
+    assert [run.name for run in spec_2x2x2.runs][:3] == [
+        "method-timing__spike_penalty-0.0__seed-0", "method-timing__spike_penalty-0.0__seed-1",
+        "method-timing__spike_penalty-0.001__seed-0"]
+    assert spec_2x2x2.runs[7].argv == ("yinyang", "--seed", "1", "--threads", "1", "--no-progress", "--method", "antlr",
+                                       "--spike-penalty", "0.001", "--hidden", "20", "--epochs", "3", "--n-train",
+                                       "300", "--n-test", "50")
+
+
+def test_report_means_over_seeds(spec_2x2x2, swept, one_by_one):
+    out, result, _ = swept
+    rows = result.report.rows
+    assert [(r["method"], r["spike_penalty"], r["done"]) for r in rows] == [
+        ("timing", 0.0, 2), ("timing", 0.001, 2), ("antlr", 0.0, 2), ("antlr", 0.001, 2)]
+    for row, runs in zip(rows, [spec_2x2x2.runs[i:i + 2] for i in range(0, 8, 2)]):
+        accuracies = [one_by_one[run.argv]["metrics"][-1]["test_accuracy"] for run in runs]
+        assert row["test_accuracy_mean"] == pytest.approx(np.mean(accuracies), abs=1e-15)
+        assert row["test_accuracy_std"] == pytest.approx(np.std(accuracies), abs=1e-15)
+        spikes = [sum(one_by_one[run.argv]["metrics"][-1]["test_spikes_per_sample"]) for run in runs]
+        assert row["spikes_mean"] == pytest.approx(np.mean(spikes), abs=1e-12)
+    assert "method=antlr spike_penalty=0.001" in result.report.text
+    assert os.path.getsize(os.path.join(out, "front.png")) > 1000
+    with open(os.path.join(out, "summary.csv")) as handle:
+        assert handle.readline().startswith("method,spike_penalty,runs,done,failed,test_accuracy_mean")
+
+
+def test_running_again_does_nothing(spec_2x2x2, swept, monkeypatch, capsys):
+    out, _, _ = swept
+
+    def snapshot() -> dict:
+        files = {}
+        for run in spec_2x2x2.runs:
+            for directory in (os.path.join(out, run.name), os.path.join(out, "_sweep")):
+                for name in os.listdir(directory):
+                    stat = os.stat(os.path.join(directory, name))
+                    files[os.path.join(directory, name)] = (stat.st_mtime_ns, stat.st_size)
+        return files
+
+    before = snapshot()
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a sweep with nothing to do started a cluster")
+
+    monkeypatch.setattr(distributed, "LocalCluster", no_cluster)
+    monkeypatch.setattr(distributed, "Client", no_cluster)
+    assert cli.main(["sweep", spec_2x2x2.source, "--out", out, "--workers", "2"]) == 0
+    assert "all 8 runs already done or failed; nothing to run" in capsys.readouterr().out
+    assert snapshot() == before
+    # the report alone, any time
+    assert cli.main(["sweep", spec_2x2x2.source, "--out", out, "--report"]) == 0
+    assert "method=timing spike_penalty=0.0" in capsys.readouterr().out
+
+
+def test_a_failing_run_is_recorded_and_the_others_go_on(client, tmp_path, monkeypatch):
+    spec = sweep.load_spec(_write(tmp_path, "two.toml", '[sweep]\ntask = "yinyang"\n[fixed]\nepochs = 1\n'
+                                  'n_train = 50\nn_test = 20\nhidden = 10\n[grid]\nlr = [0.003, 0.01]\n'))
+    out = tmp_path / "out"
+    # a checkpoint written with other settings in the first run's directory: resuming it must fail
+    bad = spec.runs[0]
+    argv = list(bad.argv)
+    argv[argv.index("--lr") + 1] = "0.02"
+    _train(["train", *argv, "--out", str(out / bad.name)], monkeypatch)
+    lines = []
+    result = sweep.run_sweep(spec, out, client=client, log=lines.append)
+    assert (result.n_done, result.n_failed) == (1, 1)
+    status = sweep.read_status(str(out), bad)
+    assert status["status"] == "failed" and "cannot resume" in status["error"] and "lr: 0.02 there" in status["error"]
+    assert sweep.read_status(str(out), spec.runs[1])["status"] == "done"
+    assert any(line.startswith("  failed: lr-0.003: ") for line in lines)
+    assert "failed: lr-0.003: eventsnn: error: cannot resume" in result.report.text
+    # a failed run stays failed until asked
+    again = sweep.run_sweep(spec, out, client=client, log=None)
+    assert (again.n_skipped, again.n_submitted) == (2, 0)
+    retried = sweep.run_sweep(spec, out, client=client, log=None, retry_failed=True)
+    assert (retried.n_submitted, retried.n_failed) == (1, 1)
+
+
+def test_scheduler_address(client, tmp_path, capsys):
+    """``--scheduler ADDRESS`` submits to a running cluster (here the fixture's) and leaves it running."""
+    path = _write(tmp_path, "one.toml", '[sweep]\ntask = "yinyang"\n[fixed]\nepochs = 1\nn_train = 40\nn_test = 20\n'
+                                         'hidden = 10\n')
+    out = tmp_path / "out"
+    assert cli.main(["sweep", path, "--out", str(out), "--scheduler", client.scheduler.address]) == 0
+    assert "1 of 1 runs to do" in capsys.readouterr().out
+    assert sweep.read_status(str(out), sweep.load_spec(path).runs[0])["status"] == "done"
+    assert {"checkpoint.npz", "metrics.json", "model.npz", "run.json"} <= set(os.listdir(out / "run"))
+    assert client.submit(sum, [1, 2], pure=False).result() == 3  # the cluster still serves
+
+
+def test_killed_worker_run_resumes_and_equals_uninterrupted(one_by_one, tmp_path):
+    spec_path = _write(tmp_path, "kill.toml", SPEC_KILL)
+    spec = sweep.load_spec(spec_path)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.dirname(os.path.dirname(sweep.__file__)),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen([sys.executable, "-m", "eventsnn", "sweep", spec_path, "--out", str(out),
+                                "--workers", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True)
+    killed = None
+    try:
+        deadline = time.monotonic() + 120.0
+        while killed is None and time.monotonic() < deadline and process.poll() is None:
+            for run in spec.runs:
+                status = sweep.read_status(str(out), run)
+                metrics = out / run.name / "metrics.json"
+                if status["status"] == "running" and metrics.exists():
+                    # killed after its first checkpoint, with epochs left to run
+                    if len(json.loads(metrics.read_text())) < 3:
+                        os.kill(status["pid"], signal.SIGKILL)
+                        killed = run
+                        break
+            time.sleep(0.01)
+        output, _ = process.communicate(timeout=180.0)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert killed is not None, "no run was seen in the middle of training"
+    assert process.returncode == 0, output
+    assert "4 done, 0 running, 0 failed, 0 left" in output
+    with open(out / killed.name / "run.json") as handle:
+        resumed = json.load(handle)["resumed"]
+    assert len(resumed) == 1 and 1 <= resumed[0]["at_epoch"] < 3, resumed  # it continued from its checkpoint
+    for run in spec.runs:
+        assert sweep.read_status(str(out), run)["status"] == "done"
+        assert _records(str(out / run.name)) == one_by_one[run.argv], run.name
+
+
+BAD_SPECS = [
+    ("[sweep]\ntask = 'yinyang'\n[fixed]\nepoch = 1\n", "[fixed] epoch: unknown setting; valid: batch_size"),
+    ("[sweep]\ntask = 'yinyang'\n[grid]\nmethod = []\n", "[grid] method is an empty list: nothing to run"),
+    ("[sweep]\ntask = 'yinyang'\n[grid]\n", "[grid] is empty"),
+    ("[sweep]\ntask = 'yinyang'\n[grid]\nlr = 0.1\n", "[grid] lr must be a list of values"),
+    ("[sweep]\ntask = 'yinyang'\n[grid]\nlr = [0.1, -1.0]\n", "[grid] lr[1]: lr must be a finite number > 0"),
+    ("[sweep]\ntask = 'yinyang'\n[grid]\nhidden = [10, 2.5]\n", "[grid] hidden[1]: expected an int, got float"),
+    ("[sweep]\ntask = 'yinyang'\n[grid]\nmethod = ['timing', 'exact']\n", "method must be one of"),
+    ("[sweep]\ntask = 'yinyang'\n[fixed]\nmethod = 'timing'\noption.form = 'grid'\n",
+     "method='timing' takes no method_options"),
+    ("[sweep]\ntask = 'yinyang'\n[fixed]\noption.shape = 1\n", "option.shape: unknown method option"),
+    ("[sweep]\ntask = 'yinyang'\n[fixed]\nseed = 1\n", "seed cannot be set in a sweep: give the seeds as"),
+    ("[sweep]\ntask = 'yinyang'\nseeds = []\n", "[sweep] seeds must be a non-empty list"),
+    ("[sweep]\ntask = 'cifar'\n", "[sweep] task must be one of"),
+    ("[sweep]\n", "[sweep] task is missing"),
+    ("[sweep]\ntask = 'yinyang'\n[fixed]\nlr = 0.1\n[grid]\nlr = [0.2]\n", "[grid] lr is also in [fixed]"),
+    ("[sweep]\ntask = 'yinyang'\n[grid]\nlr = [0.1]\n[[points]]\nlr = 0.1\n", "[[points]] 1 repeats the point of"),
+    ("[sweep]\ntask = 'yinyang'\n[fixed]\npreset = 'antlr'\n", "preset (task 'yinyang') must be one of"),
+    ("[sweep]\ntask = 'yinyang'\n[report]\nmetrics = ['accuracy']\n", "[report] metrics: unknown metric 'accuracy'"),
+    ("[sweep]\ntask = 'yinyang'\n[report]\nfront = {x = 'spikes', y = 'test_accuracy', by = ['colour']}\n",
+     "[report] front.by: 'colour' is not a setting"),
+    ("[sweep]\ntask = 'yinyang'\n[runs]\n", "unknown section 'runs'; valid: sweep, fixed, grid, points, report"),
+    ("[sweep\n", "not valid TOML"),
+]
+
+
+@pytest.mark.parametrize("text, message", BAD_SPECS, ids=[m[:40] for _, m in BAD_SPECS])
+def test_bad_spec_fails_before_any_worker_starts(text, message, tmp_path, monkeypatch, capsys):
+    path = _write(tmp_path, "bad.toml", text)
+    with pytest.raises(sweep.SpecError, match="bad.toml: ") as error:
+        sweep.load_spec(path)
+    assert message in str(error.value)
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a cluster was started for a bad spec")
+
+    monkeypatch.setattr(distributed, "LocalCluster", no_cluster)
+    monkeypatch.setattr(distributed, "Client", no_cluster)
+    capsys.readouterr()
+    assert cli.main(["sweep", path, "--out", str(tmp_path / "out")]) == 1
+    printed = capsys.readouterr().err
+    assert printed.startswith("eventsnn: error: ") and message in printed and printed.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_points_and_several_grids(tmp_path):
+    spec = sweep.load_spec(_write(tmp_path, "mixed.toml", """
+[sweep]
+task = "mnist"
+[fixed]
+loss = "latency"
+[[grid]]
+method = ["antlr"]
+option.form = ["event", "grid"]
+spike_penalty = [0.0, 1e-3]
+[[grid]]
+method = ["activation"]
+spike_penalty = [1e-3]
+[[points]]
+method = "timing"
+[report]
+front = { x = "hidden_spikes", y = "test_accuracy" }
+"""))
+    assert [run.name for run in spec.runs] == [
+        "method-antlr__option.form-event__spike_penalty-0.0", "method-antlr__option.form-event__spike_penalty-0.001",
+        "method-antlr__option.form-grid__spike_penalty-0.0", "method-antlr__option.form-grid__spike_penalty-0.001",
+        "method-activation__spike_penalty-0.001", "method-timing"]
+    assert spec.varying == ("method", "option.form", "spike_penalty")
+    assert spec.front == sweep.Front(x="hidden_spikes", y="test_accuracy", by=("method", "option.form"))
+    assert spec.runs[2].argv[5:] == ("--no-progress", "--method", "antlr", "--option", "form=grid", "--loss", "latency",
+                                     "--spike-penalty", "0.0")
+
+
+def test_study_spec_is_the_study_scripts_default_sweep():
+    """studies/accuracy_sparsity.toml and studies/accuracy_sparsity.py (a thin wrapper) describe the same runs."""
+    studies = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "studies")
+    sys.path.insert(0, studies)
+    try:
+        import accuracy_sparsity
+    finally:
+        sys.path.remove(studies)
+    defaults = argparse.Namespace(penalties="0,0.0003,0.001,0.003", methods=",".join(accuracy_sparsity.METHODS),
+                                  hidden=100, epochs=3, n_train=6000, n_test=2000, seed=0, lr=None, data=None,
+                                  loss="latency", lr_decay=0.9, tau_mem=10.0)
+    from_script = sweep.spec_from_dict(accuracy_sparsity.spec_dict(defaults))
+    from_file = sweep.load_spec(os.path.join(studies, "accuracy_sparsity.toml"))
+    assert len(from_file.runs) == 17
+    assert sorted((r.name, r.argv) for r in from_script.runs) == sorted((r.name, r.argv) for r in from_file.runs)
+    assert from_script.front == from_file.front and from_script.metrics == from_file.metrics
