@@ -46,7 +46,10 @@ def _measure(code):
         try:
             exec(sys.stdin.read())
         finally:
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+            # VmHWM is this process image's own peak; ru_maxrss would also count the parent's resident size at
+            # fork time (Linux keeps it across execve), so a large pytest process would inflate it
+            with open("/proc/self/status") as status:
+                peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
             print(f"seconds={cpu_seconds() - started} mb={peak}")
     """)
     result = subprocess.run([sys.executable, "-c", wrapper], input=code, capture_output=True, text=True,

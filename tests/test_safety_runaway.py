@@ -83,10 +83,10 @@ try:
 except es.SpikeLimitError as error:
     outcome = {{"error": str(error)}}
 outcome["seconds"] = time.process_time() - start
-peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-if reset:
-    with open("/proc/self/status") as handle:
-        peak_kb = next(int(line.split()[1]) for line in handle if line.startswith("VmHWM:"))
+# VmHWM, not ru_maxrss: Linux keeps the parent's resident size at fork time in ru_maxrss across execve, so a large
+# pytest parent would inflate it; without the reset above, VmHWM still counts this image's compile peak only
+with open("/proc/self/status") as handle:
+    peak_kb = next(int(line.split()[1]) for line in handle if line.startswith("VmHWM:"))
 outcome["max_rss_mb"] = peak_kb / 1024
 print(json.dumps(outcome))
 """
