@@ -1,0 +1,298 @@
+"""Sphinx configuration of the eventsnn documentation.
+
+Build (offline, warnings are errors, a failing gallery example fails the build)::
+
+    python -m sphinx -W --keep-going -b html docs docs/_build/html
+
+or ``tools/build_docs.sh``. Pages are Markdown (MyST); docstrings are NumPy style (numpydoc); ``examples/`` becomes
+a gallery (sphinx-gallery). Nothing is fetched while building: no intersphinx, no remote images.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import pkgutil
+import re
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+# the package of this checkout, not an installed copy of another one
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(DOCS / "_ext"))
+
+import eventsnn  # noqa: E402
+import gallery_support  # noqa: E402
+
+project = "eventsnn"
+author = "the eventsnn authors"
+copyright = "eventsnn authors, MIT licence"
+release = eventsnn.__version__
+version = release
+
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "numpydoc",
+    "sphinx_gallery.gen_gallery",
+]
+
+source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
+root_doc = "index"
+exclude_patterns = ["_build", "_ext", "_templates", "**/.ipynb_checkpoints", "gallery/*.md5",
+                    "gallery/*.py", "gallery/*.ipynb", "gallery/*.zip", "gallery/*.json"]
+templates_path = ["_templates"]
+
+# --- Markdown --------------------------------------------------------------------------------------------------
+myst_enable_extensions = ["colon_fence", "deflist"]
+# slugs for "page.md#section" links, as GitHub makes them, down to ### headings
+myst_heading_anchors = 3
+
+# --- API reference -----------------------------------------------------------------------------------------------
+autosummary_generate = True
+autosummary_imported_members = False
+autodoc_default_options = {"member-order": "bysource"}
+autodoc_typehints = "signature"
+autodoc_class_signature = "mixed"
+# numpydoc renders the sections; the member tables come from the autosummary templates in _templates/
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_attributes_as_param_list = True
+numpydoc_xref_param_type = False
+
+# Broken cross-references fail the build: every `py:` reference must resolve, except to the documented outside
+# libraries below (the build fetches no inventories, so numpy, matplotlib, ... have no targets here).
+nitpicky = True
+nitpick_ignore = [
+    # signature annotations of eventsnn.plot: matplotlib classes and the module's own colour alias
+    ("py:class", "Axes"), ("py:class", "Figure"), ("py:class", "Color"),
+    # pending docstring fixes in modules other changes are editing at the same time; each entry names its fix
+    # (remove the entry with the fix): eventsnn/gradient_methods.py (module docstring) and eventsnn/readout.py
+    # (LIReadout.creation_term) write :meth:`LossResult.creation_cotangent`, which must be
+    # :meth:`eventsnn.losses.LossResult.creation_cotangent` outside eventsnn.losses.
+    ("py:meth", "LossResult.creation_cotangent"),
+]
+nitpick_ignore_regex = [
+    ("py:.*", r"(numpy|np|matplotlib|scipy|numba|tqdm|torch|jax|nir|tonic|pathlib|os|typing|collections|"
+              r"dataclasses|argparse|datetime|io)(\..*)?"),
+    ("py:class", r"(int|float|str|bool|bytes|object|dict|list|tuple|set|frozenset|type|slice|None|"
+                 r"callable|optional|array_like|array-like|ArrayLike|NDArray|Path|PathLike|Sequence|"
+                 r"Mapping|Iterable|Iterator|Callable|Any|Union|Optional|Literal|Generator)"),
+]
+
+# One page per public module (every module of the package whose name does not start with "_"), generated here
+# rather than by autosummary: autosummary resolves "eventsnn.simulate" to the function that the package namespace
+# re-exports under the module's name. A new public module gets its page without editing anything.
+API_GENERATED = DOCS / "api" / "generated"
+
+
+def public_modules() -> list[str]:
+    """Names of the public modules of eventsnn, sorted."""
+    found = []
+    for info in pkgutil.walk_packages(eventsnn.__path__, prefix="eventsnn."):
+        if not any(part.startswith("_") for part in info.name.split(".")):
+            found.append(info.name)
+    return sorted(found)
+
+
+def module_members(modname: str) -> tuple[list[str], list[str]]:
+    """Public classes and functions of a module: those it defines, and those it re-exports from another module.
+
+    The members are the module's ``__all__`` if it has one, else its public classes and functions, in source
+    order. A re-exported object is documented in the module that defines it and only linked from here.
+    """
+    module = importlib.import_module(modname)
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [name for name, obj in vars(module).items()
+                 if not name.startswith("_") and (inspect.isclass(obj) or inspect.isfunction(obj))
+                 and obj.__module__ == modname]
+    defined, reexported = [], []
+    for name in names:
+        obj = getattr(module, name)
+        if inspect.ismodule(obj):
+            continue
+        (defined if getattr(obj, "__module__", modname) == modname else reexported).append(name)
+    return defined, reexported
+
+
+def write_module_pages() -> None:
+    """Write ``api/generated/<module>.rst``: the module's docstring, a member table, then every member."""
+    if API_GENERATED.exists():
+        for old in API_GENERATED.glob("*.rst"):
+            old.unlink()
+    API_GENERATED.mkdir(parents=True, exist_ok=True)
+    for modname in public_modules():
+        module = importlib.import_module(modname)
+        defined, reexported = module_members(modname)
+        lines = [modname, "=" * len(modname), "", f".. automodule:: {modname}", "   :no-members:", "",
+                 f".. currentmodule:: {modname}", ""]
+        if reexported:
+            lines += ["Defined in submodules and importable from here:", ""]
+            for name in reexported:
+                obj = getattr(module, name)
+                lines += [f"* :py:obj:`{modname}.{name} <{obj.__module__}.{obj.__qualname__}>`"]
+            lines += [""]
+        if defined:
+            lines += [".. autosummary::", ""] + [f"   {name}" for name in defined] + [""]
+        for name in defined:
+            if inspect.isclass(getattr(module, name)):
+                lines += [f".. autoclass:: {name}", "   :members:", ""]
+            else:
+                lines += [f".. autofunction:: {name}", ""]
+        (API_GENERATED / f"{modname}.rst").write_text("\n".join(lines) + "\n")
+
+
+write_module_pages()
+
+# --- Gallery -----------------------------------------------------------------------------------------------------
+# Examples executed at build time: the ones that finish in a few seconds. Longer ones (training runs) are shown
+# with their code only. To execute a new fast example, add its file name here.
+EXECUTED_EXAMPLES = ("raster.py", "nmnist_events.py")
+STAGED_EXAMPLES = DOCS / "_build" / "gallery_src"
+gallery_support.stage_examples(ROOT / "examples", STAGED_EXAMPLES)
+
+sphinx_gallery_conf = {
+    "examples_dirs": os.path.relpath(STAGED_EXAMPLES, DOCS),
+    "gallery_dirs": "gallery",
+    "filename_pattern": "/(" + "|".join(name.replace(".", r"\.") for name in EXECUTED_EXAMPLES) + ")$",
+    "ignore_pattern": r"/_",
+    "reset_argv": "gallery_support.reset_argv",
+    "image_scrapers": ("gallery_support.png_output_scraper",),
+    "abort_on_example_error": False,
+    "only_warn_on_example_error": False,
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "plot_gallery": "True",
+    "within_subsection_order": "FileNameSortKey",
+    "show_memory": False,
+    "show_signature": False,
+    "copyfile_regex": "",
+}
+
+# --- HTML --------------------------------------------------------------------------------------------------------
+html_theme = "furo"
+html_title = f"eventsnn {release}"
+html_static_path = ["_static"]
+html_css_files = ["eventsnn.css"]
+html_show_sourcelink = False
+html_theme_options = {
+    "source_repository": "",
+    "navigation_with_keys": True,
+}
+
+
+def _is_private(modname: str) -> bool:
+    return any(part.startswith("_") for part in modname.split("."))
+
+
+def _canonical_name(name: str) -> str:
+    """Where ``eventsnn.<name>`` is documented: its defining public module, else the package itself."""
+    obj = getattr(eventsnn, name)
+    if inspect.ismodule(obj):
+        return obj.__name__
+    if _is_private(obj.__module__):
+        return f"eventsnn.{name}"
+    return f"{obj.__module__}.{obj.__qualname__}"
+
+
+def _public_names_table(app, docname, source):
+    """Replace the ``<!-- public-names -->`` marker of the API index with a table of ``eventsnn.__all__``.
+
+    The table is built from the package itself, so a name added to ``__all__`` appears without editing the page;
+    each entry links to the object's entry in its defining module. Names defined in a private module (no page of
+    their own) are documented below the table.
+    """
+    marker = "<!-- public-names -->"
+    if marker not in source[0]:
+        return
+    rows = ["| name | what it is |", "|---|---|"]
+    private = []
+    for name in eventsnn.__all__:
+        obj = getattr(eventsnn, name)
+        summary = (inspect.getdoc(obj) or "").strip().split("\n\n")[0].replace("\n", " ").replace("|", r"\|")
+        # reST roles in a summary are relative to their own module: show them as code
+        summary = re.sub(r":(?:py:)?\w+:`~?([^`]+)`", r"`\1`", summary).replace("``", "`")
+        rows.append(f"| {{py:obj}}`eventsnn.{name} <{_canonical_name(name)}>` | {summary} |")
+        if not inspect.ismodule(obj) and _is_private(obj.__module__):
+            private.append((name, "autoexception" if isinstance(obj, type) and issubclass(obj, BaseException)
+                            else "autoclass" if inspect.isclass(obj) else "autofunction"))
+    text = "\n".join(rows)
+    if private:
+        text += "\n\n```{eval-rst}\n.. currentmodule:: eventsnn\n\n"
+        text += "\n".join(f".. {kind}:: {name}\n" for name, kind in private) + "```\n"
+    source[0] = source[0].replace(marker, text)
+
+
+def _lookup(dotted: str) -> object | None:
+    """The object a dotted ``eventsnn...`` name names, importing modules on the way; None if there is none."""
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:split]))
+        except ImportError:
+            continue
+        try:
+            for attribute in parts[split:]:
+                obj = getattr(obj, attribute)
+        except AttributeError:
+            return None
+        return obj
+    return None
+
+
+def _resolve_reexport(app, env, node, contnode):
+    """Resolve a reference to a re-exported name (``eventsnn.vjp``) to where the object is documented.
+
+    Docstrings cite objects by the names users import (``eventsnn.vjp``, ``eventsnn.datasets.load_nmnist``); the
+    API pages document each object once, under its defining module (``eventsnn.adjoint.vjp``). A reference is
+    redirected only when the name imports to a class or function defined elsewhere in eventsnn, so a name that
+    does not exist still fails the build.
+    """
+    if node.get("refdomain") != "py":
+        return None
+    target = node.get("reftarget", "")
+    if not target.startswith("eventsnn."):
+        return None
+    obj = _lookup(target)
+    if not (inspect.isclass(obj) or inspect.isroutine(obj)) or not hasattr(obj, "__qualname__"):
+        return None
+    module = getattr(obj, "__module__", "") or ""
+    if not module.startswith("eventsnn"):
+        return None
+    if _is_private(module):
+        name = obj.__qualname__.split(".")[0]
+        if name not in eventsnn.__all__:
+            return None
+        canonical = f"eventsnn.{obj.__qualname__}"
+    else:
+        canonical = f"{module}.{obj.__qualname__}"
+    if canonical == target:
+        return None
+    domain = env.get_domain("py")
+    return domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"], canonical, node, contnode)
+
+
+_ABSOLUTE_VALUE = re.compile(r"(?<![|\\])\|([^|\s`][^|`]*?)\|(?!\|)")
+
+
+def _escape_absolute_values(app, what, name, obj, options, lines):
+    """Render ``|x|`` in docstrings as written (absolute values), not as reST substitution references.
+
+    eventsnn's docstrings are also read as plain text (``help()``) and write absolute values as ``|dt/dV|``; the
+    package defines no reST substitutions, so every ``|...|`` span is text.
+    """
+    for i, line in enumerate(lines):
+        if "|" in line and not line.lstrip().startswith(("|", "+")):
+            lines[i] = _ABSOLUTE_VALUE.sub(r"\\|\1\\|", line)
+
+
+def setup(app):
+    app.connect("source-read", _public_names_table)
+    app.connect("missing-reference", _resolve_reexport)
+    app.connect("autodoc-process-docstring", _escape_absolute_values)
+    app.connect("build-finished", gallery_support.cleanup)
