@@ -24,8 +24,9 @@ ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(DOCS / "_ext"))
 
-import eventsnn  # noqa: E402
-import gallery_support  # noqa: E402
+import gallery_support
+
+import eventsnn
 
 project = "eventsnn"
 author = "the eventsnn authors"
@@ -77,11 +78,11 @@ nitpick_ignore = [
     ("py:meth", "LossResult.creation_cotangent"),
 ]
 nitpick_ignore_regex = [
-    ("py:.*", r"(numpy|np|matplotlib|scipy|numba|tqdm|torch|jax|nir|tonic|pathlib|os|typing|collections|"
-              r"dataclasses|argparse|datetime|io)(\..*)?"),
-    ("py:class", r"(int|float|str|bool|bytes|object|dict|list|tuple|set|frozenset|type|slice|None|"
-                 r"callable|optional|array_like|array-like|ArrayLike|NDArray|Path|PathLike|Sequence|"
-                 r"Mapping|Iterable|Iterator|Callable|Any|Union|Optional|Literal|Generator)"),
+    ("py:.*", (r"(numpy|np|matplotlib|scipy|numba|tqdm|torch|jax|nir|tonic|pathlib|os|typing|collections|"
+               r"dataclasses|argparse|datetime|io)(\..*)?")),
+    ("py:class", (r"(int|float|str|bool|bytes|object|dict|list|tuple|set|frozenset|type|slice|None|"
+                  r"callable|optional|array_like|array-like|ArrayLike|NDArray|Path|PathLike|Sequence|"
+                  r"Mapping|Iterable|Iterator|Callable|Any|Union|Optional|Literal|Generator)")),
 ]
 
 # One page per public module (every module of the package whose name does not start with "_"), generated here
