@@ -10,6 +10,7 @@ a gallery (sphinx-gallery). Nothing is fetched while building: no intersphinx, n
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import os
@@ -25,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(DOCS / "_ext"))
 
 import gallery_support
+from sphinx.pycode import ModuleAnalyzer
 
 import eventsnn
 
@@ -78,8 +80,10 @@ nitpick_ignore = [
     ("py:meth", "LossResult.creation_cotangent"),
 ]
 nitpick_ignore_regex = [
-    ("py:.*", (r"(numpy|np|matplotlib|scipy|numba|tqdm|torch|jax|nir|tonic|pathlib|os|typing|collections|"
-               r"dataclasses|argparse|datetime|io)(\..*)?")),
+    ("py:.*", (r"(numpy|np|matplotlib|scipy|numba|tqdm|torch|jax|nir|tonic|dask|distributed|tomllib|tomli|"
+               r"pathlib|os|typing|collections|dataclasses|argparse|datetime|io)(\..*)?")),
+    # private names (a leading underscore) have no page; signatures may still name them
+    ("py:.*", r"eventsnn(\.\w+)*\._\w+(\.\w+)*"),
     ("py:class", (r"(int|float|str|bool|bytes|object|dict|list|tuple|set|frozenset|type|slice|None|"
                   r"callable|optional|array_like|array-like|ArrayLike|NDArray|Path|PathLike|Sequence|"
                   r"Mapping|Iterable|Iterator|Callable|Any|Union|Optional|Literal|Generator)")),
@@ -100,11 +104,28 @@ def public_modules() -> list[str]:
     return sorted(found)
 
 
-def module_members(modname: str) -> tuple[list[str], list[str]]:
-    """Public classes and functions of a module: those it defines, and those it re-exports from another module.
+def _module_constants(module) -> list[str]:
+    """Public ALL_CAPS names a module assigns at top level (its documented constants), in source order."""
+    try:
+        tree = ast.parse(inspect.getsource(module))
+    except (OSError, TypeError):
+        return []
+    names = []
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] \
+            if isinstance(node, ast.AnnAssign) else []
+        for target in targets:
+            if isinstance(target, ast.Name) and target.id.isupper() and not target.id.startswith("_"):
+                names.append(target.id)
+    return names
 
-    The members are the module's ``__all__`` if it has one, else its public classes and functions, in source
-    order. A re-exported object is documented in the module that defines it and only linked from here.
+
+def module_members(modname: str) -> tuple[list[str], list[str]]:
+    """Public members of a module: those it defines, and those it re-exports from another module.
+
+    The members are the module's ``__all__`` if it has one, else its public classes and functions and its ALL_CAPS
+    constants, in source order. A re-exported class or function is documented in the module that defines it and
+    only linked from here.
     """
     module = importlib.import_module(modname)
     names = getattr(module, "__all__", None)
@@ -112,13 +133,37 @@ def module_members(modname: str) -> tuple[list[str], list[str]]:
         names = [name for name, obj in vars(module).items()
                  if not name.startswith("_") and (inspect.isclass(obj) or inspect.isfunction(obj))
                  and obj.__module__ == modname]
+        names += [name for name in _module_constants(module) if name not in names]
     defined, reexported = [], []
     for name in names:
         obj = getattr(module, name)
         if inspect.ismodule(obj):
             continue
-        (defined if getattr(obj, "__module__", modname) == modname else reexported).append(name)
+        home = getattr(obj, "__module__", modname) if (inspect.isclass(obj) or inspect.isroutine(obj)) else modname
+        (defined if home == modname else reexported).append(name)
     return defined, reexported
+
+
+def _member_directive(module, name: str) -> list[str]:
+    """The directive that documents one module member."""
+    obj = getattr(module, name)
+    if inspect.isclass(obj):
+        kind = "autoexception" if issubclass(obj, BaseException) else "autoclass"
+        return [f".. {kind}:: {name}", "   :members:", ""]
+    if callable(obj):
+        return [f".. autofunction:: {name}", ""]
+    # A constant: its "#:" doc comment, if any (autodata would show the docstring of the value's type instead),
+    # and its value when short and plain (no object addresses, which change from build to build).
+    comment = ModuleAnalyzer.for_module(module.__name__).find_attr_docs().get(("", name), [])
+    value = repr(obj)
+    show = len(value) <= 80 and "<" not in value and " at 0x" not in value and "\n" not in value
+    lines = [f".. py:data:: {name}"] + ([f"   :value: {value}"] if show else []) + [""]
+    return lines + [f"   {line}" if line else "" for line in comment] + [""]
+
+
+def _is_constant(module, name: str) -> bool:
+    obj = getattr(module, name)
+    return not (inspect.isclass(obj) or callable(obj))
 
 
 def write_module_pages() -> None:
@@ -138,13 +183,12 @@ def write_module_pages() -> None:
                 obj = getattr(module, name)
                 lines += [f"* :py:obj:`{modname}.{name} <{obj.__module__}.{obj.__qualname__}>`"]
             lines += [""]
-        if defined:
-            lines += [".. autosummary::", ""] + [f"   {name}" for name in defined] + [""]
-        for name in defined:
-            if inspect.isclass(getattr(module, name)):
-                lines += [f".. autoclass:: {name}", "   :members:", ""]
-            else:
-                lines += [f".. autofunction:: {name}", ""]
+        # the summary table lists classes and functions; constants follow them, documented by their comments
+        table = [name for name in defined if not _is_constant(module, name)]
+        if table:
+            lines += [".. autosummary::", ""] + [f"   {name}" for name in table] + [""]
+        for name in sorted(defined, key=lambda member: _is_constant(module, member)):
+            lines += _member_directive(module, name)
         (API_GENERATED / f"{modname}.rst").write_text("\n".join(lines) + "\n")
 
 
@@ -229,8 +273,8 @@ def _public_names_table(app, docname, source):
     source[0] = source[0].replace(marker, text)
 
 
-def _lookup(dotted: str) -> object | None:
-    """The object a dotted ``eventsnn...`` name names, importing modules on the way; None if there is none."""
+def _lookup(dotted: str, default: object = None) -> object:
+    """The object a dotted ``eventsnn...`` name names, importing modules on the way; ``default`` if none."""
     parts = dotted.split(".")
     for split in range(len(parts), 0, -1):
         try:
@@ -241,41 +285,44 @@ def _lookup(dotted: str) -> object | None:
             for attribute in parts[split:]:
                 obj = getattr(obj, attribute)
         except AttributeError:
-            return None
+            return default
         return obj
-    return None
+    return default
 
 
-def _resolve_reexport(app, env, node, contnode):
-    """Resolve a reference to a re-exported name (``eventsnn.vjp``) to where the object is documented.
+def _resolve_by_identity(app, env, node, contnode):
+    """Resolve a reference to an eventsnn object under the name it is documented by.
 
-    Docstrings cite objects by the names users import (``eventsnn.vjp``, ``eventsnn.datasets.load_nmnist``); the
-    API pages document each object once, under its defining module (``eventsnn.adjoint.vjp``). A reference is
-    redirected only when the name imports to a class or function defined elsewhere in eventsnn, so a name that
-    does not exist still fails the build.
+    Docstrings name objects as Python code sees them: by the names users import (``eventsnn.vjp``,
+    ``eventsnn.datasets.load_nmnist``) or by a name imported into the module they are in (``load_spec`` in
+    ``eventsnn.sweep``). The API pages document each object once, under its defining module. A reference that
+    Sphinx cannot find is looked up the way Python would (as written, then relative to the current class and
+    module), and redirected to the documented name of that same object (identity, not a name match); a name
+    that does not exist, or an object that is not documented, still fails the build.
     """
     if node.get("refdomain") != "py":
         return None
-    target = node.get("reftarget", "")
-    if not target.startswith("eventsnn."):
-        return None
-    obj = _lookup(target)
-    if not (inspect.isclass(obj) or inspect.isroutine(obj)) or not hasattr(obj, "__qualname__"):
-        return None
-    module = getattr(obj, "__module__", "") or ""
-    if not module.startswith("eventsnn"):
-        return None
-    if _is_private(module):
-        name = obj.__qualname__.split(".")[0]
-        if name not in eventsnn.__all__:
-            return None
-        canonical = f"eventsnn.{obj.__qualname__}"
-    else:
-        canonical = f"{module}.{obj.__qualname__}"
-    if canonical == target:
-        return None
+    target = node.get("reftarget", "").lstrip(".~")
+    candidates = [target]
+    if node.get("py:module"):
+        candidates.append(f"{node['py:module']}.{target}")
+        if node.get("py:class"):
+            candidates.append(f"{node['py:module']}.{node['py:class']}.{target}")
     domain = env.get_domain("py")
-    return domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"], canonical, node, contnode)
+    last = target.rsplit(".", 1)[-1]
+    for dotted in candidates:
+        if not dotted.startswith("eventsnn"):
+            continue
+        sentinel = object()
+        obj = _lookup(dotted, sentinel)
+        if obj is sentinel:
+            continue
+        for documented in domain.objects:
+            if documented != target and documented.rsplit(".", 1)[-1] == last \
+                    and _lookup(documented, sentinel) is obj:
+                return domain.resolve_xref(env, node["refdoc"], app.builder, node["reftype"], documented, node,
+                                           contnode)
+    return None
 
 
 _ABSOLUTE_VALUE = re.compile(r"(?<![|\\])\|([^|\s`][^|`]*?)\|(?!\|)")
@@ -288,12 +335,29 @@ def _escape_absolute_values(app, what, name, obj, options, lines):
     package defines no reST substitutions, so every ``|...|`` span is text.
     """
     for i, line in enumerate(lines):
-        if "|" in line and not line.lstrip().startswith(("|", "+")):
+        stripped = line.strip()
+        # reST tables and line blocks are left alone (a table row starts and ends with "|" or "+")
+        if "|" in line and not (stripped[:1] in "|+" and stripped[-1:] in "|+" and len(stripped) > 1):
             lines[i] = _ABSOLUTE_VALUE.sub(r"\\|\1\\|", line)
 
 
+def _skip_inherited_docstrings(app, what, name, obj, skip, options):
+    """Leave out class members that have no docstring of their own.
+
+    autodoc would otherwise show the base class's docstring, e.g. ``torch.autograd.Function.forward``'s for the
+    ``forward`` of eventsnn's autograd functions, with references into another project's documentation.
+    """
+    if skip or what not in ("class", "exception"):
+        return None
+    function = getattr(obj, "__func__", obj)
+    if inspect.isroutine(function) and getattr(function, "__doc__", None) is None:
+        return True
+    return None
+
+
 def setup(app):
+    app.connect("autodoc-skip-member", _skip_inherited_docstrings)
     app.connect("source-read", _public_names_table)
-    app.connect("missing-reference", _resolve_reexport)
+    app.connect("missing-reference", _resolve_by_identity)
     app.connect("autodoc-process-docstring", _escape_absolute_values)
     app.connect("build-finished", gallery_support.cleanup)
