@@ -226,6 +226,8 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "show_signature": False,
     "copyfile_regex": "",
+    # thumbnail of the examples that are not executed (they produce no figure at build time)
+    "default_thumb_file": str(DOCS / "_static" / "thumb_not_executed.png"),
 }
 
 # --- HTML --------------------------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ HEADER = """Examples
 Scripts from the repository's ``examples/`` folder. Each runs from a shell as
 ``python examples/NAME.py --out DIR``; its docstring says what it shows and how long it takes. The short ones
 are executed while these pages are built (their output and figures below are from that run); the longer ones
-(training runs of 15 s to a minute) are shown without execution.
+(training runs) are shown without execution.
 """
 
 _state: dict[str, object] = {"out": None, "seen": set(), "docstrings": {}}
