@@ -46,9 +46,8 @@ extensions = [
 
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
 root_doc = "index"
-exclude_patterns = ["_build", "_ext", "_templates", "**/.ipynb_checkpoints", "gallery/*.md5",
-                    "gallery/*.py", "gallery/*.ipynb", "gallery/*.zip", "gallery/*.json"]
-templates_path = ["_templates"]
+exclude_patterns = ["_build", "_ext", "**/.ipynb_checkpoints", "gallery/*.md5", "gallery/*.py", "gallery/*.ipynb",
+                    "gallery/*.zip", "gallery/*.json"]
 
 # --- Markdown --------------------------------------------------------------------------------------------------
 myst_enable_extensions = ["colon_fence", "deflist"]
@@ -56,12 +55,13 @@ myst_enable_extensions = ["colon_fence", "deflist"]
 myst_heading_anchors = 3
 
 # --- API reference -----------------------------------------------------------------------------------------------
-autosummary_generate = True
+# autosummary only draws the member tables of the module pages written below (no stub pages)
+autosummary_generate = False
 autosummary_imported_members = False
 autodoc_default_options = {"member-order": "bysource"}
 autodoc_typehints = "signature"
 autodoc_class_signature = "mixed"
-# numpydoc renders the sections; the member tables come from the autosummary templates in _templates/
+# numpydoc renders the sections; the member tables are on the module pages (write_module_pages)
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
 numpydoc_attributes_as_param_list = True
@@ -236,10 +236,7 @@ html_title = f"eventsnn {release}"
 html_static_path = ["_static"]
 html_css_files = ["eventsnn.css"]
 html_show_sourcelink = False
-html_theme_options = {
-    "source_repository": "",
-    "navigation_with_keys": True,
-}
+html_theme_options = {"navigation_with_keys": True}
 
 
 def _is_private(modname: str) -> bool:
@@ -256,12 +253,13 @@ def _canonical_name(name: str) -> str:
     return f"{obj.__module__}.{obj.__qualname__}"
 
 
-def _public_names_table(app, docname, source):
-    """Replace the ``<!-- public-names -->`` marker of the API index with a table of ``eventsnn.__all__``.
+def _fill_api_index(app, docname, source):
+    """Replace the markers of the API index by tables built from the package.
 
-    The table is built from the package itself, so a name added to ``__all__`` appears without editing the page;
-    each entry links to the object's entry in its defining module. Names defined in a private module (no page of
-    their own) are documented below the table.
+    ``<!-- public-names -->``: a table of ``eventsnn.__all__``, so a name added there appears without editing the
+    page; each entry links to the object's entry in its defining module, and names defined in a private module
+    (no page of their own) are documented below the table. ``<!-- public-modules -->``: a table of the module
+    pages with the first paragraph of each module's docstring.
     """
     marker = "<!-- public-names -->"
     if marker not in source[0]:
@@ -375,7 +373,7 @@ def _skip_inherited_docstrings(app, what, name, obj, skip, options):
 
 def setup(app):
     app.connect("autodoc-skip-member", _skip_inherited_docstrings)
-    app.connect("source-read", _public_names_table)
+    app.connect("source-read", _fill_api_index)
     app.connect("missing-reference", _resolve_by_identity)
     app.connect("autodoc-process-docstring", _escape_absolute_values)
     app.connect("build-finished", gallery_support.cleanup)
