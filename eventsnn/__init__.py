@@ -10,9 +10,10 @@ from eventsnn.adjoint import Gradients, vjp
 from eventsnn.network import Connection, Network, Population
 from eventsnn.neuron import LIF
 from eventsnn.record import Record
+from eventsnn.saved import load
 from eventsnn.simulate import simulate
 from eventsnn.spikes import SpikeBatch, SpikeTrains
 
 __all__ = ["LIF", "Network", "Population", "Connection", "SpikeTrains", "SpikeBatch", "Record", "simulate",
-           "vjp", "Gradients", "losses", "SpikeLimitError"]
+           "vjp", "Gradients", "losses", "SpikeLimitError", "load"]
 __version__ = "0.1.0"

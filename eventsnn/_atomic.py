@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import stat
 import tempfile
 from typing import IO, Iterator
@@ -39,9 +40,12 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"directory {directory!r} does not exist (needed to write {path!r})")
-    permissions = stat.S_IMODE(os.stat(path).st_mode) if os.path.exists(path) else 0o666 & ~umask()
-    root, ext = os.path.splitext(os.path.basename(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + root + ".", suffix=".tmp" + ext, dir=directory)
+    try:
+        permissions = stat.S_IMODE(os.stat(path).st_mode) if os.path.exists(path) else 0o666 & ~umask()
+        root, ext = os.path.splitext(os.path.basename(path))
+        fd, tmp = tempfile.mkstemp(prefix="." + root + ".", suffix=".tmp" + ext, dir=directory)
+    except OSError as error:
+        raise _naming(error, path) from None
     try:
         with os.fdopen(fd, mode, **({"newline": ""} if mode == "w" else {})) as handle:
             yield handle
@@ -49,10 +53,37 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             os.fsync(handle.fileno())
         os.chmod(tmp, permissions)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(error, OSError) and error.errno is not None:
+            # a full disk or a permission error surfaces in write, fsync or rename: name the file meant
+            raise _naming(error, path) from None
         raise
+
+
+def _naming(error: OSError, path: str) -> OSError:
+    """The same kind of OSError (same errno, so the same subclass), naming ``path`` instead of a temporary file."""
+    return OSError(error.errno, f"cannot write {path}: {error.strerror}", path)
+
+
+# the names atomic_write gives its temporary files: "." + stem + "." + mkstemp's 8 random characters + ".tmp" + ext
+_TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?$")
+
+
+def remove_stale_temporaries(directory: str | os.PathLike) -> list[str]:
+    """Delete temporary files that atomic writes killed mid-way (kill -9, power loss) left in ``directory``.
+
+    Only safe while no other process writes there (eventsnn.rundir calls it with the directory's lock held).
+    Returns the names removed.
+    """
+    removed = []
+    for name in sorted(os.listdir(directory)):
+        file = os.path.join(directory, name)
+        if _TEMPORARY.match(name) and os.path.isfile(file):
+            os.unlink(file)
+            removed.append(name)
+    return removed
 
 
 def write_json(path: str | os.PathLike, obj: object) -> None:

@@ -3,7 +3,9 @@
 Prints per-epoch metrics, then writes to ``--out``: ``run.json`` (command line and every setting, at the start),
 ``model.npz`` (weights), ``metrics.json`` and ``metrics.csv``
 (one row per epoch), ``checkpoint.npz`` (resumable with ``--resume``) and ``raster.png`` (spike raster and
-membrane traces of the first test sample). All files are written atomically.
+membrane traces of the first test sample). All files are written atomically. The directory belongs to one run
+(:mod:`eventsnn.rundir`): a second writer is refused, and a directory holding a run is only trained into with
+``--resume`` or ``--overwrite``. Expected errors print one line ``eventsnn: error: ...`` (docs/safety.md).
 
 ``summary`` reads the ``metrics.json`` of run directories (finished or still running), prints their last-epoch
 metrics and, for several runs (seeds), the mean +- std of the test accuracy; ``--plot FILE`` draws their test
@@ -15,7 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
+import math
 import os
 import sys
 import time
@@ -24,33 +26,82 @@ from typing import Sequence
 import numpy as np
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with eventsnn's one-line errors (``eventsnn: error: argument --epochs: ...``, exit code 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"eventsnn: error: {message}\n")
+
+
+def _integer(minimum: int, maximum: int = 2**63 - 1):
+    """An argparse type: an int in [minimum, maximum]; the message names the value and the range."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}") from None
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(f"must be an integer >= {minimum}"
+                                             + (f" and <= {maximum}" if maximum < 2**63 - 1 else "")
+                                             + f", got {value}")
+        return value
+    return parse
+
+
+def _real(minimum: float, *, strict: bool):
+    """An argparse type: a finite float > minimum (``strict``) or >= minimum."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+            raise argparse.ArgumentTypeError(f"must be a finite number {'>' if strict else '>='} {minimum:g}, "
+                                             f"got {text!r}")
+        return value
+    return parse
+
+
+_COUNT = _integer(1)
+_POSITIVE = _real(0.0, strict=True)
+_NONNEGATIVE = _real(0.0, strict=False)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="eventsnn", description="Exact event-driven SNN simulation and training")
+    parser = _Parser(prog="eventsnn", description="Exact event-driven SNN simulation and training")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a classifier with exact spike-time gradients")
     train.add_argument("task", choices=["yinyang", "mnist", "fashion-mnist", "nmnist"])
-    train.add_argument("--epochs", type=int, default=None,
+    train.add_argument("--epochs", type=_COUNT, default=None,
                        help="number of epochs (task default: yinyang 60, mnist / fashion-mnist / nmnist 30)")
-    train.add_argument("--hidden", type=int, default=None, help="hidden neurons (yinyang 200, mnist 350, nmnist 200)")
-    train.add_argument("--batch-size", type=int, default=None)
-    train.add_argument("--lr", type=float, default=None, help="learning rate")
-    train.add_argument("--seed", type=int, default=0, help="seed of weights and shuffling")
-    train.add_argument("--n-train", type=int, default=None, help="use only the first N training samples")
-    train.add_argument("--n-test", type=int, default=None, help="use only the first N test samples")
+    train.add_argument("--hidden", type=_COUNT, default=None,
+                       help="hidden neurons (yinyang 200, mnist 350, nmnist 200)")
+    train.add_argument("--batch-size", type=_COUNT, default=None)
+    train.add_argument("--lr", type=_POSITIVE, default=None, help="learning rate")
+    train.add_argument("--seed", type=_integer(0), default=0, help="seed of weights and shuffling")
+    train.add_argument("--n-train", type=_COUNT, default=None, help="use only the first N training samples")
+    train.add_argument("--n-test", type=_COUNT, default=None, help="use only the first N test samples")
     train.add_argument("--data", default=None,
                        help="directory with the MNIST / Fashion-MNIST IDX files or the N-MNIST event files")
-    train.add_argument("--threads", type=int, default=None, help="threads over samples (default: all cores)")
+    train.add_argument("--threads", type=_integer(1, 4096), default=None,
+                       help="threads over samples (default: all cores)")
     train.add_argument("--out", default=None, help="output directory (default runs/<task>)")
-    train.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.npz")
+    existing = train.add_mutually_exclusive_group()
+    existing.add_argument("--resume", action="store_true",
+                          help="continue the run in --out from its checkpoint (a new run if it holds none)")
+    existing.add_argument("--overwrite", action="store_true",
+                          help="delete the run in --out and start a new one (without --resume or --overwrite, a "
+                               "directory that holds a run is refused)")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
     train.add_argument("--method", default="timing", choices=["timing", "activation", "antlr", "na"],
                        help="gradient method (default: the exact timing adjoint)")
-    train.add_argument("--spike-penalty", type=float, default=None,
+    train.add_argument("--spike-penalty", type=_NONNEGATIVE, default=None,
                        help="spike-count regulariser per spike and sample (seen by creation/removal methods)")
-    train.add_argument("--grad-clip", type=float, default=None, help="max global gradient norm per step (0 = off)")
-    train.add_argument("--tau-mem", type=float, default=None,
+    train.add_argument("--grad-clip", type=_NONNEGATIVE, default=None,
+                       help="max global gradient norm per step (0 = off)")
+    train.add_argument("--tau-mem", type=_POSITIVE, default=None,
                        help="membrane time constant (ms); task default: yinyang 10, mnist / fashion-mnist / nmnist 20")
-    train.add_argument("--tau-syn", type=float, default=None,
+    train.add_argument("--tau-syn", type=_POSITIVE, default=None,
                        help="synaptic time constant (ms), default 5 (or the preset's)")
     train.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                        help="an option of the gradient method, e.g. --method antlr --option form=grid --option "
@@ -75,10 +126,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _summary(args: argparse.Namespace) -> int:
     from eventsnn.runs import format_summary, read_run
-    try:
-        runs = [read_run(path) for path in args.runs]
-    except (FileNotFoundError, ValueError) as error:
-        raise SystemExit(f"eventsnn: {error}") from None
+    runs = [read_run(path) for path in args.runs]
     print(format_summary(runs))
     if args.plot:
         import matplotlib
@@ -94,10 +142,91 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    """What a command reports as one line: bad settings, malformed or missing files, a locked or occupied run
+    directory, full disks and permissions (OSError), runaway activity and diverged training. Anything else is a
+    bug and keeps its traceback."""
+    from eventsnn._validation import SpikeLimitError
+    from eventsnn.rundir import RunDirectoryError
+    from eventsnn.training import TrainingDivergedError
+    return (ValueError, TypeError, OSError, MemoryError, SpikeLimitError, RunDirectoryError, TrainingDivergedError)
+
+
+def _one_line(error: BaseException) -> str:
+    if isinstance(error, OSError) and error.strerror and error.filename and str(error.filename) not in error.strerror:
+        text = f"{error.strerror}: {error.filename}"
+    elif isinstance(error, OSError) and error.strerror:
+        text = error.strerror
+    elif isinstance(error, MemoryError):  # e.g. --hidden far beyond the machine's memory
+        text = f"out of memory ({error or 'an allocation failed'}); use a smaller network or fewer samples"
+    else:
+        text = str(error) or type(error).__name__
+    return " ".join(text.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command line (``argv`` without the program name; default ``sys.argv[1:]``); returns the exit code.
+
+    Expected errors (bad settings, malformed files, an occupied run directory, a full disk, memory exhausted,
+    runaway activity, diverged training) print one line ``eventsnn: error: ...`` to stderr and exit with code 1,
+    before any work when they concern the input; usage errors exit with code 2 (argparse); Ctrl-C exits with
+    code 130 after one line.
+    """
     args = _parser().parse_args(argv)
-    if args.command == "summary":
-        return _summary(args)
+    try:
+        return _summary(args) if args.command == "summary" else train(args)
+    except _expected_errors() as error:
+        print(f"eventsnn: error: {_one_line(error)}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:  # the run directory's lock is already released; the last checkpoint is kept
+        print("eventsnn: interrupted (resume with --resume)", file=sys.stderr, flush=True)
+        return 130
+
+
+def train_run(task: str, out: str | os.PathLike, *options: str, mode: str = "resume") -> int:
+    """Train ``task`` into the run directory ``out``, in this process: the ``train`` command with ``options``.
+
+    Parameters
+    ----------
+    task : str
+        ``"yinyang"``, ``"mnist"``, ``"fashion-mnist"`` or ``"nmnist"``.
+    out : str or PathLike
+        The run directory (:mod:`eventsnn.rundir` rules: one writer, a run id, ``finished_at`` in ``run.json``
+        once done; :func:`eventsnn.rundir.run_state` tells finished from unfinished runs).
+    *options : str
+        Further command-line options, e.g. ``"--epochs", "2", "--seed", "3"``.
+    mode : {"resume", "new", "overwrite"}
+        ``"resume"`` (default) continues the run in ``out`` from its checkpoint, or starts one if there is none (a
+        finished run resumed with the same ``--epochs`` trains nothing and rewrites its final files);
+        ``"new"`` refuses a directory holding a run; ``"overwrite"`` replaces it.
+
+    Returns
+    -------
+    int
+        The exit code: 0 on success; 1 after an expected error (printed as one line on stderr); 2 for a bad
+        option.
+
+    Examples
+    --------
+    >>> train_run("yinyang", "runs/x", mode="sometimes")
+    Traceback (most recent call last):
+    ...
+    ValueError: mode must be one of 'new', 'resume', 'overwrite'; got 'sometimes'
+    """
+    from eventsnn.rundir import MODES
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(map(repr, MODES))}; got {mode!r}")
+    flag = {"resume": ["--resume"], "overwrite": ["--overwrite"], "new": []}[mode]
+    try:
+        return main(["train", task, *options, "--out", os.fspath(out), *flag])
+    except SystemExit as exit_:  # argparse's usage errors
+        return exit_.code if isinstance(exit_.code, int) else 1
+
+
+def train(args: argparse.Namespace) -> int:
+    """The ``train`` command on parsed arguments: train into ``args.out`` under its lock, resuming with
+    ``args.resume`` and replacing the run there with ``args.overwrite`` (see :mod:`eventsnn.rundir`)."""
+    from eventsnn import rundir
     from eventsnn._atomic import write_json
     from eventsnn.training import format_metrics
 
@@ -106,18 +235,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     method_options = _parse_method_options(args.option)
     if "loss" in overrides:  # the loss decides the architecture (a read-out for "vmax"), so it goes to make_task
         args.loss = overrides.pop("loss")
-    try:
-        task, config, out, trainer = _set_up(args, overrides, method_options)
-    except (ValueError, TypeError, FileNotFoundError) as error:  # bad settings or data: one line, no training
-        raise SystemExit(f"eventsnn: {error}") from None
-    # without progress bars (logs, CI) each epoch's line is printed as soon as it is done
-    history = trainer.fit(on_epoch=None if config.progress else lambda row: print(format_metrics(row), flush=True))
-    final = trainer.evaluate(task.test_inputs, task.test_labels)
-    _save_model(os.path.join(out, "model.npz"), task.net, task.readout)
-    write_json(os.path.join(out, "metrics.json"), history)
-    _write_csv(os.path.join(out, "metrics.csv"), history)
-    raster_path = _save_raster(os.path.join(out, "raster.png"), task.net, task.test_inputs[0], config.t_max,
-                               task.readout, int(task.test_labels[0]))
+    _check_settings(args, overrides, method_options)
+    out = args.out or os.path.join("runs", args.task)
+    mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
+    with rundir.prepare(out, mode):
+        task, config, trainer = _set_up(args, overrides, method_options, out)
+        # without progress bars (logs, CI) each epoch's line is printed as soon as it is done
+        history = trainer.fit(on_epoch=None if config.progress else lambda row: print(format_metrics(row),
+                                                                                        flush=True))
+        final = trainer.evaluate(task.test_inputs, task.test_labels)
+        _save_model(os.path.join(out, "model.npz"), task.net, task.readout, run_id=trainer.run_id)
+        write_json(os.path.join(out, "metrics.json"), history)
+        _write_csv(os.path.join(out, "metrics.csv"), history)
+        raster_path = _save_raster(os.path.join(out, "raster.png"), task.net, task.test_inputs[0], config.t_max,
+                                   task.readout, int(task.test_labels[0]))
+        _mark_finished(os.path.join(out, "run.json"))
     fwd = sum(r["forward_s"] for r in history)
     bwd = sum(r["backward_s"] for r in history)
     print(f"test accuracy {100 * final.accuracy:.2f}% | spikes per sample: "
@@ -130,8 +262,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _set_up(args: argparse.Namespace, overrides: dict, method_options: dict) -> tuple:
-    """Task, validated config, output directory and Trainer of a ``train`` command."""
+def _check_settings(args: argparse.Namespace, overrides: dict, method_options: dict) -> None:
+    """Validate the training settings that do not depend on the task, before any data is loaded: the ``--set``
+    overrides and ``--option``s on top of the defaults (cross-checks with the task's own settings follow in
+    ``_set_up``, still before training)."""
+    from eventsnn.training import TrainConfig
+    probe = TrainConfig(input_shape=(1, 1))  # a stand-in shape: whether input_shift fits the task is checked later
+    probe.method, probe.method_options = args.method, method_options
+    for name, value in overrides.items():
+        setattr(probe, name, value)
+    probe.__post_init__()
+
+
+def _set_up(args: argparse.Namespace, overrides: dict, method_options: dict, out: str) -> tuple:
+    """Task, validated config and Trainer of a ``train`` command into the prepared (locked) directory ``out``."""
+    from eventsnn import rundir
     from eventsnn.tasks import make_task
     from eventsnn.training import Trainer
 
@@ -154,25 +299,43 @@ def _set_up(args: argparse.Namespace, overrides: dict, method_options: dict) -> 
         setattr(config, name, value)
     config.progress = not args.no_progress
     config.__post_init__()
-    out = args.out or os.path.join("runs", args.task)
-    os.makedirs(out, exist_ok=True)
     sizes = [task.net.populations[n].size for n in task.net.populations]
     if task.readout is not None:
         sizes.append(f"{task.readout.n_classes}(read-out)")
     print(f"eventsnn: task {args.task}, network {'-'.join(map(str, sizes))}, {len(task.train_inputs)} train / "
           f"{len(task.test_inputs)} test samples, {config.epochs} epochs, seed {args.seed}, method {config.method}, "
           f"output {out}", flush=True)
+    info_path = os.path.join(out, "run.json")
+    previous = _previous_run_info(info_path) if args.resume else {}
     trainer = Trainer(task.net, task.train_inputs, task.train_labels, task.test_inputs, task.test_labels,
-                      config=config, out_dir=out, resume=args.resume, readout=task.readout)
-    _write_run_info(os.path.join(out, "run.json"), args, sizes, task.net.populations[task.net.layer_names[0]].neuron,
-                    config, resumed_at_epoch=trainer.epoch)
-    return task, config, out, trainer
+                      config=config, out_dir=out, resume=args.resume, readout=task.readout,
+                      run_id=previous.get("run_id") if os.path.exists(os.path.join(out, "checkpoint.npz")) else None)
+    if trainer.run_id is None:  # a new run, or one of an older version without ids
+        trainer.run_id = rundir.new_run_id()
+    _write_run_info(info_path, args, sizes, task.net.populations[task.net.layer_names[0]].neuron, config,
+                    resumed_at_epoch=trainer.epoch, previous=previous, run_id=trainer.run_id)
+    return task, config, trainer
 
 
-def _write_run_info(path: str, args: argparse.Namespace, sizes: list, neuron, config, resumed_at_epoch: int) -> None:
+def _previous_run_info(path: str) -> dict:
+    """The ``run.json`` of the run being resumed ({} if there is none yet); a malformed one is named."""
+    from eventsnn._file_validation import FileFormatError, read_json
+    if not os.path.exists(path):
+        return {}
+    info = read_json(path)
+    if not isinstance(info, dict):
+        raise FileFormatError(f"{path} must hold a JSON object")
+    for name, kind in (("run_id", str), ("started_at", str), ("resumed", list)):
+        if name in info and not isinstance(info[name], kind):
+            raise FileFormatError(f"{path}: field {name!r} must be a {kind.__name__}, got {info[name]!r}")
+    return info
+
+
+def _write_run_info(path: str, args: argparse.Namespace, sizes: list, neuron, config, resumed_at_epoch: int,
+                    previous: dict, run_id: str) -> None:
     """``run.json``: what produced this run directory (command line, network, neuron, every training setting), so
     that ``eventsnn summary`` and the studies can tell runs apart. A resumed run keeps the first entry's start and
-    lists each resumption."""
+    lists each resumption; ``finished_at`` is added once the run's final files are written."""
     import datetime
 
     import eventsnn
@@ -183,13 +346,22 @@ def _write_run_info(path: str, args: argparse.Namespace, sizes: list, neuron, co
             "n_train": args.n_train, "n_test": args.n_test, "tau_mem": neuron.tau_mem, "tau_syn": neuron.tau_syn,
             "reset_current": bool(neuron.reset_current),
             "config": run_settings(config),
-            "eventsnn_version": eventsnn.__version__, "argv": sys.argv[1:], "started_at": now, "resumed": []}
-    if resumed_at_epoch > 0 and os.path.exists(path):
-        with open(path) as handle:
-            first = json.load(handle)
-        info["started_at"] = first.get("started_at", now)
-        info["resumed"] = first.get("resumed", []) + [{"at_epoch": resumed_at_epoch, "time": now,
-                                                        "argv": sys.argv[1:]}]
+            "eventsnn_version": eventsnn.__version__, "argv": sys.argv[1:], "started_at": now, "resumed": [],
+            "run_id": run_id}
+    if resumed_at_epoch > 0 and previous:
+        info["started_at"] = previous.get("started_at", now)
+        info["resumed"] = previous.get("resumed", []) + [{"at_epoch": resumed_at_epoch, "time": now,
+                                                           "argv": sys.argv[1:]}]
+    write_json(path, info)
+
+
+def _mark_finished(path: str) -> None:
+    import datetime
+
+    from eventsnn._atomic import write_json
+    from eventsnn._file_validation import read_json
+    info = read_json(path)
+    info["finished_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     write_json(path, info)
 
 
@@ -200,7 +372,8 @@ def _name_value_pairs(items: Sequence[str], flag: str, names: set) -> list[tuple
         name, sep, text = item.partition("=")
         name = name.strip().replace("-", "_")
         if not sep or name not in names:
-            raise SystemExit(f"eventsnn: {flag} expects NAME=VALUE with NAME one of {sorted(names)}, got {item!r}")
+            raise SystemExit(f"eventsnn: error: {flag} expects NAME=VALUE with NAME one of {sorted(names)}, "
+                             f"got {item!r}")
         pairs.append((name, text.strip()))
     return pairs
 
@@ -243,18 +416,16 @@ def _parse_overrides(items: Sequence[str]) -> dict:
             else:
                 out[name] = text
         except ValueError:
-            raise SystemExit(f"eventsnn: --set {name}: cannot read {text!r} as {type(current).__name__}") from None
+            raise SystemExit(f"eventsnn: error: --set {name}: cannot read {text!r} as "
+                             f"{type(current).__name__}") from None
     return out
 
 
-def _save_model(path: str, net, readout=None) -> None:
-    from eventsnn._atomic import write_npz
-    arrays = {f"weight_{k}": w for k, w in enumerate(net.weights)}
-    arrays["layer_names"] = np.array(net.layer_names)
-    arrays.update({f"delay_{k}": np.asarray(c.delays, dtype=np.float64) for k, c in enumerate(net.connections)})
-    if readout is not None:
-        arrays["readout_weight"] = readout.weights
-    write_npz(path, **arrays)
+def _save_model(path: str, net, readout=None, run_id: str | None = None) -> None:
+    # the self-describing format of eventsnn.saved (Network.save / eventsnn.load read it); its entry names are the
+    # ones load_trained reads, and the run id in the header ties the file to its run.json
+    from eventsnn.saved import save
+    save(path, net, readout, metadata=None if run_id is None else {"run_id": run_id})
 
 
 def _write_csv(path: str, history: list[dict]) -> None:

@@ -289,8 +289,13 @@ def poisson_encode(rates_hz: np.ndarray, duration: float, seed: int | np.random.
     return _batch_from_sorted_rows(rows, times, neurons, n_samples, n_features)
 
 
+# units event timestamps may come in, as milliseconds per unit
+TIME_UNITS_MS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
 def events_encode(events: Sequence[np.ndarray], sensor_shape: tuple[int, int] = (34, 34), *,
-                  polarity: bool = True, pool: int = 1, t_max: float | None = None) -> SpikeBatch:
+                  polarity: bool = True, pool: int = 1, t_max: float | None = None,
+                  time_unit: str | None = None) -> SpikeBatch:
     """Event-camera address-events (e.g. :func:`eventsnn.datasets.load_nmnist`) as input spikes.
 
     Every event becomes one spike at its own time (no binning): of neuron ``p * H' W' + (y // pool) W' +
@@ -301,8 +306,8 @@ def events_encode(events: Sequence[np.ndarray], sensor_shape: tuple[int, int] = 
     Parameters
     ----------
     events : sequence of structured arrays
-        One per sample, with fields ``t`` (ms, finite, >= 0), ``x`` (column, 0..W-1), ``y`` (row, 0..H-1) and
-        ``p`` (polarity, 0 or 1).
+        One per sample, with fields ``t`` (finite, >= 0, in ``time_unit``), ``x`` (column, 0..W-1), ``y`` (row,
+        0..H-1) and ``p`` (polarity, 0 or 1, or bool).
     sensor_shape : (int, int)
         Sensor rows H and columns W. Default (34, 34), N-MNIST's.
     polarity : bool
@@ -311,6 +316,11 @@ def events_encode(events: Sequence[np.ndarray], sensor_shape: tuple[int, int] = 
         Side of the square pixel blocks merged into one neuron, >= 1. Default 1 (no pooling).
     t_max : float, optional
         Events after ``t_max`` ms are dropped (the window of the simulation). Default: keep every event.
+    time_unit : {"us", "ms", "s"}, optional
+        Unit of the field ``t``. Default None: float times are milliseconds (what
+        :func:`eventsnn.datasets.load_nmnist` gives) and integer times are refused, because event cameras and
+        Tonic count integer **microseconds** and reading them as ms would stretch a 0.3 s recording to 300 s.
+        Microseconds become ms as ``t / 1000.0`` in float64 (as the N-MNIST reader computes them).
 
     Returns
     -------
@@ -321,8 +331,8 @@ def events_encode(events: Sequence[np.ndarray], sensor_shape: tuple[int, int] = 
     ------
     ValueError
         On an empty sequence, missing fields, non-integer coordinates or polarities, coordinates outside the
-        sensor, polarities other than 0/1, negative or non-finite times, a bad ``sensor_shape``, ``pool < 1`` or
-        ``t_max <= 0``.
+        sensor, polarities other than 0/1, negative or non-finite times, integer times without ``time_unit``, a
+        bad ``sensor_shape`` or ``time_unit``, ``pool < 1`` or ``t_max <= 0``.
     TypeError
         If ``events`` is a single structured array or ``polarity`` is not a bool.
 
@@ -334,6 +344,9 @@ def events_encode(events: Sequence[np.ndarray], sensor_shape: tuple[int, int] = 
     (2312, [0.25, 0.5], [69, 1189])
     >>> events_encode([ev], polarity=False, pool=2)[0].neurons.tolist()
     [17, 16]
+    >>> tonic_like = np.array([(33, 0, 500, 1)], dtype=[("x", "i8"), ("y", "i8"), ("t", "i8"), ("p", "i8")])
+    >>> events_encode([tonic_like], time_unit="us")[0].times.tolist()
+    [0.5]
     """
     if isinstance(events, np.ndarray) and events.dtype.names is not None:
         raise TypeError("events must be a sequence of per-sample arrays; for one sample pass [events]")
@@ -348,6 +361,8 @@ def events_encode(events: Sequence[np.ndarray], sensor_shape: tuple[int, int] = 
     check.boolean("polarity", polarity)
     if t_max is not None:
         t_max = check.positive_finite("t_max", t_max)
+    if time_unit is not None:
+        check.one_of("time_unit", time_unit, TIME_UNITS_MS)
     pooled_rows, pooled_cols = -(-rows_px // pool), -(-cols_px // pool)
     plane = pooled_rows * pooled_cols
     # sample by sample: the full N-MNIST training split holds ~250 M events, so no array spans all of them
@@ -358,9 +373,17 @@ def events_encode(events: Sequence[np.ndarray], sensor_shape: tuple[int, int] = 
         if not {"t", "x", "y", "p"} <= set(names):
             raise ValueError(f"events[{b}] must be a structured array with fields t, x, y, p; got fields {names}")
         for name in ("x", "y", "p"):
-            if not np.issubdtype(sample.dtype[name], np.integer):
+            if not (np.issubdtype(sample.dtype[name], np.integer) or (name == "p" and sample.dtype[name] == bool)):
                 raise ValueError(f"events[{b}] field {name} must hold integers, got dtype {sample.dtype[name]}")
+        if time_unit is None and not np.issubdtype(sample.dtype["t"], np.floating):
+            raise ValueError(f"events[{b}] field t holds {sample.dtype['t']} timestamps but no time_unit was given: "
+                             f"event cameras and Tonic count integer microseconds; pass time_unit='us' (or 'ms', "
+                             f"'s')")
         times = np.asarray(sample["t"], dtype=np.float64)
+        if time_unit == "us":
+            times = times / 1000.0  # the N-MNIST reader's expression, so both give the same doubles
+        elif time_unit == "s":
+            times = times * 1000.0
         bad = np.flatnonzero(~np.isfinite(times) | (times < 0.0))
         if bad.size:
             raise ValueError(f"events[{b}] has time {float(times[bad[0]])!r} ms; times must be finite and >= 0")

@@ -267,6 +267,20 @@ class Network:
             synapse_id=np.ascontiguousarray(np.concatenate(synapse_ids)[order]),
         )
 
+    # ----------------------------------------------------------------------------------------------
+    # files (eventsnn.saved: one self-describing .npz, no pickle)
+    def save(self, path: str, readout=None) -> str:
+        """Write the network (and an optional ``LIReadout``) to one ``.npz`` file atomically; returns the path.
+        Read it back with :func:`eventsnn.load` (network and read-out) or :meth:`Network.load`."""
+        from eventsnn.saved import save
+        return save(path, self, readout)
+
+    @classmethod
+    def load(cls, path: str) -> "Network":
+        """The network of a file written by :meth:`save` (its read-out, if any, via :func:`eventsnn.load`)."""
+        from eventsnn.saved import load
+        return load(path).network
+
 
 @dataclass
 class CompiledNetwork:

@@ -18,6 +18,8 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Sequence
 
+from eventsnn._file_validation import FileFormatError, open_npz, read_json
+
 
 @dataclass(frozen=True)
 class RunSummary:
@@ -60,21 +62,28 @@ def read_run(path: str | os.PathLike) -> RunSummary:
     ------
     FileNotFoundError
         If ``path`` has no ``metrics.json`` (no epoch finished yet, or not a run directory).
-    ValueError
-        If the file is not a list of per-epoch dicts.
+    FileFormatError
+        (a ValueError) If the file is not a list of per-epoch dicts or ``run.json`` is malformed; the message
+        names the file and field.
     """
     path = os.fspath(path)
     file = os.path.join(path, "metrics.json")
     if not os.path.isfile(file):
         raise FileNotFoundError(f"{file} not found: not a run directory, or no epoch has finished yet")
-    with open(file) as handle:
-        history = json.load(handle)
+    history = read_json(file)
     if not isinstance(history, list) or not history or not all(isinstance(row, dict) for row in history):
-        raise ValueError(f"{file} must hold a non-empty list of per-epoch dicts")
+        raise FileFormatError(f"{file} must hold a non-empty list of per-epoch dicts")
+    spikes = history[-1].get("test_spikes_per_sample", history[-1].get("spikes_per_sample", ()))
+    if isinstance(spikes, list) and not all(_number(v) is not None for v in spikes):
+        raise FileFormatError(f"{file}: field 'test_spikes_per_sample' of the last epoch must list finite numbers")
+    epoch = history[-1].get("epoch", len(history))
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise FileFormatError(f"{file}: field 'epoch' of the last row must be an int >= 0, got {epoch!r}")
     settings = {}
     if os.path.isfile(os.path.join(path, "run.json")):
-        with open(os.path.join(path, "run.json")) as handle:
-            settings = json.load(handle)
+        settings = read_json(os.path.join(path, "run.json"))
+        if not isinstance(settings, dict):
+            raise FileFormatError(f"{os.path.join(path, 'run.json')} must hold a JSON object")
     last = history[-1]
     tests = [a for a in (_number(row.get("test_accuracy")) for row in history) if a is not None]
     spikes = last.get("test_spikes_per_sample", last.get("spikes_per_sample", ()))
@@ -133,6 +142,22 @@ def format_summary(runs: Sequence[RunSummary]) -> str:
     return "\n".join(lines)
 
 
+def _model_run_id(model, model_file: str) -> str | None:
+    """The run id a ``model.npz`` carries: in the JSON header of the self-describing format (eventsnn.saved), or
+    as the ``run_id`` entry of the files written before that format."""
+    if "header" in model:
+        header = model.array("header", kinds="U", ndim=0)
+        try:
+            metadata = json.loads(str(header[()])).get("metadata", {})
+        except (ValueError, AttributeError) as error:
+            raise FileFormatError(f"{model_file}: field 'header' is not a JSON object ({error})") from None
+        run_id = metadata.get("run_id") if isinstance(metadata, dict) else None
+        if run_id is not None and not isinstance(run_id, str):
+            raise FileFormatError(f"{model_file}: field 'header.metadata.run_id' must be a string, got {run_id!r}")
+        return run_id
+    return str(model.array("run_id", kinds="U", ndim=0)) if "run_id" in model else None
+
+
 def load_trained(path: str | os.PathLike, *, data_path: str | None = None, n_train: int | None = None,
                  n_test: int | None = None):
     """The task of a command-line run directory with its trained weights, ready to evaluate or analyse.
@@ -155,6 +180,15 @@ def load_trained(path: str | os.PathLike, *, data_path: str | None = None, n_tra
     eventsnn.tasks.Task
         ``net`` (and ``readout``) hold the trained weights; ``config`` the run's settings.
 
+    Raises
+    ------
+    FileNotFoundError
+        If ``run.json`` or ``model.npz`` is missing.
+    FileFormatError
+        (a ValueError) If a field of ``run.json`` or ``model.npz`` is missing or malformed: weights must be finite
+        real numbers of exactly the shapes ``run.json`` describes (no broadcasting), delays >= 0, and both files
+        must carry the same ``run_id`` (files of two runs are never combined). Checked before any data is loaded.
+
     Examples
     --------
     After ``eventsnn train yinyang --out runs/yinyang`` (tests/test_training.py runs this and checks that the
@@ -167,8 +201,6 @@ def load_trained(path: str | os.PathLike, *, data_path: str | None = None, n_tra
         Trainer(task.net, task.train_inputs, task.train_labels, config=task.config,
                 readout=task.readout).evaluate(task.test_inputs, task.test_labels)
     """
-    import numpy as np
-
     from eventsnn.tasks import make_task
     from eventsnn.training import TrainConfig
 
@@ -176,27 +208,104 @@ def load_trained(path: str | os.PathLike, *, data_path: str | None = None, n_tra
     for name in ("run.json", "model.npz"):
         if not os.path.isfile(os.path.join(path, name)):
             raise FileNotFoundError(f"{os.path.join(path, name)} not found: not a finished command-line run")
-    with open(os.path.join(path, "run.json")) as handle:
-        info = json.load(handle)
+    info_file = os.path.join(path, "run.json")
+    info = read_json(info_file)
+    settings = _checked_run_info(info, info_file)
+    sizes, n_classes = settings["sizes"], settings["n_classes"]
+    shapes = [(sizes[k], sizes[k + 1]) for k in range(len(sizes) - 1)]
     stored = info["config"]
-    sizes = info["network"]
-    task = make_task(info["task"], hidden=int(sizes[1]) if len(sizes) > 2 else None, seed=info["seed"],
-                     data_path=data_path, n_train=info["n_train"] if n_train is None else n_train,
-                     n_test=info["n_test"] if n_test is None else n_test, tau_mem=info["tau_mem"],
-                     tau_syn=info["tau_syn"], loss=stored["loss"], preset=info.get("preset"))
-    fields = set(TrainConfig.__dataclass_fields__)
-    for name, value in stored.items():
-        if name in fields:
-            setattr(task.config, name, tuple(value) if name == "input_shape" and value is not None else value)
-    task.config.__post_init__()
-    with np.load(os.path.join(path, "model.npz")) as model:
-        for k, connection in enumerate(task.net.connections):
-            if model[f"weight_{k}"].shape != connection.weights.shape:
-                raise ValueError(f"{path}: model.npz layer {k} has shape {model[f'weight_{k}'].shape}, but run.json "
-                                 f"describes {connection.weights.shape}")
-            connection.weights[...] = model[f"weight_{k}"]
-            if stored.get("train_delays"):
-                connection.delays = np.array(model[f"delay_{k}"], dtype=np.float64)
-        if task.readout is not None:
-            task.readout.weights[...] = model["readout_weight"]
+    model_file = os.path.join(path, "model.npz")
+    # the model is read and checked before the task (data, network) is built: a bad file costs no work
+    with open_npz(model_file) as model:
+        model_id = _model_run_id(model, model_file)
+        if model_id != info.get("run_id"):
+            raise FileFormatError(f"{model_file}: field 'run_id' is {model_id!r} but {info_file} has run_id "
+                                  f"{info.get('run_id')!r}: the two files belong to different runs")
+        weights = [model.floats(f"weight_{k}", shape) for k, shape in enumerate(shapes)]
+        extra = sorted(name for name in model.files if name.startswith("weight_")
+                       and name not in {f"weight_{k}" for k in range(len(shapes))})
+        if extra:
+            raise FileFormatError(f"{model_file}: field {extra[0]!r} is not a layer of the network {info['network']} "
+                                  f"that {info_file} describes")
+        delays = []
+        if stored.get("train_delays"):
+            delays = [model.floats(f"delay_{k}", shape, nonnegative=True) for k, shape in enumerate(shapes)]
+        readout = None
+        if n_classes is not None:
+            readout = model.floats("readout_weight", (sizes[-1], n_classes))
+        elif "readout_weight" in model:
+            raise FileFormatError(f"{model_file}: field 'readout_weight' present, but {info_file} describes no "
+                                  f"read-out")
+    try:
+        # the hidden layer is sizes[1] unless the network is input-output only
+        hidden = sizes[1] if len(sizes) > 2 or n_classes is not None else None
+        task = make_task(info["task"], hidden=hidden, seed=info["seed"],
+                         data_path=data_path, n_train=info["n_train"] if n_train is None else n_train,
+                         n_test=info["n_test"] if n_test is None else n_test, tau_mem=info["tau_mem"],
+                         tau_syn=info["tau_syn"], loss=stored["loss"], preset=info.get("preset"))
+        fields = set(TrainConfig.__dataclass_fields__)
+        for name, value in stored.items():
+            if name in fields:
+                setattr(task.config, name, tuple(value) if name == "input_shape" and value is not None else value)
+        task.config.__post_init__()
+    except (TypeError, ValueError) as error:
+        if data_path is not None or n_train is not None or n_test is not None:
+            raise
+        raise FileFormatError(f"{info_file}: its settings do not build a task ({error})") from None
+    built = [c.weights.shape for c in task.net.connections]
+    if built != shapes or (task.readout is None) != (n_classes is None):
+        raise FileFormatError(f"{info_file}: field 'network' {info['network']} does not match the network its "
+                              f"task and settings build ({built})")
+    task.net.set_weights(weights)
+    for connection, delay in zip(task.net.connections, delays):
+        connection.delays = delay
+    if task.readout is not None:
+        task.readout.weights[...] = readout
     return task
+
+
+_INFO_TYPES = {"task": (str,), "seed": (int,), "n_train": (int, type(None)), "n_test": (int, type(None)),
+               "tau_mem": (int, float), "tau_syn": (int, float), "preset": (str, type(None)), "config": (dict,),
+               "network": (list,), "run_id": (str, type(None))}
+
+
+def _checked_run_info(info: object, file: str) -> dict:
+    """Check the fields of a ``run.json`` that :func:`load_trained` uses; returns the layer sizes and the number of
+    read-out classes (None without a read-out)."""
+    from eventsnn.tasks import TASKS
+    from eventsnn.training import TrainConfig
+    if not isinstance(info, dict):
+        raise FileFormatError(f"{file} must hold a JSON object, got {type(info).__name__}")
+    for name, types in _INFO_TYPES.items():
+        if name == "run_id" and name not in info or name == "preset" and name not in info:
+            continue
+        if name not in info:
+            raise FileFormatError(f"{file}: field {name!r} is missing")
+        value = info[name]
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise FileFormatError(f"{file}: field {name!r} has type {type(value).__name__}, expected "
+                                  f"{' or '.join(t.__name__ for t in types)}")
+    if info["task"] not in TASKS:
+        raise FileFormatError(f"{file}: field 'task' is {info['task']!r}, expected one of {list(TASKS)}")
+    for name in ("n_train", "n_test"):
+        if info[name] is not None and info[name] < 1:
+            raise FileFormatError(f"{file}: field {name!r} is {info[name]}, expected an int >= 1 or null")
+    for name in ("tau_mem", "tau_syn"):
+        if not (math.isfinite(info[name]) and info[name] > 0):
+            raise FileFormatError(f"{file}: field {name!r} is {info[name]!r}, expected a finite number > 0 (ms)")
+    if info["seed"] < 0:
+        raise FileFormatError(f"{file}: field 'seed' is {info['seed']}, expected an int >= 0")
+    unknown = sorted(set(info["config"]) - set(TrainConfig.__dataclass_fields__))
+    if unknown:
+        raise FileFormatError(f"{file}: field 'config' has unknown settings {unknown}")
+    if "loss" not in info["config"]:
+        raise FileFormatError(f"{file}: field 'config' lacks the setting 'loss'")
+    network = info["network"]
+    entries = [str(entry) for entry in network]
+    n_classes = None
+    if entries and entries[-1].endswith("(read-out)"):
+        n_classes = entries.pop()[:-len("(read-out)")]
+    if len(entries) < 2 or not all(e.isdigit() and int(e) > 0 for e in entries + ([n_classes] if n_classes else [])):
+        raise FileFormatError(f"{file}: field 'network' is {network!r}, expected layer sizes such as "
+                              f"['5', '200', '3'] or ['784', '350', '10(read-out)']")
+    return {"sizes": [int(e) for e in entries], "n_classes": None if n_classes is None else int(n_classes)}

@@ -142,9 +142,12 @@ class SpikeTrains:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "SpikeTrains":
-        """Read a file written by :meth:`save` (the ``.npz`` suffix may be omitted, as in ``save``)."""
-        with np.load(_npz_path(path), allow_pickle=False) as data:
-            return cls(data["times"], data["neurons"], int(data["n_neurons"]))
+        """Read a file written by :meth:`save` (the ``.npz`` suffix may be omitted, as in ``save``).
+
+        A malformed file raises :class:`~eventsnn._file_validation.FileFormatError` (a ValueError) naming the file
+        and the field; reading is bounded by the sizes the file declares (docs/safety.md).
+        """
+        return _load_spike_file(cls, path, ("times", "neurons"))
 
 
 class SpikeBatch:
@@ -234,9 +237,26 @@ class SpikeBatch:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "SpikeBatch":
-        """Read a file written by :meth:`save` (the ``.npz`` suffix may be omitted, as in ``save``)."""
-        with np.load(_npz_path(path), allow_pickle=False) as data:
-            return cls(data["times"], data["neurons"], data["offsets"], int(data["n_neurons"]))
+        """Read a file written by :meth:`save` (the ``.npz`` suffix may be omitted, as in ``save``).
+
+        A malformed file raises :class:`~eventsnn._file_validation.FileFormatError` (a ValueError) naming the file
+        and the field; reading is bounded by the sizes the file declares (docs/safety.md).
+        """
+        return _load_spike_file(cls, path, ("times", "neurons", "offsets"))
+
+
+def _load_spike_file(cls, path: str | os.PathLike, names: tuple[str, ...]):
+    """``cls(*arrays, n_neurons)`` from a spike file: each array checked (dtype, rank) from its header before it is
+    read; the constructor's own checks (order, ranges) then fail with the file's name in the message."""
+    from eventsnn._file_validation import FileFormatError, open_npz
+    file = _npz_path(path)
+    with open_npz(file) as data:
+        arrays = [data.array(name, kinds="f" if name == "times" else "iu", ndim=1) for name in names]
+        n_neurons = data.integer("n_neurons", minimum=0, maximum=np.iinfo(np.int64).max)
+    try:
+        return cls(*arrays, n_neurons)
+    except (ValueError, TypeError) as error:
+        raise FileFormatError(f"{file}: {error}") from None
 
 
 def _npz_path(path: str | os.PathLike) -> str:

@@ -125,6 +125,14 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
     every task, ``"antlr"`` for MNIST / Fashion-MNIST): its neuron, input code, width, loss and training settings
     replace the task defaults (explicit ``hidden``, ``epochs``, ``tau_mem``, ``tau_syn`` and ``loss`` still win)."""
     check.one_of("task", name, TASKS)
+    # 0 or a negative count must not mean "the default" or "all but the last few" (Python slicing)
+    for arg, value in (("hidden", hidden), ("epochs", epochs), ("n_train", n_train), ("n_test", n_test)):
+        if value is not None:
+            check.integer(arg, value, minimum=1)
+    check.integer("seed", seed, minimum=0)
+    for arg, value in (("tau_mem", tau_mem), ("tau_syn", tau_syn)):
+        if value is not None:
+            check.positive_finite(arg, value)
     recipe = {}
     if preset is not None:
         if preset not in PRESETS.get(name, {}):
@@ -206,6 +214,10 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
         # the remedy now only revives dead hidden neurons: the MNIST strength (0.05) for every task, since
         # Yin-Yang's 0.1 was tuned to keep spiking outputs alive
         config.silent_bump = min(config.silent_bump, 0.05)
+    for arg, wanted, have in (("n_train", n_train, len(train)), ("n_test", n_test, len(test))):
+        if wanted is not None and wanted > have:
+            raise ValueError(f"{arg}={wanted} exceeds the {have} samples of the {name} "
+                             f"{'training' if arg == 'n_train' else 'test'} set")
     net = Network.feedforward(sizes, neuron=neuron, weights=weights)
     return Task(name, net, train, np.asarray(y_train, dtype=np.int64), test, np.asarray(y_test, dtype=np.int64), config,
                 readout)

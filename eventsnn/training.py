@@ -31,6 +31,7 @@ import numpy as np
 
 from eventsnn import _validation as check
 from eventsnn._atomic import write_json, write_npz
+from eventsnn._file_validation import open_npz
 from eventsnn.adjoint import vjp
 from eventsnn.encoders import jitter_times, shift_images
 from eventsnn.gradient_methods import METHODS, make_options
@@ -158,6 +159,8 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if name == "seed" else 1):
                 raise ValueError(f"{name} must be an int >= {0 if name == 'seed' else 1}, got {value!r}")
+        if self.n_threads is not None:
+            self.n_threads = check.integer("n_threads", self.n_threads, minimum=1)
         check.positive_finite("lr", self.lr)
         check.positive_finite("lr_decay", self.lr_decay)
         check.positive_finite("t_max", self.t_max)
@@ -219,12 +222,15 @@ class Trainer:
     readout : LIReadout, optional
         Leaky-integrator read-out driven by the last layer of ``net``, trained with it; required by (and only
         allowed with) ``config.loss="vmax"``. The silent-neuron remedy then only acts on dead spiking neurons.
+    run_id : str, optional
+        Identifier of the run, written into every checkpoint; a resumed checkpoint with another id is refused (a
+        checkpoint without one, from an older version, takes this id on).
     """
 
     def __init__(self, net: Network, train_inputs: SpikeBatch, train_labels: np.ndarray,
                  test_inputs: SpikeBatch | None = None, test_labels: np.ndarray | None = None, *,
                  config: TrainConfig | None = None, out_dir: str | None = None, resume: bool = False,
-                 readout: LIReadout | None = None) -> None:
+                 readout: LIReadout | None = None, run_id: str | None = None) -> None:
         if not isinstance(net, Network):
             raise TypeError(f"net must be an eventsnn.Network, got {type(net).__name__}")
         self.net = net
@@ -258,6 +264,7 @@ class Trainer:
         self.epoch = 0
         self.history: list[dict] = []
         self.out_dir = out_dir
+        self.run_id = None if run_id is None else str(run_id)
         if out_dir is not None:
             os.makedirs(out_dir, exist_ok=True)
             if resume and os.path.exists(self.checkpoint_path):
@@ -284,8 +291,9 @@ class Trainer:
             if cfg.progress:
                 from tqdm.auto import tqdm
                 iterator = tqdm(batches, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", unit="batch", leave=False)
-            for batch in iterator:
+            for number, batch in enumerate(iterator, start=1):
                 stats = self.train_step(batch)
+                self._check_finite(stats["loss"], number, len(batches))
                 for key in totals:
                     totals[key] += stats[key]
             self.epoch += 1
@@ -312,6 +320,27 @@ class Trainer:
             if on_epoch is not None:
                 on_epoch(metrics)
         return self.history
+
+    def _check_finite(self, loss: float, batch: int, n_batches: int) -> None:
+        """TrainingDivergedError if the loss of the last step or a trained parameter is not finite (checked after
+        every step; nothing of the epoch in progress has been written yet)."""
+        problem = None
+        if not np.isfinite(loss):
+            problem = f"the loss is {loss!r}"
+        else:
+            names = ([f"weights[{k}]" for k in range(len(self.net.weights))]
+                     + (["readout weights"] if self.readout is not None else [])
+                     + ([f"delays[{k}]" for k in range(len(self.net.connections))] if self.config.train_delays else []))
+            for name, parameter in zip(names, self.parameters):
+                if not np.isfinite(parameter).all():
+                    problem = f"{name} hold non-finite values after the optimizer step"
+                    break
+        if problem is None:
+            return
+        kept = (f"the last good checkpoint (epoch {self.epoch}) is kept in {self.checkpoint_path}"
+                if self.out_dir is not None and os.path.exists(self.checkpoint_path) else "no checkpoint was written")
+        raise TrainingDivergedError(f"training diverged in epoch {self.epoch + 1}, batch {batch}/{n_batches}: "
+                                    f"{problem}; {kept}. Lower the learning rate or set grad_clip")
 
     def train_step(self, batch: Sequence[int]) -> dict:
         """One optimisation step on the samples ``batch`` (indices into the training set)."""
@@ -436,16 +465,28 @@ class Trainer:
         arrays["history"] = np.array(json.dumps(self.history))
         arrays["optimizer_lr"] = np.float64(self.optimizer.lr)
         arrays["config"] = np.array(json.dumps(run_settings(self.config)))
+        if self.run_id is not None:
+            arrays["run_id"] = np.array(self.run_id)
         write_npz(path, **arrays)
 
     def load_checkpoint(self, path: str) -> None:
         """Restore a checkpoint of this run; settings other than ``epochs``, ``progress`` and ``n_threads`` must
         equal the ones it was written with (ValueError naming the differences), so that a resumed run is the run
-        it continues."""
-        with np.load(path, allow_pickle=False) as data:
-            if "config" in data.files:  # checkpoints of older versions carry no settings
+        it continues.
+
+        Every field is checked before anything is restored (shape exactly that of this network, dtype,
+        finiteness, ranges: learning rate > 0, step count and epoch >= 0, one history row per epoch, Adam
+        moments of the parameters' sizes); a bad field raises
+        :class:`~eventsnn._file_validation.FileFormatError` (a ValueError) naming the file and the field, and
+        leaves the trainer unchanged.
+        """
+        with open_npz(path) as data:
+            if "config" in data:  # checkpoints of older versions carry no settings
+                stored = data.json("config")
+                if not isinstance(stored, dict):
+                    raise data.error("config", f"must be a JSON object of settings, got {type(stored).__name__}")
                 # a setting added after the checkpoint was written had its default value then
-                saved = {**_settings_as_stored(TrainConfig()), **json.loads(str(data["config"]))}
+                saved = {**_settings_as_stored(TrainConfig()), **stored}
                 now = _settings_as_stored(self.config)
                 # a run may be extended: epochs is the one setting allowed to change
                 changed = sorted(k for k in set(saved) | set(now) if saved.get(k) != now.get(k) and k != "epochs")
@@ -454,20 +495,83 @@ class Trainer:
                                      + ", ".join(f"{k}: {saved.get(k)!r} there, {now.get(k)!r} now" for k in changed)
                                      + "); resume with the same settings (only epochs may grow) or use a new output "
                                        "directory")
-            self.net.set_weights([data[f"weight_{k}"] for k in range(len(self.net.connections))])
-            if self.readout is not None:
-                self.readout.weights[...] = check.float_array("readout_weight", data["readout_weight"],
-                                                              shape=self.readout.weights.shape)
-            if self.config.train_delays:
-                for k, c in enumerate(self.net.connections):
-                    c.delays = check.float_array(f"delay_{k}", data[f"delay_{k}"], shape=c.weights.shape).copy()
-            state = {key[len("optimizer_"):]: data[key] for key in data.files
-                     if key.startswith("optimizer_") and key != "optimizer_lr"}
-            self.optimizer.load_state(state)
-            self.optimizer.lr = float(data["optimizer_lr"])
-            self.epoch = int(data["epoch"])
-            self.rng.bit_generator.state = json.loads(str(data["rng_state"]))
-            self.history = json.loads(str(data["history"]))
+            run_id = None
+            if "run_id" in data:
+                run_id = str(data.array("run_id", kinds="U", ndim=0))
+                if self.run_id is not None and run_id != self.run_id:
+                    raise data.error("run_id", f"is {run_id!r}, but this run is {self.run_id!r}: the checkpoint "
+                                               f"belongs to another run")
+            weights = [data.floats(f"weight_{k}", c.weights.shape) for k, c in enumerate(self.net.connections)]
+            readout = None if self.readout is None else data.floats("readout_weight", self.readout.weights.shape)
+            delays = [data.floats(f"delay_{k}", c.weights.shape, nonnegative=True)
+                      for k, c in enumerate(self.net.connections)] if self.config.train_delays else []
+            shapes = [w.shape for w in weights] + ([readout.shape] if readout is not None else []) + \
+                [d.shape for d in delays]
+            state = _checked_optimizer_state(data, self.config.optimizer, shapes)
+            lr = data.real("optimizer_lr", positive=True)
+            epoch = data.integer("epoch", minimum=0, maximum=10**9)
+            rng = np.random.default_rng()
+            rng_state = data.json("rng_state")
+            try:
+                rng.bit_generator.state = rng_state
+            except (TypeError, ValueError, KeyError, OverflowError) as error:
+                raise data.error("rng_state", f"is not a state of numpy's {type(rng.bit_generator).__name__} "
+                                              f"({type(error).__name__}: {error})") from None
+            history = data.json("history")
+            if not isinstance(history, list) or len(history) != epoch or not all(
+                    isinstance(row, dict) and row.get("epoch") == k + 1 for k, row in enumerate(history)):
+                raise data.error("history", f"must list one metrics dict per finished epoch (epochs 1..{epoch}, "
+                                            f"as field 'epoch' says)")
+        # every field is valid: restore them all
+        self.net.set_weights(weights)
+        if readout is not None:
+            self.readout.weights[...] = readout
+        for c, d in zip(self.net.connections, delays):
+            c.delays = d.copy()
+        self.optimizer.load_state(state)
+        self.optimizer.lr = lr
+        self.epoch = epoch
+        self.rng.bit_generator.state = rng.bit_generator.state
+        self.history = history
+        if run_id is not None:
+            self.run_id = run_id
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The loss or a trained parameter became non-finite (NaN or infinite) during training.
+
+    Raised before anything is written for the epoch in progress: the checkpoint of the last finished epoch stays
+    the last one on disk.
+    """
+
+
+def _checked_optimizer_state(data, optimizer: str, shapes: list[tuple[int, ...]]) -> dict:
+    """The optimizer state fields of a checkpoint (``optimizer_*``), each checked against the parameters' shapes
+    (Adam: step count ``t`` >= 0 and moments ``m_k``, ``v_k >= 0``; SGD: ``velocity_k``); none, or one per
+    parameter array."""
+    prefixes = ("m", "v") if optimizer == "adam" else ("velocity",)
+    present = [name for name in data.files if name.startswith("optimizer_") and name != "optimizer_lr"]
+    known = {f"optimizer_{p}_{k}" for p in prefixes for k in range(len(shapes))} | {"optimizer_t"}
+    unknown = sorted(set(present) - known)
+    if unknown:
+        raise data.error(unknown[0], f"is not a state field of {optimizer} for {len(shapes)} parameter arrays "
+                                     f"(expected {sorted(known)})")
+    state = {}
+    if optimizer == "adam":
+        state["t"] = np.int64(data.integer("optimizer_t", minimum=0, maximum=10**12))
+    for prefix in prefixes:
+        names = [f"optimizer_{prefix}_{k}" for k in range(len(shapes))]
+        found = [name in data for name in names]
+        if any(found) and not all(found):
+            raise data.error(names[found.index(False)], f"is missing: the {prefix} state needs one array per "
+                                                        f"parameter ({len(shapes)})")
+        if optimizer == "adam" and all(found) != (int(state["t"]) > 0):
+            raise data.error("optimizer_t", f"is {int(state['t'])}, but the moments are "
+                                            f"{'present' if all(found) else 'absent'}")
+        if all(found):
+            for k, (name, shape) in enumerate(zip(names, shapes)):
+                state[f"{prefix}_{k}"] = data.floats(name, shape, nonnegative=prefix == "v")
+    return state
 
 
 def evaluate_records(records: list, labels: np.ndarray, softmax_tau: float, *, loss: str = "first_spike",

@@ -341,8 +341,8 @@ def test_cli_set_overrides_config_fields_and_rejects_unknown_names(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--set", "lr=-1"], "eventsnn: lr must be a finite number > 0, got -1.0"),
-    (["--set", "input_shift=1"], "eventsnn: input_shift needs input_shape"),
+    (["--set", "lr=-1"], "eventsnn: error: lr must be a finite number > 0, got -1.0"),
+    (["--set", "input_shift=1"], "eventsnn: error: input_shift needs input_shape"),
 ])
 def test_cli_bad_settings_give_one_line_and_no_run(tmp_path, argv, message):
     result = subprocess.run([sys.executable, "-m", "eventsnn", "train", "yinyang", "--epochs", "1", "--no-progress",

@@ -26,6 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from eventsnn import _validation as check
+from eventsnn._file_validation import (
+    MAX_DEFLATE_RATIO,
+    FileFormatError,
+    read_gzip_prefix,
+)
 
 ENV_VAR = "EVENTSNN_DATA"
 
@@ -97,36 +102,51 @@ def _locate(base_name: str, directories: list[Path]) -> Path | None:
     return None
 
 
-def _read_bytes(file: Path) -> bytes:
-    """Whole file content, gunzipped if it is gzip (decided by the signature, not the file name)."""
+def _read_idx(file: Path, magic: int, item_shape: tuple[int, ...], what: str) -> tuple[int, np.ndarray]:
+    """Parse an unsigned-byte IDX file of ``N`` items of ``item_shape``: return (N, flat uint8 data).
+
+    Bounded work (docs/safety.md): the header is read and checked first (magic, item shape, and a data size the
+    file can hold: exactly the rest of a raw file; at most deflate's 1032:1 ratio of a gzip file), then exactly
+    the announced bytes are inflated in chunks, and one byte more must be the end of the stream (which also makes
+    gzip check its CRC). A decompression bomb therefore costs at most the size its header announces.
+    """
+    n_dims = 1 + len(item_shape)
+    header_size = 4 * (1 + n_dims)
+    disk_size = file.stat().st_size
     with open(file, "rb") as handle:
         compressed = handle.read(2) == _GZIP_SIGNATURE
-    if not compressed:
-        return file.read_bytes()
     try:
-        with gzip.open(file, "rb") as handle:
-            return handle.read()
+        with (gzip.open(file, "rb") if compressed else open(file, "rb")) as handle:
+            try:
+                header = read_gzip_prefix(handle, header_size, file.name)
+            except FileFormatError:
+                raise FileFormatError(f"{file.name}: shorter than the {header_size}-byte IDX header of {what}; "
+                                      f"file {file}") from None
+            found_magic, n_items, *dims = struct.unpack(f">{1 + n_dims}I", header)
+            if found_magic != magic:
+                raise FileFormatError(f"{file.name}: IDX magic number is {found_magic}, expected {magic}; is it the "
+                                      f"right file, and intact? file {file}")
+            if tuple(dims) != item_shape:
+                raise FileFormatError(f"{file.name}: {what} are {' x '.join(map(str, dims))}, expected "
+                                      f"{' x '.join(map(str, item_shape))}; file {file}")
+            expected = n_items * int(np.prod(item_shape, dtype=np.int64))
+            possible = MAX_DEFLATE_RATIO * disk_size if compressed else disk_size - header_size
+            if expected > possible or (not compressed and expected != possible):
+                raise FileFormatError(f"{file.name}: header announces {n_items} {what} = {expected} values but the "
+                                      f"file {'cannot inflate to' if compressed else 'holds'} "
+                                      f"{'that many' if compressed else possible} (truncated or corrupt); file {file}")
+            try:
+                raw = read_gzip_prefix(handle, expected, file.name)
+            except FileFormatError as error:
+                raise FileFormatError(f"{file.name}: header announces {n_items} {what} = {expected} values but the "
+                                      f"file holds fewer (truncated or corrupt; {error}); file {file}") from None
+            if handle.read(1):
+                raise FileFormatError(f"{file.name}: holds more data than the {expected} values its header "
+                                      f"announces (corrupt, or not an IDX file); file {file}")
     except (OSError, EOFError, zlib.error) as error:
-        raise ValueError(f"{file.name}: corrupt gzip stream ({error}); file {file}") from None
-
-
-def _read_idx(file: Path, magic: int, n_dims: int) -> tuple[tuple[int, ...], np.ndarray]:
-    """Parse an unsigned-byte IDX file: check magic and length, return (dims, flat uint8 data)."""
-    raw = _read_bytes(file)
-    header_size = 4 * (1 + n_dims)
-    if len(raw) < header_size:
-        raise ValueError(f"{file.name}: only {len(raw)} bytes, shorter than the {header_size}-byte IDX header; "
-                         f"file {file}")
-    found_magic, *dims = struct.unpack(f">{1 + n_dims}I", raw[:header_size])
-    if found_magic != magic:
-        raise ValueError(f"{file.name}: IDX magic number is {found_magic}, expected {magic}; is it the right "
-                         f"file, and intact? file {file}")
-    expected = int(np.prod(dims, dtype=np.int64))
-    if len(raw) - header_size != expected:
-        raise ValueError(f"{file.name}: header announces {' x '.join(map(str, dims))} = {expected} values but "
-                         f"the file holds {len(raw) - header_size} (truncated or corrupt); file {file}")
+        raise FileFormatError(f"{file.name}: corrupt gzip stream ({error}); file {file}") from None
     # copy: frombuffer over bytes is read-only, and callers expect an ordinary array
-    return tuple(dims), np.frombuffer(raw, dtype=np.uint8, offset=header_size).copy()
+    return n_items, np.frombuffer(raw, dtype=np.uint8).copy()
 
 
 def _load(dataset: str, subdir: str, split: str, path: str | os.PathLike | None) -> tuple[np.ndarray, np.ndarray]:
@@ -143,16 +163,14 @@ def _load(dataset: str, subdir: str, split: str, path: str | os.PathLike | None)
             f"directories, or set the {ENV_VAR} environment variable to a directory containing a {subdir}/ "
             f"folder (or the files directly), or pass path= to the loader.")
     image_file, label_file = files
-    (n_images, rows, cols), pixels = _read_idx(image_file, _IMAGES_MAGIC, 3)
-    if (rows, cols) != (_SIDE, _SIDE):
-        raise ValueError(f"{image_file.name}: images are {rows} x {cols}, expected {_SIDE} x {_SIDE}; "
-                         f"file {image_file}")
-    (n_labels,), labels = _read_idx(label_file, _LABELS_MAGIC, 1)
+    n_images, pixels = _read_idx(image_file, _IMAGES_MAGIC, (_SIDE, _SIDE), "images")
+    rows = cols = _SIDE
+    n_labels, labels = _read_idx(label_file, _LABELS_MAGIC, (), "labels")
     if n_labels != n_images:
-        raise ValueError(f"{label_file.name} holds {n_labels} labels but {image_file.name} holds {n_images} "
+        raise FileFormatError(f"{label_file.name} holds {n_labels} labels but {image_file.name} holds {n_images} "
                          f"images; files from different splits or data sets? ({label_file.parent})")
     if labels.size and labels.max() >= _N_CLASSES:
-        raise ValueError(f"{label_file.name}: label {int(labels.max())} outside 0..{_N_CLASSES - 1}; "
+        raise FileFormatError(f"{label_file.name}: label {int(labels.max())} outside 0..{_N_CLASSES - 1}; "
                          f"file {label_file}")
     return pixels.reshape(n_images, rows, cols), labels.astype(np.int64)
 

@@ -35,6 +35,11 @@ _SMALL_TAR = "nmnist_small.tar.gz"
 _SMALL_DIR = "NMNISTsmall"
 _SMALL_LISTS = {"train": "train1K.txt", "test": "test100.txt"}
 _FULL_DIRS = {"train": "Train", "test": "Test"}
+# Bounds on what a loader reads (docs/safety.md): the longest N-MNIST recording has about 30,000 events (150 kB);
+# the shared subset archive inflates to about 25 MB
+MAX_MEMBER_BYTES = 16 * 2**20
+MAX_ARCHIVE_BYTES = 256 * 2**20
+MAX_LIST_BYTES = 16 * 2**20
 
 
 def parse_events(raw: bytes, name: str = "events") -> np.ndarray:
@@ -104,29 +109,56 @@ def _read_list(text: str, name: str) -> tuple[list[str], np.ndarray]:
 
 def _load_small_tar(tar_path: Path, split: str, n: int | None) -> tuple[list[np.ndarray], np.ndarray]:
     list_name = _SMALL_LISTS[split]
-    # one streaming pass through gzip, read to its end so that the gzip CRC is checked (tarfile's own gzip
-    # reader does not check it: a damaged archive would otherwise load with wrong events and no error)
+    side_list = tar_path.parent / list_name
+    wanted: set[str] | None = None  # member names still needed; None until the list is known
+    ids, labels, list_origin = [], np.zeros(0, dtype=np.int64), ""
+    if side_list.is_file():
+        list_origin = str(side_list)
+        ids, labels = _read_list(_read_text(side_list), list_origin)
+        ids, labels = ids[:n], labels[:n]
+        wanted = {f"{_SMALL_DIR}/{i}.bs2" for i in ids}
+    inside_list = f"{_SMALL_DIR}/{list_name}"
+    # One streaming pass through gzip that keeps only the members it needs. Bounded work (docs/safety.md): a
+    # member's size comes from its tar header, so a member larger than any N-MNIST file is refused before it is
+    # inflated, and at most MAX_ARCHIVE_BYTES are inflated in all. After the last needed member the pass reads on
+    # to the end of the stream, where gzip checks its CRC (tarfile's own gzip reader does not), unless an oversized
+    # member or the budget comes first: then it stops there, inflating nothing more.
     payloads = {}
+    inflated = 0
     try:
         with gzip.open(tar_path, "rb") as stream:
             with tarfile.open(fileobj=stream, mode="r|") as archive:
                 for member in archive:
-                    if member.isfile() and member.name.startswith(f"{_SMALL_DIR}/"):
-                        payloads[member.name] = archive.extractfile(member).read()
-            while stream.read(1 << 20):
-                pass
+                    # before the list is known, every event file is a candidate (kept within the budget)
+                    needed = member.isfile() and (member.name in wanted if wanted is not None else
+                                                  member.name == inside_list or member.name.endswith(".bs2"))
+                    if member.size > MAX_MEMBER_BYTES or inflated + member.size > MAX_ARCHIVE_BYTES:
+                        if wanted is not None and not wanted:
+                            break  # everything needed is read: stop before inflating this member
+                        raise ValueError(f"{tar_path}: member {member.name} declares {member.size} bytes (files "
+                                         f"of the subset are < {MAX_MEMBER_BYTES} bytes, {MAX_ARCHIVE_BYTES} in "
+                                         f"all); refusing to inflate it")
+                    inflated += member.size
+                    if not needed:
+                        continue  # tarfile skips the member's data chunk by chunk, keeping none of it
+                    payloads[member.name] = archive.extractfile(member).read()
+                    if member.name == inside_list and wanted is None:
+                        list_origin = f"{tar_path}:{inside_list}"
+                        ids, labels = _read_list(_decode(payloads.pop(inside_list), list_origin), list_origin)
+                        ids, labels = ids[:n], labels[:n]
+                        wanted = {f"{_SMALL_DIR}/{i}.bs2" for i in ids}
+                        payloads = {name: data for name, data in payloads.items() if name in wanted}
+                        wanted -= set(payloads)
+                    elif wanted is not None:
+                        wanted.discard(member.name)
+                else:
+                    while stream.read(1 << 20):  # the tar end blocks, then gzip's CRC check
+                        pass
     except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
         raise ValueError(f"{tar_path}: damaged or unreadable archive ({error}); compare its sha256 with "
                          f"the data folder's SHA256SUMS") from None
-    side_list = tar_path.parent / list_name
-    if side_list.is_file():
-        text, list_origin = side_list.read_text(), str(side_list)
-    elif f"{_SMALL_DIR}/{list_name}" in payloads:
-        text, list_origin = payloads[f"{_SMALL_DIR}/{list_name}"].decode(), f"{tar_path}:{_SMALL_DIR}/{list_name}"
-    else:
-        raise ValueError(f"{tar_path}: no {list_name} beside it or inside it ({_SMALL_DIR}/{list_name})")
-    ids, labels = _read_list(text, list_origin)
-    ids, labels = ids[:n], labels[:n]
+    if wanted is None:
+        raise ValueError(f"{tar_path}: no {list_name} beside it or inside it ({inside_list})")
     missing = [i for i in ids if f"{_SMALL_DIR}/{i}.bs2" not in payloads]
     if missing:
         raise ValueError(f"{tar_path}: {len(missing)} files listed in {list_origin} are not in the archive, e.g. "
@@ -135,17 +167,40 @@ def _load_small_tar(tar_path: Path, split: str, n: int | None) -> tuple[list[np.
     return events, labels
 
 
+def _decode(raw: bytes, name: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{name}: not a text list file ({error})") from None
+
+
+def _read_text(file: Path) -> str:
+    """A list file's text (bounded: a list of 70,000 samples is < 1 MB)."""
+    with open(file, "rb") as handle:
+        raw = handle.read(min(MAX_LIST_BYTES, os.fstat(handle.fileno()).st_size) + 1)
+    if len(raw) > MAX_LIST_BYTES:
+        raise ValueError(f"{file}: larger than {MAX_LIST_BYTES} bytes, not an N-MNIST list file")
+    return _decode(raw, str(file))
+
+
+def _read_event_file(file: Path) -> np.ndarray:
+    size = file.stat().st_size
+    if size > MAX_MEMBER_BYTES:
+        raise ValueError(f"{file}: {size} bytes, larger than any N-MNIST event file (< {MAX_MEMBER_BYTES} bytes)")
+    return parse_events(file.read_bytes(), str(file))
+
+
 def _load_small_dir(directory: Path, split: str, n: int | None) -> tuple[list[np.ndarray], np.ndarray]:
     list_file = next(f for f in (directory / _SMALL_LISTS[split], directory.parent / _SMALL_LISTS[split])
                      if f.is_file())
-    ids, labels = _read_list(list_file.read_text(), str(list_file))
+    ids, labels = _read_list(_read_text(list_file), str(list_file))
     ids, labels = ids[:n], labels[:n]
     events = []
     for i in ids:
         file = directory / f"{i}.bs2"
         if not file.is_file():
             raise FileNotFoundError(f"{list_file} lists sample {i} but {file} does not exist")
-        events.append(parse_events(file.read_bytes(), str(file)))
+        events.append(_read_event_file(file))
     return events, labels
 
 
@@ -163,7 +218,7 @@ def _load_full(directory: Path, n: int | None) -> tuple[list[np.ndarray], np.nda
     # the files are grouped by digit; in file-id order the classes interleave, so the first n are a fair subset
     files.sort(key=lambda item: (int(item[0].stem), item[1]))
     files = files[:n]
-    events = [parse_events(file.read_bytes(), str(file)) for file, _ in files]
+    events = [_read_event_file(file) for file, _ in files]
     return events, np.asarray([digit for _, digit in files], dtype=np.int64)
 
 
