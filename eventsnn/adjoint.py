@@ -8,6 +8,12 @@ downstream neurons; docs/theory.md) as long as no spike appears or disappears un
 Near-grazing crossings (dV/dt at threshold close to 0) make the exact derivative huge. The exact value is the
 default; ``min_slope`` is an opt-in floor on dV/dt for training, and ``Gradients.n_near_grazing`` reports how
 many crossings had dV/dt < ``grazing_slope`` (whether or not clipping was on).
+
+Route of one sample: a layered feed-forward record goes through ``_layered_vjp``, one loop over the layers from
+the top, each a call of ``_kernels/backward.layer_backward``; the exact timing adjoint is that sweep without
+sources, the creation/removal methods add the candidate sources of :class:`eventsnn.gradient_methods.MethodSources`.
+Any other network goes through ``_network_vjp`` (``_kernels/backward_network.network_backward``, one global
+reverse sweep; timing only). Each returns a ``_SampleGradients``; a batch adds them up in sample order.
 """
 
 from __future__ import annotations
@@ -20,14 +26,17 @@ from typing import Callable, Sequence
 import numpy as np
 
 from eventsnn import _validation as check
-from eventsnn._kernels.backward import scatter_rows
-from eventsnn._kernels.backward_dense import layer_backward_gaps
-from eventsnn.gradient_methods import METHODS, make_options, method_vjp, require_layered
+from eventsnn._kernels.backward import layer_backward, no_sources, scatter_rows
+from eventsnn._kernels.backward_network import KIND_ARRIVAL, KIND_REFRACTORY_END, KIND_SPIKE, network_backward
+from eventsnn._kernels.lif import P_REFRACTORY
+from eventsnn.gradient_methods import METHODS, MethodOptions, MethodSources, make_options
 from eventsnn.losses import LossResult
 from eventsnn.network import Network
 from eventsnn.record import Record
 
 DEFAULT_GRAZING_SLOPE = 1e-3  # 1/ms: a crossing this flat moves by >= 1 ms per 1e-3 change of V
+_NO_SOURCES = no_sources()  # the timing adjoint: the sweep without sources or queries
+_NO_QUERIES = np.zeros(0)
 
 
 @dataclass
@@ -153,7 +162,7 @@ def vjp(net: Network, rec: Record | Sequence[Record], cotangents, *, method: str
     in_place = n_threads == 1 or len(records) == 1
 
     def one(b: int):
-        return _vjp_one(net, records[b], checked[b], min_slope, grazing_slope, dense=False, method=method,
+        return _vjp_one(net, records[b], checked[b], min_slope, grazing_slope, single=False, method=method,
                         options=options, loss_fn=loss_fn, structure=structures[id(records[b].network)],
                         weight_totals=total.weights if in_place else None)
 
@@ -164,15 +173,7 @@ def vjp(net: Network, rec: Record | Sequence[Record], cotangents, *, method: str
             parts = list(pool.map(one, range(len(records))))
     # fixed summation order (sample by sample): the thread count does not change the result
     for part in parts:
-        if isinstance(part, Gradients):
-            total = total + part
-            continue
-        for k, rows in enumerate(part["weight_rows"]):
-            if rows is not None:
-                scatter_rows(total.weights[k], *rows)
-        total.biases = [a + b for a, b in zip(total.biases, part["biases"])]
-        total.delays = [a + b for a, b in zip(total.delays, part["delays"])]
-        total.n_near_grazing += part["n_near_grazing"]
+        part.add_into(total)
     return total
 
 
@@ -193,6 +194,9 @@ def _checked_loss(rec: Record, cotangents, name: str, method: str):
 def _checked_cotangents(rec: Record, cotangents: Sequence[np.ndarray], name: str) -> list[np.ndarray]:
     if not isinstance(rec, Record):
         raise TypeError(f"expected a Record, got {type(rec).__name__}")
+    # a Record's attributes are public and may have been replaced since simulate made it: re-check its spikes
+    # against the population sizes before kernels index with them (the network snapshot is checked in _structure)
+    check.record_for_kernels(rec, name.replace("cotangents", "rec"), network=False)
     cotangents = list(cotangents)
     if len(cotangents) != len(rec.layers):
         raise ValueError(f"{name} must hold one array per layer ({len(rec.layers)}), got {len(cotangents)}")
@@ -203,67 +207,207 @@ def _checked_cotangents(rec: Record, cotangents: Sequence[np.ndarray], name: str
 def _structure(net: Network, snapshot: Network) -> tuple[bool, object]:
     """What the adjoint needs of a record's network snapshot, checked against net: (True, kernel parameters per
     layer) for a layered feed-forward network, else (False, its compile_general())."""
+    snapshot.validate_for_simulation()
     if [c.weights.shape for c in snapshot.connections] != [c.weights.shape for c in net.connections]:
         raise ValueError("rec was produced by a network with different connection shapes than net")
     layered = snapshot.is_layered_feedforward()
     return layered, snapshot.layer_parameters() if layered else snapshot.compile_general()
 
 
-def _vjp_one(net: Network, rec: Record, cotangents, min_slope: float, grazing_slope: float, dense: bool = True,
-             method: str = "timing", options=None, loss_fn=None, structure: tuple | None = None,
-             weight_totals: list | None = None):
-    """Gradients of one sample. With dense=False (batch use) the weight gradients are added into
-    ``weight_totals`` if given, else returned as per-arrival rows (``weight_rows``: (rows, presynaptic index) or
-    None per layer)."""
+@dataclass
+class _SampleGradients:
+    """One sample's gradients, before :func:`vjp` adds them into its result.
+
+    The weight gradient of connection k is in exactly one place: added by the sweep into the caller's total
+    (``weight_rows[k]`` and ``weights`` None), as per-arrival rows ``weight_rows[k] = (rows, presynaptic index of
+    each row)`` (summed later by ``scatter_rows``, in a fixed order), or as a dense matrix ``weights[k]`` (general
+    networks).
+    """
+
+    biases: list
+    delays: list
+    input_times: dict
+    spike_times: list
+    n_near_grazing: int
+    weight_rows: list | None = None
+    weights: list | None = None
+    n_candidates: list | None = None
+
+    def add_into(self, total: Gradients) -> None:
+        """Add this sample's gradients into a batch total (in place)."""
+        for k, target in enumerate(total.weights):
+            if self.weights is not None:
+                target += self.weights[k]
+            elif self.weight_rows is not None and self.weight_rows[k] is not None:
+                scatter_rows(target, *self.weight_rows[k])
+        total.biases = [a + b for a, b in zip(total.biases, self.biases)]
+        total.delays = [a + b for a, b in zip(total.delays, self.delays)]
+        total.n_near_grazing += self.n_near_grazing
+
+    def as_gradients(self, weights: list) -> Gradients:
+        """The result of a single sample, with ``weights`` its dense weight gradients."""
+        extra = {} if self.n_candidates is None else {"n_candidates": self.n_candidates}
+        return Gradients(weights=weights, biases=self.biases, delays=self.delays, input_times=self.input_times,
+                         spike_times=self.spike_times, n_near_grazing=self.n_near_grazing, extra=extra)
+
+
+def _vjp_one(net: Network, rec: Record, cotangents, min_slope: float, grazing_slope: float, single: bool = True,
+             method: str = "timing", options: MethodOptions | None = None, loss_fn: Callable | None = None,
+             structure: tuple | None = None, weight_totals: list | None = None):
+    """Gradients of one sample: a :class:`Gradients` with single=True (a lone record), else a
+    :class:`_SampleGradients` whose weight gradients are added into ``weight_totals`` if given (layered networks),
+    else returned as rows or matrices."""
     snapshot = rec.network
     layered, prepared = structure if structure is not None else _structure(net, snapshot)
-    if dense:
+    if not layered:
+        if method != "timing":
+            raise ValueError(f"method={method!r} needs a layered feed-forward network (input -> layer1 -> ...); "
+                             "use method='timing' for general networks")
+        part = _network_vjp(snapshot, rec, cotangents, min_slope, grazing_slope, prepared)
+        return part.as_gradients(part.weights) if single else part
+    if single:
         # a single record gets its own dL/dW, filled in place by the sweep (a batch passes its running total
         # instead: per-sample (n_pre, n_post) matrices would cost more in page faults than the adjoint itself)
         weight_totals = [np.zeros(c.weights.shape) for c in snapshot.connections]
-    if method != "timing":
-        require_layered(layered, method)
-        part = method_vjp(rec, cotangents, method, options, loss_fn=loss_fn, min_slope=min_slope,
-                          grazing_slope=grazing_slope, layer_parameters=prepared, weight_totals=weight_totals)
-    elif not layered:
-        from eventsnn._adjoint_general import vjp_general
-        return vjp_general(snapshot, rec, cotangents, min_slope, grazing_slope, compiled=prepared)
-    else:
-        part = _layered_timing_vjp(rec, cotangents, prepared, min_slope, grazing_slope, weight_totals)
-    if not dense:
-        return part
-    return Gradients(weights=weight_totals, biases=part["biases"], delays=part["delays"],
-                     input_times=part["input_times"], spike_times=part["spike_times"],
-                     n_near_grazing=part["n_near_grazing"],
-                     extra=part.get("extra", {}))
+    sources = None if method == "timing" else \
+        MethodSources(rec, cotangents, method, options, prepared, _arrivals(rec), loss_fn=loss_fn)
+    spike_cotangents = cotangents if method == "timing" else cotangents.cotangents
+    part = _layered_vjp(rec, spike_cotangents, prepared, min_slope, grazing_slope, weight_totals, sources)
+    return part.as_gradients(weight_totals) if single else part
 
 
-def _layered_timing_vjp(rec: Record, cotangents, prepared, min_slope: float, grazing_slope: float,
-                        weight_totals: list | None = None) -> dict:
-    """Exact adjoint of a layered feed-forward record, layer by layer from the top (weight gradients added into
-    ``weight_totals`` if given, else per-arrival rows)."""
+def _arrivals(rec: Record) -> list[np.ndarray]:
+    """Arrival times (ms) at each layer of a layered record: its presynaptic spike times plus the scalar delay."""
+    snapshot = rec.network
+    pre_trains = [rec.inputs[snapshot.input_names[0]]] + list(rec.layers[:-1])
+    arrivals = []
+    for pre, connection in zip(pre_trains, snapshot.connections):
+        delay = float(connection.delays)
+        arrivals.append(pre.times + delay if delay else pre.times)
+    return arrivals
+
+
+def _layered_vjp(rec: Record, cotangents: list[np.ndarray], prepared: list, min_slope: float, grazing_slope: float,
+                 weight_totals: list | None, sources: MethodSources | None = None) -> _SampleGradients:
+    """The adjoint of a layered feed-forward record, layer by layer from the top (``_kernels/backward.py``).
+
+    ``cotangents``: dL/dt of each layer's spikes (added to in place: each layer passes dL/d(arrival time) down to
+    the spikes that caused the arrivals). ``sources``: the creation/removal method's candidate sources, or None
+    for the exact timing adjoint (the same sweep without sources). Weight gradients are added into
+    ``weight_totals`` if given, else returned as per-arrival rows.
+    """
     snapshot = rec.network
     n_layers = len(snapshot.connections)
-    weight_rows, d_biases, d_delays = [None] * n_layers, [0.0] * n_layers, [0.0] * n_layers
-    spike_cotangents = list(cotangents)  # _checked_cotangents made them copies: added to in place below
+    spike_cotangents = [np.asarray(c, dtype=np.float64).copy() for c in cotangents] if sources is not None \
+        else list(cotangents)  # _checked_cotangents made them copies
     input_name = snapshot.input_names[0]
+    pre_trains = [rec.inputs[input_name]] + list(rec.layers[:-1])
+    arrivals = sources.arrivals if sources is not None else _arrivals(rec)
+    weight_rows, d_biases, d_delays = [None] * n_layers, [0.0] * n_layers, [0.0] * n_layers
     n_grazing = 0
     d_inputs = None
     for k in reversed(range(n_layers)):
-        connection = snapshot.connections[k]
-        pre = rec.inputs[input_name] if k == 0 else rec.layers[k - 1]
-        arrivals = pre.times + connection.delays if connection.delays else pre.times
-        layer = rec.layers[k]
-        d_w, d_arr, d_b, n_g = layer_backward_gaps(arrivals, pre.neurons, connection.weights, prepared[k],
-                                                   rec.t_max, layer.times, layer.neurons, spike_cotangents[k],
-                                                   min_slope, grazing_slope,
-                                                   None if weight_totals is None else weight_totals[k])
-        weight_rows[k] = None if weight_totals is not None else (d_w, pre.neurons[:d_w.shape[0]])
+        pre, layer = pre_trains[k], rec.layers[k]
+        if sources is None:
+            layer_sources, query, lambda_timing, detach_reset = _NO_SOURCES, _NO_QUERIES, 1.0, False
+        else:
+            layer_sources, query, lambda_timing, detach_reset = sources.layer(k, spike_cotangents[k])
+        d_rows, d_arr, d_b, n_g, lam_i_query, _ = layer_backward(
+            arrivals[k], pre.neurons, snapshot.connections[k].weights, prepared[k], rec.t_max, layer.times,
+            layer.neurons, spike_cotangents[k], layer_sources, query, lambda_timing, detach_reset, min_slope,
+            grazing_slope, None if weight_totals is None else weight_totals[k])
+        weight_rows[k] = None if weight_totals is not None else (d_rows, pre.neurons[:d_rows.shape[0]])
         d_biases[k], d_delays[k] = float(d_b), float(d_arr.sum())
         n_grazing += int(n_g)
-        if k > 0:
-            spike_cotangents[k - 1] += d_arr
-        else:
+        if k == 0:
             d_inputs = {input_name: d_arr}
-    return {"weight_rows": weight_rows, "biases": d_biases, "delays": d_delays, "input_times": d_inputs,
-            "spike_times": spike_cotangents, "n_near_grazing": n_grazing}
+            continue
+        spike_cotangents[k - 1] += d_arr
+        if sources is not None:
+            sources.pass_down(k, query, lam_i_query, spike_cotangents[k - 1])
+    return _SampleGradients(biases=d_biases, delays=d_delays, input_times=d_inputs, spike_times=spike_cotangents,
+                            n_near_grazing=n_grazing, weight_rows=weight_rows,
+                            n_candidates=None if sources is None else sources.n_candidates)
+
+
+def _network_vjp(net: Network, rec: Record, cotangents: list[np.ndarray], min_slope: float, grazing_slope: float,
+                 compiled) -> _SampleGradients:
+    """The adjoint of one sample of a general network (``_kernels/backward_network.py``).
+
+    ``net`` is the record's snapshot and ``compiled`` its ``compile_general()`` (shared by the samples of a
+    batch). Builds the sample's event list from the record (input spikes and every population's spikes fanned
+    out along the compiled synapses into arrivals, plus refractory ends), orders it as the exact reverse of the
+    heap engine's processing order (docs/theory.md, section 4), runs the global reverse sweep and maps the
+    per-synapse results back to the connections' layout.
+    """
+    c = compiled
+    t_max = rec.t_max
+    input_names, layer_names = net.input_names, net.layer_names
+    # source events: input spikes (population by population), then neuron spikes (layer by layer)
+    src_times = [rec.inputs[n].times for n in input_names] + [layer.times for layer in rec.layers]
+    src_ids = [rec.inputs[n].neurons + c.source_offset[n] for n in input_names] + \
+              [layer.neurons + c.source_offset[n] for n, layer in zip(layer_names, rec.layers)]
+    src_time = np.concatenate(src_times) if src_times else np.zeros(0)
+    src_id = np.concatenate(src_ids).astype(np.int64)
+    n_input_events = sum(rec.inputs[n].times.size for n in input_names)
+    spike_neuron = np.concatenate([layer.neurons + c.neuron_offset[n] for n, layer in zip(layer_names, rec.layers)]
+                                  ).astype(np.int64)
+    spike_time = src_time[n_input_events:]
+    spike_cot = np.ascontiguousarray(np.concatenate(cotangents), dtype=np.float64)
+
+    # arrivals: every source event along every synapse of its row, kept if it lands in the window
+    fan_out = c.row_ptr[src_id + 1] - c.row_ptr[src_id]
+    origin = np.repeat(np.arange(src_id.size), fan_out)
+    first = np.repeat(c.row_ptr[src_id] - np.concatenate([[0], np.cumsum(fan_out)[:-1]]), fan_out)
+    synapse = first + np.arange(origin.size)
+    arrival_time = src_time[origin] + c.synapse_delay[synapse]
+    inside = arrival_time <= t_max
+    origin, synapse, arrival_time = origin[inside], synapse[inside], arrival_time[inside]
+
+    # refractory ends inside the window
+    t_ref = c.parameters[c.population_of[spike_neuron], P_REFRACTORY]
+    end_time = spike_time + t_ref
+    has_end = (t_ref > 0.0) & (end_time <= t_max)
+    end_spike = np.flatnonzero(has_end)
+
+    n_arr, n_spk, n_end = arrival_time.size, spike_time.size, end_spike.size
+    ev_time = np.concatenate([arrival_time, spike_time, end_time[end_spike]])
+    ev_kind = np.concatenate([np.full(n_arr, KIND_ARRIVAL), np.full(n_spk, KIND_SPIKE),
+                              np.full(n_end, KIND_REFRACTORY_END)]).astype(np.int64)
+    ev_neuron = np.concatenate([c.synapse_target[synapse], spike_neuron, spike_neuron[end_spike]]).astype(np.int64)
+    ev_index = np.concatenate([synapse, np.arange(n_spk), end_spike]).astype(np.int64)
+    ev_origin = np.concatenate([origin, np.zeros(n_spk + n_end, dtype=np.int64)]).astype(np.int64)
+    # reverse processing order: later first; at equal times deliveries (rank 0) before neuron events (rank 1)
+    rank = (ev_kind != KIND_ARRIVAL).astype(np.int64)
+    order = np.lexsort((rank, -ev_time))
+    d_weight, d_delay, d_source, d_bias, n_grazing = network_backward(
+        np.ascontiguousarray(ev_time[order]), np.ascontiguousarray(ev_kind[order]),
+        np.ascontiguousarray(ev_neuron[order]), np.ascontiguousarray(ev_index[order]),
+        np.ascontiguousarray(ev_origin[order]), c.synapse_weight, c.population_of, c.parameters, spike_cot,
+        n_input_events, t_max, min_slope, grazing_slope)
+
+    # back to the network's layout: synapse_id is the position in the concatenated raveled weight matrices
+    flat_w = np.zeros(c.synapse_id.size)
+    flat_d = np.zeros(c.synapse_id.size)
+    flat_w[c.synapse_id] = d_weight
+    flat_d[c.synapse_id] = d_delay
+    d_weights, d_delays = [], []
+    offset = 0
+    for conn in net.connections:
+        size = conn.weights.size
+        d_weights.append(flat_w[offset:offset + size].reshape(conn.weights.shape))
+        block = flat_d[offset:offset + size].reshape(conn.weights.shape)
+        d_delays.append(float(block.sum()) if conn.has_scalar_delay else block)
+        offset += size
+    d_biases = [float(d_bias[c.population_of == k].sum()) for k in range(len(layer_names))]
+    d_inputs, start = {}, 0
+    for name in input_names:
+        size = rec.inputs[name].times.size
+        d_inputs[name] = d_source[start:start + size].copy()
+        start += size
+    spike_totals, start = [], n_input_events
+    for layer in rec.layers:
+        spike_totals.append(d_source[start:start + len(layer)].copy())
+        start += len(layer)
+    return _SampleGradients(biases=d_biases, delays=d_delays, input_times=d_inputs, spike_times=spike_totals,
+                            n_near_grazing=int(n_grazing), weights=d_weights)

@@ -3,8 +3,10 @@
 The exact adjoint (``method="timing"``) differentiates spike *times*; it is blind to spikes that could appear
 or disappear. The methods here add, per neuron, *candidate* times at which a spike could be created (grid
 points or sub-threshold maxima of the exact V(t)) or removed (existing spikes), and inject a source into the
-adjoint of V there (kernels: ``_kernels/backward_sources.py`` finds the candidates, ``_kernels/backward_dense.py``
-sweeps the adjoint with the sources; the exact timing adjoint is the same sweep without them):
+adjoint of V there. This module holds the methods' options, the construction of the sources from the candidates
+(:class:`MethodSources`; ``_kernels/candidates.py`` finds the candidates) and NA's pricing; the adjoint sweep is
+:func:`eventsnn.vjp`'s (``adjoint.py``, ``_kernels/backward.py``): the exact timing adjoint is the same sweep
+without sources.
 
 * ``"activation"`` (ANTLR's activation term, surrogate gradient): source
   ``lambda_activation * sigma'(V(t_c) - threshold) * width_c * G(t_c)`` with the surrogate
@@ -40,8 +42,7 @@ from typing import Callable
 import numpy as np
 
 from eventsnn import _validation as check
-from eventsnn._kernels.backward_dense import layer_backward_sources
-from eventsnn._kernels.backward_sources import layer_candidates, na_pairing, resimulate_candidates
+from eventsnn._kernels.candidates import layer_candidates, na_pairing, resimulate_candidates
 from eventsnn._kernels.lif import P_RESET_CURRENT, P_THRESHOLD
 from eventsnn.record import Record
 from eventsnn.spikes import SpikeTrains
@@ -148,77 +149,82 @@ class _Candidates:
         return self.flipped_times[self.flipped_offsets[c]:self.flipped_offsets[c + 1]]
 
 
-def require_layered(layered: bool, method: str) -> None:
-    """The creation/removal methods need a layered feed-forward network (their creation route reads the layer
-    above's adjoint at query times)."""
-    if not layered:
-        raise ValueError(f"method={method!r} needs a layered feed-forward network (input -> layer1 -> ...); "
-                         "use method='timing' for general networks")
+class MethodSources:
+    """The candidate sources of a creation/removal method on one sample of a layered network.
 
+    Built once per sample (candidates of every layer: a forward replay, ``_kernels/candidates.py``), then handed
+    to the adjoint's layer loop (``adjoint._layered_vjp``), which asks, from the top layer down, for each layer's
+    sources (:meth:`layer`) and reports what the layer's adjoint says a spike of the layer below is worth
+    (:meth:`pass_down`).
 
-def method_vjp(rec: Record, loss, method: str, opts: MethodOptions, *, loss_fn: Callable | None = None,
-               min_slope: float = 0.0, grazing_slope: float = 1e-3, layer_parameters: list | None = None,
-               weight_totals: list | None = None):
-    """Gradients of one sample with a creation/removal method (called by :func:`eventsnn.vjp`).
-
-    Returns the per-sample parts :func:`eventsnn.vjp` assembles, as the timing adjoint's: per-arrival weight rows
-    (with their presynaptic indices), biases, delays, input-time and spike-time cotangents, the near-grazing
-    count and ``extra`` (candidates per layer). ``layer_parameters``: the kernel parameters of the record's
-    network if the caller has them (``vjp`` prepares them once per batch), else computed here.
-    ``weight_totals``: (n_pre, n_post) arrays to add the weight gradients into instead of returning rows.
+    Parameters
+    ----------
+    rec : Record
+        The sample (its network snapshot is layered feed-forward).
+    loss : LossResult
+        The sample's loss (creation cotangents of the output layer).
+    method : {"activation", "antlr", "na"}
+    opts : MethodOptions
+        Resolved options (:meth:`MethodOptions.resolved`).
+    layer_parameters : list of ndarray
+        Kernel parameters of each layer (``Network.layer_parameters()``).
+    arrivals : list of ndarray
+        Arrival times (ms) at each layer: presynaptic spike times plus the connection's delay.
+    loss_fn : callable, optional
+        NA: ``loss_fn(record) -> float``, to measure the loss change of flipped output spikes exactly.
     """
-    snapshot = rec.network
-    if layer_parameters is None:
-        require_layered(snapshot.is_layered_feedforward(), method)
-        layer_parameters = snapshot.layer_parameters()
-    params = layer_parameters
-    n_layers = len(snapshot.connections)
-    input_name = snapshot.input_names[0]
-    pre_trains = [rec.inputs[input_name]] + list(rec.layers[:-1])
-    delays = [float(c.delays) for c in snapshot.connections]
-    weights = [c.weights for c in snapshot.connections]
-    arrivals = [pre_trains[k].times + delays[k] for k in range(n_layers)]
-    use_sources = method != "timing" and (opts.lambda_activation != 0.0 or method == "na")
 
-    candidates = [_layer_candidates(rec, k, arrivals[k], pre_trains[k].neurons, weights[k], params[k], method, opts)
-                  if use_sources else _Candidates.none() for k in range(n_layers)]
+    def __init__(self, rec: Record, loss, method: str, opts: MethodOptions, layer_parameters: list,
+                 arrivals: list, *, loss_fn: Callable | None = None) -> None:
+        snapshot = rec.network
+        self.rec, self.loss, self.method, self.opts, self.loss_fn = rec, loss, method, opts, loss_fn
+        self.params = layer_parameters
+        self.arrivals = arrivals
+        self.delays = [float(c.delays) for c in snapshot.connections]
+        self.weights = [c.weights for c in snapshot.connections]
+        pre_trains = [rec.inputs[snapshot.input_names[0]]] + list(rec.layers[:-1])
+        n_layers = len(snapshot.connections)
+        # with lambda_activation = 0 the activation term vanishes: the sweep runs without sources
+        self.active = opts.lambda_activation != 0.0 or method == "na"
+        self.candidates = [_layer_candidates(rec, k, arrivals[k], pre_trains[k].neurons, self.weights[k],
+                                             layer_parameters[k], method, opts)
+                           if self.active else _Candidates.none() for k in range(n_layers)]
+        self.drive: list = [None] * n_layers  # G_ext at each candidate: from the loss (output layer) or layer above
 
-    spike_cot = [np.asarray(c, dtype=np.float64).copy() for c in loss.cotangents]
-    drive = [None] * n_layers  # G_ext at each candidate: loss (output layer) or layer above
-    top = n_layers - 1
-    if use_sources:
-        drive[top] = _loss_drive(rec, loss, top, candidates[top], method, loss_fn, spike_cot[top])
-    weight_rows, d_biases, d_delays = [None] * n_layers, [0.0] * n_layers, [0.0] * n_layers
-    n_grazing = 0
-    d_inputs = None
-    for k in reversed(range(n_layers)):
-        cand = candidates[k]
-        gain, coef_v, coef_i = _gains(cand, params[k], method, opts)
-        below = candidates[k - 1] if (k > 0 and use_sources) else None
-        query = _query_times(below, delays[k]) if below is not None else np.zeros(0)
-        d_rows, d_arr, d_b, n_g, lam_i_q, _ = layer_backward_sources(
-            arrivals[k], pre_trains[k].neurons, weights[k], params[k], rec.t_max, rec.layers[k].times,
-            rec.layers[k].neurons, spike_cot[k], cand.times, cand.neurons, gain,
-            drive[k] if drive[k] is not None else np.zeros(cand.times.size), coef_v, coef_i, query,
-            float(opts.lambda_timing), bool(opts.detach_reset), min_slope, grazing_slope,
-            None if weight_totals is None else weight_totals[k])
-        weight_rows[k] = None if weight_totals is not None else (d_rows, pre_trains[k].neurons[:d_rows.shape[0]])
-        d_biases[k], d_delays[k] = float(d_b), float(d_arr.sum())
-        n_grazing += int(n_g)
-        if k == 0:
-            d_inputs = {input_name: d_arr}
-            continue
-        spike_cot[k - 1] += d_arr
-        if below is not None:
-            # what a spike of neuron i at time t is worth to the layer above: sum_p W[i, p] lambda_I,p(t + d)
-            def worth(times: np.ndarray, neurons: np.ndarray, _q=query, _lam=lam_i_q, _w=weights[k], _d=delays[k]):
-                rows = np.searchsorted(_q, times + _d)
-                return np.einsum("cp,cp->c", _w[neurons], _lam[np.minimum(rows, _q.size - 1)]) if times.size \
-                    else np.zeros(0)
-            drive[k - 1] = _drive_from_above(below, method, worth, spike_cot[k - 1], rec.layers[k - 1])
-    return {"weight_rows": weight_rows, "biases": d_biases, "delays": d_delays, "input_times": d_inputs,
-            "spike_times": spike_cot, "n_near_grazing": n_grazing,
-            "extra": {"n_candidates": [c.times.size for c in candidates]}}
+    @property
+    def n_candidates(self) -> list[int]:
+        """Number of candidates per layer."""
+        return [c.times.size for c in self.candidates]
+
+    def layer(self, k: int, spike_cotangents: np.ndarray) -> tuple:
+        """(sources, query_times, lambda_timing, detach_reset) of layer k for ``_kernels.backward.layer_backward``.
+
+        ``spike_cotangents``: dL/dt of layer k's spikes, complete (the layers above are done).
+        """
+        cand = self.candidates[k]
+        if self.active and k == len(self.candidates) - 1:
+            self.drive[k] = _loss_drive(self.rec, self.loss, k, cand, self.method, self.loss_fn, spike_cotangents)
+        gain, coef_v, coef_i = _gains(cand, self.params[k], self.method, self.opts)
+        drive = self.drive[k] if self.drive[k] is not None else np.zeros(cand.times.size)
+        below = self.candidates[k - 1] if (k > 0 and self.active) else None
+        query = _query_times(below, self.delays[k]) if below is not None else np.zeros(0)
+        return ((cand.times, cand.neurons, gain, drive, coef_v, coef_i), query, float(self.opts.lambda_timing),
+                bool(self.opts.detach_reset))
+
+    def pass_down(self, k: int, query: np.ndarray, lam_i_query: np.ndarray, spike_cotangents_below: np.ndarray) -> None:
+        """Price the candidates of layer k - 1 from layer k's lambda_I at the query times (``layer``'s queries)."""
+        if k == 0 or not self.active:
+            return
+        weights, delay = self.weights[k], self.delays[k]
+
+        # what a spike of neuron i at time t is worth to layer k: sum_p W[i, p] lambda_I,p(t + delay)
+        def worth(times: np.ndarray, neurons: np.ndarray) -> np.ndarray:
+            rows = np.searchsorted(query, times + delay)
+            return np.einsum("cp,cp->c", weights[neurons], lam_i_query[np.minimum(rows, query.size - 1)]) \
+                if times.size else np.zeros(0)
+
+        self.drive[k - 1] = _drive_from_above(self.candidates[k - 1], self.method, worth, spike_cotangents_below,
+                                              self.rec.layers[k - 1])
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -86,7 +86,11 @@ class LossResult:
             If ``times`` is not 1-D when ``neurons`` is given, or ``neurons`` does not hold one index in
             [0, n_neurons) per time.
         """
-        times = np.asarray(times, dtype=np.float64)
+        layer = check.integer("layer", layer)
+        n = len(self.count_cotangents)
+        if not -n <= layer < n:
+            raise ValueError(f"layer must be in [{-n}, {n - 1}], got {layer}")
+        times = check.float_array("times", times)
         counts = self.count_cotangents[layer]
         term = self.creation_terms[layer] if self.creation_terms is not None else None
         if neurons is None:
@@ -150,8 +154,18 @@ def _zeros(rec: Record) -> tuple[list, list]:
 
 
 def _layer_index(rec: Record, layer: int | str) -> int:
+    """Index of ``layer`` in ``rec.layers``, whose spikes are re-checked: kernels index with them, and a Record's
+    attributes are public."""
+    k = _index_only(rec, layer)
+    check.spike_arrays(f"rec.layers[{k}]", rec.layers[k])
+    return k
+
+
+def _index_only(rec: Record, layer: int | str) -> int:
     if not isinstance(rec, Record):
         raise TypeError(f"rec must be an eventsnn.Record, got {type(rec).__name__}")
+    if not isinstance(rec.layers, list) or len(rec.layers) != len(rec.layer_names):
+        raise ValueError(f"rec.layers must be a list of one SpikeTrains per layer {rec.layer_names}")
     if isinstance(layer, (bool, np.bool_)) or not isinstance(layer, (str, int, np.integer)):
         raise TypeError(f"layer must be a layer name or an int index, got {type(layer).__name__} {layer!r}")
     if isinstance(layer, str):
@@ -172,12 +186,33 @@ def _label(label: int, n: int) -> int:
 
 def softmax_cross_entropy(logits: np.ndarray, label: int) -> tuple[float, np.ndarray]:
     """(-log softmax(logits)[label], its gradient softmax(logits) - onehot(label)); the one softmax of every
-    classification loss here, shifted by the largest logit so that no exponential overflows."""
-    return kernels.softmax_cross_entropy(np.asarray(logits, dtype=np.float64), label)
+    classification loss here, shifted by the largest logit so that no exponential overflows.
+
+    Parameters
+    ----------
+    logits : array_like of float, shape (n_classes,)
+        Finite, at least one class.
+    label : int
+        The correct class, in [0, n_classes).
+
+    Examples
+    --------
+    >>> from eventsnn import losses
+    >>> value, grad = losses.softmax_cross_entropy([0.0, 0.0], 1)
+    >>> round(value, 4), grad.tolist()
+    (0.6931, [0.5, -0.5])
+    """
+    logits = check.float_array("logits", logits, ndim=1)
+    if not logits.size:
+        raise ValueError("logits must hold at least one class, got an empty array")
+    return kernels.softmax_cross_entropy(logits, _label(label, logits.size))
 
 
 def first_spike_indices(spikes: SpikeTrains) -> np.ndarray:
     """Index into ``spikes.times`` of each neuron's first spike, -1 for silent neurons."""
+    if not isinstance(spikes, SpikeTrains):
+        raise TypeError(f"spikes must be an eventsnn.SpikeTrains, got {type(spikes).__name__}")
+    check.spike_arrays("spikes", spikes)
     return kernels.first_spike_index(spikes.neurons, spikes.n_neurons)
 
 
@@ -260,7 +295,7 @@ def latency_cross_entropy(rec: Record, label: int, *, beta: float = 1.0 / 6.0, l
     spikes = rec.layers[k]
     label = _label(label, spikes.n_neurons)
     t_run = rec.t_max if t_run is None else check.finite("t_run", t_run)
-    first = first_spike_indices(spikes)
+    first = kernels.first_spike_index(spikes.neurons, spikes.n_neurons)  # spikes checked by _layer_index
     silent = first < 0
     t_first = spikes.times[np.maximum(first, 0)] if len(spikes) else np.zeros(spikes.n_neurons)
     value, d_logits = softmax_cross_entropy(np.where(silent, 0.0, beta * (t_run - t_first)), label)

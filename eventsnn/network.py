@@ -30,18 +30,52 @@ class Population:
         return self.neuron is None
 
 
-@dataclass
 class Connection:
-    """Synapses ``pre -> post``: weights of shape (n_pre, n_post); delays (ms) scalar or (n_pre, n_post)."""
+    """Synapses ``pre -> post``: weights of shape (n_pre, n_post); delays (ms) scalar or (n_pre, n_post).
 
-    pre: str
-    post: str
-    weights: np.ndarray
-    delays: float | np.ndarray
+    ``weights`` and ``delays`` are validated whenever they are assigned (shape fixed at construction, finite,
+    |weight| <= 1e100, delays >= 0 ms); the assigned array is copied, so later writes to it do not reach the
+    network. Writes *into* the arrays (``net.weights[k][...] = ...``, what optimizers do) are allowed and
+    re-checked cheaply by :func:`eventsnn.simulate` before every run.
+    """
+
+    def __init__(self, pre: str, post: str, weights: np.ndarray, delays: float | np.ndarray = 0.0) -> None:
+        self.pre = pre
+        self.post = post
+        weights = check.float_array(f"weights of {pre}->{post}", weights, ndim=2)
+        self._weights = check.parameter_array(f"weights of {pre}->{post}", weights, shape=weights.shape)
+        self.delays = delays
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Weight matrix, shape (n_pre, n_post): a spike of pre neuron i adds ``weights[i, j]`` to I of post j."""
+        return self._weights
+
+    @weights.setter
+    def weights(self, value: np.ndarray) -> None:
+        self._weights = check.parameter_array(f"weights of {self.pre}->{self.post}", value, shape=self._weights.shape)
+
+    @property
+    def delays(self) -> float | np.ndarray:
+        """Transmission delays (ms), >= 0: one float for the whole connection or an (n_pre, n_post) array."""
+        return self._delays
+
+    @delays.setter
+    def delays(self, value: float | np.ndarray) -> None:
+        name = f"delays of {self.pre}->{self.post}"
+        if np.ndim(value) == 0:
+            value = value[()] if isinstance(value, np.ndarray) else value  # a 0-d array is a scalar delay
+            self._delays = check.bounded(name, check.nonnegative_finite(name, value))
+        else:
+            self._delays = check.parameter_array(name, value, shape=self._weights.shape, nonnegative=True)
 
     @property
     def has_scalar_delay(self) -> bool:
         return np.ndim(self.delays) == 0
+
+    def __repr__(self) -> str:
+        delays = f"{self.delays} ms" if self.has_scalar_delay else f"array {self.delays.shape} ms"
+        return f"Connection({self.pre!r} -> {self.post!r}, weights {self._weights.shape}, delays {delays})"
 
 
 class Network:
@@ -101,9 +135,9 @@ class Network:
         pre, post : str
             Population names; ``post`` must not be an input population.
         weights : array_like, shape (n_pre, n_post)
-            Synaptic weights (added to the post-synaptic current I at each arrival).
+            Synaptic weights (added to the post-synaptic current I at each arrival), finite, |w| <= 1e100.
         delays : float or array_like of shape (n_pre, n_post)
-            Transmission delays (ms), finite and >= 0. Default 0.
+            Transmission delays (ms), finite, >= 0 and <= 1e100. Default 0.
         """
         for role, name in (("pre", pre), ("post", post)):
             if name not in self.populations:
@@ -111,13 +145,7 @@ class Network:
         if self.populations[post].is_input:
             raise ValueError(f"post population {post!r} is an input population and cannot receive connections")
         shape = (self.populations[pre].size, self.populations[post].size)
-        weights = check.float_array(f"weights of {pre}->{post}", weights, shape=shape).copy()
-        if np.ndim(delays) == 0:
-            delays = check.nonnegative_finite(f"delays of {pre}->{post}", delays)
-        else:
-            delays = check.float_array(f"delays of {pre}->{post}", delays, shape=shape).copy()
-            if delays.min() < 0.0:
-                raise ValueError(f"delays of {pre}->{post} must be >= 0 ms, got {delays.min()!r}")
+        weights = check.parameter_array(f"weights of {pre}->{post}", weights, shape=shape)
         self.connections.append(Connection(pre, post, weights, delays))
         return len(self.connections) - 1
 
@@ -193,10 +221,10 @@ class Network:
         weights = list(weights)
         if len(weights) != len(self.connections):
             raise ValueError(f"expected {len(self.connections)} weight matrices, got {len(weights)}")
-        checked = [check.float_array(f"weights[{k}]", w, shape=c.weights.shape)
+        checked = [check.parameter_array(f"weights[{k}]", w, shape=c.weights.shape)
                    for k, (w, c) in enumerate(zip(weights, self.connections))]
         for c, w in zip(self.connections, checked):
-            c.weights = w.copy()
+            c._weights = w  # checked above, all before any is replaced
 
     def copy(self) -> "Network":
         return copy.deepcopy(self)
@@ -212,10 +240,43 @@ class Network:
                    for k, c in enumerate(self.connections))
 
     def validate_for_simulation(self) -> None:
+        """Check everything the kernels will read, as it is now: populations, connection structure, and the
+        weight and delay arrays (which may have been written in place since they were assigned). Raises
+        ValueError/TypeError naming the population or connection. O(number of synapses), no copies."""
+        if not isinstance(self.populations, dict) or not isinstance(self.connections, list):
+            raise TypeError("net.populations must be a dict and net.connections a list")
+        for name, population in self.populations.items():
+            if not isinstance(population, Population) or population.name != name:
+                raise TypeError(f"net.populations[{name!r}] must be the Population named {name!r}, got {population!r}")
+            size = population.size
+            if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)) or size < 1:
+                raise ValueError(f"size of population {name!r} must be an int >= 1, got {size!r}")
+            if population.neuron is not None and not isinstance(population.neuron, LIF):
+                raise TypeError(f"neuron of population {name!r} must be an eventsnn.LIF or None, got "
+                                f"{type(population.neuron).__name__}")
         if not self.layer_names:
             raise ValueError("the network has no neuron population; add one with add_population")
         if not self.input_names:
             raise ValueError("the network has no input population; add one with add_input")
+        for k, c in enumerate(self.connections):
+            if not isinstance(c, Connection):
+                raise TypeError(f"net.connections[{k}] must be an eventsnn.Connection, got {type(c).__name__}")
+            for role, name in (("pre", c.pre), ("post", c.post)):
+                if not isinstance(name, str) or name not in self.populations:
+                    raise ValueError(f"net.connections[{k}].{role} is {name!r}, not a population of the network; "
+                                     f"known: {list(self.populations)}")
+            if self.populations[c.post].is_input:
+                raise ValueError(f"net.connections[{k}].post {c.post!r} is an input population")
+            shape = (self.populations[c.pre].size, self.populations[c.post].size)
+            what = f"weights of {c.pre}->{c.post}"
+            check.kernel_array(what, c.weights, np.float64, shape)
+            check.parameter_values(what, c.weights)
+            what = f"delays of {c.pre}->{c.post}"
+            if c.has_scalar_delay:
+                check.bounded(what, check.nonnegative_finite(what, c.delays))
+            else:
+                check.kernel_array(what, c.delays, np.float64, shape)
+                check.parameter_values(what, c.delays, nonnegative=True)
 
     # ----------------------------------------------------------------------------------------------
     # compilation for the kernels

@@ -43,13 +43,14 @@ class LIF:
     tau_syn : float
         Synaptic current time constant (ms), > 0. Any ratio to ``tau_mem`` is allowed, including equality.
     threshold : float
-        Firing threshold (dimensionless voltage), > 0. Default 1.0.
+        Firing threshold (dimensionless voltage), > 0 and <= 1e100. Default 1.0.
     reset : {"zero", "subtract"}
         Membrane reset at a spike. Identical in exact simulation (see module docstring). Default "zero".
     refractory : float
         Absolute refractory period (ms), >= 0: V is held at its reset value, I keeps evolving. Default 0.
     bias : float
-        Constant input added to the membrane equation (same units as I). Default 0.
+        Constant input added to the membrane equation (same units as I), |bias| <= 1e100 (the range in which the
+        exact solver is exact, as for weights). Default 0.
     reset_current : bool
         If True, a spike also sets I := 0 (ANTLR's model). Default False.
 
@@ -72,10 +73,11 @@ class LIF:
     def __post_init__(self) -> None:
         object.__setattr__(self, "tau_mem", check.positive_finite("tau_mem", self.tau_mem))
         object.__setattr__(self, "tau_syn", check.positive_finite("tau_syn", self.tau_syn))
-        object.__setattr__(self, "threshold", check.positive_finite("threshold", self.threshold))
+        object.__setattr__(self, "threshold", check.bounded("threshold", check.positive_finite("threshold",
+                                                                                               self.threshold)))
         check.one_of("reset", self.reset, RESET_MODES)
         object.__setattr__(self, "refractory", check.nonnegative_finite("refractory", self.refractory))
-        object.__setattr__(self, "bias", check.finite("bias", self.bias))
+        object.__setattr__(self, "bias", check.bounded("bias", check.finite("bias", self.bias)))
         if not isinstance(self.reset_current, (bool, np.bool_)):
             raise TypeError(f"reset_current must be a bool, got {self.reset_current!r}")
 

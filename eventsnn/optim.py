@@ -2,12 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from eventsnn import _validation as check
 from eventsnn._kernels.optim import adam_update
+
+
+def _checked_step(params: Sequence[np.ndarray], grads: Sequence[np.ndarray], lr_scales: Sequence[float] | None,
+                  state: dict[str, list | None]) -> tuple[list, list, list]:
+    """Validate one optimizer step before anything is updated: params are C-contiguous, writable float64 arrays
+    (updated in place), grads finite and of their shapes, one finite lr scale per array, and every existing state
+    array (moments, velocity: possibly loaded from a checkpoint) float64 of its parameter's shape."""
+    if isinstance(params, np.ndarray) or isinstance(grads, np.ndarray):
+        raise TypeError("params and grads must be lists of arrays (one per parameter array), got an array")
+    params, grads = list(params), list(grads)
+    if len(grads) != len(params):
+        raise ValueError(f"grads must hold one array per parameter array ({len(params)}), got {len(grads)}")
+    for k, p in enumerate(params):
+        if not isinstance(p, np.ndarray) or p.dtype != np.float64 or not p.flags.c_contiguous or not p.flags.writeable:
+            raise TypeError(f"params[{k}] must be a writable C-contiguous float64 array (updated in place), got "
+                            f"{type(p).__name__}{' ' + str(p.dtype) if isinstance(p, np.ndarray) else ''}")
+    checked = [check.float_array(f"grads[{k}]", g, shape=p.shape) for k, (g, p) in enumerate(zip(grads, params))]
+    if lr_scales is None:
+        scales = [1.0] * len(params)
+    else:
+        scales = [check.finite(f"lr_scales[{k}]", x) for k, x in enumerate(lr_scales)]
+        if len(scales) != len(params):
+            raise ValueError(f"lr_scales must hold one factor per parameter array ({len(params)}), got {len(scales)}")
+    for name, arrays in state.items():
+        if arrays is None:
+            continue
+        if len(arrays) != len(params):
+            raise ValueError(f"optimizer state {name} holds {len(arrays)} arrays but there are {len(params)} "
+                             "parameter arrays; was it loaded from another model?")
+        for k, (a, p) in enumerate(zip(arrays, params)):
+            check.kernel_array(f"optimizer state {name}_{k}", a, np.float64, p.shape)
+    return params, checked, scales
 
 
 class SGD:
@@ -20,10 +52,15 @@ class SGD:
 
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray],
              lr_scales: Sequence[float] | None = None) -> None:
-        """Update ``params`` in place; ``lr_scales`` (one factor per array, default 1) multiplies lr per array."""
+        """Update ``params`` in place; ``lr_scales`` (one factor per array, default 1) multiplies lr per array.
+
+        Raises ValueError/TypeError, before updating anything, if the arrays do not match (see :class:`Adam`).
+        """
+        self.lr = check.positive_finite("lr", self.lr)  # public attributes: a checkpoint may have set them
+        self.momentum = check.nonnegative_finite("momentum", self.momentum)
+        params, grads, scales = _checked_step(params, grads, lr_scales, {"velocity": self.velocity})
         if self.velocity is None:
             self.velocity = [np.zeros_like(p) for p in params]
-        scales = [1.0] * len(params) if lr_scales is None else lr_scales
         for p, g, v, scale in zip(params, grads, self.velocity, scales):
             v *= self.momentum
             v += g
@@ -33,8 +70,11 @@ class SGD:
         return {f"velocity_{k}": v for k, v in enumerate(self.velocity or [])}
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
-        keys = sorted((k for k in state if k.startswith("velocity_")), key=lambda k: int(k.split("_")[1]))
-        self.velocity = [np.array(state[k]) for k in keys] or None
+        """Restore :meth:`state` (shapes are checked against the parameters at the next step)."""
+        _check_state_type(state)
+        n = _count_indexed(state, ("velocity",))
+        self.velocity = [check.float_array(f"optimizer state velocity_{k}", state[f"velocity_{k}"]).copy()
+                         for k in range(n)] or None
 
 
 class Adam:
@@ -54,19 +94,38 @@ class Adam:
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray],
              lr_scales: Sequence[float] | None = None) -> None:
         """Update ``params`` in place; ``lr_scales`` (one factor per array, default 1) multiplies lr per array
-        (Adam's step is invariant to the gradient's scale, so parameters in other units need their own lr)."""
+        (Adam's step is invariant to the gradient's scale, so parameters in other units need their own lr).
+
+        Raises
+        ------
+        TypeError, ValueError
+            Before updating anything: a parameter that is not a writable C-contiguous float64 array, a gradient of
+            another shape or with a non-finite value, lr_scales of the wrong length, or moments (e.g. from
+            :meth:`load_state`) that do not match the parameters.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from eventsnn.optim import Adam
+        >>> p = [np.zeros(2)]
+        >>> Adam(lr=0.1).step(p, [np.array([1.0, -1.0])])
+        >>> p[0].round(6).tolist()
+        [-0.1, 0.1]
+        """
+        self.lr = check.positive_finite("lr", self.lr)  # public attributes: a checkpoint may have set them
+        self.t = check.integer("t", self.t, minimum=0)
+        params, grads, scales = _checked_step(params, grads, lr_scales, {"m": self.m, "v": self.v})
+        if (self.m is None) != (self.v is None):
+            raise ValueError("optimizer state must hold both moments m and v, or neither")
         if self.m is None:
             self.m = [np.zeros_like(p) for p in params]
             self.v = [np.zeros_like(p) for p in params]
         self.t += 1
         correction1 = 1.0 - self.beta1 ** self.t
         correction2 = 1.0 - self.beta2 ** self.t
-        scales = [1.0] * len(params) if lr_scales is None else lr_scales
         for p, g, m, v, scale in zip(params, grads, self.m, self.v, scales):
-            if p.dtype != np.float64 or not p.flags.c_contiguous:
-                raise TypeError("Adam updates C-contiguous float64 arrays in place")
-            adam_update(p.reshape(-1), np.ascontiguousarray(g, dtype=np.float64).reshape(-1), m.reshape(-1),
-                        v.reshape(-1), self.beta1, self.beta2, self.lr * scale, correction1, correction2, self.eps)
+            adam_update(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), self.beta1, self.beta2,
+                        self.lr * scale, correction1, correction2, self.eps)
 
     def state(self) -> dict[str, np.ndarray]:
         state = {"t": np.int64(self.t)}
@@ -75,10 +134,51 @@ class Adam:
         return state
 
     def load_state(self, state: dict[str, np.ndarray]) -> None:
-        self.t = int(state["t"])
-        n = sum(1 for k in state if k.startswith("m_"))
-        self.m = [np.array(state[f"m_{k}"]) for k in range(n)] or None
-        self.v = [np.array(state[f"v_{k}"]) for k in range(n)] or None
+        """Restore :meth:`state`: ``t`` an int >= 0, moments ``m_k``, ``v_k`` finite float arrays (v >= 0) in pairs.
+        Shapes are checked against the parameters at the next step. Raises ValueError/TypeError naming the entry."""
+        _check_state_type(state)
+        if "t" not in state:
+            raise ValueError("optimizer state has no entry 't' (the step count)")
+        t = np.asarray(state["t"])
+        if t.shape != () or t.dtype.kind not in "iu" or int(t) < 0:
+            raise ValueError(f"optimizer state t must be an int >= 0, got {t.tolist()!r}")
+        n = _count_indexed(state, ("m", "v"))
+        m = [check.float_array(f"optimizer state m_{k}", state[f"m_{k}"]).copy() for k in range(n)]
+        v = [check.float_array(f"optimizer state v_{k}", state[f"v_{k}"]).copy() for k in range(n)]
+        for k, (a, b) in enumerate(zip(m, v)):
+            if a.shape != b.shape:
+                raise ValueError(f"optimizer state m_{k} has shape {a.shape} but v_{k} has {b.shape}")
+            if b.size and b.min() < 0.0:
+                raise ValueError(f"optimizer state v_{k} (second moment) must be >= 0, got {float(b.min())!r}")
+        self.t, self.m, self.v = int(t), m or None, v or None
+
+
+def _check_state_type(state: object) -> None:
+    if not isinstance(state, Mapping) or not all(isinstance(key, str) for key in state):
+        raise TypeError(f"optimizer state must be a dict of str to arrays (as state() returns), got "
+                        f"{type(state).__name__}")
+
+
+def _count_indexed(state: dict, prefixes: tuple[str, ...]) -> int:
+    """Number n of arrays ``<prefix>_0 .. <prefix>_{n-1}`` (the same for every prefix); a gap, an unknown index or
+    an unpaired entry raises ValueError naming it."""
+    counts = []
+    for prefix in prefixes:
+        indices = set()
+        for key in state:
+            head, _, tail = str(key).rpartition("_")
+            if head == prefix:
+                if not tail.isdigit():
+                    raise ValueError(f"optimizer state has an unknown entry {key!r}")
+                indices.add(int(tail))
+        if indices != set(range(len(indices))):
+            missing = min(set(range(max(indices) + 1)) - indices)
+            raise ValueError(f"optimizer state has no entry '{prefix}_{missing}'")
+        counts.append(len(indices))
+    if len(set(counts)) > 1:
+        raise ValueError(f"optimizer state holds {', '.join(f'{c} {p}_k' for p, c in zip(prefixes, counts))}: they "
+                         "must come in pairs")
+    return counts[0]
 
 
 def make_optimizer(name: str, lr: float):

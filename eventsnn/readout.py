@@ -79,9 +79,39 @@ class LIReadout:
             neuron = LIF()
         if not isinstance(neuron, LIF):
             raise TypeError(f"neuron must be an eventsnn.LIF, got {type(neuron).__name__}")
-        self.weights = weights.copy()
+        self._weights = check.parameter_array("weights", weights, shape=weights.shape)
         self.neuron = neuron
         self._params = neuron.kernel_parameters()
+
+    @property
+    def weights(self) -> np.ndarray:
+        """Read-out weights, shape (n_inputs, n_classes). Assigning validates (shape fixed, finite, |w| <= 1e100)
+        and copies; writes into the array (an optimizer's update) are re-checked before each kernel call."""
+        return self._weights
+
+    @weights.setter
+    def weights(self, value: np.ndarray) -> None:
+        self._weights = check.parameter_array("readout weights", value, shape=self._weights.shape)
+
+    def _checked_weights(self) -> np.ndarray:
+        check.kernel_array("readout weights", self._weights, np.float64, self._weights.shape)
+        check.parameter_values("readout weights", self._weights)
+        return self._weights
+
+    def _checked_maxima(self, maxima: ReadoutMaxima, n_spikes: int) -> ReadoutMaxima:
+        """``maxima`` as :meth:`maxima` returns them for spikes of ``n_spikes`` spikes (kinks index those spikes)."""
+        if not isinstance(maxima, ReadoutMaxima):
+            raise TypeError(f"maxima must be an eventsnn.readout.ReadoutMaxima, got {type(maxima).__name__}")
+        times = check.float_array("maxima.times", maxima.times, shape=(self.n_classes,))
+        kinks = np.asarray(maxima.kinks)
+        if kinks.shape != (self.n_classes,) or kinks.dtype.kind not in "iu":
+            raise ValueError(f"maxima.kinks must be {self.n_classes} integers, got {kinks.dtype} of shape {kinks.shape}")
+        kinks = np.ascontiguousarray(kinks, dtype=np.int64)
+        if kinks.size and (kinks.min() < -1 or kinks.max() >= n_spikes):
+            raise ValueError(f"maxima.kinks must index the {n_spikes} driving spikes (or be -1), got "
+                             f"{kinks.min() if kinks.min() < -1 else kinks.max()}; were the maxima computed from "
+                             "these spikes?")
+        return ReadoutMaxima(check.float_array("maxima.values", maxima.values, shape=(self.n_classes,)), times, kinks)
 
     @property
     def n_inputs(self) -> int:
@@ -101,6 +131,7 @@ class LIReadout:
         if spikes.n_neurons != self.n_inputs:
             raise ValueError(f"the read-out has {self.n_inputs} inputs but the spikes come from "
                              f"{spikes.n_neurons} neurons")
+        check.spike_arrays("spikes", spikes)  # the kernels index weights by spikes.neurons
         return spikes
 
     def maxima(self, spikes: SpikeTrains, t_max: float) -> ReadoutMaxima:
@@ -110,7 +141,7 @@ class LIReadout:
         values = np.empty(self.n_classes)
         times = np.empty(self.n_classes)
         kinks = np.empty(self.n_classes, dtype=np.int64)
-        _kernels.potential_maxima(spikes.times, spikes.neurons, self.weights, t_max, self._params, values, times,
+        _kernels.potential_maxima(spikes.times, spikes.neurons, self._checked_weights(), t_max, self._params, values, times,
                                   kinks)
         return ReadoutMaxima(values, times, kinks)
 
@@ -119,7 +150,7 @@ class LIReadout:
         spikes = self._checked(spikes)
         times = check.float_array("times", times, ndim=1)
         out = np.empty((times.size, self.n_classes))
-        _kernels.potentials_at(spikes.times, spikes.neurons, self.weights, self._params, times, out)
+        _kernels.potentials_at(spikes.times, spikes.neurons, self._checked_weights(), self._params, times, out)
         return out
 
     def backward(self, spikes: SpikeTrains, maxima: ReadoutMaxima,
@@ -134,10 +165,11 @@ class LIReadout:
             dL/dW.
         """
         spikes = self._checked(spikes)
+        maxima = self._checked_maxima(maxima, len(spikes))
         g = check.float_array("value_cotangents", value_cotangents, shape=(self.n_classes,))
         time_cot = np.zeros(len(spikes))
         weight_grad = np.zeros_like(self.weights)
-        _kernels.maxima_backward(spikes.times, spikes.neurons, self.weights, self._params, maxima.times,
+        _kernels.maxima_backward(spikes.times, spikes.neurons, self._checked_weights(), self._params, maxima.times,
                                  maxima.kinks, g, time_cot, weight_grad)
         return time_cot, weight_grad
 
@@ -152,12 +184,14 @@ class LIReadout:
             ``neurons`` (one index in [0, n_inputs) per time), shape (len(times),) for neuron ``neurons[i]`` at
             ``times[i]`` at a cost of n_classes per pair instead of n_inputs x n_classes.
         """
-        g = np.array(value_cotangents, dtype=np.float64)
-        t_star = maxima.times.copy()
-        weights = self.weights.copy()  # the term describes this step's network, even if weights change later
+        if not isinstance(maxima, ReadoutMaxima):
+            raise TypeError(f"maxima must be an eventsnn.readout.ReadoutMaxima, got {type(maxima).__name__}")
+        g = check.float_array("value_cotangents", value_cotangents, shape=(self.n_classes,)).copy()
+        t_star = check.float_array("maxima.times", maxima.times, shape=(self.n_classes,)).copy()
+        weights = self._checked_weights().copy()  # the term describes this step's network, even if weights change
 
         def term(times: np.ndarray, neurons: np.ndarray | None = None) -> np.ndarray:
-            times = np.ascontiguousarray(times, dtype=np.float64).ravel()
+            times = check.float_array("times", times).ravel()
             if neurons is None:
                 out = np.zeros((times.size, weights.shape[0]))
                 _kernels.creation_values(times, t_star, self._params, weights, g, out)

@@ -88,7 +88,7 @@ class Record:
         flat = times.ravel()
         if flat.size and flat.min() < 0.0:
             raise ValueError(f"times must be >= 0 ms, got {flat.min()!r}")
-        arrival_times, arrival_weights = self.arrivals(name, int(neuron))
+        arrival_times, arrival_weights = self.arrivals(name, int(neuron))  # checks the record
         own = self.population(name)
         spike_times = np.ascontiguousarray(own.times[own.neurons == neuron])
         order = np.argsort(flat, kind="stable")
@@ -126,6 +126,7 @@ class Record:
         """
         name = self._layer_name(name, "name")
         neuron = self._neuron_index(name, neuron)
+        check.record_for_kernels(self, "record")  # the arrays below index each other and feed replay_neuron
         times, weights = [], []
         for c in self.network.connections:
             if c.post != name:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Mapping, Sequence, Union
 
 import numpy as np
 
 from eventsnn import _validation as check
+from eventsnn._kernels import status as _status
 from eventsnn._kernels.forward import layer_forward, network_forward
+from eventsnn._validation import SpikeLimitError
 from eventsnn.network import Network
 from eventsnn.record import Record
 from eventsnn.spikes import SpikeBatch, SpikeTrains
@@ -17,13 +21,24 @@ from eventsnn.spikes import SpikeBatch, SpikeTrains
 Inputs = Union[SpikeTrains, Mapping[str, SpikeTrains]]
 ENGINES = ("auto", "feedforward", "general")
 DEFAULT_MAX_SPIKES_PER_NEURON = 10_000
+# The work of one sample is about (its spikes) x (SPIKE_COST + the fan-out of a spiking neuron), in units of one
+# delivery (an update of the target's state and a new crossing prediction, ~0.1 us): measured, a spike of a
+# 10,000-neuron bias-driven population costs 0.6 us (heap and solver), a delivery in a 1000-neuron all-to-all network
+# 0.09 us. The default max_spikes_per_sample keeps that product at DEFAULT_SAMPLE_WORK (about 0.5-1 s on one idle
+# core; tests/test_safety_runaway.py holds the runaway examples to 5 s on a loaded one); networks that legitimately need more pass a larger cap.
+SPIKE_COST = 5
+DEFAULT_SAMPLE_WORK = 5_000_000
+# The default max_spikes_per_batch bounds the memory of the returned records (16 bytes per spike: 1.6 GB).
+DEFAULT_MAX_SPIKES_PER_BATCH = 100_000_000
 # Below this many samples a progress bar is noise; above it a user wants to see that work is happening.
 PROGRESS_AUTO_MIN_SAMPLES = 5000
 
 
 def simulate(net: Network, inputs: Inputs | Sequence[Inputs] | SpikeBatch, t_max: float, *,
              engine: str = "auto", max_spikes_per_neuron: int = DEFAULT_MAX_SPIKES_PER_NEURON,
-             n_threads: int | None = None, progress: bool | None = None) -> Record | list[Record]:
+             max_spikes_per_sample: int | None = None, max_spikes_per_batch: int | None = None,
+             time_budget: float | None = None, n_threads: int | None = None,
+             progress: bool | None = None) -> Record | list[Record]:
     """Simulate a network exactly, event by event.
 
     Parameters
@@ -43,6 +58,17 @@ def simulate(net: Network, inputs: Inputs | Sequence[Inputs] | SpikeBatch, t_max
     max_spikes_per_neuron : int
         Cap on spikes per neuron and sample (default 10000). Exceeding it raises
         :class:`eventsnn.SpikeLimitError` instead of hanging or exhausting memory on runaway activity.
+    max_spikes_per_sample : int, optional
+        Cap on the spikes of all neuron populations together in one sample. Default
+        :func:`default_max_spikes_per_sample` (from the network's size and fan-out: about 5e6 spike deliveries).
+        Exceeding it raises :class:`eventsnn.SpikeLimitError`.
+    max_spikes_per_batch : int, optional
+        Cap on the spikes of all samples of the call together (default 1e8, 1.6 GB of records). Checked after each
+        sample; exceeding it raises :class:`eventsnn.SpikeLimitError`.
+    time_budget : float, optional
+        Wall-clock budget (s) of the call. Checked before each sample and each layer of the feed-forward path, so it
+        can be exceeded by one kernel call (itself bounded by ``max_spikes_per_sample``); exceeding it raises
+        :class:`eventsnn.SpikeLimitError`. Default: none.
     n_threads : int, optional
         Threads used over samples (default: all cores). Results are bit-identical for any value.
     progress : bool, optional
@@ -62,6 +88,7 @@ def simulate(net: Network, inputs: Inputs | Sequence[Inputs] | SpikeBatch, t_max
     >>> len(rec.layers[0]), len(rec.layers[1])
     (3, 1)
     """
+    started = time.monotonic()
     if not isinstance(net, Network):
         raise TypeError(f"net must be an eventsnn.Network, got {type(net).__name__}")
     net.validate_for_simulation()
@@ -70,6 +97,16 @@ def simulate(net: Network, inputs: Inputs | Sequence[Inputs] | SpikeBatch, t_max
     if isinstance(max_spikes_per_neuron, (bool, np.bool_)) or not isinstance(max_spikes_per_neuron, (int, np.integer)) \
             or max_spikes_per_neuron < 1:
         raise ValueError(f"max_spikes_per_neuron must be an int >= 1, got {max_spikes_per_neuron!r}")
+    max_spikes_per_neuron = check.integer("max_spikes_per_neuron", max_spikes_per_neuron, maximum=check.INT64_MAX)
+    if max_spikes_per_sample is None:
+        max_spikes_per_sample = default_max_spikes_per_sample(net, max_spikes_per_neuron)
+    max_spikes_per_sample = check.integer("max_spikes_per_sample", max_spikes_per_sample, minimum=1,
+                                          maximum=check.INT64_MAX)
+    if max_spikes_per_batch is None:
+        max_spikes_per_batch = DEFAULT_MAX_SPIKES_PER_BATCH
+    max_spikes_per_batch = check.integer("max_spikes_per_batch", max_spikes_per_batch, minimum=1)
+    if time_budget is not None:
+        time_budget = check.positive_finite("time_budget", time_budget)
     if n_threads is not None and (isinstance(n_threads, (bool, np.bool_))
                                   or not isinstance(n_threads, (int, np.integer)) or n_threads < 1):
         raise ValueError(f"n_threads must be an int >= 1, got {n_threads!r}")
@@ -82,11 +119,15 @@ def simulate(net: Network, inputs: Inputs | Sequence[Inputs] | SpikeBatch, t_max
     use_fast_path = engine == "feedforward" or (engine == "auto" and layered)
 
     batched = isinstance(inputs, (list, tuple, SpikeBatch))
+    if isinstance(inputs, SpikeBatch):  # its slices are trusted: check the flat arrays once, as they are now
+        check.spike_arrays("inputs", inputs)
     samples = list(inputs) if batched else [inputs]
-    samples = [_named_inputs(net, s, b if batched else None) for b, s in enumerate(samples)]
+    samples = [_named_inputs(net, s, b if batched else None, checked=isinstance(inputs, SpikeBatch))
+               for b, s in enumerate(samples)]
     snapshot = net.copy()
-    runner = _FeedforwardRunner(snapshot, t_max, max_spikes_per_neuron) if use_fast_path \
-        else _GeneralRunner(snapshot, t_max, max_spikes_per_neuron)
+    limits = _Limits(max_spikes_per_neuron, max_spikes_per_sample, max_spikes_per_batch,
+                     None if time_budget is None else (started + time_budget, time_budget))
+    runner = _FeedforwardRunner(snapshot, t_max, limits) if use_fast_path else _GeneralRunner(snapshot, t_max, limits)
 
     n_threads = n_threads or os.cpu_count() or 1
     show = progress if progress is not None else len(samples) >= PROGRESS_AUTO_MIN_SAMPLES
@@ -107,7 +148,66 @@ def _with_progress(iterable, total: int, show: bool):
     return tqdm(iterable, total=total, desc="simulate", unit="sample")
 
 
-def _named_inputs(net: Network, sample: Inputs, index: int | None) -> dict[str, SpikeTrains]:
+def default_max_spikes_per_sample(net: Network, max_spikes_per_neuron: int = DEFAULT_MAX_SPIKES_PER_NEURON) -> int:
+    """The default cap on spikes per sample: 5e6 / (5 + mean fan-out of the neuron populations) spikes, i.e. about
+    5e6 spike deliveries (a spike costs about as much as 5 deliveries), at least 1000, and never more than
+    ``n_neurons * max_spikes_per_neuron`` (where the per-neuron cap already stops a sample).
+
+    Examples
+    --------
+    >>> import numpy as np, eventsnn as es
+    >>> from eventsnn.simulate import default_max_spikes_per_sample
+    >>> net = es.Network.feedforward([10, 1000, 10], neuron=es.LIF(), weights=[np.zeros((10, 1000)),
+    ...                                                                        np.zeros((1000, 10))])
+    >>> default_max_spikes_per_sample(net)  # 5e6 / (5 + 1000 x 10 synapses / 1010 neurons)
+    335548
+    """
+    neurons = sum(p.size for p in net.populations.values() if not p.is_input)
+    synapses = sum(c.weights.size for c in net.connections if not net.populations[c.pre].is_input)
+    by_work = int(DEFAULT_SAMPLE_WORK / (SPIKE_COST + synapses / max(neurons, 1)))
+    return int(min(neurons * int(max_spikes_per_neuron), max(by_work, 1000)))
+
+
+class _Limits:
+    """The caps of one ``simulate`` call, and the running total of spikes of its batch (shared by its threads)."""
+
+    def __init__(self, per_neuron: int, per_sample: int, per_batch: int, deadline: tuple[float, float] | None):
+        self.per_neuron, self.per_sample, self.per_batch, self.deadline = per_neuron, per_sample, per_batch, deadline
+        self.batch_spikes = 0
+        self.lock = threading.Lock()
+        self.stopped: BaseException | None = None
+
+    def check_time(self, where: str) -> None:
+        if self.stopped is not None:  # another sample hit a cap: the others stop at their next check
+            raise SpikeLimitError(f"stopped: {self.stopped}")
+        if self.deadline is not None and time.monotonic() > self.deadline[0]:
+            raise self._stop(SpikeLimitError(f"the simulation exceeded time_budget={self.deadline[1]!r} s before "
+                                             f"{where}; raise time_budget or check for runaway activity"))
+
+    def add(self, n_spikes: int, where: str) -> None:
+        with self.lock:
+            self.batch_spikes += n_spikes
+            total = self.batch_spikes
+        if total > self.per_batch:
+            raise self._stop(SpikeLimitError(f"the batch exceeded max_spikes_per_batch={self.per_batch} spikes "
+                                             f"({total} after {where}); raise max_spikes_per_batch or simulate "
+                                             "fewer samples per call"))
+
+    def status(self, code: int, where: str) -> None:
+        if code == 0:
+            return
+        cap = self.per_sample if code == _status.SAMPLE_SPIKE_LIMIT else self.per_neuron
+        try:
+            check.raise_for_status(code, cap=cap, where=where)
+        except SpikeLimitError as error:
+            raise self._stop(error) from None
+
+    def _stop(self, error: BaseException) -> BaseException:
+        self.stopped = self.stopped or error
+        return error
+
+
+def _named_inputs(net: Network, sample: Inputs, index: int | None, checked: bool = False) -> dict[str, SpikeTrains]:
     where = "inputs" if index is None else f"inputs[{index}]"
     names = net.input_names
     if isinstance(sample, SpikeTrains):
@@ -129,46 +229,58 @@ def _named_inputs(net: Network, sample: Inputs, index: int | None) -> dict[str, 
         if spikes.n_neurons != size:
             raise ValueError(f"{where}[{name!r}] has n_neurons={spikes.n_neurons} but input population "
                              f"{name!r} has {size} neurons")
+        if not checked:  # its arrays are public: re-check what the kernels will index with
+            check.spike_arrays(f"{where}[{name!r}]", spikes)
     return dict(sample)
 
 
 class _FeedforwardRunner:
-    def __init__(self, net: Network, t_max: float, cap: int) -> None:
-        self.net, self.t_max, self.cap = net, t_max, cap
+    def __init__(self, net: Network, t_max: float, limits: _Limits) -> None:
+        self.net, self.t_max, self.limits = net, t_max, limits
         self.parameters = net.layer_parameters()
         self.names = list(net.populations)
 
     def __call__(self, inputs: dict[str, SpikeTrains], index: int) -> Record:
+        limits = self.limits
         spikes = inputs[self.names[0]]
         layers = []
+        left = limits.per_sample  # spikes the sample may still fire, over all layers
         for k, connection in enumerate(self.net.connections):
+            where = f"population {self.names[k + 1]!r}, sample {index}"
+            limits.check_time(where)
             arrivals = spikes.times + connection.delays if connection.delays else spikes.times
             times, neurons, code = layer_forward(arrivals, spikes.neurons, connection.weights,
-                                                 self.parameters[k], self.t_max, self.cap)
-            check.raise_for_status(code, cap=self.cap, where=f"population {self.names[k + 1]!r}, sample {index}")
+                                                 self.parameters[k], self.t_max, limits.per_neuron, left)
+            limits.status(code, where)
+            left -= times.size
             spikes = SpikeTrains._trusted(times, neurons, connection.weights.shape[1])
             layers.append(spikes)
+        limits.add(limits.per_sample - left, f"sample {index}")
         return Record(layers, inputs, self.t_max, self.net)
 
 
 class _GeneralRunner:
-    def __init__(self, net: Network, t_max: float, cap: int) -> None:
-        self.net, self.t_max, self.cap = net, t_max, cap
+    def __init__(self, net: Network, t_max: float, limits: _Limits) -> None:
+        self.net, self.t_max, self.limits = net, t_max, limits
         self.compiled = net.compile_general()
 
     def __call__(self, inputs: dict[str, SpikeTrains], index: int) -> Record:
         c = self.compiled
+        limits = self.limits
+        limits.check_time(f"sample {index}")
         times = np.concatenate([inputs[n].times for n in self.net.input_names])
         sources = np.concatenate([inputs[n].neurons + c.source_offset[n] for n in self.net.input_names])
         order = np.argsort(times, kind="stable")
         out_times, out_neurons, code = network_forward(
             np.ascontiguousarray(times[order]), np.ascontiguousarray(sources[order]), c.row_ptr,
             c.synapse_target, c.synapse_weight, c.synapse_delay, c.n_input_sources, c.population_of,
-            c.parameters, self.t_max, self.cap)
-        if code != 0:
+            c.parameters, self.t_max, limits.per_neuron, limits.per_sample)
+        if code == _status.SPIKE_LIMIT:
             worst = np.bincount(out_neurons).argmax() if out_neurons.size else 0
             name = self.net.layer_names[c.population_of[worst]]
-            check.raise_for_status(code, cap=self.cap, where=f"population {name!r}, sample {index}")
+            limits.status(code, f"population {name!r}, sample {index}")
+        limits.status(code, f"sample {index}")
+        limits.add(out_times.size, f"sample {index}")
         layers = []
         for k, name in enumerate(self.net.layer_names):
             mask = c.population_of[out_neurons] == k

@@ -129,7 +129,7 @@ class SpikeTrains:
         """
         t_max = check.positive_finite("t_max", t_max)
         dt = check.positive_finite("dt", dt)
-        n_bins = int(np.ceil(t_max / dt - 1e-12))
+        n_bins = max(int(np.ceil(t_max / dt - 1e-12)), 1)  # dt >> t_max: one bin holds the whole window
         raster = np.zeros((self.n_neurons, n_bins), dtype=np.int64)
         keep = self.times <= t_max
         bins = np.minimum((self.times[keep] / dt).astype(np.int64), n_bins - 1)
@@ -163,7 +163,7 @@ class SpikeBatch:
         self.n_neurons = check.integer("n_neurons", n_neurons, minimum=0)
         self.times = check.float_array("times", times, ndim=1)
         self.neurons = check.index_array("neurons", neurons, self.n_neurons)
-        self.offsets = np.ascontiguousarray(offsets, dtype=np.int64)
+        self.offsets = check.integer_array("offsets", offsets, what="integer sample offsets")
         if self.times.size != self.neurons.size:
             raise ValueError(f"times and neurons must have the same length, got {self.times.size} and "
                              f"{self.neurons.size}")

@@ -9,10 +9,10 @@ near-grazing crossings make large); a parameter whose two differences disagree b
 ill-conditioned crossing) is not used, and each test demands that most parameters are usable, so
 it cannot pass vacuously. Acceptance: |vjp - FD| <= 1e-6 max(|FD|, 0.1).
 
-Routes: layered networks use the gap-by-gap kernel (``backward_dense``); general networks (recurrence,
-per-synapse delays, several populations) the global reverse sweep (``backward_general``); the per-neuron
-kernel (``backward.layer_backward``) is a third, checked in tests/test_backward_kernels.py. Here the general
-sweep on a layered network must reproduce the fast path to 1e-12.
+Routes: layered networks use the gap-by-gap kernel (``_kernels/backward.py``); general networks (recurrence,
+per-synapse delays, several populations) the global reverse sweep (``_kernels/backward_network.py``); a per-neuron
+walk in plain Python (tests/oracles/adjoint_per_neuron.py) is a third, checked in tests/test_backward_kernels.py.
+Here the general sweep on a layered network must reproduce the fast path to 1e-12.
 """
 
 import dataclasses
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import eventsnn as es
-from eventsnn._adjoint_general import vjp_general
+from eventsnn.adjoint import _network_vjp
 
 # h = 1e-6 as the issue asks; 1e-5 where rounding of L (~1e-13 per spike time) shows at 1e-6, and 1e-6 where a
 # kink (a spike passing an arrival) lies within 1e-5. Each h is Richardson-extrapolated with h/2.
@@ -35,7 +35,7 @@ NEURONS = {
     "syn=2mem": dict(tau_mem=5.0, tau_syn=10.0),
     # integer ratios n >= 3 take the crossing's integer-power route. tau_syn = n tau_mem (3/9, 5/20 ms) is left out:
     # its random test networks have near-flat crossings whose gradients (~300) and second-order terms defeat the
-    # 1e-6 finite-difference check with the general route as well (measured in session 10)
+    # 1e-6 finite-difference check with the general route as well
     "mem=4syn": dict(tau_mem=20.0, tau_syn=5.0),
     "mem=3syn": dict(tau_mem=9.0, tau_syn=3.0),
     "equal": dict(tau_mem=7.0, tau_syn=7.0),
@@ -184,7 +184,7 @@ def test_general_sweep_equals_layered_fast_path(seed):
     rec = es.simulate(net, _inputs(rng, 6), T_MAX)
     cotangents = [rng.normal(size=len(layer)) for layer in rec.layers]
     fast = es.vjp(net, rec, cotangents)
-    general = vjp_general(rec.network, rec, cotangents, 0.0, 1e-3)
+    general = _network_vjp(rec.network, rec, cotangents, 0.0, 1e-3, rec.network.compile_general())
     pairs = list(zip(fast.weights, general.weights)) + [(np.array(fast.biases), np.array(general.biases)),
                                                         (np.array(fast.delays), np.array(general.delays)),
                                                         (fast.input_times["input"], general.input_times["input"])]

@@ -1,4 +1,4 @@
-"""Candidates of the creation/removal methods (``backward_sources.layer_candidates``, a gap-by-gap sweep over all
+"""Candidates of the creation/removal methods (``candidates.layer_candidates``, a gap-by-gap sweep over all
 neurons) against per-neuron replays of the exact V(t) (``forward.replay_neuron``): grid values, the current
 before each spike, and the sub-threshold maxima found by dense sampling."""
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import eventsnn as es
-from eventsnn._kernels.backward_sources import layer_candidates
+from eventsnn._kernels.candidates import layer_candidates
 from eventsnn._kernels.forward import layer_forward, replay_neuron
 
 T_MAX = 40.0

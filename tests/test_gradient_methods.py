@@ -20,6 +20,7 @@ import pytest
 import eventsnn as es
 from eventsnn import losses
 from eventsnn.gradient_methods import MethodOptions
+from oracles.na_flip import flipped_train
 
 
 def _k(s, tau_mem, tau_syn):
@@ -177,58 +178,12 @@ def test_silent_neuron_gets_gradient_from_creation_methods_only():
         assert np.all(col < 0), (method, col)  # every weight into it should grow (the loss falls)
 
 
-def _brute_force_train(arrivals, weights, lif, t_max, flip_time, remove, step=2e-3):
-    """One neuron in small exact steps, crossings refined by bisection; the spike at flip_time forced/suppressed."""
-    def advance(v, i, h):
-        return (lif.bias + (v - lif.bias) * math.exp(-h / lif.tau_mem) + i * float(_k(h, lif.tau_mem, lif.tau_syn)),
-                i * math.exp(-h / lif.tau_syn))
-
-    points = np.unique(np.concatenate([np.arange(0.0, t_max, step), arrivals[arrivals <= t_max], [flip_time, t_max]]))
-    v = i = 0.0
-    out, released, suppress, a = [], 0.0, False, 0
-    for t0, t1 in zip(points[:-1], points[1:]):
-        if t0 == flip_time and not remove:  # the inserted spike comes before arrivals at the same time
-            out.append(t0)
-            v, i, released = 0.0, (0.0 if lif.reset_current else i), t0 + lif.refractory
-        while a < arrivals.size and arrivals[a] <= t0:
-            i += weights[a]
-            a += 1
-        t = t0
-        while t < t1:
-            if t < released:
-                h = min(t1, released) - t
-                i *= math.exp(-h / lif.tau_syn)
-                t += h
-                continue
-            v1, i1 = advance(v, i, t1 - t)
-            if suppress:
-                v, i, t = v1, i1, t1
-                suppress = v >= lif.threshold
-                continue
-            if v1 < lif.threshold:
-                v, i, t = v1, i1, t1
-                continue
-            lo, hi = 0.0, t1 - t
-            for _ in range(200):
-                mid = 0.5 * (lo + hi)
-                lo, hi = (lo, mid) if advance(v, i, mid)[0] >= lif.threshold else (mid, hi)
-            if remove and abs(t + hi - flip_time) < 1e-7:  # the suppressed spike: no reset, stay above
-                v, i, t = v1, i1, t1
-                suppress = True
-                continue
-            _, i = advance(v, i, hi)
-            t += hi
-            out.append(t)
-            v, i, released = 0.0, (0.0 if lif.reset_current else i), t + lif.refractory
-    return np.array(out)
-
-
 @pytest.mark.parametrize("lif", [es.LIF(tau_mem=10.0, tau_syn=5.0), es.LIF(tau_mem=6.0, tau_syn=6.0),
                                  es.LIF(tau_mem=10.0, tau_syn=4.0, reset_current=True)])
 def test_na_flipped_train_matches_brute_force(lif):
-    """Both routes to a neighbour (replay from 0, and the batched one starting from the candidate's state) against
-    a brute-force simulation of the flipped neuron."""
-    from eventsnn._kernels.backward_sources import layer_candidates, resimulate_candidates, resimulate_flipped
+    """NA's neighbours (re-simulated from the state at each candidate) against a brute-force simulation of the
+    flipped neuron from t = 0 (tests/oracles/na_flip.py)."""
+    from eventsnn._kernels.candidates import layer_candidates, resimulate_candidates
     rng = np.random.default_rng(7)
     checked = 0
     for _ in range(6):
@@ -244,11 +199,10 @@ def test_na_flipped_train_matches_brute_force(lif):
         flat, offsets = resimulate_candidates(arrivals, np.arange(10), weights[:, None], params, 50.0, own, zeros,
                                               times, neurons, removal, voltage, current)
         for c, (t_flip, remove) in enumerate(zip(times, removal)):
-            want = _brute_force_train(arrivals, weights, lif, 50.0, t_flip, bool(remove))
-            for got in (resimulate_flipped(arrivals, weights, own, params, 50.0, t_flip, bool(remove), 100),
-                        flat[offsets[c]:offsets[c + 1]]):
-                assert got.size == want.size, (t_flip, remove, got, want)
-                np.testing.assert_allclose(got, want, atol=1e-6)
+            want = flipped_train(arrivals, weights, lif, 50.0, t_flip, bool(remove))
+            got = flat[offsets[c]:offsets[c + 1]]
+            assert got.size == want.size, (t_flip, remove, got, want)
+            np.testing.assert_allclose(got, want, atol=1e-6)
             checked += 1
     assert checked > 5
 
@@ -277,7 +231,7 @@ def test_na_output_loss_change_is_exact_with_loss_fn():
         # brute force: a one-neuron network can't be forced, so rebuild the layer from the flipped train
         arrivals = pre.times
         w = net.weights[0][pre.neurons, j]
-        train = _brute_force_train(arrivals, w, lif, 50.0, cand.times[c], bool(cand.removal[c]))
+        train = flipped_train(arrivals, w, lif, 50.0, cand.times[c], bool(cand.removal[c]))
         brute = loss_fn(gm._with_train(rec, 0, j, train)) - loss.value
         assert drive[c] == pytest.approx(brute, rel=1e-5, abs=1e-6)
 
@@ -312,7 +266,7 @@ def test_antlr_output_layer_is_the_weighted_sum_of_its_parts_only_with_the_reset
     """With the reset detached (ANTLR's code) the output layer's antlr gradient is lambda_timing x its timing part
     + lambda_activation x its activation part; with the reset term kept, the creation candidates' reset coefficient
     also acts on the adjoint carrying the timing part, so in the grid form the sum of the parts is not the unified
-    gradient (docs/studies/spike_train_matching.md, session 13)."""
+    gradient (docs/studies/spike_train_matching.md)."""
     rng = np.random.default_rng(11)
     lif = es.LIF(tau_mem=10.0, tau_syn=5.0)
     net = _random_net(rng, [6, 8, 3], lif, scale=1.3)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
+
+from eventsnn._kernels import status
 
 
 @njit(cache=True)
@@ -43,3 +47,24 @@ def merge_order(a, b):
             out[m] = a.size + k
             k += 1
     return out
+
+
+@njit(cache=True)
+def spike_train_status(times, neurons, n_neurons):
+    """(status, index) of the first spike that breaks what the engine assumes of one sample's spikes: neuron in
+    [0, n_neurons), time finite and >= 0, times non-decreasing (codes in status.py; (OK, -1) if none does). One pass;
+    reads only the first min(len(times), len(neurons)) entries (the caller checks that the lengths agree)."""
+    previous = 0.0
+    for s in range(min(times.size, neurons.size)):
+        j = neurons[s]
+        if j < 0 or j >= n_neurons:
+            return status.NEURON_OUT_OF_RANGE, s
+        t = times[s]
+        if not t >= previous:  # NaN fails this too
+            if t < 0.0 or math.isnan(t):
+                return status.TIME_NOT_FINITE_OR_NEGATIVE, s
+            return status.TIME_NOT_SORTED, s
+        if t == math.inf:
+            return status.TIME_NOT_FINITE_OR_NEGATIVE, s
+        previous = t
+    return status.OK, -1

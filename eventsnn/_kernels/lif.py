@@ -14,6 +14,13 @@ and for tau_mem == tau_syn it is (t/tau) e^{-t/tau}. Factoring out the *slower* 
 gap at tau_mem = 1 ms, tau_syn = 8 ms gave inf * 0 = NaN). This module is the only place where the singular
 limit tau_mem -> tau_syn is handled.
 
+The adjoint rules live here too, next to the forward step they transpose (docs/theory.md, section "Adjoint"):
+``adjoint_propagate`` is the transpose of ``propagate`` (A1) and ``spike_jump`` gives the factors of the jump at a
+spike (A4). Every backward sweep (``backward.py``, ``backward_network.py``) calls these two; none writes them out.
+
+Names: ``em`` = e^{-dt/tau_mem} and ``es`` = e^{-dt/tau_syn} (the decay factors of V and I over a step of dt ms),
+``kern`` = k(dt) above (the membrane response to a unit current step); ``lam_v``, ``lam_i`` = dL/dV and dL/dI.
+
 Parameter vector layout (built by :func:`make_parameters`, one per population; indices ``P_*``).
 """
 
@@ -151,6 +158,36 @@ def _integer_power(x, n):
 def propagate(v, i, em, es, kern, bias):
     """State after a free (non-refractory) step with precomputed decay factors."""
     return bias + (v - bias) * em + i * kern, i * es
+
+
+@njit(cache=True, inline="always")
+def adjoint_propagate(lam_v, lam_i, em, es, kern):
+    """Adjoint of a free step (eq. A1, the transpose of ``propagate``) with the step's decay factors.
+
+    Returns (lambda_V, lambda_I) at the start of the step from their values at its end, and the step's
+    contribution lambda_V (1 - em) to dL/dbias. Inside a refractory period lambda_V is 0 (set at the refractory
+    end in reverse), so the same rule keeps it 0 and decays lambda_I by es: the clamped adjoint needs no case.
+    """
+    return em * lam_v, kern * lam_v + es * lam_i, lam_v * (1.0 - em)
+
+
+@njit(cache=True, inline="always")
+def spike_jump(current_before, theta, bias, tau_mem, t_ref, reset_current, min_slope, grazing_slope):
+    """Factors of the adjoint jump at a spike (eq. A4).
+
+    Returns (slope, flow_after, near_grazing): slope = dV/dt just before the spike (floored at ``min_slope``
+    when that is > 0, the opt-in clipping), flow_after = dV/dt right after the reset (0 when a refractory period
+    follows) and 1 if the unclipped slope is below ``grazing_slope``, else 0. The caller then sets
+    lambda_V(t_k-) = -(gbar_k - lambda_V(t_k+) flow_after) / slope, and lambda_I(t_k-) = 0 if the spike resets
+    the current (else lambda_I is continuous).
+    """
+    slope = (-theta + current_before + bias) / tau_mem
+    near_grazing = 1 if slope < grazing_slope else 0
+    if min_slope > 0.0 and slope < min_slope:
+        slope = min_slope
+    current_after = 0.0 if reset_current else current_before
+    flow_after = 0.0 if t_ref > 0.0 else (current_after + bias) / tau_mem
+    return slope, flow_after, near_grazing
 
 
 @njit(cache=True, inline="always")

@@ -1,13 +1,21 @@
-"""Candidates of the creation/removal gradient methods and NA's neighbours, for one dense layer.
+"""Candidate search of the creation/removal gradient methods, and NA's neighbours, for one dense layer.
 
 The methods of :mod:`eventsnn.gradient_methods` add, per neuron, *candidate* times at which the adjoint of V
-receives a source (``backward_dense.layer_backward_sources``): existing spikes (removal) and either grid points
-or the sub-threshold local maxima of the exact V(t) (creation). ``layer_candidates`` finds them with V and I
-there in one replay of the layer, swept gap by gap over the clock shared by all its neurons (arrivals, plus grid
-times), as ``forward.layer_forward`` does: between two clock points every neuron without an own event shares
-one set of decay factors in a vectorised loop; neurons with a spike or a refractory period inside the gap are
-stepped alone. NA re-simulates one neuron per candidate with that spike flipped (``resimulate_flipped``;
-batched per layer in ``resimulate_candidates``) and prices the change (``na_pairing``).
+receives a source (``backward.layer_backward``): existing spikes (removal) and either grid points or the
+sub-threshold local maxima of the exact V(t) (creation). Finding them is a forward replay, not an adjoint:
+``layer_candidates`` replays the layer once, swept gap by gap over the clock shared by all its neurons (arrivals,
+plus grid times), as ``forward.layer_forward`` does. One gap is four phases, marked in the loop:
+
+1. neurons held by a refractory period or spiking inside the gap are stepped alone (``_step``, ``_near_miss``);
+2. every other neuron shares one set of decay factors, in a vectorised loop;
+3. sub-threshold maxima inside the gap of the neurons of phase 2 (event form);
+4. the clock point at the gap's top: the arrival, or the grid point (creation candidates);
+
+and ``_merge_with_removals`` sorts the creations in with the removal candidates at the end. The phases are
+blocks of the loop rather than inlined helpers, for the reason given in ``backward.py`` (reference counting of the
+many state arrays per call). NA re-simulates one neuron per candidate with that spike flipped, from the state at
+the candidate (``resimulate_candidates``), and prices the change (``na_pairing``). The slow reference of the flip, re-simulating from t = 0, is
+``tests/oracles/na_flip.py``.
 """
 
 from __future__ import annotations
@@ -17,12 +25,13 @@ import math
 import numpy as np
 from numba import njit
 
-from eventsnn._kernels.backward_dense import sweep_clock
+from eventsnn._kernels.backward import sweep_clock
 from eventsnn._kernels.crossing import first_crossing
 from eventsnn._kernels.forward import WINDOW_SLACK_REL
 from eventsnn._kernels.indexing import count_up_to, merge_order, per_neuron_index
-from eventsnn._kernels.lif import (advance, advance_held, decay_factors, extremum_time, reset_after_spike,
+from eventsnn._kernels.lif import (advance_held, decay_factors, extremum_time, reset_after_spike,
                                    state_after, unpack, voltage_slope)
+
 
 @njit(cache=True)
 def _near_miss(v, cur, v_end, i_end, t, t_end, j, params, out_t, out_n, out_v, out_i, out_curv, n_out):
@@ -53,134 +62,13 @@ def _step(v, cur, t, target, free_from, params):
     return v, cur, v0, i0, t0
 
 
-@njit(cache=True, nogil=True)
-def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spike_times, spike_neurons, grid,
-                     use_grid):
-    """Candidate data of every neuron of one layer, in one compiled pass.
-
-    Sorted by time (a removal before a creation at the same time). Removal candidates: every spike. Creation
-    candidates: the
-    grid points where V < threshold (``use_grid``; V is right-continuous there, as in ``replay_neuron``) or the
-    sub-threshold interior maxima of the exact V(t) between events (a maximum created by an inhibitory arrival
-    is a kink with no curvature; it is skipped). Returns parallel arrays
-    (times, neurons, removal, voltage, current, slope, margin, curvature):
-    voltage/current = V(t_c), I(t_c) (for a removal: threshold and I just before the spike);
-    slope = dV/dt just before a spike (floored at 1e-12); margin = how far above threshold V would have risen
-    after a spike without reset and later inputs (0 if it would not); curvature = d2V/dt2 at a near-miss.
-    Fields that do not apply to a candidate's kind are 0.
-
-    The replay runs gap by gap over the shared clock of arrivals (and grid points), vectorised over neurons as
-    ``forward.layer_forward``: neurons with a spike in a gap or held by a refractory period are stepped alone.
-    """
-    tau_mem, tau_syn, _, theta, bias, t_ref, _ = unpack(params)
-    n_post = weights.shape[1]
-    n_arr = count_up_to(arrival_times, t_max)
-    n_grid = count_up_to(grid, t_max) if use_grid else 0
+@njit(cache=True)
+def _merge_with_removals(spike_times, spike_neurons, rem_i, out_t, out_n, out_v, out_i, out_curv, n_out, params):
+    """All candidates sorted by time, a removal (every spike) before a creation at the same time, as the parallel
+    arrays ``layer_candidates`` returns."""
+    tau_mem, tau_syn, _, theta, bias, _, _ = unpack(params)
     n_spikes = spike_times.size
-
-    clock_time, clock_arrival = sweep_clock(arrival_times[:n_arr], grid[:n_grid])  # grid values see the arrival
-    n_clock = clock_time.size
-    # a spike at time t happens in the gap below the first clock point at or after t (before arrivals at t)
-    spike_gap = np.searchsorted(clock_time, spike_times) - 1
-
-    capacity = n_post * (n_clock + 1) + 2 * n_spikes + 1
-    rem_i = np.empty(n_spikes)
-    out_t = np.empty(capacity)
-    out_n = np.empty(capacity, dtype=np.int64)
-    out_v = np.empty(capacity)
-    out_i = np.empty(capacity)
-    out_curv = np.zeros(capacity)
-    n_out = 0
-
-    v = np.zeros(n_post)
-    cur = np.zeros(n_post)
-    free_from = np.zeros(n_post)  # end of each neuron's refractory period
-    t_at = np.zeros(n_post)       # stepped-alone neurons: time their state refers to
-    special = np.zeros(n_post, dtype=np.bool_)
-    specials = np.empty(n_post, dtype=np.int64)
-    held = np.empty(n_post, dtype=np.int64)  # neurons that may still be refractory at the next gap
-    in_held = np.zeros(n_post, dtype=np.bool_)
-    n_held = 0
-    v_new = np.empty(n_post)
-    i_new = np.empty(n_post)
-    v_alone = np.empty(n_post)
-    i_alone = np.empty(n_post)
-    e = 0
-    for g in range(-1, n_clock):
-        bottom = clock_time[g] if g >= 0 else 0.0
-        top = clock_time[g + 1] if g + 1 < n_clock else t_max
-        n_special = 0
-        m = 0
-        while m < n_held:  # neurons held by a refractory period over part of this gap are stepped alone
-            j = held[m]
-            if free_from[j] > bottom:
-                special[j] = True
-                specials[n_special] = j
-                n_special += 1
-                t_at[j] = bottom
-                m += 1
-            else:
-                in_held[j] = False
-                n_held -= 1
-                held[m] = held[n_held]
-        while e < n_spikes and spike_gap[e] == g:
-            j = spike_neurons[e]
-            if not special[j]:
-                special[j] = True
-                specials[n_special] = j
-                n_special += 1
-                t_at[j] = bottom
-            t_spike = spike_times[e]
-            vj, ij, v0, i0, t0 = _step(v[j], cur[j], t_at[j], t_spike, free_from[j], params)
-            if not use_grid:
-                n_out = _near_miss(v0, i0, vj, ij, t0, t_spike, j, params, out_t, out_n, out_v, out_i, out_curv, n_out)
-            rem_i[e] = ij
-            v[j], cur[j], free_from[j] = reset_after_spike(ij, t_spike, params)
-            t_at[j] = t_spike
-            if t_ref > 0.0 and not in_held[j]:
-                in_held[j] = True
-                held[n_held] = j
-                n_held += 1
-            e += 1
-        for m in range(n_special):  # the rest of the gap, alone
-            j = specials[m]
-            vj, ij, v0, i0, t0 = _step(v[j], cur[j], t_at[j], top, free_from[j], params)
-            if not use_grid:
-                n_out = _near_miss(v0, i0, vj, ij, t0, top, j, params, out_t, out_n, out_v, out_i, out_curv, n_out)
-            v_alone[m] = vj
-            i_alone[m] = ij
-        em, es, kern = decay_factors(top - bottom, params)
-        for j in range(n_post):  # branch-free, so that it vectorises; stepped-alone neurons are overwritten below
-            v_new[j] = bias + (v[j] - bias) * em + cur[j] * kern
-            i_new[j] = cur[j] * es
-        if not use_grid:
-            for j in range(n_post):
-                # a maximum inside the gap needs dV/dt > 0 at its start and <= 0 at its end (tau_m dV/dt = I + b - V):
-                # this inline sign test settles most neurons before the call
-                if not special[j] and cur[j] + bias - v[j] > 0.0 and i_new[j] + bias - v_new[j] <= 0.0:
-                    n_out = _near_miss(v[j], cur[j], v_new[j], i_new[j], bottom, top, j, params, out_t, out_n, out_v,
-                                       out_i, out_curv, n_out)
-        for m in range(n_special):
-            j = specials[m]
-            v_new[j] = v_alone[m]
-            i_new[j] = i_alone[m]
-            special[j] = False
-        v, v_new = v_new, v
-        cur, i_new = i_new, cur
-        if g + 1 < n_clock:
-            k = clock_arrival[g + 1]
-            if k >= 0:
-                row = weights[arrival_sources[k]]
-                for j in range(n_post):
-                    cur[j] += row[j]
-            else:
-                for j in range(n_post):
-                    if v[j] < theta:  # grid points after a reset within their bin are creation candidates too
-                        out_t[n_out], out_n[n_out], out_v[n_out], out_i[n_out] = top, j, v[j], cur[j]
-                        n_out += 1
-
-    # sorted by time, a removal before a creation at the same time (the grid's creations come sorted; the
-    # near-misses of one gap do not)
+    # the grid's creations come sorted; the near-misses of one gap do not
     creation_order = np.arange(n_out)
     for c in range(1, n_out):
         if out_t[c] < out_t[c - 1]:
@@ -224,41 +112,133 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
     return times, neurons, removal, voltage, current, slope, margin, curvature
 
 
-@njit(cache=True)
-def resimulate_flipped(arrival_times, arrival_weights, spike_times, params, t_max, t_flip, remove, max_spikes):
-    """Spike train of one neuron when one spike is flipped, its inputs fixed (the NA neighbour).
+@njit(cache=True, nogil=True)
+def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spike_times, spike_neurons, grid,
+                     use_grid):
+    """Candidate data of every neuron of one layer, in one compiled pass.
 
-    remove=True: the spike at ``t_flip`` is not emitted (no reset); the neuron cannot fire again until V has
-    fallen below threshold. remove=False: a spike is inserted at ``t_flip`` (reset, refractory). Spikes before
-    t_flip are kept as recorded; everything after is re-simulated exactly.
+    Sorted by time (a removal before a creation at the same time). Removal candidates: every spike. Creation
+    candidates: the grid points where V < threshold (``use_grid``; V is right-continuous there, as in
+    ``forward.replay_neuron``) or the sub-threshold interior maxima of the exact V(t) between events (a maximum
+    created by an inhibitory arrival is a kink with no curvature; it is skipped). Returns parallel arrays
+    (times, neurons, removal, voltage, current, slope, margin, curvature):
+    voltage/current = V(t_c), I(t_c) (for a removal: threshold and I just before the spike);
+    slope = dV/dt just before a spike (floored at 1e-12); margin = how far above threshold V would have risen
+    after a spike without reset and later inputs (0 if it would not); curvature = d2V/dt2 at a near-miss.
+    Fields that do not apply to a candidate's kind are 0.
     """
-    tau_mem, tau_syn, _, theta, bias, t_ref, reset_current = unpack(params)
-    out = np.empty(max_spikes)
-    n = 0
-    # state just before t_flip from the recorded train
-    v = 0.0
-    cur = 0.0
-    t = 0.0
-    free_from = 0.0
-    a = 0
-    s = 0
-    while True:
-        t_arr = arrival_times[a] if a < arrival_times.size else math.inf
-        t_spk = spike_times[s] if s < spike_times.size else math.inf
-        if min(t_arr, t_spk) >= t_flip:
-            break
-        v, cur, t = advance(v, cur, t, min(t_arr, t_spk), free_from, params)
-        if t_spk <= t_arr:
-            out[n] = t_spk
-            n += 1
-            v, cur, free_from = reset_after_spike(cur, t_spk, params)
-            s += 1
-        else:
-            cur += arrival_weights[a]
-            a += 1
-    v, cur, t = advance(v, cur, t, t_flip, free_from, params)
-    return _resimulate_after_flip(arrival_times, arrival_weights, out, n, params, t_max, t_flip, v, cur, free_from,
-                                  remove, max_spikes)
+    _, _, _, theta, bias, t_ref, _ = unpack(params)
+    n_post = weights.shape[1]
+    n_arr = count_up_to(arrival_times, t_max)
+    n_grid = count_up_to(grid, t_max) if use_grid else 0
+    n_spikes = spike_times.size
+
+    clock_time, clock_tag = sweep_clock(arrival_times[:n_arr], grid[:n_grid])  # grid values see the arrival
+    n_clock = clock_time.size
+    # a spike at time t happens in the gap below the first clock point at or after t (before arrivals at t)
+    spike_gap = np.searchsorted(clock_time, spike_times) - 1
+
+    capacity = n_post * (n_clock + 1) + 2 * n_spikes + 1
+    rem_i = np.empty(n_spikes)
+    out_t = np.empty(capacity)
+    out_n = np.empty(capacity, dtype=np.int64)
+    out_v = np.empty(capacity)
+    out_i = np.empty(capacity)
+    out_curv = np.zeros(capacity)
+    n_out = 0
+
+    v = np.zeros(n_post)
+    cur = np.zeros(n_post)
+    free_from = np.zeros(n_post)  # end of each neuron's refractory period
+    t_at = np.zeros(n_post)       # stepped-alone neurons: time their state refers to
+    special = np.zeros(n_post, dtype=np.bool_)
+    specials = np.empty(n_post, dtype=np.int64)
+    held = np.empty(n_post, dtype=np.int64)  # neurons that may still be refractory at the next gap
+    in_held = np.zeros(n_post, dtype=np.bool_)
+    n_held = 0
+    v_new = np.empty(n_post)
+    i_new = np.empty(n_post)
+    v_alone = np.empty(n_post)
+    i_alone = np.empty(n_post)
+    e = 0
+    for g in range(-1, n_clock):
+        bottom = clock_time[g] if g >= 0 else 0.0
+        top = clock_time[g + 1] if g + 1 < n_clock else t_max
+        # phase 1: neurons held by a refractory period over part of the gap, or spiking in it, are stepped alone
+        n_special = 0
+        m = 0
+        while m < n_held:
+            j = held[m]
+            if free_from[j] > bottom:
+                special[j] = True
+                specials[n_special] = j
+                n_special += 1
+                t_at[j] = bottom
+                m += 1
+            else:
+                in_held[j] = False
+                n_held -= 1
+                held[m] = held[n_held]
+        while e < n_spikes and spike_gap[e] == g:
+            j = spike_neurons[e]
+            if not special[j]:
+                special[j] = True
+                specials[n_special] = j
+                n_special += 1
+                t_at[j] = bottom
+            t_spike = spike_times[e]
+            vj, ij, v0, i0, t0 = _step(v[j], cur[j], t_at[j], t_spike, free_from[j], params)
+            if not use_grid:
+                n_out = _near_miss(v0, i0, vj, ij, t0, t_spike, j, params, out_t, out_n, out_v, out_i, out_curv, n_out)
+            rem_i[e] = ij
+            v[j], cur[j], free_from[j] = reset_after_spike(ij, t_spike, params)
+            t_at[j] = t_spike
+            if t_ref > 0.0 and not in_held[j]:
+                in_held[j] = True
+                held[n_held] = j
+                n_held += 1
+            e += 1
+        for m in range(n_special):  # the rest of the gap, alone
+            j = specials[m]
+            vj, ij, v0, i0, t0 = _step(v[j], cur[j], t_at[j], top, free_from[j], params)
+            if not use_grid:
+                n_out = _near_miss(v0, i0, vj, ij, t0, top, j, params, out_t, out_n, out_v, out_i, out_curv, n_out)
+            v_alone[m] = vj
+            i_alone[m] = ij
+        # phase 2: every neuron over the whole gap with the shared factors
+        em, es, kern = decay_factors(top - bottom, params)
+        for j in range(n_post):  # branch-free, so that it vectorises; stepped-alone neurons are overwritten below
+            v_new[j] = bias + (v[j] - bias) * em + cur[j] * kern
+            i_new[j] = cur[j] * es
+        # phase 3: the sub-threshold maxima inside the gap of the neurons of the shared step (event form)
+        if not use_grid:
+            for j in range(n_post):
+                # a maximum inside the gap needs dV/dt > 0 at its start and <= 0 at its end (tau_m dV/dt = I + b - V):
+                # this inline sign test settles most neurons before the call
+                if not special[j] and cur[j] + bias - v[j] > 0.0 and i_new[j] + bias - v_new[j] <= 0.0:
+                    n_out = _near_miss(v[j], cur[j], v_new[j], i_new[j], bottom, top, j, params, out_t, out_n, out_v,
+                                       out_i, out_curv, n_out)
+        for m in range(n_special):
+            j = specials[m]
+            v_new[j] = v_alone[m]
+            i_new[j] = i_alone[m]
+            special[j] = False
+        v, v_new = v_new, v
+        cur, i_new = i_new, cur
+        # phase 4: the clock point at the top of the gap: an arrival, or a grid point (creation candidates)
+        if g + 1 < n_clock:
+            k = clock_tag[g + 1]
+            if k >= 0:
+                row = weights[arrival_sources[k]]
+                for j in range(n_post):
+                    cur[j] += row[j]
+            else:
+                for j in range(n_post):
+                    if v[j] < theta:  # grid points after a reset within their bin are creation candidates too
+                        out_t[n_out], out_n[n_out], out_v[n_out], out_i[n_out] = top, j, v[j], cur[j]
+                        n_out += 1
+    return _merge_with_removals(spike_times, spike_neurons, rem_i, out_t, out_n, out_v, out_i, out_curv, n_out,
+                                params)
 
 
 @njit(cache=True)
@@ -325,7 +305,8 @@ def _resimulate_after_flip(arrival_times, arrival_weights, out, n, params, t_max
 @njit(cache=True, nogil=True)
 def resimulate_candidates(arrival_times, arrival_sources, weights, params, t_max, spike_times, spike_neurons,
                           cand_times, cand_neurons, cand_removal, cand_voltage, cand_current):
-    """``resimulate_flipped`` for every candidate of a layer in one compiled pass (NA's neighbours).
+    """NA's neighbours: each candidate's neuron re-simulated exactly with that spike flipped (removed, or
+    created), its inputs fixed, for every candidate of a layer in one compiled pass.
 
     ``cand_voltage``/``cand_current``: V and I just before each candidate (``layer_candidates``). Returns (flat
     spike times, offsets): candidate c's re-simulated train is ``times[offsets[c]:offsets[c + 1]]``. Each

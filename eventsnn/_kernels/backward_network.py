@@ -1,6 +1,7 @@
 """Exact adjoint of a general network (recurrence, several populations, per-synapse delays): one global sweep.
 
-The per-neuron rules are those of docs/theory.md (A1-A4), the same as ``backward.py``. What a general network
+The per-neuron rules are those of docs/theory.md (A1-A4), the same as ``backward.py`` and from the same place:
+``lif.adjoint_propagate`` between events and ``lif.spike_jump`` at a spike. What a general network
 adds is coupling in both directions between neurons, so the sweep runs over *all* events of the sample in the
 exact reverse of the forward processing order (``heap.py``): later times first and, at equal times, deliveries
 (arrivals) before neuron events (spikes, refractory ends). An arrival at time a = t_pre + delay >= t_pre is
@@ -19,13 +20,38 @@ import math
 import numpy as np
 from numba import njit
 
-from eventsnn._kernels.backward import spike_jump
-from eventsnn._kernels.lif import (P_BIAS, P_REFRACTORY, P_RESET_CURRENT, P_TAU_MEM, P_TAU_SYN,
-                                   P_THRESHOLD, decay_factors)
+from eventsnn._kernels.lif import (P_BIAS, P_REFRACTORY, P_RESET_CURRENT, P_TAU_MEM, P_TAU_SYN, P_THRESHOLD,
+                                   adjoint_propagate, decay_factors, spike_jump)
 
 KIND_ARRIVAL = 0
 KIND_REFRACTORY_END = 1
 KIND_SPIKE = 2
+
+
+@njit(cache=True)
+def _replay_currents(ev_time, ev_kind, ev_neuron, ev_index, synapse_weight, population_of, parameters, n_spikes):
+    """Forward replay of I over the events (given in reverse processing order, so walked from the end): I just
+    before each spike and at each refractory end, per neuron-spike index."""
+    n_neurons = population_of.size
+    current = np.zeros(n_neurons)
+    t_current = np.zeros(n_neurons)
+    current_before = np.zeros(n_spikes)
+    current_at_end = np.zeros(n_spikes)
+    for e in range(ev_time.size - 1, -1, -1):
+        j = ev_neuron[e]
+        params = parameters[population_of[j]]
+        decayed = current[j] * math.exp(-(ev_time[e] - t_current[j]) / params[P_TAU_SYN])
+        kind = ev_kind[e]
+        if kind == KIND_ARRIVAL:
+            current[j] = decayed + synapse_weight[ev_index[e]]
+            t_current[j] = ev_time[e]
+        elif kind == KIND_SPIKE:
+            current_before[ev_index[e]] = decayed
+            current[j] = 0.0 if params[P_RESET_CURRENT] != 0.0 else decayed
+            t_current[j] = ev_time[e]
+        else:
+            current_at_end[ev_index[e]] = decayed
+    return current_before, current_at_end
 
 
 @njit(cache=True, nogil=True)
@@ -43,26 +69,8 @@ def network_backward(ev_time, ev_kind, ev_neuron, ev_index, ev_origin, synapse_w
     n_neurons = population_of.size
     n_spikes = spike_cotangents.size
     n_ev = ev_time.size
-    # forward replay of I (the reverse of the reverse order is the forward order): I just before each spike
-    # and at each refractory end
-    current = np.zeros(n_neurons)
-    t_current = np.zeros(n_neurons)
-    current_before = np.zeros(n_spikes)
-    current_at_end = np.zeros(n_spikes)
-    for e in range(n_ev - 1, -1, -1):
-        j = ev_neuron[e]
-        params = parameters[population_of[j]]
-        decayed = current[j] * math.exp(-(ev_time[e] - t_current[j]) / params[P_TAU_SYN])
-        kind = ev_kind[e]
-        if kind == KIND_ARRIVAL:
-            current[j] = decayed + synapse_weight[ev_index[e]]
-            t_current[j] = ev_time[e]
-        elif kind == KIND_SPIKE:
-            current_before[ev_index[e]] = decayed
-            current[j] = 0.0 if params[P_RESET_CURRENT] != 0.0 else decayed
-            t_current[j] = ev_time[e]
-        else:
-            current_at_end[ev_index[e]] = decayed
+    current_before, current_at_end = _replay_currents(ev_time, ev_kind, ev_neuron, ev_index, synapse_weight,
+                                                      population_of, parameters, n_spikes)
 
     d_weight = np.zeros(synapse_weight.size)
     d_delay = np.zeros(synapse_weight.size)
@@ -82,9 +90,8 @@ def network_backward(ev_time, ev_kind, ev_neuron, ev_index, ev_origin, synapse_w
         t = ev_time[e]
         if lam_v[j] != 0.0 or lam_i[j] != 0.0:
             em, es, kern = decay_factors(t_last[j] - t, params)
-            d_bias[j] += lam_v[j] * (1.0 - em)
-            lam_i[j] = kern * lam_v[j] + es * lam_i[j]
-            lam_v[j] = em * lam_v[j]
+            lam_v[j], lam_i[j], rise = adjoint_propagate(lam_v[j], lam_i[j], em, es, kern)
+            d_bias[j] += rise
         t_last[j] = t
         kind = ev_kind[e]
         if kind == KIND_ARRIVAL:
@@ -113,6 +120,6 @@ def network_backward(ev_time, ev_kind, ev_neuron, ev_index, ev_origin, synapse_w
     for j in range(n_neurons):
         if lam_v[j] != 0.0:
             params = parameters[population_of[j]]
-            em, _, _ = decay_factors(t_last[j], params)
-            d_bias[j] += lam_v[j] * (1.0 - em)
+            em, es, kern = decay_factors(t_last[j], params)
+            d_bias[j] += adjoint_propagate(lam_v[j], lam_i[j], em, es, kern)[2]
     return d_weight, d_delay, d_source, d_bias, n_grazing
