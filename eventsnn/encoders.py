@@ -1,7 +1,7 @@
 """Encoders: real-valued data -> :class:`~eventsnn.spikes.SpikeBatch` of input spikes. Times in ms.
 
 * :func:`latency_encode`: one spike per feature above a threshold, earlier for larger values (images; the
-  default is exactly the MNIST code of WORKLOADS.md W2).
+  default is exactly the MNIST code of the W2 benchmark, ``benchmarks/w2.py``).
 * :func:`yinyang_encode`: one spike per Yin-Yang coordinate, later for larger values, plus optional bias
   spikes.
 * :func:`poisson_encode`: homogeneous Poisson spike trains with given rates (Hz), reproducible from a seed.
@@ -92,7 +92,7 @@ def latency_encode(values: np.ndarray, t_min: float = 0.0, t_max: float = 20.0, 
         t = t_min + (1 - p) * (t_max - t_min)   if invert (bright = early)
         t = t_min + p * (t_max - t_min)         otherwise
 
-    and features with ``p <= threshold`` stay silent. With the defaults this is the W2 code of WORKLOADS.md:
+    and features with ``p <= threshold`` stay silent. With the defaults this is the code of the W2 benchmark:
     ``p = pixel / 255``, a pixel with ``p > 0.1`` fires once at ``(1 - p) * 20`` ms, so spike times lie in
     ``[0, 18)`` ms. ANTLR's code is ``t_max=24, threshold=0, step=1``: a spike at step ``floor(24 (1 - p))``.
 

@@ -17,7 +17,7 @@ Because tau_syn > 0, V(t) is continuous: an exactly located crossing has V = thr
 gradients of eventsnn use it). eventsnn always starts from V(0) = I(0) = 0.
 
 What a neuron model must provide to the engine: :meth:`LIF.kernel_parameters`, the flat float64 vector the
-kernels read (layout in :mod:`eventsnn._kernels.lif`).
+kernels read (layout in the private module ``eventsnn._kernels.lif``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``simulate``: validate, pick the engine, run samples in parallel, wrap the results in ``Record``s."""
+"""``simulate``: validate, pick the engine, run samples in parallel, wrap the results in ``Record`` objects."""
 
 from __future__ import annotations
 

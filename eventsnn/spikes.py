@@ -231,6 +231,7 @@ class SpikeBatch:
         return SpikeBatch.from_list([self[int(b)] for b in np.asarray(indices).ravel()])
 
     def save(self, path: str | os.PathLike) -> None:
+        """Write to ``path`` (.npz) atomically (temporary file + rename)."""
         write_npz(_npz_path(path), times=self.times, neurons=self.neurons, offsets=self.offsets,
                       n_neurons=np.int64(self.n_neurons))
 
