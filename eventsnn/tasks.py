@@ -50,13 +50,15 @@ EVENTPROP_COMMIT = "3cf602e"
 # weights N(1.5, 0.78) hidden and N(0.93, 0.1) output, each layer from its own default_rng(seed)
 # (figure2.py, eventprop/layer.py GaussianDistribution); Adam lr 5e-3, beta 0.9 / 0.999, eps 1e-8
 # (figure2.py, eventprop/optimizer.py); batch 32, 100 epochs (figure2.py); lr x0.95 after every epoch but the
-# first (lr_decay_step=1 and `epoch > 0` in eventprop/training.py train); no gradient clipping and no
-# silent-neuron bump (none in optimizer.py, training.py or the C++ backward).
+# first (lr_decay_step=1 and `epoch > 0` in eventprop/training.py train); the gradient averaged over the
+# mini-batch, and a sample whose label output is silent contributes none (loss_layer.py backward: `/= n_batch`,
+# and `continue` on a NaN label error = our skip_silent_label); no gradient clipping and no silent-neuron bump
+# (none in optimizer.py, training.py or the C++ backward).
 _EVENTPROP_YINYANG = {"tau_mem": 20.0, "tau_syn": 5.0, "hidden": 200, "code": (0.0, 30.0, 0.0),
                       "init": ((1.5, 0.78), (0.93, 0.1)),
                       "config": {"epochs": 100, "batch_size": 32, "lr": 5e-3, "lr_decay": 0.95, "lr_decay_every": 1,
                                  "lr_decay_start": 2, "softmax_tau": 0.5, "early_weight": 0.003, "early_tau": 6.4,
-                                 "grad_clip": 0.0, "silent_bump": 0.0}}
+                                 "grad_clip": 0.0, "silent_bump": 0.0, "skip_silent_label": True}}
 # "eventprop" on MNIST = paper/figure3.py (do_single_run_vmax; paper/mnist_vmax_*.pkl): 784-350 LIF + 10 LI
 # read-out, tau_mem 20 ms, tau_syn 5 ms, cross-entropy of the read-out's potential maxima (loss_layer.py
 # VMaxCrossEntropyLoss); pixels > 1 (of 255) fire once at (1 - pixel / 255) 20 ms (eventprop/mnist.py MNISTMixin:
@@ -72,9 +74,9 @@ _EVENTPROP_MNIST = {"tau_mem": 20.0, "tau_syn": 5.0, "hidden": 350, "loss": "vma
                                "lr_decay_start": 2, "input_dropout": 0.2, "input_jitter": 0.0, "grad_clip": 0.0,
                                "silent_bump": 0.0}}
 # What eventsnn does not reproduce of both (stated in make_task's docstring): their simulation has no window
-# (spikes and read-out maxima at any time), ours ends at t_max (60 ms Yin-Yang, 50 ms MNIST); their gradient
-# is summed over the mini-batch, ours averaged (Adam is invariant to that scale but for eps 1e-8); a sample whose
-# label output stays silent has a NaN TTFS loss left out of their mean, ours counts it at t_max; they record test
+# (spikes and read-out maxima at any time), ours ends at t_max (60 ms Yin-Yang, 50 ms MNIST); a sample whose
+# label output stays silent has a NaN TTFS loss left out of their reported mean, ours counts it at t_max in the
+# reported loss (neither takes a gradient from it); they record test
 # accuracy *before* each epoch, so their last value is after 99 of the 100 epochs, ours after the last; shuffling
 # and dropout draw from other generators (np.random / std::mt19937 there, the run's Generator here).
 
@@ -211,15 +213,16 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
     cross-entropy tau0 0.5 ms (``softmax_tau``), alpha 0.003 and tau1 6.4 ms (``early_weight``, ``early_tau``),
     weights N(1.5, 0.78) and N(0.93, 0.1) drawn per layer from ``default_rng(seed)`` as ``eventprop/layer.py``
     does, Adam (``eventprop/optimizer.py``: 0.9, 0.999, 1e-8) lr 5e-3, batch 32, 100 epochs, lr x0.95 after every
-    epoch but the first (``eventprop/training.py``), no clip, no silent bump. MNIST = ``paper/figure3.py`` with
+    epoch but the first (``eventprop/training.py``), gradients averaged over the mini-batch with no contribution
+    from a sample whose label output is silent (``eventprop/loss_layer.py``; ``skip_silent_label``), no clip, no
+    silent bump. MNIST = ``paper/figure3.py`` with
     ``eventprop/mnist.py``: 784-350 LIF + 10 LI read-out with the potential-maximum cross-entropy
     (``eventprop/loss_layer.py``), pixels > 1 of 255 at ``(1 - p) 20`` ms, validation = first 5000 training
     images (training on 55,000), weights N(0.078, 0.045) and N(0.2, 0.37), Adam lr 5e-3, batch 5, 100 epochs, lr
     x0.95 after every epoch but the first, input-spike dropout 0.2 (``src/eventprop_cpp.cpp``
     ``dropout_spikes``), no jitter, no clip, no bump. Not reproduced exactly: their simulation has no window (ours
-    ends at ``t_max``: 60 ms Yin-Yang, 50 ms MNIST); their gradient is summed over the mini-batch, ours averaged
-    (equal for Adam up to eps); a silent label output makes their TTFS loss NaN, left out of their mean, ours
-    counts it at ``t_max``; their recorded test accuracy is taken *before* each epoch (their last value follows 99
+    ends at ``t_max``: 60 ms Yin-Yang, 50 ms MNIST); a silent label output makes their reported TTFS loss NaN,
+    left out of their mean, ours counts it at ``t_max``; their recorded test accuracy is taken *before* each epoch (their last value follows 99
     epochs); shuffling and dropout use other random streams, so runs match in distribution, not sample by sample.
     ``"eventprop-draft-2021-04"``: the earlier eventsnn preset, a superseded April-2021 draft of those scripts
     (Yin-Yang: 300 epochs, batch 256, lr 1e-2 x0.95 every 5 epochs, inputs 10-40 ms with the bias at 20 ms, clip

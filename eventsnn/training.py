@@ -41,7 +41,7 @@ from eventsnn._file_validation import open_npz
 from eventsnn.adjoint import vjp
 from eventsnn.encoders import drop_spikes, jitter_times, shift_images
 from eventsnn.gradient_methods import METHODS, make_options
-from eventsnn.losses import (first_spike_cross_entropy, first_spike_indices, latency_cross_entropy,
+from eventsnn.losses import (LossResult, first_spike_cross_entropy, first_spike_indices, latency_cross_entropy,
                              softmax_cross_entropy, spike_count_mse, spike_count_regularizer, vmax_cross_entropy)
 from eventsnn.network import Network
 from eventsnn.optim import make_optimizer
@@ -137,6 +137,12 @@ class TrainConfig:
     spike_penalty : float
         Strength of the spike-count regulariser (``losses.spike_count_regularizer``, all layers) per spike and
         sample; only creation/removal methods see its gradient (counts have no timing gradient).
+    skip_silent_label : bool
+        With ``loss="first_spike"``: a sample whose label output neuron stays silent contributes no gradient at all
+        (its value still counts in the reported training loss). This is EventProp's rule
+        (``eventprop/loss_layer.py`` ``TTFSCrossEntropyLoss.backward``: the label's loss is NaN, and the sample's
+        errors are skipped for every output neuron); the default (False) still pushes the other outputs' first
+        spikes later with the label counted at ``t_max``.
     validation_split : str
         Which samples the run holds out for validation, as the task describes it (e.g. ``"mnist train[50000:60000]"``),
         or ``""`` for none. Only recorded (the Trainer takes the sets it is given), so that a checkpoint is never
@@ -172,6 +178,7 @@ class TrainConfig:
     input_shape: tuple | None = None
     train_delays: bool = False
     delay_lr_scale: float = 10.0
+    skip_silent_label: bool = False
     validation_split: str = ""
 
     def __post_init__(self) -> None:
@@ -199,6 +206,9 @@ class TrainConfig:
         check.nonnegative_finite("input_dropout", self.input_dropout)
         if not self.input_dropout < 1.0:
             raise ValueError(f"input_dropout must be < 1 (a probability that leaves some input), got {self.input_dropout!r}")
+        check.boolean("skip_silent_label", self.skip_silent_label)
+        if self.skip_silent_label and self.loss != "first_spike":
+            raise ValueError(f"skip_silent_label applies to loss='first_spike' only, got loss={self.loss!r}")
         if not isinstance(self.validation_split, str):
             raise TypeError(f"validation_split must be a str, got {type(self.validation_split).__name__}")
         self.input_shift = check.integer("input_shift", self.input_shift, minimum=0)
@@ -396,6 +406,9 @@ class Trainer:
         scale = 1.0 / len(records)
         losses = [self._loss(r, int(y)).scaled(scale)
                   for r, y in zip(records, labels)]
+        value = sum(l.value for l in losses) * len(records)
+        if cfg.skip_silent_label:
+            losses = [_without_gradient(l) if l.silent[int(y)] else l for l, y in zip(losses, labels)]
         if cfg.method == "timing":
             grads = vjp(self.net, records, [l.cotangents for l in losses], min_slope=cfg.min_slope,
                         n_threads=cfg.n_threads)
@@ -428,7 +441,7 @@ class Trainer:
         # timing-only run leans on the remedy (meaningless with a read-out, whose classes are not neurons)
         silent_labels = 0 if self.readout is not None else sum(
             int(r.layers[-1].counts()[y] == 0) for r, y in zip(records, labels))
-        return {"loss": sum(l.value for l in losses) * len(records), "correct": correct,
+        return {"loss": value, "correct": correct,
                 "forward_s": t1 - t0, "backward_s": t2 - t1, "n_near_grazing": grads.n_near_grazing,
                 "n_silent_label": silent_labels, "n_remedy_bumps": n_bumped}
 
@@ -674,6 +687,12 @@ def _prediction(rec, loss: str = "first_spike", v_max: np.ndarray | None = None)
     first = first_spike_indices(out).astype(np.float64)
     first[counts < counts.max()] = np.inf
     return int(np.argmin(first))
+
+
+def _without_gradient(loss: LossResult) -> LossResult:
+    """The same loss value with every cotangent zero (a sample that contributes no gradient)."""
+    return LossResult(loss.value, [np.zeros_like(c) for c in loss.cotangents],
+                      [np.zeros_like(c) for c in loss.count_cotangents], loss.silent, loss.extra)
 
 
 def _count_targets(rec, label: int) -> np.ndarray:

@@ -17,6 +17,7 @@ def test_yinyang_eventprop_preset_is_figure2():
     assert (cfg.lr_decay, cfg.lr_decay_every, cfg.lr_decay_start) == (0.95, 1, 2)
     assert (cfg.softmax_tau, cfg.early_weight, cfg.early_tau) == (0.5, 0.003, 6.4)  # tau0, alpha, tau1 in ms
     assert (cfg.grad_clip, cfg.silent_bump, cfg.input_jitter, cfg.input_dropout) == (0.0, 0.0, 0.0, 0.0)
+    assert cfg.skip_silent_label
     neuron = task.net.populations[task.net.layer_names[0]].neuron
     assert (neuron.tau_mem, neuron.tau_syn, neuron.reset_current) == (20.0, 5.0, False)
     assert [w.shape for w in task.net.weights] == [(5, 200), (200, 3)]
@@ -129,3 +130,27 @@ def test_eventprop_preset_run_validates_and_resumes_exactly(tmp_path, task_name,
     assert _history_without_times(resumed.history[1:]) == _history_without_times(straight.history[1:])
     for a, b in zip(straight.parameters, resumed.parameters):
         assert np.array_equal(a, b)
+
+
+def _label_silent_trainer(skip: bool) -> Trainer:
+    """Output 0 fires for every sample, outputs 1 and 2 never do, and every label is 1."""
+    task = make_task("yinyang", hidden=10, n_train=16, n_test=4, validation=False)
+    weights = task.net.weights
+    weights[1][:, 0] = 2.0
+    weights[1][:, 1:] = -2.0
+    task.net.set_weights(weights)
+    config = TrainConfig(epochs=1, batch_size=8, lr=1e-2, n_threads=1, progress=False, silent_bump=0.0,
+                         softmax_tau=0.5, skip_silent_label=skip)
+    return Trainer(task.net, task.train_inputs, np.ones(16, dtype=np.int64), config=config)
+
+
+def test_skip_silent_label_takes_no_gradient_from_a_sample_whose_label_is_silent():
+    skipping, pushing = _label_silent_trainer(True), _label_silent_trainer(False)
+    before = [w.copy() for w in skipping.net.weights]
+    assert skipping.fit()[0]["train_silent_label_fraction"] == 1.0
+    pushing.fit()
+    assert all(np.array_equal(a, b) for a, b in zip(before, skipping.net.weights))
+    assert not np.array_equal(before[1], pushing.net.weights[1])  # the default pushes output 0 later
+    assert make_task("yinyang", n_train=2, n_test=2, preset="eventprop").config.skip_silent_label
+    with pytest.raises(ValueError, match="skip_silent_label applies to loss='first_spike' only"):
+        TrainConfig(loss="latency", skip_silent_label=True)
