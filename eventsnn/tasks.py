@@ -11,6 +11,10 @@
   ``data_path``), every event one input spike of its pixel and polarity (2 x 34 x 34 = 2312 inputs,
   :func:`~eventsnn.encoders.events_encode`) over a 320-ms window, network 2312-H plus the read-out by default.
 
+Every task holds out a validation split by default (``make_task(validation=True)``, :mod:`eventsnn.datasets.splits`):
+Yin-Yang's published validation set, the last 10,000 MNIST / Fashion-MNIST training images, the last tenth of the
+N-MNIST training split. Choices are made on it; the test set is reported.
+
 ``loss="vmax"`` replaces the spiking output layer by a leaky-integrator read-out classified by its potential
 maxima (EventProp's MNIST set-up: 784-350 LIF + 10 LI): the network is then 784-H (or 5-H) plus
 ``Task.readout``. It is the default of ``mnist`` and ``fashion-mnist`` (with tau_mem = 20 ms); ``loss=
@@ -76,7 +80,8 @@ _EVENTPROP_MNIST = {"tau_mem": 20.0, "tau_syn": 5.0, "hidden": 350, "loss": "vma
 # What eventsnn does not reproduce of both (stated in make_task's docstring): their simulation has no window
 # (spikes and read-out maxima at any time), ours ends at t_max (60 ms Yin-Yang, 50 ms MNIST); a sample whose
 # label output stays silent has a NaN TTFS loss left out of their reported mean, ours counts it at t_max in the
-# reported loss (neither takes a gradient from it); they record test
+# reported loss (neither takes a gradient from it); a tie between the label's first spike and another counts as
+# correct there (loss_layer.py get_accuracy), here the lower neuron index wins; they record test
 # accuracy *before* each epoch, so their last value is after 99 of the 100 epochs, ours after the last; shuffling
 # and dropout draw from other generators (np.random / std::mt19937 there, the run's Generator here).
 
@@ -222,7 +227,8 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
     x0.95 after every epoch but the first, input-spike dropout 0.2 (``src/eventprop_cpp.cpp``
     ``dropout_spikes``), no jitter, no clip, no bump. Not reproduced exactly: their simulation has no window (ours
     ends at ``t_max``: 60 ms Yin-Yang, 50 ms MNIST); a silent label output makes their reported TTFS loss NaN,
-    left out of their mean, ours counts it at ``t_max``; their recorded test accuracy is taken *before* each epoch (their last value follows 99
+    left out of their mean, ours counts it at ``t_max``; they count a first-spike tie with the label as correct,
+    we give it to the lower index; their recorded test accuracy is taken *before* each epoch (their last value follows 99
     epochs); shuffling and dropout use other random streams, so runs match in distribution, not sample by sample.
     ``"eventprop-draft-2021-04"``: the earlier eventsnn preset, a superseded April-2021 draft of those scripts
     (Yin-Yang: 300 epochs, batch 256, lr 1e-2 x0.95 every 5 epochs, inputs 10-40 ms with the bias at 20 ms, clip

@@ -109,8 +109,8 @@ def _history_without_times(history):
     return [{k: v for k, v in row.items() if not k.endswith("_s")} for row in history]
 
 
-@pytest.mark.parametrize("task_name, sizes", [("yinyang", dict(n_train=40, n_validation=16, n_test=16)),
-                                              ("mnist", dict(n_train=15, n_validation=5, n_test=5, hidden=20))])
+@pytest.mark.parametrize("task_name, sizes", [("yinyang", {"n_train": 40, "n_validation": 16, "n_test": 16}),
+                                              ("mnist", {"n_train": 15, "n_validation": 5, "n_test": 5, "hidden": 20})])
 def test_eventprop_preset_run_validates_and_resumes_exactly(tmp_path, task_name, sizes):
     def run(epochs, out, resume=False):
         task = make_task(task_name, preset="eventprop", epochs=epochs, seed=1, **sizes)

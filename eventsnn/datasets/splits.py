@@ -22,7 +22,7 @@ MNIST training images hold 958-1,127 of each digit).
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
