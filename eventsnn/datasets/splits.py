@@ -16,8 +16,9 @@ rule                   held-out samples (indices into the official training spli
 =====================  =========================================================================================
 
 The rules depend on the size of the training split only, so a split is the same in every run, on every machine.
-Both MNIST files list the digits in no particular order, so a contiguous block has every class (the last 10,000
-MNIST training images hold 958-1,127 of each digit).
+The training files list the digits in no particular order, so a contiguous block has every class: the last 10,000
+images hold 915-1,090 of each digit (MNIST) and 955-1,050 of each class (Fashion-MNIST), the first 5,000 MNIST
+images 434-563, the last 100 of the N-MNIST subset 6-19.
 """
 
 from __future__ import annotations
