@@ -193,3 +193,24 @@ def test_cli_records_the_selection_in_run_json(tmp_path):
     from eventsnn.runs import load_trained
     rebuilt = load_trained(out)
     assert len(rebuilt.validation_inputs) == 8
+
+
+def test_run_directories_of_versions_without_validation_rebuild_as_they_were_trained(tmp_path):
+    """An older run.json has no "selection": it trained on the whole training set, and its preset "eventprop" is
+    the one now called "eventprop-draft-2021-04"."""
+    out = tmp_path / "old"
+    result = subprocess.run([sys.executable, "-m", "eventsnn", "train", "yinyang", "--epochs", "1", "--hidden", "10",
+                             "--n-train", "16", "--n-test", "8", "--threads", "1", "--no-progress", "--no-validation",
+                             "--preset", "eventprop-draft-2021-04", "--out", str(out)], check=False,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    info = json.loads((out / "run.json").read_text())
+    assert info["selection"]["split"] == "none"
+    del info["selection"], info["n_validation"]
+    info["preset"] = "eventprop"
+    (out / "run.json").write_text(json.dumps(info))
+    from eventsnn.runs import load_trained
+    rebuilt = load_trained(out)
+    assert rebuilt.validation_inputs is None
+    first = rebuilt.test_inputs[0]
+    assert first.times[first.neurons == 4].tolist() == [20.0]  # the draft's bias spike, not EventProp's 0 ms
