@@ -111,10 +111,15 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                        help="override any TrainConfig field, e.g. --set softmax_tau=0.5 --set lr_decay=0.95 "
                             "(repeatable; see eventsnn.training.TrainConfig)")
-    train.add_argument("--preset", default=None, choices=["eventprop", "antlr"],
-                       help="a published recipe instead of the task defaults (yinyang: EventProp's paper settings, "
-                            "300 epochs; mnist / fashion-mnist: EventProp's MNIST recipe, 100 epochs, or ANTLR's "
-                            "784-800-10 latency set-up, 20 epochs; see eventsnn.tasks.PRESETS)")
+    train.add_argument("--preset", default=None, choices=["eventprop", "eventprop-draft-2021-04", "antlr"],
+                       help="a published recipe instead of the task defaults (eventprop: EventProp's published "
+                            "yinyang / mnist runs, 100 epochs; eventprop-draft-2021-04: the earlier 300-epoch "
+                            "draft; antlr: ANTLR's 784-800-10 latency set-up, 20 epochs; see eventsnn.tasks.make_task)")
+    train.add_argument("--no-validation", action="store_true",
+                       help="train on the whole official training set, without a validation split (default: hold "
+                            "one out, evaluate it every epoch and the test set only after the last)")
+    train.add_argument("--n-validation", type=_COUNT, default=None,
+                       help="use only the first N validation samples (quick runs)")
     train.add_argument("--loss", default=None, choices=["first_spike", "latency", "count", "vmax"],
                        help="classification loss (task default: yinyang first_spike, mnist / fashion-mnist vmax; "
                             "latency = ANTLR's latency loss; count = ANTLR's spike-count loss, decided by the most "
@@ -304,7 +309,8 @@ def _set_up(args: argparse.Namespace, overrides: dict, method_options: dict, out
 
     task = make_task(args.task, hidden=args.hidden, epochs=args.epochs, seed=args.seed, data_path=args.data,
                      n_train=args.n_train, n_test=args.n_test, tau_mem=args.tau_mem, tau_syn=args.tau_syn,
-                     loss=args.loss, preset=args.preset)
+                     loss=args.loss, preset=args.preset, validation=not args.no_validation,
+                     n_validation=args.n_validation)
     config = task.config
     if args.batch_size is not None:
         config.batch_size = args.batch_size
@@ -331,11 +337,13 @@ def _set_up(args: argparse.Namespace, overrides: dict, method_options: dict, out
     previous = _previous_run_info(info_path) if args.resume else {}
     trainer = Trainer(task.net, task.train_inputs, task.train_labels, task.test_inputs, task.test_labels,
                       config=config, out_dir=out, resume=args.resume, readout=task.readout,
-                      run_id=previous.get("run_id") if os.path.exists(os.path.join(out, "checkpoint.npz")) else None)
+                      run_id=previous.get("run_id") if os.path.exists(os.path.join(out, "checkpoint.npz")) else None,
+                      validation_inputs=task.validation_inputs, validation_labels=task.validation_labels)
     if trainer.run_id is None:  # a new run, or one of an older version without ids
         trainer.run_id = rundir.new_run_id()
     _write_run_info(info_path, args, sizes, task.net.populations[task.net.layer_names[0]].neuron, config,
-                    resumed_at_epoch=trainer.epoch, previous=previous, run_id=trainer.run_id)
+                    resumed_at_epoch=trainer.epoch, previous=previous, run_id=trainer.run_id,
+                    selection=task.selection)
     return task, config, trainer
 
 
@@ -354,7 +362,7 @@ def _previous_run_info(path: str) -> dict:
 
 
 def _write_run_info(path: str, args: argparse.Namespace, sizes: list, neuron, config, resumed_at_epoch: int,
-                    previous: dict, run_id: str) -> None:
+                    previous: dict, run_id: str, selection: dict | None = None) -> None:
     """``run.json``: what produced this run directory (command line, network, neuron, every training setting), so
     that ``eventsnn summary`` and the studies can tell runs apart. A resumed run keeps the first entry's start and
     lists each resumption; ``finished_at`` is added once the run's final files are written."""
@@ -369,7 +377,7 @@ def _write_run_info(path: str, args: argparse.Namespace, sizes: list, neuron, co
             "reset_current": bool(neuron.reset_current),
             "config": run_settings(config),
             "eventsnn_version": eventsnn.__version__, "argv": sys.argv[1:], "started_at": now, "resumed": [],
-            "run_id": run_id}
+            "run_id": run_id, "n_validation": args.n_validation, "selection": selection}
     if resumed_at_epoch > 0 and previous:
         info["started_at"] = previous.get("started_at", now)
         info["resumed"] = previous.get("resumed", []) + [{"at_epoch": resumed_at_epoch, "time": now,

@@ -452,6 +452,47 @@ def jitter_times(batch: SpikeBatch, sigma: float, seed: int | np.random.Generato
     return SpikeBatch(times[order], batch.neurons[order], batch.offsets.copy(), batch.n_neurons)
 
 
+def drop_spikes(batch: SpikeBatch, p: float, seed: int | np.random.Generator) -> SpikeBatch:
+    """The same spikes with each one left out independently with probability ``p`` (input dropout).
+
+    EventProp trains MNIST with ``p = 0.2`` on a fresh draw every epoch (``dropout_spikes`` in their
+    ``src/eventprop_cpp.cpp``: one Bernoulli draw per spike). Kept spikes keep their times, neurons and order.
+
+    Parameters
+    ----------
+    batch : SpikeBatch
+        Input spikes (ms).
+    p : float
+        Drop probability in [0, 1); 0 returns an equal copy (and draws nothing).
+    seed : int or numpy.random.Generator
+        An int (>= 0) seeds a fresh generator; a Generator is used as is and advanced by one uniform per spike.
+
+    Returns
+    -------
+    SpikeBatch
+
+    Examples
+    --------
+    >>> b = latency_encode([[1.0, 0.5, 0.3], [0.9, 0.8, 0.7]])
+    >>> d = drop_spikes(b, 0.5, seed=0)
+    >>> len(d), d.n_neurons, bool(d.times.size <= b.times.size)
+    (2, 3, True)
+    >>> drop_spikes(b, 0.0, seed=0).times.tolist() == b.times.tolist()
+    True
+    """
+    if not isinstance(batch, SpikeBatch):
+        raise TypeError(f"batch must be a SpikeBatch, got {type(batch).__name__}")
+    p = check.nonnegative_finite("p", p)
+    if not p < 1.0:
+        raise ValueError(f"p must be < 1 (a drop probability that keeps some spikes), got {p!r}")
+    rng = _generator(seed)
+    if p == 0.0:
+        return SpikeBatch(batch.times.copy(), batch.neurons.copy(), batch.offsets.copy(), batch.n_neurons)
+    keep = rng.random(batch.times.size) >= p
+    rows = np.repeat(np.arange(len(batch), dtype=np.int64), np.diff(batch.offsets))[keep]
+    return SpikeBatch(batch.times[keep], batch.neurons[keep], _offsets(rows, len(batch)), batch.n_neurons)
+
+
 def shift_images(batch: SpikeBatch, shape: tuple[int, ...], max_shift: int,
                  seed: int | np.random.Generator) -> SpikeBatch:
     """The same spikes with each sample's image translated by a random whole number of pixels (augmentation).

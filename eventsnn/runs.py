@@ -239,10 +239,18 @@ def load_trained(path: str | os.PathLike, *, data_path: str | None = None, n_tra
     try:
         # the hidden layer is sizes[1] unless the network is input-output only
         hidden = sizes[1] if len(sizes) > 2 or n_classes is not None else None
+        # run.json files written before validation splits have no "selection": their runs trained on the whole
+        # training set, and their preset "eventprop" is the one now called "eventprop-draft-2021-04"
+        selection = info.get("selection")
+        preset = info.get("preset")
+        if selection is None and preset == "eventprop":
+            preset = "eventprop-draft-2021-04"
+        validation = isinstance(selection, dict) and selection.get("split") == "validation"
         task = make_task(info["task"], hidden=hidden, seed=info["seed"],
                          data_path=data_path, n_train=info["n_train"] if n_train is None else n_train,
                          n_test=info["n_test"] if n_test is None else n_test, tau_mem=info["tau_mem"],
-                         tau_syn=info["tau_syn"], loss=stored["loss"], preset=info.get("preset"))
+                         tau_syn=info["tau_syn"], loss=stored["loss"], preset=preset, validation=validation,
+                         n_validation=info.get("n_validation") if validation else None)
         fields = set(TrainConfig.__dataclass_fields__)
         for name, value in stored.items():
             if name in fields:

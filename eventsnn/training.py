@@ -14,6 +14,12 @@ gets no gradient. Like EventProp and ANTLR's "timing penalty", the trainer adds 
 counts, so only connections that carried spikes grow). Set ``silent_bump=0`` to train with pure exact
 gradients. The gradient methods of issue 4 (creation/removal terms) make this heuristic unnecessary.
 
+Validation and test. Given a validation set, the trainer evaluates it after every epoch (``val_*`` metrics) and
+the test set only once, after the last epoch (``test_*`` in that epoch's row): whatever is chosen from a run's
+history (settings, presets, penalties) is chosen on validation, and the test set cannot have been looked at before.
+Without a validation set (runs of older versions, or a final run on the whole training set) the test set is
+evaluated after every epoch as before; nothing in the trainer selects on it.
+
 Checkpoints are written atomically after every epoch; ``resume=True`` continues from the last one (refusing a
 checkpoint written with other settings: only ``epochs`` may change), and a run with the same seed and data is
 bit-identical whatever the number of threads.
@@ -33,9 +39,9 @@ from eventsnn import _validation as check
 from eventsnn._atomic import write_json, write_npz
 from eventsnn._file_validation import open_npz
 from eventsnn.adjoint import vjp
-from eventsnn.encoders import jitter_times, shift_images
+from eventsnn.encoders import drop_spikes, jitter_times, shift_images
 from eventsnn.gradient_methods import METHODS, make_options
-from eventsnn.losses import (first_spike_cross_entropy, first_spike_indices, latency_cross_entropy,
+from eventsnn.losses import (LossResult, first_spike_cross_entropy, first_spike_indices, latency_cross_entropy,
                              softmax_cross_entropy, spike_count_mse, spike_count_regularizer, vmax_cross_entropy)
 from eventsnn.network import Network
 from eventsnn.optim import make_optimizer
@@ -61,6 +67,9 @@ class TrainConfig:
     lr_decay_every : int
         Epochs between two applications of ``lr_decay`` (default 1; a step schedule such as PyTorch's
         ``StepLR(step_size=10, gamma=0.1)`` is ``lr_decay=0.1, lr_decay_every=10``).
+    lr_decay_start : int
+        First epoch (1-based) after which ``lr_decay`` may apply (default 1: from the first). EventProp's scripts
+        decay after every epoch but the first (``epoch > 0`` in their loop), which is ``lr_decay_start=2``.
     t_max : float
         Simulation window (ms).
     softmax_tau : float
@@ -104,7 +113,11 @@ class TrainConfig:
     input_jitter : float
         Standard deviation (ms) of Gaussian noise added to every training input spike time, drawn afresh at
         each presentation (``encoders.jitter_times``, clipped to [0, t_max]); 0 (default) trains on the data
-        as given. EventProp's MNIST runs use 1 ms. Evaluation never jitters.
+        as given. Evaluation never jitters.
+    input_dropout : float
+        Probability in [0, 1) that each training input spike is left out at a presentation, drawn afresh each time
+        (``encoders.drop_spikes``; EventProp's MNIST runs use 0.2); 0 (default) = none. Applied after the shift,
+        before the jitter; evaluation never drops.
     input_shift : int
         Largest random translation (pixels) of each training image at each presentation
         (``encoders.shift_images``; spikes shifted off the image are dropped); 0 (default) = none. Needs
@@ -124,6 +137,16 @@ class TrainConfig:
     spike_penalty : float
         Strength of the spike-count regulariser (``losses.spike_count_regularizer``, all layers) per spike and
         sample; only creation/removal methods see its gradient (counts have no timing gradient).
+    skip_silent_label : bool
+        With ``loss="first_spike"``: a sample whose label output neuron stays silent contributes no gradient at all
+        (its value still counts in the reported training loss). This is EventProp's rule
+        (``eventprop/loss_layer.py`` ``TTFSCrossEntropyLoss.backward``: the label's loss is NaN, and the sample's
+        errors are skipped for every output neuron); the default (False) still pushes the other outputs' first
+        spikes later with the label counted at ``t_max``.
+    validation_split : str
+        Which samples the run holds out for validation, as the task describes it (e.g. ``"mnist train[50000:60000]"``),
+        or ``""`` for none. Only recorded (the Trainer takes the sets it is given), so that a checkpoint is never
+        resumed on other training data.
     """
 
     epochs: int = 30
@@ -132,6 +155,7 @@ class TrainConfig:
     optimizer: str = "adam"
     lr_decay: float = 1.0
     lr_decay_every: int = 1
+    lr_decay_start: int = 1
     t_max: float = 60.0
     softmax_tau: float = 5.0
     early_weight: float = 0.0
@@ -150,12 +174,15 @@ class TrainConfig:
     lambda_nospike: float = 0.1
     input_jitter: float = 0.0
     input_shift: int = 0
+    input_dropout: float = 0.0
     input_shape: tuple | None = None
     train_delays: bool = False
     delay_lr_scale: float = 10.0
+    skip_silent_label: bool = False
+    validation_split: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "seed", "lr_decay_every"):
+        for name in ("epochs", "batch_size", "seed", "lr_decay_every", "lr_decay_start"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if name == "seed" else 1):
                 raise ValueError(f"{name} must be an int >= {0 if name == 'seed' else 1}, got {value!r}")
@@ -176,6 +203,14 @@ class TrainConfig:
         check.positive_finite("latency_beta", self.latency_beta)
         check.nonnegative_finite("lambda_nospike", self.lambda_nospike)
         check.nonnegative_finite("input_jitter", self.input_jitter)
+        check.nonnegative_finite("input_dropout", self.input_dropout)
+        if not self.input_dropout < 1.0:
+            raise ValueError(f"input_dropout must be < 1 (a probability that leaves some input), got {self.input_dropout!r}")
+        check.boolean("skip_silent_label", self.skip_silent_label)
+        if self.skip_silent_label and self.loss != "first_spike":
+            raise ValueError(f"skip_silent_label applies to loss='first_spike' only, got loss={self.loss!r}")
+        if not isinstance(self.validation_split, str):
+            raise TypeError(f"validation_split must be a str, got {type(self.validation_split).__name__}")
         self.input_shift = check.integer("input_shift", self.input_shift, minimum=0)
         if self.input_shape is not None:
             self.input_shape = check.image_shape("input_shape", self.input_shape)
@@ -214,6 +249,9 @@ class Trainer:
         Trained in place (its weights are updated).
     train_inputs, train_labels : SpikeBatch, array of int
     test_inputs, test_labels : SpikeBatch, array of int, optional
+    validation_inputs, validation_labels : SpikeBatch, array of int, optional
+        Held-out set evaluated after every epoch (``val_*`` metrics); with it the test set is evaluated only after
+        the last epoch (module docstring).
     config : TrainConfig
     out_dir : str, optional
         Where ``checkpoint.npz`` and ``metrics.json`` are written (atomically) after every epoch.
@@ -230,7 +268,8 @@ class Trainer:
     def __init__(self, net: Network, train_inputs: SpikeBatch, train_labels: np.ndarray,
                  test_inputs: SpikeBatch | None = None, test_labels: np.ndarray | None = None, *,
                  config: TrainConfig | None = None, out_dir: str | None = None, resume: bool = False,
-                 readout: LIReadout | None = None, run_id: str | None = None) -> None:
+                 readout: LIReadout | None = None, run_id: str | None = None,
+                 validation_inputs: SpikeBatch | None = None, validation_labels: np.ndarray | None = None) -> None:
         if not isinstance(net, Network):
             raise TypeError(f"net must be an eventsnn.Network, got {type(net).__name__}")
         self.net = net
@@ -259,6 +298,8 @@ class Trainer:
                               inputs=f"{n_inputs} input neurons of the training set")
         self.test_inputs, self.test_labels = (None, None) if test_inputs is None else \
             _checked_set(test_inputs, test_labels, n_out, "test")
+        self.validation_inputs, self.validation_labels = (None, None) if validation_inputs is None else \
+            _checked_set(validation_inputs, validation_labels, n_out, "validation")
         self.optimizer = make_optimizer(self.config.optimizer, self.config.lr)
         self.rng = np.random.default_rng(self.config.seed)
         self.epoch = 0
@@ -297,7 +338,7 @@ class Trainer:
                 for key in totals:
                     totals[key] += stats[key]
             self.epoch += 1
-            if self.epoch % cfg.lr_decay_every == 0:
+            if self.epoch >= cfg.lr_decay_start and self.epoch % cfg.lr_decay_every == 0:
                 self.optimizer.lr *= cfg.lr_decay
             n = len(self.train_inputs)
             metrics = {"epoch": self.epoch, "loss": totals["loss"] / n, "train_accuracy": totals["correct"] / n,
@@ -305,7 +346,13 @@ class Trainer:
                        "n_near_grazing": totals["n_near_grazing"], "n_remedy_bumps": totals["n_remedy_bumps"]}
             if self.readout is None:
                 metrics["train_silent_label_fraction"] = totals["n_silent_label"] / n
-            if self.test_inputs is not None:
+            if self.validation_inputs is not None:
+                ev = self.evaluate(self.validation_inputs, self.validation_labels)
+                metrics.update(val_loss=ev.loss, val_accuracy=ev.accuracy,
+                               val_spikes_per_sample=ev.spikes_per_sample, val_silent_fraction=ev.silent_fraction,
+                               val_spikes_until_first_output=ev.extra["spikes_until_first_output"])
+            # with a validation set the test set is the final evaluation only (module docstring)
+            if self.test_inputs is not None and (self.validation_inputs is None or self.epoch == cfg.epochs):
                 ev = self.evaluate(self.test_inputs, self.test_labels)
                 metrics.update(test_loss=ev.loss, test_accuracy=ev.accuracy,
                                test_spikes_per_sample=ev.spikes_per_sample, test_silent_fraction=ev.silent_fraction,
@@ -348,6 +395,8 @@ class Trainer:
         samples = [self.train_inputs[int(b)] for b in batch]
         if cfg.input_shift > 0:
             samples = list(shift_images(SpikeBatch.from_list(samples), cfg.input_shape, cfg.input_shift, self.rng))
+        if cfg.input_dropout > 0.0:
+            samples = list(drop_spikes(SpikeBatch.from_list(samples), cfg.input_dropout, self.rng))
         if cfg.input_jitter > 0.0:
             samples = list(jitter_times(SpikeBatch.from_list(samples), cfg.input_jitter, self.rng, cfg.t_max))
         labels = self.train_labels[np.asarray(batch)]
@@ -357,6 +406,9 @@ class Trainer:
         scale = 1.0 / len(records)
         losses = [self._loss(r, int(y)).scaled(scale)
                   for r, y in zip(records, labels)]
+        value = sum(l.value for l in losses) * len(records)
+        if cfg.skip_silent_label:
+            losses = [_without_gradient(l) if l.silent[int(y)] else l for l, y in zip(losses, labels)]
         if cfg.method == "timing":
             grads = vjp(self.net, records, [l.cotangents for l in losses], min_slope=cfg.min_slope,
                         n_threads=cfg.n_threads)
@@ -389,7 +441,7 @@ class Trainer:
         # timing-only run leans on the remedy (meaningless with a read-out, whose classes are not neurons)
         silent_labels = 0 if self.readout is not None else sum(
             int(r.layers[-1].counts()[y] == 0) for r, y in zip(records, labels))
-        return {"loss": sum(l.value for l in losses) * len(records), "correct": correct,
+        return {"loss": value, "correct": correct,
                 "forward_s": t1 - t0, "backward_s": t2 - t1, "n_near_grazing": grads.n_near_grazing,
                 "n_silent_label": silent_labels, "n_remedy_bumps": n_bumped}
 
@@ -494,7 +546,10 @@ class Trainer:
                     raise ValueError(f"cannot resume from {path}: it was written with other settings ("
                                      + ", ".join(f"{k}: {saved.get(k)!r} there, {now.get(k)!r} now" for k in changed)
                                      + "); resume with the same settings (only epochs may grow) or use a new output "
-                                       "directory")
+                                       "directory"
+                                     + ("; a checkpoint of a version without validation splits resumes with "
+                                        "validation=False (--no-validation)" if "validation_split" in changed
+                                        and not saved.get("validation_split") else ""))
             run_id = None
             if "run_id" in data:
                 run_id = str(data.array("run_id", kinds="U", ndim=0))
@@ -634,6 +689,12 @@ def _prediction(rec, loss: str = "first_spike", v_max: np.ndarray | None = None)
     return int(np.argmin(first))
 
 
+def _without_gradient(loss: LossResult) -> LossResult:
+    """The same loss value with every cotangent zero (a sample that contributes no gradient)."""
+    return LossResult(loss.value, [np.zeros_like(c) for c in loss.cotangents],
+                      [np.zeros_like(c) for c in loss.count_cotangents], loss.silent, loss.extra)
+
+
 def _count_targets(rec, label: int) -> np.ndarray:
     targets = np.zeros(rec.layers[-1].n_neurons)
     targets[label] = 1.0
@@ -661,6 +722,8 @@ def format_metrics(m: dict) -> str:
     parts = [f"epoch {m['epoch']:3d}", f"loss {m['loss']:.4f}", f"train acc {100 * m['train_accuracy']:.2f}%"]
     if m.get("train_silent_label_fraction"):
         parts.append(f"label silent {100 * m['train_silent_label_fraction']:.1f}%")
+    if "val_accuracy" in m:
+        parts.append(f"val acc {100 * m['val_accuracy']:.2f}%")
     if "test_accuracy" in m:
         spikes = "/".join(f"{s:.1f}" for s in m["test_spikes_per_sample"])
         silent = "/".join(f"{100 * s:.0f}%" for s in m["test_silent_fraction"])

@@ -467,9 +467,9 @@ def test_mnist_task_defaults_to_the_readout_and_keeps_the_spiking_variant():
     assert yinyang.net.populations[yinyang.net.layer_names[0]].neuron.tau_mem == 10.0
 
 
-def test_eventprop_preset_sets_code_neuron_and_schedule_and_is_checked():
+def test_eventprop_draft_preset_sets_code_neuron_and_schedule_and_is_checked():
     from eventsnn.tasks import make_task
-    task = make_task("yinyang", n_train=4, n_test=2, preset="eventprop")
+    task = make_task("yinyang", n_train=4, n_test=2, preset="eventprop-draft-2021-04")
     first = task.train_inputs[0]
     assert first.times[first.neurons == 4].tolist() == [20.0]  # the bias spike
     data = first.times[first.neurons < 4]
@@ -478,16 +478,16 @@ def test_eventprop_preset_sets_code_neuron_and_schedule_and_is_checked():
     cfg = task.config
     assert (cfg.epochs, cfg.batch_size, cfg.lr, cfg.early_weight, cfg.early_tau) == (300, 256, 1e-2, 0.003, 6.4)
     assert abs(cfg.lr_decay ** 5 - 0.95) < 1e-12
-    assert make_task("yinyang", n_train=4, n_test=2, preset="eventprop", epochs=7).config.epochs == 7
+    assert make_task("yinyang", n_train=4, n_test=2, preset="eventprop-draft-2021-04", epochs=7).config.epochs == 7
     with pytest.raises(ValueError, match="preset must be one of"):
         make_task("mnist", n_train=4, n_test=2, preset="fast-and-deep")
 
 
-def test_mnist_eventprop_preset_encodes_faint_pixels_and_sets_the_schedule():
+def test_mnist_eventprop_draft_preset_encodes_faint_pixels_and_sets_the_schedule():
     from eventsnn.datasets import load_mnist
     from eventsnn.tasks import make_task
     default = make_task("mnist", n_train=20, n_test=5)
-    task = make_task("mnist", n_train=20, n_test=5, preset="eventprop")
+    task = make_task("mnist", n_train=20, n_test=5, preset="eventprop-draft-2021-04")
     images, _ = load_mnist("train")
     pixels = images[:20].reshape(20, -1)
     # EventProp's code: every pixel > 1 (of 255) fires once; W2's default: pixels > 0.1 * 255
