@@ -23,7 +23,6 @@ import sys
 import time
 from typing import Sequence
 
-import numpy as np
 
 
 class _Parser(argparse.ArgumentParser):
