@@ -193,7 +193,7 @@ def seed_statistics(runs: Sequence[RunSummary]) -> SeedStatistics:
     differing = differing_settings(scored)
     if differing:
         raise ValueError("cannot average runs with different settings: " + "; ".join(
-            f"{name} ({', '.join(f'{value} in {paths}' for value, paths in _values_of(scored, name))})"
+            f"{name} " + " vs ".join(f"{value} ({paths})" for value, paths in _values_of(scored, name))
             for name in differing))
     accuracies = [r.test_accuracy for r in scored]
     n_layers = min((len(r.spikes_per_sample) for r in scored), default=0)
