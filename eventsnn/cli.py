@@ -1,15 +1,21 @@
-"""Command line: ``eventsnn train {yinyang,mnist,fashion-mnist,nmnist}`` and ``eventsnn summary DIR...``.
+"""Command line: ``eventsnn train {yinyang,mnist,fashion-mnist,nmnist}``, ``eventsnn summary DIR...`` and
+``eventsnn --version``.
 
-Prints per-epoch metrics, then writes to ``--out``: ``run.json`` (command line and every setting, at the start),
-``model.npz`` (weights), ``metrics.json`` and ``metrics.csv``
-(one row per epoch), ``checkpoint.npz`` (resumable with ``--resume``) and ``raster.png`` (spike raster and
-membrane traces of the first test sample). All files are written atomically. The directory belongs to one run
-(:mod:`eventsnn.rundir`): a second writer is refused, and a directory holding a run is only trained into with
-``--resume`` or ``--overwrite``. Expected errors print one line ``eventsnn: error: ...`` (docs/safety.md).
+``train`` prints one log line per epoch in fixed columns (:func:`eventsnn.training.format_metrics`), then writes to
+``--out``: ``run.json`` (command line and every setting, at the start), ``model.npz`` (weights),
+``metrics.json`` and ``metrics.csv`` (one row per epoch; one CSV column per number, per-layer metrics one column
+per layer), ``checkpoint.npz`` (resumable with ``--resume``) and ``raster.png`` (spike raster and membrane traces
+of the first test sample, titled with its label and the prediction); its last line lists these files. All files
+are written atomically. The directory belongs to one run (:mod:`eventsnn.rundir`): a second writer is refused,
+and a directory holding a run is only trained into with ``--resume`` or ``--overwrite``. ``train --config
+run.json`` re-launches a recorded run with the same settings (options on the command line override them). On a
+first run a one-line notice says that the kernels are being compiled. Expected errors print one line
+``eventsnn: error: ...`` (docs/safety.md).
 
 ``summary`` reads the ``metrics.json`` of run directories (finished or still running), prints their last-epoch
-metrics and, for several runs (seeds), the mean +- std of the test accuracy; ``--plot FILE`` draws their test
-accuracy per epoch.
+metrics grouped by settings (``run.json`` without the seed and bookkeeping: :func:`eventsnn.runs.group_runs`) and,
+for each group of several runs (seeds), the mean +- std of the test accuracy; runs with different settings are
+never averaged together. ``--plot FILE`` draws their test accuracy per epoch.
 """
 
 from __future__ import annotations

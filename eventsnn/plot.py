@@ -535,7 +535,7 @@ def accuracy_curves(runs: Sequence["RunSummary"], ax: "Axes | None" = None, labe
     """Test accuracy (%) per epoch of several runs (e.g. seeds) on one axes, with their mean.
 
     Each run is a thin line; the mean over the runs that reached an epoch is drawn thick where at least two runs
-    have that epoch. Use :func:`eventsnn.runs.read_run` to load run directories.
+    have that epoch, one mean per group of runs with the same settings (:func:`eventsnn.runs.group_runs`). Use :func:`eventsnn.runs.read_run` to load run directories.
 
     Parameters
     ----------
@@ -559,7 +559,11 @@ def accuracy_curves(runs: Sequence["RunSummary"], ax: "Axes | None" = None, labe
     if len(labels) != len(runs):
         raise ValueError(f"got {len(labels)} labels for {len(runs)} runs")
     ax = _new_axes(ax)
-    by_epoch: dict[float, list[float]] = {}
+    from eventsnn.runs import group_runs
+    # runs with different settings are never averaged together: one mean per group of like runs (seeds)
+    groups = group_runs(runs)
+    group_of = {id(r): g for g, group in enumerate(groups) for r in group}
+    by_epoch: list[dict[float, list[float]]] = [{} for _ in groups]
     for k, (r, label) in enumerate(zip(runs, labels)):
         rows = [(float(m["epoch"]), 100.0 * float(m["test_accuracy"])) for m in r.history
                 if _is_number(m.get("epoch")) and _is_number(m.get("test_accuracy"))]
@@ -568,11 +572,13 @@ def accuracy_curves(runs: Sequence["RunSummary"], ax: "Axes | None" = None, labe
         x, y = np.array(rows).T
         ax.plot(x, y, linewidth=0.8, alpha=0.7, color=f"C{k % 10}", label=label)
         for epoch, accuracy in rows:
-            by_epoch.setdefault(epoch, []).append(accuracy)
-    shared = sorted(e for e, values in by_epoch.items() if len(values) >= 2)
-    if shared:
-        ax.plot(shared, [float(np.mean(by_epoch[e])) for e in shared], color="black", linewidth=2.0,
-                label="mean of runs")
+            by_epoch[group_of[id(r)]].setdefault(epoch, []).append(accuracy)
+    for g, values_by_epoch in enumerate(by_epoch):
+        shared = sorted(e for e, values in values_by_epoch.items() if len(values) >= 2)
+        if shared:
+            ax.plot(shared, [float(np.mean(values_by_epoch[e])) for e in shared], color="black", linewidth=2.0,
+                    linestyle=("-", "--", ":", "-.")[g % 4],
+                    label="mean of runs" if len(groups) == 1 else f"mean of group {g + 1}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3)

@@ -215,7 +215,7 @@ def format_summary(runs: Sequence[RunSummary]) -> str:
         return "-" if value is None else f"{100 * value:.2f}"
 
     width = max([3] + [len(r.path) for r in runs])
-    header = (f"{'run':<{width}} {'epoch':>5} {'test %':>7} {'best %':>7} {'train %':>7} {'s/epoch':>8} "
+    header = (f"{'run':<{width}} {'epoch':>5} {'test %':>7} {'best %':>7} {'train %':>8} {'s/epoch':>8} "
               f"{'bwd/fwd':>7}  spikes per test sample (per layer)")
     groups = group_runs(runs)
     differing = differing_settings(runs)
@@ -231,7 +231,7 @@ def format_summary(runs: Sequence[RunSummary]) -> str:
         lines.append(header)
         for r in group:
             lines.append(f"{r.path:<{width}} {r.epochs:>5} {percent(r.test_accuracy):>7} "
-                         f"{percent(r.best_test_accuracy):>7} {percent(r.train_accuracy):>7} {r.median_epoch_s:>8.1f} "
+                         f"{percent(r.best_test_accuracy):>7} {percent(r.train_accuracy):>8} {r.median_epoch_s:>8.1f} "
                          f"{r.backward_forward:>7.2f}  " + " / ".join(f"{s:.1f}" for s in r.spikes_per_sample))
         if len(group) >= 2 and any(r.test_accuracy is not None for r in group):
             stats = seed_statistics(group)

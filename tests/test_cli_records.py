@@ -189,6 +189,16 @@ def test_summary_groups_runs_by_settings_and_never_averages_unlike_runs(tmp_path
     assert "over 3 runs: 92.00 +- 1.63 %" in stdout
     assert 'group 2: task "mnist", network [784, 350], readout_classes 10, config.lr 0.003' in stdout
     assert all(path in stdout for path in same)  # full names, never truncated
+    # the figure too draws one mean per group, never one over unlike runs
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from eventsnn.plot import accuracy_curves
+    means = [line for line in accuracy_curves(runs).get_lines() if line.get_label().startswith("mean")]
+    assert [line.get_label() for line in means] == ["mean of group 1"]  # the other groups hold one run each
+    assert np.allclose(means[0].get_ydata(), [92.0])
+    plt.close("all")
     # runs without a run.json (Trainer(out_dir=...) alone) are one group, as before
     plain = tmp_path / "plain"
     plain.mkdir()
