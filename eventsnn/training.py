@@ -663,9 +663,11 @@ def format_metrics(m: dict, layer_names: Sequence[str] | None = None) -> str:
     Which columns appear depends only on which keys the row has, and a run's rows all have the same keys, so the
     columns of a run never appear or disappear from one epoch to the next; numbers have fixed widths so that they
     line up. The columns: epoch, training loss and accuracy; ``no label spike``, the share of training samples
-    whose label output neuron fired no spike (spiking outputs only); validation and test accuracy; ``spikes/sample``,
-    mean spikes per test sample of each layer; ``never fired``, the share of each layer's neurons that fired on
-    no test sample; the epoch's wall time (s) and its forward and backward parts.
+    whose label output neuron fired no spike (spiking outputs only); validation accuracy (with a validation split)
+    and test accuracy (``-`` for epochs without a test evaluation); ``spikes/sample``, mean spikes per sample of
+    each layer, and ``never fired``, the share of each layer's neurons that fired on no sample, both on the
+    validation set if there is one, else on the test set; the epoch's wall time (s) and its forward and backward
+    parts.
 
     Parameters
     ----------
@@ -682,7 +684,7 @@ def format_metrics(m: dict, layer_names: Sequence[str] | None = None) -> str:
     ...        "epoch_s": 2.5, "forward_s": 1.0, "backward_s": 1.25}
     >>> print(format_metrics(row, ["hidden", "output"]))  # doctest: +NORMALIZE_WHITESPACE
     epoch   3 | loss 0.2500 | train acc  90.00% | no label spike   0.0% | test acc  87.50% |
-    spikes/sample hidden   160.6 output    10.0 | never fired hidden   3% output   0% | 2.5 s (fwd 1.0 s, bwd 1.2 s)
+    test spikes/sample hidden   160.6 output    10.0 | never fired hidden   3% output   0% | 2.5 s (fwd 1.0 s, bwd 1.2 s)
     """
     def per_layer(values: Sequence[float], form: str, unit: str = "") -> str:
         names = list(layer_names) if layer_names is not None and len(layer_names) == len(values) else \
@@ -692,12 +694,15 @@ def format_metrics(m: dict, layer_names: Sequence[str] | None = None) -> str:
     parts = [f"epoch {m['epoch']:3d}", f"loss {m['loss']:.4f}", f"train acc {100 * m['train_accuracy']:6.2f}%"]
     if "train_silent_label_fraction" in m:
         parts.append(f"no label spike {100 * m['train_silent_label_fraction']:5.1f}%")
-    if "val_accuracy" in m:
+    # with a validation split the test set is evaluated after the last epoch only: its column is there from the
+    # first epoch on (a dash until then), and the per-layer activity columns follow the set evaluated every epoch
+    watched = "val" if "val_accuracy" in m else "test" if "test_accuracy" in m else None
+    if watched == "val":
         parts.append(f"val acc {100 * m['val_accuracy']:6.2f}%")
-    if "test_accuracy" in m:
-        parts += [f"test acc {100 * m['test_accuracy']:6.2f}%",
-                  f"spikes/sample {per_layer(m['test_spikes_per_sample'], '7.1f')}",
-                  f"never fired {per_layer([100 * s for s in m['test_silent_fraction']], '3.0f', '%')}"]
+    if watched is not None:
+        parts.append(f"test acc {100 * m['test_accuracy']:6.2f}%" if "test_accuracy" in m else f"test acc {'-':>7}")
+        parts += [f"{watched} spikes/sample {per_layer(m[f'{watched}_spikes_per_sample'], '7.1f')}",
+                  f"never fired {per_layer([100 * s for s in m[f'{watched}_silent_fraction']], '3.0f', '%')}"]
     parts.append(f"{m['epoch_s']:.1f} s (fwd {m['forward_s']:.1f} s, bwd {m['backward_s']:.1f} s)")
     return " | ".join(parts)
 

@@ -45,8 +45,8 @@ def _epoch_lines(stdout):
 
 
 def _columns(line):
-    """The column names of a log line: each ' | '-separated part with its numbers removed."""
-    return [re.sub(r"-?\d+(\.\d+)?", "#", part).replace(" ", "") for part in line.split(" | ")]
+    """The column names of a log line: each ' | '-separated part with its numbers (or a '-' for none) removed."""
+    return [re.sub(r"-?\d+(\.\d+)?%?|(?<!\S)-(?!\S)", "#", part).replace(" ", "") for part in line.split(" | ")]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -75,7 +75,7 @@ def test_log_columns_stay_fixed_across_epochs_and_name_the_layers(run):
     _, stdout = run
     lines = _epoch_lines(stdout)
     assert len(lines) == 2 and _columns(lines[0]) == _columns(lines[1])
-    assert "spikes/sample layer1 " in lines[0] and " layer2 " in lines[0] and "never fired layer1 " in lines[0]
+    assert "test spikes/sample layer1 " in lines[0] and " layer2 " in lines[0] and "never fired layer1 " in lines[0]
     assert "silent" not in lines[0]  # one word, one meaning: 'no label spike' and 'never fired' instead
     # a column does not depend on its value: the label column is there at 0 % too
     row = {"epoch": 1, "loss": 0.5, "train_accuracy": 0.5, "train_silent_label_fraction": 0.0, "test_accuracy": 0.5,
@@ -86,11 +86,15 @@ def test_log_columns_stay_fixed_across_epochs_and_name_the_layers(run):
     assert [len(part) for part in format_metrics(row).split(" | ")][:-1] == \
         [len(part) for part in format_metrics(later).split(" | ")][:-1]  # fixed widths: the columns line up
     assert "no label spike   0.0%" in format_metrics(row)
-    # a validation split adds its column to every epoch of the run
-    val = {"val_loss": 0.4, "val_accuracy": 0.75, "val_spikes_per_sample": [9.0, 2.0], "val_silent_fraction": [0.0, 0.0]}
-    first, second = format_metrics({**row, **val}, ["hidden", "output"]), format_metrics({**later, **val})
-    assert "val acc  75.00%" in first and _columns(first)[:4] == _columns(second)[:4]
-    assert "spikes/sample hidden    10.0 output     2.0" in first
+    # a validation split adds its column to every epoch of the run; the test set, evaluated after the last epoch
+    # only, has its column from the first epoch on, and the activity columns follow the validation set
+    val = {"val_loss": 0.4, "val_accuracy": 0.75, "val_spikes_per_sample": [9.0, 2.0], "val_silent_fraction": [0.5, 0.0]}
+    untested = {k: v for k, v in row.items() if not k.startswith("test_")}
+    first, last = (format_metrics(m, ["hidden", "output"]) for m in ({**untested, **val}, {**later, **val}))
+    assert _columns(first) == _columns(last)
+    assert "val acc  75.00%" in first and "test acc       -" in first and "test acc  50.00%" in last
+    assert "val spikes/sample hidden     9.0 output     2.0" in first and "never fired hidden  50% output   0%" in first
+    assert len(first.split(" | ")[4]) == len(last.split(" | ")[4])  # the test column keeps its width
 
 
 def test_the_last_line_lists_every_file_written_in_one_path_style(run):
