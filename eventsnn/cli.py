@@ -1,15 +1,21 @@
-"""Command line: ``eventsnn train {yinyang,mnist,fashion-mnist,nmnist}`` and ``eventsnn summary DIR...``.
+"""Command line: ``eventsnn train {yinyang,mnist,fashion-mnist,nmnist}``, ``eventsnn summary DIR...`` and
+``eventsnn --version``.
 
-Prints per-epoch metrics, then writes to ``--out``: ``run.json`` (command line and every setting, at the start),
-``model.npz`` (weights), ``metrics.json`` and ``metrics.csv``
-(one row per epoch), ``checkpoint.npz`` (resumable with ``--resume``) and ``raster.png`` (spike raster and
-membrane traces of the first test sample). All files are written atomically. The directory belongs to one run
-(:mod:`eventsnn.rundir`): a second writer is refused, and a directory holding a run is only trained into with
-``--resume`` or ``--overwrite``. Expected errors print one line ``eventsnn: error: ...`` (docs/safety.md).
+``train`` prints one log line per epoch in fixed columns (:func:`eventsnn.training.format_metrics`), then writes to
+``--out``: ``run.json`` (command line and every setting, at the start), ``model.npz`` (weights),
+``metrics.json`` and ``metrics.csv`` (one row per epoch; one CSV column per number, per-layer metrics one column
+per layer), ``checkpoint.npz`` (resumable with ``--resume``) and ``raster.png`` (spike raster and membrane traces
+of the first test sample, titled with its label and the prediction); its last line lists these files. All files
+are written atomically. The directory belongs to one run (:mod:`eventsnn.rundir`): a second writer is refused,
+and a directory holding a run is only trained into with ``--resume`` or ``--overwrite``. ``train --config
+run.json`` re-launches a recorded run with the same settings (options on the command line override them). On a
+first run a one-line notice says that the kernels are being compiled. Expected errors print one line
+``eventsnn: error: ...`` (docs/safety.md).
 
 ``summary`` reads the ``metrics.json`` of run directories (finished or still running), prints their last-epoch
-metrics and, for several runs (seeds), the mean +- std of the test accuracy; ``--plot FILE`` draws their test
-accuracy per epoch.
+metrics grouped by settings (``run.json`` without the seed and bookkeeping: :func:`eventsnn.runs.group_runs`) and,
+for each group of several runs (seeds), the mean +- std of the test accuracy; runs with different settings are
+never averaged together. ``--plot FILE`` draws their test accuracy per epoch.
 
 ``sweep SPEC.toml --out DIR`` runs a grid of ``train`` runs on Dask and reports them (:mod:`eventsnn.sweep`).
 """
@@ -25,7 +31,6 @@ import sys
 import time
 from typing import Sequence
 
-import numpy as np
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,70 +69,96 @@ def _real(minimum: float, *, strict: bool):
     return parse
 
 
+TASK_CHOICES = ("yinyang", "mnist", "fashion-mnist", "nmnist")
 _COUNT = _integer(1)
 _POSITIVE = _real(0.0, strict=True)
 _NONNEGATIVE = _real(0.0, strict=False)
 
 
 def _parser() -> argparse.ArgumentParser:
+    import eventsnn
     parser = _Parser(prog="eventsnn", description="Exact event-driven SNN simulation and training")
+    parser.add_argument("--version", action="version", version=f"eventsnn {eventsnn.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train a classifier with exact spike-time gradients")
-    train.add_argument("task", choices=["yinyang", "mnist", "fashion-mnist", "nmnist"])
+    train = sub.add_parser("train", help="train a classifier with exact spike-time gradients",
+                           description="Train a classifier with exact spike-time gradients. Options left out take "
+                                       "the task's defaults (or, with --config, the recorded run's settings).")
+    train.add_argument("task", nargs="?", choices=TASK_CHOICES,
+                       help="the data set: yinyang (generated, 5 inputs, 3 classes), mnist / fashion-mnist (28x28 "
+                            "images as spike latencies, 10 classes) or nmnist (N-MNIST event streams, 10 classes); "
+                            "may be left out with --config")
+    train.add_argument("--config", default=None, metavar="RUN_JSON",
+                       help="re-launch the run recorded in this run.json: the same task, network, seed and every "
+                            "training setting; options given on the command line override the recorded ones "
+                            "(default: none, the task's defaults)")
     train.add_argument("--epochs", type=_COUNT, default=None,
-                       help="number of epochs (task default: yinyang 60, mnist / fashion-mnist / nmnist 30)")
+                       help="number of epochs (default: yinyang 60, mnist / fashion-mnist / nmnist 30)")
     train.add_argument("--hidden", type=_COUNT, default=None,
-                       help="hidden neurons (yinyang 200, mnist 350, nmnist 200)")
-    train.add_argument("--batch-size", type=_COUNT, default=None)
-    train.add_argument("--lr", type=_POSITIVE, default=None, help="learning rate")
-    train.add_argument("--seed", type=_integer(0), default=0, help="seed of weights and shuffling")
-    train.add_argument("--n-train", type=_COUNT, default=None, help="use only the first N training samples")
-    train.add_argument("--n-test", type=_COUNT, default=None, help="use only the first N test samples")
+                       help="hidden neurons (default: yinyang 200, mnist / fashion-mnist 350, nmnist 200)")
+    train.add_argument("--batch-size", type=_COUNT, default=None,
+                       help="training samples per gradient step (default 32, or the --preset's)")
+    train.add_argument("--lr", type=_POSITIVE, default=None,
+                       help="learning rate of the optimiser (default: yinyang 0.003, mnist / fashion-mnist / "
+                            "nmnist 0.002, or the --preset's)")
+    train.add_argument("--seed", type=_integer(0), default=None,
+                       help="seed of the initial weights, the shuffling and the generated data (default 0)")
+    train.add_argument("--n-train", type=_COUNT, default=None,
+                       help="use only the first N training samples (default: all)")
+    train.add_argument("--n-test", type=_COUNT, default=None, help="use only the first N test samples (default: all)")
     train.add_argument("--data", default=None,
-                       help="directory with the MNIST / Fashion-MNIST IDX files or the N-MNIST event files")
+                       help="directory with the MNIST / Fashion-MNIST IDX files or the N-MNIST event files "
+                            "(default: $EVENTSNN_DATA, then the usual places; not used by yinyang)")
     train.add_argument("--threads", type=_integer(1, 4096), default=None,
                        help="threads over samples (default: all cores)")
-    train.add_argument("--out", default=None, help="output directory (default runs/<task>)")
+    train.add_argument("--out", default=None, help="output directory (default: runs/<task>)")
     existing = train.add_mutually_exclusive_group()
     existing.add_argument("--resume", action="store_true",
-                          help="continue the run in --out from its checkpoint (a new run if it holds none)")
+                          help="continue the run in --out from its checkpoint (a new run if it holds none; default: "
+                               "off)")
     existing.add_argument("--overwrite", action="store_true",
-                          help="delete the run in --out and start a new one (without --resume or --overwrite, a "
-                               "directory that holds a run is refused)")
-    train.add_argument("--no-progress", action="store_true", help="no progress bars")
-    train.add_argument("--method", default="timing", choices=["timing", "activation", "antlr", "na"],
-                       help="gradient method (default: the exact timing adjoint)")
+                          help="delete the run in --out and start a new one (default: off; without --resume or "
+                               "--overwrite, a directory that holds a run is refused)")
+    train.add_argument("--no-progress", action="store_true",
+                       help="no progress bars; one log line per epoch as soon as it is done (default: bars shown)")
+    train.add_argument("--method", default=None, choices=["timing", "activation", "antlr", "na"],
+                       help="gradient method (default: timing, the exact spike-timing adjoint)")
     train.add_argument("--spike-penalty", type=_NONNEGATIVE, default=None,
-                       help="spike-count regulariser per spike and sample (seen by creation/removal methods)")
+                       help="spike-count regulariser per spike and sample, seen by the creation/removal methods "
+                            "(default 0)")
     train.add_argument("--grad-clip", type=_NONNEGATIVE, default=None,
-                       help="max global gradient norm per step (0 = off)")
+                       help="max global gradient norm per step, 0 = off (default 0.3, or the --preset's)")
     train.add_argument("--tau-mem", type=_POSITIVE, default=None,
-                       help="membrane time constant (ms); task default: yinyang 10, mnist / fashion-mnist / nmnist 20")
+                       help="membrane time constant in ms (default: yinyang 10, mnist / fashion-mnist / nmnist 20)")
     train.add_argument("--tau-syn", type=_POSITIVE, default=None,
-                       help="synaptic time constant (ms), default 5 (or the preset's)")
+                       help="synaptic time constant in ms (default 5, or the --preset's)")
     train.add_argument("--option", action="append", default=[], metavar="NAME=VALUE",
                        help="an option of the gradient method, e.g. --method antlr --option form=grid --option "
-                            "lambda_activation=0.5 (repeatable; see eventsnn.gradient_methods.MethodOptions)")
+                            "lambda_activation=0.5 (repeatable; default: the method's own, see "
+                            "eventsnn.gradient_methods.MethodOptions)")
     train.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                        help="override any TrainConfig field, e.g. --set softmax_tau=0.5 --set lr_decay=0.95 "
-                            "(repeatable; see eventsnn.training.TrainConfig)")
+                            "(repeatable; default: the task's, see eventsnn.training.TrainConfig)")
     train.add_argument("--preset", default=None, choices=["eventprop", "eventprop-draft-2021-04", "antlr"],
                        help="a published recipe instead of the task defaults (eventprop: EventProp's published "
                             "yinyang / mnist runs, 100 epochs; eventprop-draft-2021-04: the earlier 300-epoch "
-                            "draft; antlr: ANTLR's 784-800-10 latency set-up, 20 epochs; see eventsnn.tasks.make_task)")
+                            "draft; antlr: ANTLR's 784-800-10 latency set-up, 20 epochs; see eventsnn.tasks.make_task; "
+                            "default: none)")
     train.add_argument("--no-validation", action="store_true",
                        help="train on the whole official training set, without a validation split (default: hold "
                             "one out, evaluate it every epoch and the test set only after the last)")
     train.add_argument("--n-validation", type=_COUNT, default=None,
-                       help="use only the first N validation samples (quick runs)")
+                       help="use only the first N validation samples (quick runs; default: the whole split)")
     train.add_argument("--loss", default=None, choices=["first_spike", "latency", "count", "vmax"],
-                       help="classification loss (task default: yinyang first_spike, mnist / fashion-mnist vmax; "
+                       help="classification loss (default: yinyang first_spike, mnist / fashion-mnist / nmnist vmax; "
                             "latency = ANTLR's latency loss; count = ANTLR's spike-count loss, decided by the most "
                             "output spikes; vmax = leaky-integrator read-out instead of spiking outputs, "
                             "cross-entropy on potential maxima as EventProp)")
-    summary = sub.add_parser("summary", help="last-epoch metrics of run directories and their mean over seeds")
+    summary = sub.add_parser("summary", help="last-epoch metrics of run directories and their mean over seeds",
+                             description="Last-epoch metrics of run directories; runs that differ only in their "
+                                         "seed are grouped and averaged (mean +- std), other runs never are.")
     summary.add_argument("runs", nargs="+", help="run directories (each with a metrics.json)")
-    summary.add_argument("--plot", default=None, metavar="FILE", help="save test accuracy per epoch of the runs here")
+    summary.add_argument("--plot", default=None, metavar="FILE",
+                         help="save test accuracy per epoch of the runs here (default: no figure)")
     _add_sweep_parser(sub)
     return parser
 
@@ -141,9 +172,13 @@ def _add_sweep_parser(sub) -> None:
     sweep.add_argument("--workers", type=_COUNT, default=None,
                        help="worker processes of the local Dask cluster, one thread each (default: all cores)")
     sweep.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="submit to a running Dask scheduler (e.g. tcp://host:8786) instead of a local cluster")
-    sweep.add_argument("--report", action="store_true", help="only print and write the report of the runs so far")
-    sweep.add_argument("--retry-failed", action="store_true", help="also run again the runs recorded as failed")
+                       help="submit to a running Dask scheduler (e.g. tcp://host:8786) instead of a local cluster "
+                            "(default: a local cluster)")
+    sweep.add_argument("--report", action="store_true",
+                       help="only print and write the report of the runs so far (default: run what is missing, then "
+                            "report)")
+    sweep.add_argument("--retry-failed", action="store_true",
+                       help="also run again the runs recorded as failed (default: leave them recorded as failed)")
     sweep.add_argument("--retries", type=_integer(0), default=3,
                        help="times a run is restarted after its worker died (default 3)")
 
@@ -260,6 +295,14 @@ def train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     overrides = _parse_overrides(args.set)  # bad names fail here, before any data is loaded
     method_options = _parse_method_options(args.option)
+    _check_contradictions(args, overrides)
+    if args.config is not None:
+        _apply_recorded_run(args, overrides, method_options)
+    if args.task is None:
+        raise ValueError("the task argument is required (yinyang, mnist, fashion-mnist or nmnist) unless --config "
+                         "names a recorded run.json")
+    args.seed = 0 if args.seed is None else args.seed
+    args.method = "timing" if args.method is None else args.method
     if "loss" in overrides:  # the loss decides the architecture (a read-out for "vmax"), so it goes to make_task
         args.loss = overrides.pop("loss")
     _check_settings(args, overrides, method_options)
@@ -267,26 +310,101 @@ def train(args: argparse.Namespace) -> int:
     mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
     with rundir.prepare(out, mode):
         task, config, trainer = _set_up(args, overrides, method_options, out)
+        if trainer.epoch < config.epochs and _kernels_need_compiling():
+            print("eventsnn: compiling the simulation kernels (first run after installing or updating eventsnn; "
+                  "about 30 s, then cached)", flush=True)
+        layers = task.net.layer_names
         # without progress bars (logs, CI) each epoch's line is printed as soon as it is done
-        history = trainer.fit(on_epoch=None if config.progress else lambda row: print(format_metrics(row),
+        history = trainer.fit(on_epoch=None if config.progress else lambda row: print(format_metrics(row, layers),
                                                                                         flush=True))
         final = trainer.evaluate(task.test_inputs, task.test_labels)
-        _save_model(os.path.join(out, "model.npz"), task.net, task.readout, run_id=trainer.run_id)
-        write_json(os.path.join(out, "metrics.json"), history)
-        _write_csv(os.path.join(out, "metrics.csv"), history)
-        raster_path = _save_raster(os.path.join(out, "raster.png"), task.net, task.test_inputs[0], config.t_max,
-                                   task.readout, int(task.test_labels[0]))
-        _mark_finished(os.path.join(out, "run.json"))
+        written = [os.path.join(out, name) for name in ("model.npz", "metrics.json", "metrics.csv", "raster.png",
+                                                        "checkpoint.npz", "run.json")]
+        _save_model(written[0], task.net, task.readout, run_id=trainer.run_id)
+        write_json(written[1], history)
+        _write_csv(written[2], history, layers)
+        _save_raster(written[3], task.net, task.test_inputs[0], config.t_max, task.readout,
+                     int(task.test_labels[0]), config.loss)
+        _mark_finished(written[5])
     fwd = sum(r["forward_s"] for r in history)
     bwd = sum(r["backward_s"] for r in history)
-    print(f"test accuracy {100 * final.accuracy:.2f}% | spikes per sample: "
-          + ", ".join(f"{name} {s:.1f}" for name, s in zip(task.net.layer_names, final.spikes_per_sample))
-          + " | silent neurons: " + ", ".join(f"{name} {100 * s:.0f}%" for name, s in
-                                              zip(task.net.layer_names, final.silent_fraction)))
+    print(f"test accuracy {100 * final.accuracy:.2f}% | spikes per test sample: "
+          + ", ".join(f"{name} {s:.1f}" for name, s in zip(layers, final.spikes_per_sample))
+          + " | neurons that never fired on the test set: "
+          + ", ".join(f"{name} {100 * s:.0f}%" for name, s in zip(layers, final.silent_fraction)))
     print(f"wall time {time.perf_counter() - started:.1f} s (forward {fwd:.1f} s, backward {bwd:.1f} s, "
-          f"backward/forward {bwd / max(fwd, 1e-12):.2f}); files: {out}/model.npz, metrics.json, metrics.csv, "
-          f"{raster_path}")
+          f"backward/forward {bwd / max(fwd, 1e-12):.2f})")
+    print("files: " + ", ".join(written), flush=True)
     return 0
+
+
+# command-line options that set a TrainConfig field, which --set could set too
+_OPTION_FIELDS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "spike_penalty": "spike_penalty",
+                  "grad_clip": "grad_clip", "method": "method", "loss": "loss", "seed": "seed"}
+
+
+def _check_contradictions(args: argparse.Namespace, overrides: dict) -> None:
+    """A setting given both by its own option and by ``--set`` with another value is refused, not resolved
+    silently in favour of one of them."""
+    for attribute, name in _OPTION_FIELDS.items():
+        value = getattr(args, attribute)
+        if value is not None and name in overrides and overrides[name] != value:
+            option = "--" + attribute.replace("_", "-")
+            raise ValueError(f"{option} {value} contradicts --set {name}={overrides[name]}; give only one of them")
+
+
+def _apply_recorded_run(args: argparse.Namespace, overrides: dict, method_options: dict) -> None:
+    """Fill the settings the command line leaves open from the run recorded in ``args.config`` (a ``run.json``):
+    task, preset, network width, seed, sample counts, neuron time constants and every training setting. Options
+    given on the command line win; a task or preset other than the recorded one is refused (the recorded
+    settings were made for it), as is a run.json that does not describe a run (checked before any data is
+    loaded)."""
+    from eventsnn._file_validation import read_json
+    from eventsnn.runs import _checked_run_info
+    file = args.config
+    info = read_json(file)
+    shape = _checked_run_info(info, file)
+    for option, name in (("task", "task"), ("--preset", "preset")):
+        given, recorded = getattr(args, name), info.get(name)
+        if given is not None and given != recorded:
+            raise ValueError(f"{option} {given!r} contradicts --config {file}, a run of {name} {recorded!r}: leave "
+                             f"{option} out to re-launch that run")
+    args.task, args.preset = info["task"], info.get("preset")
+    sizes, n_classes = shape["sizes"], shape["n_classes"]
+    if args.hidden is None and (len(sizes) > 2 or n_classes is not None):
+        args.hidden = sizes[1]
+    explicit = {name: getattr(args, attribute) for attribute, name in _OPTION_FIELDS.items()}
+    for name in ("seed", "n_train", "n_test", "tau_mem", "tau_syn"):
+        if getattr(args, name) is None:
+            setattr(args, name, info[name])
+    # the validation split as recorded: a run without one (--no-validation, or a run.json from before validation
+    # splits existed, which has no "selection") is re-launched without one
+    if not args.no_validation and (info.get("selection") or {}).get("split", "none") == "none":
+        args.no_validation = True
+    if args.n_validation is None:
+        args.n_validation = info.get("n_validation")
+    for name, value in info["config"].items():
+        if name in overrides or explicit.get(name) is not None or name == "validation_split":
+            continue  # validation_split is recorded from the split the task builds, not set
+        if name == "method_options":  # the recorded method's options, unless another method is asked for
+            if explicit["method"] in (None, info["config"].get("method")) and isinstance(value, dict):
+                method_options.update({key: item for key, item in value.items() if key not in method_options})
+        elif name in ("epochs", "method", "loss"):  # passed to make_task / set by their own options
+            setattr(args, name, value)
+        else:
+            overrides[name] = tuple(value) if name == "input_shape" and value is not None else value
+
+
+def _kernels_need_compiling() -> bool:
+    """Whether numba's cache lacks the simulation kernel every task runs first, so that it (and the kernels with
+    it) will be compiled before the first batch, which takes tens of seconds. Only looks for the cache's index
+    file: no compilation, no import of numba's compiler."""
+    from eventsnn._kernels import forward
+    try:
+        index = forward.layer_forward._cache._cache_file._index_path
+    except AttributeError:  # another numba version's internals: no notice rather than a wrong one
+        return False
+    return not os.path.exists(index)
 
 
 def _check_settings(args: argparse.Namespace, overrides: dict, method_options: dict) -> None:
@@ -327,10 +445,10 @@ def _set_up(args: argparse.Namespace, overrides: dict, method_options: dict, out
         setattr(config, name, value)
     config.progress = not args.no_progress
     config.__post_init__()
-    sizes = [task.net.populations[n].size for n in task.net.populations]
-    if task.readout is not None:
-        sizes.append(f"{task.readout.n_classes}(read-out)")
-    print(f"eventsnn: task {args.task}, network {'-'.join(map(str, sizes))}, {len(task.train_inputs)} train / "
+    sizes = [int(task.net.populations[n].size) for n in task.net.populations]
+    readout_classes = None if task.readout is None else int(task.readout.n_classes)
+    shown = sizes + ([] if readout_classes is None else [f"{readout_classes}(read-out)"])
+    print(f"eventsnn: task {args.task}, network {'-'.join(map(str, shown))}, {len(task.train_inputs)} train / "
           f"{len(task.test_inputs)} test samples, {config.epochs} epochs, seed {args.seed}, method {config.method}, "
           f"output {out}", flush=True)
     info_path = os.path.join(out, "run.json")
@@ -341,8 +459,8 @@ def _set_up(args: argparse.Namespace, overrides: dict, method_options: dict, out
                       validation_inputs=task.validation_inputs, validation_labels=task.validation_labels)
     if trainer.run_id is None:  # a new run, or one of an older version without ids
         trainer.run_id = rundir.new_run_id()
-    _write_run_info(info_path, args, sizes, task.net.populations[task.net.layer_names[0]].neuron, config,
-                    resumed_at_epoch=trainer.epoch, previous=previous, run_id=trainer.run_id,
+    _write_run_info(info_path, args, sizes, readout_classes, task.net.populations[task.net.layer_names[0]].neuron,
+                    config, resumed_at_epoch=trainer.epoch, previous=previous, run_id=trainer.run_id,
                     selection=task.selection)
     return task, config, trainer
 
@@ -361,10 +479,12 @@ def _previous_run_info(path: str) -> dict:
     return info
 
 
-def _write_run_info(path: str, args: argparse.Namespace, sizes: list, neuron, config, resumed_at_epoch: int,
-                    previous: dict, run_id: str, selection: dict | None = None) -> None:
+def _write_run_info(path: str, args: argparse.Namespace, sizes: list[int], readout_classes: int | None, neuron,
+                    config, resumed_at_epoch: int, previous: dict, run_id: str, selection: dict | None = None) -> None:
     """``run.json``: what produced this run directory (command line, network, neuron, every training setting), so
-    that ``eventsnn summary`` and the studies can tell runs apart. A resumed run keeps the first entry's start and
+    that ``eventsnn summary`` and the studies can tell runs apart and ``train --config`` can re-launch it. Numbers
+    are JSON numbers: ``network`` lists the sizes of the spiking populations (inputs first), ``readout_classes``
+    the classes of a leaky-integrator read-out (null without one). A resumed run keeps the first entry's start and
     lists each resumption; ``finished_at`` is added once the run's final files are written."""
     import datetime
 
@@ -372,7 +492,8 @@ def _write_run_info(path: str, args: argparse.Namespace, sizes: list, neuron, co
     from eventsnn._atomic import write_json
     from eventsnn.training import run_settings
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    info = {"task": args.task, "preset": args.preset, "network": [str(s) for s in sizes], "seed": args.seed,
+    info = {"task": args.task, "preset": args.preset, "network": list(sizes),
+            "readout_classes": readout_classes, "seed": args.seed,
             "n_train": args.n_train, "n_test": args.n_test, "tau_mem": neuron.tau_mem, "tau_syn": neuron.tau_syn,
             "reset_current": bool(neuron.reset_current),
             "config": run_settings(config),
@@ -458,32 +579,47 @@ def _save_model(path: str, net, readout=None, run_id: str | None = None) -> None
     save(path, net, readout, metadata=None if run_id is None else {"run_id": run_id})
 
 
-def _write_csv(path: str, history: list[dict]) -> None:
-    # the union over rows, in first-seen order: a resumed run's older rows may lack metrics added since
-    keys = list(dict.fromkeys(k for row in history for k in row if not isinstance(row[k], list)))
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=keys + ["test_spikes_per_sample", "test_silent_fraction"],
-                            extrasaction="ignore")
-    writer.writeheader()
+def _write_csv(path: str, history: list[dict], layer_names: Sequence[str] | None = None) -> None:
+    """``metrics.csv``: one row per epoch, one column per number. A per-layer metric (a list in the row, e.g.
+    ``test_spikes_per_sample``) becomes one column per layer, ``test_spikes_per_sample_layer1``, ... (suffixed with
+    ``layer_names``, default ``layer1``, ``layer2``, ...)."""
+    def suffixes(n: int) -> list[str]:
+        if layer_names is not None and len(layer_names) == n:
+            return list(layer_names)
+        return [f"layer{k + 1}" for k in range(n)]
+
+    flat_rows = []
     for row in history:
-        flat = dict(row)
-        for key in ("test_spikes_per_sample", "test_silent_fraction"):
-            if key in flat:
-                flat[key] = ";".join(f"{v:.4g}" for v in flat[key])
-        writer.writerow(flat)
+        flat = {}
+        for key, value in row.items():
+            if isinstance(value, list):
+                flat.update({f"{key}_{suffix}": item for suffix, item in zip(suffixes(len(value)), value)})
+            else:
+                flat[key] = value
+        flat_rows.append(flat)
+    # the union over rows, in first-seen order: a resumed run's older rows may lack metrics added since
+    keys = list(dict.fromkeys(key for row in flat_rows for key in row))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=keys, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(flat_rows)
     from eventsnn._atomic import atomic_write
     with atomic_write(path, "w") as handle:
         handle.write(buffer.getvalue())
 
 
-def _save_raster(path: str, net, sample, t_max: float, readout=None, label: int | None = None) -> str:
+def _save_raster(path: str, net, sample, t_max: float, readout=None, label: int | None = None,
+                 loss: str = "first_spike") -> str:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from eventsnn import plot
     from eventsnn.simulate import simulate
+    from eventsnn.training import _prediction
     rec = simulate(net, sample, t_max)
+    v_max = None if readout is None else readout.maxima(rec.layers[-1], t_max).values
+    predicted = _prediction(rec, loss, v_max)
     fig, axes = plt.subplots(2, 1, figsize=(8, 6), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
     plot.raster(rec, ax=axes[0])
     if readout is None:
@@ -492,11 +628,21 @@ def _save_raster(path: str, net, sample, t_max: float, readout=None, label: int 
         plot.membrane_traces(rec, rec.layer_names[-1], neurons, ax=axes[1])
     else:
         plot.readout_potentials(readout, rec.layers[-1], t_max, ax=axes[1], label=label)
-    axes[0].set_title("first test sample after training")
+    axes[0].set_title(_raster_title(label, predicted))
     fig.tight_layout()
     plot.save_figure(fig, path)
     plt.close(fig)
     return path
+
+
+def _raster_title(label: int | None, predicted: int) -> str:
+    """Title of the training raster: the sample's label and the trained network's prediction (-1: no output
+    spike, so no prediction)."""
+    guess = "no output spike, no prediction" if predicted < 0 else f"predicted {predicted}"
+    if label is None:
+        return f"first test sample after training: {guess}"
+    verdict = "correct" if predicted == label else "wrong"
+    return f"first test sample after training: label {label}, {guess} ({verdict})"
 
 
 if __name__ == "__main__":

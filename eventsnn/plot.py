@@ -130,13 +130,15 @@ def _is_number(value: object) -> bool:
 # raster
 def raster(record: Record, ax: "Axes | None" = None, populations: Sequence[str] | None = None,
            colors: Mapping[str, Color] | Sequence[Color] | None = None, include_inputs: bool = True,
-           marker_size: float | None = None) -> "Axes":
+           marker_size: float | None = None, equal_bands: bool = False, min_band: float = 0.15) -> "Axes":
     """Spike raster of a simulated sample, populations stacked vertically.
 
     Each spike is a short vertical tick at (time, row); the rows of the first population drawn are at the
     bottom (inputs first by default, then every neuron population in ``record.layer_names`` order, so the
     output is on top). Each population has one colour; its name labels the y axis at the middle of its block
-    (in the same colour) and thin horizontal lines separate the blocks.
+    (in the same colour) and thin horizontal lines separate the blocks. A block's height is proportional to the
+    population's size, but at least ``min_band`` of the axes, so that 3 output or 5 input neurons next to
+    hundreds of hidden ones stay readable (``equal_bands``: every block the same height).
 
     Parameters
     ----------
@@ -153,7 +155,12 @@ def raster(record: Record, ax: "Axes | None" = None, populations: Sequence[str] 
     include_inputs : bool
         Draw the input populations (only used when ``populations`` is None). Default True.
     marker_size : float, optional
-        Height of a spike tick in points. Default: fit the row height of the axes (2.5 to 8 points).
+        Height of a spike tick in points. Default: fit each population's row height (2.5 to 8 points).
+    equal_bands : bool
+        Give every population a block of the same height. Default False.
+    min_band : float
+        Smallest block height as a fraction of the axes, in [0, 1) (0: heights exactly proportional to the
+        population sizes). Default 0.15; with more populations than ``1 / min_band``, blocks are equal.
 
     Returns
     -------
@@ -196,24 +203,33 @@ def raster(record: Record, ax: "Axes | None" = None, populations: Sequence[str] 
         marker_size = float(marker_size)
         if not (math.isfinite(marker_size) and marker_size > 0.0):
             raise ValueError(f"marker_size must be a finite number > 0 (points), got {marker_size!r}")
+    if not isinstance(equal_bands, (bool, np.bool_)):
+        raise TypeError(f"equal_bands must be True or False, got {equal_bands!r}")
+    min_band = float(min_band)
+    if not 0.0 <= min_band < 1.0:
+        raise ValueError(f"min_band must be a fraction of the axes height in [0, 1), got {min_band!r}")
 
     ax = _new_axes(ax)
     sizes = [record.population(n).n_neurons for n in names]
     n_rows = sum(sizes)
-    if marker_size is None:
-        fig = ax.get_figure()
-        height_points = ax.get_position().height * fig.get_figheight() * 72.0
-        marker_size = float(np.clip(1.2 * height_points / max(n_rows, 1), 2.5, 8.0))
-    offset = 0
+    # the y axis keeps one unit per neuron overall ([-0.5, n_rows - 0.5]); each population's block is a share of it
+    fractions = _band_fractions(sizes, min_band=min_band, equal=bool(equal_bands))
+    fig = ax.get_figure()
+    height_points = ax.get_position().height * fig.get_figheight() * 72.0
+    bottom = -0.5
     centres, separators = [], []
-    for name, size in zip(names, sizes):
+    for name, size, fraction in zip(names, sizes, fractions):
+        band = fraction * n_rows
+        row = band / max(size, 1)  # height of one neuron's row in y units
+        size_points = marker_size if marker_size is not None else \
+            float(np.clip(1.2 * height_points * row / max(n_rows, 1), 2.5, 8.0))
         spikes = record.population(name)
         keep = spikes.times <= record.t_max
-        ax.scatter(spikes.times[keep], spikes.neurons[keep] + offset, s=marker_size ** 2, marker="|",
-                   color=palette[name], linewidths=max(0.6, min(1.5, marker_size / 4.0)), label=name)
-        centres.append(offset + (size - 1) / 2.0)
-        offset += size
-        separators.append(offset - 0.5)
+        ax.scatter(spikes.times[keep], bottom + (spikes.neurons[keep] + 0.5) * row, s=size_points ** 2, marker="|",
+                   color=palette[name], linewidths=max(0.6, min(1.5, size_points / 4.0)), label=name)
+        centres.append(bottom + band / 2.0)
+        bottom += band
+        separators.append(bottom)
     for y in separators[:-1]:
         ax.axhline(y, color=SEPARATOR_COLOR, linewidth=0.8, zorder=0)
     ax.set_xlim(0.0, record.t_max)
@@ -226,6 +242,38 @@ def raster(record: Record, ax: "Axes | None" = None, populations: Sequence[str] 
     _set_time_xlabel(ax)
     ax.set_ylabel("neuron (by population)")
     return ax
+
+
+def _band_fractions(sizes: Sequence[int], *, min_band: float = 0.15, equal: bool = False) -> list[float]:
+    """Share of a raster's height given to each population: proportional to its size, but at least ``min_band``
+    (the larger populations give up height in proportion to their sizes); equal shares with ``equal`` or when
+    ``min_band`` times the number of populations reaches 1.
+
+    Examples
+    --------
+    >>> [round(f, 3) for f in _band_fractions([5, 200, 3])]
+    [0.15, 0.7, 0.15]
+    >>> _band_fractions([5, 200, 3], min_band=0.0) == [5 / 208, 200 / 208, 3 / 208]
+    True
+    >>> _band_fractions([5, 200, 3], equal=True)
+    [0.3333333333333333, 0.3333333333333333, 0.3333333333333333]
+    """
+    weights = np.maximum(np.asarray(sizes, dtype=np.float64), 1.0)
+    n = len(weights)
+    if n == 0:
+        return []
+    if equal or min_band * n >= 1.0:
+        return [1.0 / n] * n
+    fractions = weights / weights.sum()
+    raised = np.zeros(n, dtype=bool)
+    # raising a small population shrinks the others, which may push another one below the minimum: repeat (at most
+    # n times; some population always stays above the minimum since min_band * n < 1)
+    while np.any(small := (fractions < min_band) & ~raised):
+        raised |= small
+        free = ~raised
+        fractions[raised] = min_band
+        fractions[free] = weights[free] / weights[free].sum() * (1.0 - min_band * raised.sum())
+    return [float(f) for f in fractions]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -487,7 +535,7 @@ def accuracy_curves(runs: Sequence["RunSummary"], ax: "Axes | None" = None, labe
     """Test accuracy (%) per epoch of several runs (e.g. seeds) on one axes, with their mean.
 
     Each run is a thin line; the mean over the runs that reached an epoch is drawn thick where at least two runs
-    have that epoch. Use :func:`eventsnn.runs.read_run` to load run directories.
+    have that epoch, one mean per group of runs with the same settings (:func:`eventsnn.runs.group_runs`). Use :func:`eventsnn.runs.read_run` to load run directories.
 
     Parameters
     ----------
@@ -511,7 +559,11 @@ def accuracy_curves(runs: Sequence["RunSummary"], ax: "Axes | None" = None, labe
     if len(labels) != len(runs):
         raise ValueError(f"got {len(labels)} labels for {len(runs)} runs")
     ax = _new_axes(ax)
-    by_epoch: dict[float, list[float]] = {}
+    from eventsnn.runs import group_runs
+    # runs with different settings are never averaged together: one mean per group of like runs (seeds)
+    groups = group_runs(runs)
+    group_of = {id(r): g for g, group in enumerate(groups) for r in group}
+    by_epoch: list[dict[float, list[float]]] = [{} for _ in groups]
     for k, (r, label) in enumerate(zip(runs, labels)):
         rows = [(float(m["epoch"]), 100.0 * float(m["test_accuracy"])) for m in r.history
                 if _is_number(m.get("epoch")) and _is_number(m.get("test_accuracy"))]
@@ -520,11 +572,13 @@ def accuracy_curves(runs: Sequence["RunSummary"], ax: "Axes | None" = None, labe
         x, y = np.array(rows).T
         ax.plot(x, y, linewidth=0.8, alpha=0.7, color=f"C{k % 10}", label=label)
         for epoch, accuracy in rows:
-            by_epoch.setdefault(epoch, []).append(accuracy)
-    shared = sorted(e for e, values in by_epoch.items() if len(values) >= 2)
-    if shared:
-        ax.plot(shared, [float(np.mean(by_epoch[e])) for e in shared], color="black", linewidth=2.0,
-                label="mean of runs")
+            by_epoch[group_of[id(r)]].setdefault(epoch, []).append(accuracy)
+    for g, values_by_epoch in enumerate(by_epoch):
+        shared = sorted(e for e, values in values_by_epoch.items() if len(values) >= 2)
+        if shared:
+            ax.plot(shared, [float(np.mean(values_by_epoch[e])) for e in shared], color="black", linewidth=2.0,
+                    linestyle=("-", "--", ":", "-.")[g % 4],
+                    label="mean of runs" if len(groups) == 1 else f"mean of group {g + 1}")
     ax.set_xlabel("epoch")
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3)

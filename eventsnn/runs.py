@@ -98,17 +98,103 @@ def read_run(path: str | os.PathLike) -> RunSummary:
         backward_forward=backward / forward if forward > 0.0 else math.nan, history=history, settings=settings)
 
 
+# run.json fields that say how a run was carried out, not what was run: a re-launch with another seed (or resumed,
+# or by another version of eventsnn) is the same experiment
+BOOKKEEPING = ("seed", "argv", "started_at", "finished_at", "resumed", "run_id", "eventsnn_version")
+
+
+def comparable_settings(info: dict) -> dict:
+    """The settings of a run that make it a different experiment: its ``run.json`` without the seed and the run's
+    bookkeeping (:data:`BOOKKEEPING`), flattened to ``{"task": ..., "config.lr": ...}``; the ``network`` of an
+    older ``run.json`` (sizes as strings) reads as the current one (numbers, ``readout_classes``).
+
+    Examples
+    --------
+    >>> comparable_settings({"task": "yinyang", "seed": 3, "network": ["5", "200", "3"],
+    ...                      "config": {"lr": 0.003, "seed": 3}, "run_id": "x"})
+    {'task': 'yinyang', 'network': [5, 200, 3], 'readout_classes': None, 'config.lr': 0.003}
+    """
+    flat = {}
+    for name, value in info.items():
+        if name in BOOKKEEPING:
+            continue
+        if name == "config" and isinstance(value, dict):
+            flat.update({f"config.{key}": item for key, item in value.items() if key not in BOOKKEEPING})
+        elif name == "network" and isinstance(value, list):
+            sizes, n_classes = _network_sizes(value)
+            flat["network"] = sizes if sizes is not None else value
+            flat["readout_classes"] = info.get("readout_classes", n_classes)
+        else:
+            flat[name] = value
+    return flat
+
+
+def differing_settings(runs: Sequence[RunSummary]) -> list[str]:
+    """Names of the :func:`comparable_settings` in which the runs differ (a setting one run lacks differs)."""
+    settings = [comparable_settings(r.settings) for r in runs]
+    names = list(dict.fromkeys(name for each in settings for name in each))
+    return [name for name in names if len({json.dumps(each.get(name, _MISSING), sort_keys=True)
+                                           for each in settings}) > 1]
+
+
+def group_runs(runs: Sequence[RunSummary]) -> list[list[RunSummary]]:
+    """The runs grouped by their :func:`comparable_settings` (runs that differ only in seed and bookkeeping),
+    groups in order of their first run."""
+    groups: dict[str, list[RunSummary]] = {}
+    for run in runs:
+        groups.setdefault(json.dumps(comparable_settings(run.settings), sort_keys=True), []).append(run)
+    return list(groups.values())
+
+
+_MISSING = "(not set)"
+
+
+def _values_of(runs: Sequence[RunSummary], name: str) -> list[tuple[str, str]]:
+    """(value, the runs that have it) of one setting, for messages."""
+    paths: dict[str, list[str]] = {}
+    for run in runs:
+        value = comparable_settings(run.settings).get(name, _MISSING)
+        paths.setdefault(value if value is _MISSING else json.dumps(value), []).append(run.path)
+    return [(value, ", ".join(names)) for value, names in paths.items()]
+
+
+def _network_sizes(network: list) -> tuple[list[int] | None, int | None]:
+    """(spiking layer sizes, read-out classes or None) of a run.json's ``network``: numbers (current files) or
+    strings with a last ``"<n>(read-out)"`` entry (older files); (None, None) if it is neither."""
+    entries = list(network)
+    n_classes = None
+    if entries and isinstance(entries[-1], str) and entries[-1].endswith("(read-out)"):
+        n_classes = entries.pop()[:-len("(read-out)")]
+        if not n_classes.isdigit():
+            return None, None
+        n_classes = int(n_classes)
+    sizes = []
+    for entry in entries:
+        if isinstance(entry, str) and entry.isdigit():
+            entry = int(entry)
+        if isinstance(entry, bool) or not isinstance(entry, int):
+            return None, None
+        sizes.append(entry)
+    return sizes, n_classes
+
+
 def seed_statistics(runs: Sequence[RunSummary]) -> SeedStatistics:
     """Statistics over the runs that have a last-epoch test accuracy.
 
     Raises
     ------
     ValueError
-        If no run has a test accuracy.
+        If no run has a test accuracy, or if the runs differ in a setting other than the seed
+        (:func:`comparable_settings`); the message names the differing settings and their values.
     """
     scored = [r for r in runs if r.test_accuracy is not None]
     if not scored:
         raise ValueError("no run has a test accuracy to summarise")
+    differing = differing_settings(scored)
+    if differing:
+        raise ValueError("cannot average runs with different settings: " + "; ".join(
+            f"{name} " + " vs ".join(f"{value} ({paths})" for value, paths in _values_of(scored, name))
+            for name in differing))
     accuracies = [r.test_accuracy for r in scored]
     n_layers = min((len(r.spikes_per_sample) for r in scored), default=0)
     spikes = tuple(statistics.fmean(r.spikes_per_sample[k] for r in scored) for k in range(n_layers))
@@ -117,26 +203,44 @@ def seed_statistics(runs: Sequence[RunSummary]) -> SeedStatistics:
 
 
 def format_summary(runs: Sequence[RunSummary]) -> str:
-    """A plain-text table of the runs and, for two or more runs, their mean +- std line."""
+    """A plain-text table of the runs (full paths), grouped by settings, with a mean +- std line per group of two
+    or more runs.
+
+    Runs are grouped by :func:`comparable_settings` (``run.json`` without the seed and bookkeeping; runs without a
+    ``run.json`` form one group): only runs of one group are averaged. When there are several groups, a first line
+    names the settings in which they differ and each group's heading gives its values.
+    """
 
     def percent(value: float | None) -> str:
         return "-" if value is None else f"{100 * value:.2f}"
 
-    lines = [f"{'run':<40} {'epoch':>5} {'test %':>7} {'best %':>7} {'train %':>7} {'s/epoch':>8} {'bwd/fwd':>7}  "
-             "spikes per test sample (per layer)"]
-    for r in runs:
-        name = r.path if len(r.path) <= 40 else "..." + r.path[-37:]
-        lines.append(f"{name:<40} {r.epochs:>5} {percent(r.test_accuracy):>7} {percent(r.best_test_accuracy):>7} "
-                     f"{percent(r.train_accuracy):>7} {r.median_epoch_s:>8.1f} {r.backward_forward:>7.2f}  "
-                     + " / ".join(f"{s:.1f}" for s in r.spikes_per_sample))
-    if len(runs) >= 2:
-        stats = seed_statistics(runs)
-        epochs = sorted({r.epochs for r in runs})
-        note = "" if len(epochs) == 1 else f" (runs at different epochs: {epochs})"
-        lines.append(f"last-epoch test accuracy over {stats.n_runs} runs: {100 * stats.mean:.2f} +- "
-                     f"{100 * stats.std:.2f} % (population std; min {100 * stats.minimum:.2f}, max "
-                     f"{100 * stats.maximum:.2f}); mean spikes per sample "
-                     + " / ".join(f"{s:.1f}" for s in stats.mean_spikes_per_sample) + note)
+    width = max([3] + [len(r.path) for r in runs])
+    header = (f"{'run':<{width}} {'epoch':>5} {'test %':>7} {'best %':>7} {'train %':>8} {'s/epoch':>8} "
+              f"{'bwd/fwd':>7}  spikes per test sample (per layer)")
+    groups = group_runs(runs)
+    differing = differing_settings(runs)
+    lines = []
+    if len(groups) > 1:
+        lines.append(f"{len(groups)} groups of runs with different settings, each averaged on its own; they differ "
+                     f"in: {', '.join(differing)}")
+    for number, group in enumerate(groups, start=1):
+        if len(groups) > 1:
+            settings = comparable_settings(group[0].settings)
+            lines.append(f"group {number}: " + ", ".join(f"{name} {json.dumps(settings.get(name, _MISSING))}"
+                                                        for name in differing))
+        lines.append(header)
+        for r in group:
+            lines.append(f"{r.path:<{width}} {r.epochs:>5} {percent(r.test_accuracy):>7} "
+                         f"{percent(r.best_test_accuracy):>7} {percent(r.train_accuracy):>8} {r.median_epoch_s:>8.1f} "
+                         f"{r.backward_forward:>7.2f}  " + " / ".join(f"{s:.1f}" for s in r.spikes_per_sample))
+        if len(group) >= 2 and any(r.test_accuracy is not None for r in group):
+            stats = seed_statistics(group)
+            epochs = sorted({r.epochs for r in group})
+            note = "" if len(epochs) == 1 else f" (runs at different epochs: {epochs})"
+            lines.append(f"last-epoch test accuracy over {stats.n_runs} runs: {100 * stats.mean:.2f} +- "
+                         f"{100 * stats.std:.2f} % (population std; min {100 * stats.minimum:.2f}, max "
+                         f"{100 * stats.maximum:.2f}); mean spikes per sample "
+                         + " / ".join(f"{s:.1f}" for s in stats.mean_spikes_per_sample) + note)
     lines.append("best % = highest test accuracy of any epoch, for reference only (selecting it would tune on the "
                  "test set)")
     return "\n".join(lines)
@@ -274,7 +378,7 @@ def load_trained(path: str | os.PathLike, *, data_path: str | None = None, n_tra
 
 _INFO_TYPES = {"task": (str,), "seed": (int,), "n_train": (int, type(None)), "n_test": (int, type(None)),
                "tau_mem": (int, float), "tau_syn": (int, float), "preset": (str, type(None)), "config": (dict,),
-               "network": (list,), "run_id": (str, type(None))}
+               "network": (list,), "run_id": (str, type(None)), "readout_classes": (int, type(None))}
 
 
 def _checked_run_info(info: object, file: str) -> dict:
@@ -285,7 +389,7 @@ def _checked_run_info(info: object, file: str) -> dict:
     if not isinstance(info, dict):
         raise FileFormatError(f"{file} must hold a JSON object, got {type(info).__name__}")
     for name, types in _INFO_TYPES.items():
-        if name == "run_id" and name not in info or name == "preset" and name not in info:
+        if name in ("run_id", "preset", "readout_classes") and name not in info:  # absent from older files
             continue
         if name not in info:
             raise FileFormatError(f"{file}: field {name!r} is missing")
@@ -309,11 +413,14 @@ def _checked_run_info(info: object, file: str) -> dict:
     if "loss" not in info["config"]:
         raise FileFormatError(f"{file}: field 'config' lacks the setting 'loss'")
     network = info["network"]
-    entries = [str(entry) for entry in network]
-    n_classes = None
-    if entries and entries[-1].endswith("(read-out)"):
-        n_classes = entries.pop()[:-len("(read-out)")]
-    if len(entries) < 2 or not all(e.isdigit() and int(e) > 0 for e in entries + ([n_classes] if n_classes else [])):
+    sizes, n_classes = _network_sizes(network)
+    if "readout_classes" in info:  # current files: numbers, the read-out in its own field
+        n_classes = info["readout_classes"]
+        if any(isinstance(entry, str) for entry in network) or n_classes is not None and (
+                isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 1):
+            raise FileFormatError(f"{file}: fields 'network' {network!r} and 'readout_classes' {n_classes!r} must be "
+                                  f"layer sizes such as [784, 350] and an int >= 1 or null")
+    if sizes is None or len(sizes) < 2 or min(sizes) < 1 or n_classes is not None and n_classes < 1:
         raise FileFormatError(f"{file}: field 'network' is {network!r}, expected layer sizes such as "
-                              f"['5', '200', '3'] or ['784', '350', '10(read-out)']")
-    return {"sizes": [int(e) for e in entries], "n_classes": None if n_classes is None else int(n_classes)}
+                              f"[5, 200, 3], or [784, 350] with 'readout_classes': 10")
+    return {"sizes": sizes, "n_classes": n_classes}

@@ -363,7 +363,7 @@ class Trainer:
                 self.save_checkpoint(self.checkpoint_path)
                 write_json(os.path.join(self.out_dir, "metrics.json"), self.history)
             if cfg.progress:
-                print(format_metrics(metrics), flush=True)
+                print(format_metrics(metrics, self.net.layer_names), flush=True)
             if on_epoch is not None:
                 on_epoch(metrics)
         return self.history
@@ -718,16 +718,52 @@ def _checked_set(inputs: SpikeBatch, labels: np.ndarray, n_classes: int, name: s
     return inputs, labels.astype(np.int64)
 
 
-def format_metrics(m: dict) -> str:
-    parts = [f"epoch {m['epoch']:3d}", f"loss {m['loss']:.4f}", f"train acc {100 * m['train_accuracy']:.2f}%"]
-    if m.get("train_silent_label_fraction"):
-        parts.append(f"label silent {100 * m['train_silent_label_fraction']:.1f}%")
-    if "val_accuracy" in m:
-        parts.append(f"val acc {100 * m['val_accuracy']:.2f}%")
-    if "test_accuracy" in m:
-        spikes = "/".join(f"{s:.1f}" for s in m["test_spikes_per_sample"])
-        silent = "/".join(f"{100 * s:.0f}%" for s in m["test_silent_fraction"])
-        parts += [f"test acc {100 * m['test_accuracy']:.2f}%", f"spikes/sample {spikes}", f"silent {silent}"]
+def format_metrics(m: dict, layer_names: Sequence[str] | None = None) -> str:
+    """One log line of an epoch's metrics (a row of ``Trainer.history``), in fixed columns.
+
+    Which columns appear depends only on which keys the row has, and a run's rows all have the same keys, so the
+    columns of a run never appear or disappear from one epoch to the next; numbers have fixed widths so that they
+    line up. The columns: epoch, training loss and accuracy; ``no label spike``, the share of training samples
+    whose label output neuron fired no spike (spiking outputs only); validation accuracy (with a validation split)
+    and test accuracy (``-`` for epochs without a test evaluation); ``spikes/sample``, mean spikes per sample of
+    each layer, and ``never fired``, the share of each layer's neurons that fired on no sample, both on the
+    validation set if there is one, else on the test set; the epoch's wall time (s) and its forward and backward
+    parts.
+
+    Parameters
+    ----------
+    m : dict
+        Metrics of one epoch (``epoch``, ``loss``, ``train_accuracy``, ``epoch_s``, ``forward_s``, ``backward_s``
+        and optionally ``train_silent_label_fraction``, ``val_*`` and ``test_*``).
+    layer_names : sequence of str, optional
+        Names of the network's layers, in order (``Network.layer_names``); default ``layer1``, ``layer2``, ...
+
+    Examples
+    --------
+    >>> row = {"epoch": 3, "loss": 0.25, "train_accuracy": 0.9, "train_silent_label_fraction": 0.0,
+    ...        "test_accuracy": 0.875, "test_spikes_per_sample": [160.62, 10.0], "test_silent_fraction": [0.03, 0.0],
+    ...        "epoch_s": 2.5, "forward_s": 1.0, "backward_s": 1.25}
+    >>> print(format_metrics(row, ["hidden", "output"]))  # doctest: +NORMALIZE_WHITESPACE
+    epoch   3 | loss 0.2500 | train acc  90.00% | no label spike   0.0% | test acc  87.50% |
+    test spikes/sample hidden   160.6 output    10.0 | never fired hidden   3% output   0% | 2.5 s (fwd 1.0 s, bwd 1.2 s)
+    """
+    def per_layer(values: Sequence[float], form: str, unit: str = "") -> str:
+        names = list(layer_names) if layer_names is not None and len(layer_names) == len(values) else \
+            [f"layer{k + 1}" for k in range(len(values))]
+        return " ".join(f"{name} {format(value, form)}{unit}" for name, value in zip(names, values))
+
+    parts = [f"epoch {m['epoch']:3d}", f"loss {m['loss']:.4f}", f"train acc {100 * m['train_accuracy']:6.2f}%"]
+    if "train_silent_label_fraction" in m:
+        parts.append(f"no label spike {100 * m['train_silent_label_fraction']:5.1f}%")
+    # with a validation split the test set is evaluated after the last epoch only: its column is there from the
+    # first epoch on (a dash until then), and the per-layer activity columns follow the set evaluated every epoch
+    watched = "val" if "val_accuracy" in m else "test" if "test_accuracy" in m else None
+    if watched == "val":
+        parts.append(f"val acc {100 * m['val_accuracy']:6.2f}%")
+    if watched is not None:
+        parts.append(f"test acc {100 * m['test_accuracy']:6.2f}%" if "test_accuracy" in m else f"test acc {'-':>7}")
+        parts += [f"{watched} spikes/sample {per_layer(m[f'{watched}_spikes_per_sample'], '7.1f')}",
+                  f"never fired {per_layer([100 * s for s in m[f'{watched}_silent_fraction']], '3.0f', '%')}"]
     parts.append(f"{m['epoch_s']:.1f} s (fwd {m['forward_s']:.1f} s, bwd {m['backward_s']:.1f} s)")
     return " | ".join(parts)
 

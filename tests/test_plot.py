@@ -56,7 +56,7 @@ def _line(ax, gid):
 
 # --------------------------------------------------------------------------------------------------
 def test_raster_draws_every_spike_once(record):
-    ax = plot.raster(record)
+    ax = plot.raster(record, min_band=0.0)  # blocks exactly proportional to the population sizes: one row each
     expected = len(record.inputs["input"]) + sum(len(layer) for layer in record.layers)
     assert _offsets(ax) == expected
     assert [t.get_text() for t in ax.get_yticklabels()] == ["input", "layer1", "layer2"]
@@ -75,6 +75,37 @@ def test_raster_positions_are_the_spikes(record):
     (collection,) = ax.collections
     np.testing.assert_array_equal(collection.get_offsets()[:, 0], record.layers[0].times)
     np.testing.assert_array_equal(collection.get_offsets()[:, 1], record.layers[0].neurons)
+
+
+def test_raster_gives_small_populations_a_readable_band(record):
+    """20 input, 8 hidden and 3 output neurons: proportionally the output block would be 3/31 of the height; with
+    the default minimum band it gets 15 %, with equal bands a third, and each block's neurons stay in order
+    inside it, evenly spaced."""
+    n_rows = 31
+    names = ["input", "layer1", "layer2"]
+    for kwargs, expected in (({}, [20 / 28 * 0.85, 8 / 28 * 0.85, 0.15]),
+                             ({"equal_bands": True}, [1 / 3] * 3),
+                             ({"min_band": 0.0}, [20 / 31, 8 / 31, 3 / 31])):
+        fig, ax = plt.subplots()
+        plot.raster(record, ax=ax, **kwargs)
+        edges = -0.5 + n_rows * np.concatenate([[0.0], np.cumsum(expected)])
+        assert np.allclose([line.get_ydata()[0] for line in ax.get_lines()], edges[1:-1])
+        assert np.allclose(ax.get_yticks(), (edges[:-1] + edges[1:]) / 2)
+        for k, name in enumerate(names):
+            neurons = record.population(name).neurons[record.population(name).times <= T_MAX]
+            rows = ax.collections[k].get_offsets()[:, 1]
+            height = (edges[k + 1] - edges[k]) / record.population(name).n_neurons
+            assert np.allclose(rows, edges[k] + (neurons + 0.5) * height)
+            assert np.all((rows > edges[k]) & (rows < edges[k + 1]))
+        plt.close(fig)
+    # the output's ticks are taller than the input's (fitted to each block's row height)
+    ax = plot.raster(record, equal_bands=True)
+    sizes = [c.get_sizes()[0] for c in ax.collections]
+    assert sizes[2] > sizes[0]
+    with pytest.raises(ValueError, match=r"min_band must be a fraction of the axes height in \[0, 1\), got 1.0"):
+        plot.raster(record, min_band=1.0)
+    with pytest.raises(TypeError, match="equal_bands must be True or False"):
+        plot.raster(record, equal_bands="yes")
 
 
 def test_raster_omits_inputs_after_t_max(record):

@@ -299,12 +299,12 @@ def test_cli_yinyang_smoke(tmp_path):
                              "--n-test", "100", "--no-progress", "--out", str(out)],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert "test accuracy" in result.stdout and "spikes per sample" in result.stdout
+    assert "test accuracy" in result.stdout and "spikes per test sample" in result.stdout
     for name in ("model.npz", "metrics.json", "metrics.csv", "checkpoint.npz", "raster.png", "run.json"):
         assert (out / name).exists(), name
     import json
     info = json.loads((out / "run.json").read_text())
-    assert info["task"] == "yinyang" and info["config"]["epochs"] == 1 and info["network"] == ["5", "200", "3"]
+    assert info["task"] == "yinyang" and info["config"]["epochs"] == 1 and info["network"] == [5, 200, 3]
     assert info["resumed"] == [] and "--n-train" in info["argv"]
     again = subprocess.run([sys.executable, "-m", "eventsnn", "train", "yinyang", "--epochs", "2", "--n-train", "300",
                             "--n-test", "100", "--no-progress", "--out", str(out), "--resume"],
@@ -574,4 +574,5 @@ def test_metrics_csv_has_the_columns_of_every_epoch(tmp_path):
     with open(path) as handle:
         table = list(csv.DictReader(handle))
     assert [r["n_remedy_bumps"] for r in table] == ["", "7"]
-    assert [r["test_spikes_per_sample"] for r in table] == ["10;2.5", "9;2"]
+    assert [(r["test_spikes_per_sample_layer1"], r["test_spikes_per_sample_layer2"]) for r in table] == \
+        [("10.0", "2.5"), ("9.0", "2.0")]
