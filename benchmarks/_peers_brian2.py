@@ -10,8 +10,8 @@ The network is built once per (dt, target) and runs the whole batch in one ``run
 parallel copies of the network (block-diagonal synapses, up to ``max_synapses`` input synapses) and, beyond
 that, back to back in time with the state zeroed at each sample start. (A per-sample ``restore`` + ``run``
 costs ~0.3 s of Brian2 overhead per call, far more than the simulation.) One ``run(T)`` is done before timing
-(code generation and compilation excluded); the timed part is ``Network.run`` of the whole batch. Reported per setting: wall
-and process CPU time of each timed pass over the samples, and the spikes of the last pass.
+(code generation and compilation excluded); the timed part is ``Network.run`` of the whole batch. Reported per
+setting: wall and process CPU time of each timed pass over the samples, and the spikes of the last pass.
 
 Used in-process (``run_settings``) when brian2 imports in forward.py's interpreter, otherwise as a subprocess:
 
@@ -148,8 +148,8 @@ def _run_one(times, neurons, offsets, W_hidden, W_out, t_max, dt, target, n_samp
             break
     hidden_spikes, output_spikes = split(mon_h, n_hidden), split(mon_o, n_out)
     spikes = [(hidden_spikes[b], output_spikes[b]) for b in range(n_samples)]
-    return dict(dt=dt, target=target, n_samples=n_samples, copies=copies, lanes=lanes, segments=segments, setup_s=setup_s, wall=wall, cpu=cpu,
-                spikes=spikes)
+    return dict(dt=dt, target=target, n_samples=n_samples, copies=copies, lanes=lanes, segments=segments,
+                setup_s=setup_s, wall=wall, cpu=cpu, spikes=spikes)
 
 
 def main(argv: list[str]) -> None:

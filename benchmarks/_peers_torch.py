@@ -139,7 +139,8 @@ def main() -> None:
     print(json.dumps({
         "simulator": args.library, "version": version, "torch": torch.__version__, "dt_ms": args.dt,
         "n_steps": int(x.shape[0]), "repeats": args.repeats,
-        "step_ms": 1e3 * statistics.median(total), "step_ms_min": 1e3 * min(total), "forward_ms": 1e3 * statistics.median(forward),
+        "step_ms": 1e3 * statistics.median(total), "step_ms_min": 1e3 * min(total),
+        "forward_ms": 1e3 * statistics.median(forward),
         "backward_ms": 1e3 * statistics.median(backward),
         "hidden_spikes_per_image": hidden / x.shape[1], "output_spikes_per_image": output / x.shape[1],
         "grad_norm": grad_norm, "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,

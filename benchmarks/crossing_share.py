@@ -4,7 +4,12 @@ then replayed through the compiled solver and compared with the compiled hidden-
 
     python benchmarks/crossing_share.py
 """
-import os, sys, pathlib, subprocess, tempfile, time
+import os
+import pathlib
+import subprocess
+import sys
+import tempfile
+import time
 import numpy as np
 
 ARGS = os.path.join(tempfile.gettempdir(), "eventsnn_crossing_args.npy")
@@ -19,7 +24,8 @@ if len(sys.argv) > 1 and sys.argv[1] == "capture":
     args = []
     orig = F.first_crossing
     def fc(v, i, w, p):
-        args.append((v, i, w)); return orig(v, i, w, p)
+        args.append((v, i, w))
+        return orig(v, i, w, p)
     F.first_crossing = fc
     inputs, labels, weights = ts.load_w2(DATA / "workloads" / "w2_batch.npz")
     params = es.LIF(tau_mem=10.0, tau_syn=5.0).kernel_parameters()
@@ -43,7 +49,8 @@ def run_fc(A, p, reps):
     for _ in range(reps):
         for k in range(A.shape[0]):
             r = first_crossing(A[k, 0], A[k, 1], A[k, 2], p)
-            if r < 1e300: s += r
+            if r < 1e300:
+                s += r
     return s
 @njit
 def run_sa(A, p, reps):
@@ -53,9 +60,14 @@ def run_sa(A, p, reps):
             a, b = state_after(A[k, 2] * 0.5, A[k, 0], A[k, 1], p)
             s += a
     return s
-run_fc(A[:10], params, 1); run_sa(A[:10], params, 1)
-t = time.perf_counter(); run_fc(A, params, 20); fc_t = (time.perf_counter() - t) / 20
-t = time.perf_counter(); run_sa(A, params, 20); sa_t = (time.perf_counter() - t) / 20
+run_fc(A[:10], params, 1)
+run_sa(A[:10], params, 1)
+t = time.perf_counter()
+run_fc(A, params, 20)
+fc_t = (time.perf_counter() - t) / 20
+t = time.perf_counter()
+run_sa(A, params, 20)
+sa_t = (time.perf_counter() - t) / 20
 inputs, labels, weights = ts.load_w2(DATA / "workloads" / "w2_batch.npz")
 layer_forward(inputs[0].times, inputs[0].neurons, weights[0], params, 50.0, 1000)
 best = 1e9

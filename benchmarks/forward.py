@@ -1,4 +1,5 @@
-"""W1 and W3 of ../shared/docs/WORKLOADS.md: forward simulation, eventsnn exact vs Brian2 and a NumPy loop, side by side.
+"""W1 and W3 of ../shared/docs/WORKLOADS.md: forward simulation, eventsnn exact vs Brian2 and a NumPy loop, side by
+side.
 
 Workloads (files in ``../shared/data/workloads``, or ``--data DIR`` / ``$EVENTSNN_DATA``, where DIR holds them
 directly or in a ``workloads/`` subfolder):
@@ -302,7 +303,8 @@ def fmt_err(e: dict) -> str:
 def print_table(rows: list, title: str) -> None:
     print(f"\n== {title}")
     print(f"{'simulator':<16} {'setting':<20} {'n':>3} {'ms/sample':>10} {'cpu ms':>9} {'events/s':>9} "
-          f"{'ratio':>7} {'cpu rat':>7} {'hidden':>8} {'output':>7}  {'hidden err MAE/bias/max/miss/extra':<38} output err")
+          f"{'ratio':>7} {'cpu rat':>7} {'hidden':>8} {'output':>7}  "
+          f"{'hidden err MAE/bias/max/miss/extra':<38} output err")
     base = next((r for r in rows if r.get("setting") == "exact, feedforward" and "ms_per_sample" in r), None)
     for r in rows:
         if "error" in r:
@@ -311,8 +313,8 @@ def print_table(rows: list, title: str) -> None:
         ratio = r["ms_per_sample"] / base["ms_per_sample"] if base else float("nan")
         cpu_ratio = r["cpu_ms_per_sample"] / base["cpu_ms_per_sample"] if base else float("nan")
         print(f"{r['simulator']:<16} {r['setting']:<20} {r['n_samples']:>3} {r['ms_per_sample']:>10.3f} "
-              f"{r['cpu_ms_per_sample']:>9.3f} {r['events_per_s'] / 1e6:>8.1f}M {ratio:>7.2f} {cpu_ratio:>7.2f} {r['hidden']:>8} "
-              f"{r['output']:>7}  {fmt_err(r['err_hidden']):<38} {fmt_err(r['err_output'])}")
+              f"{r['cpu_ms_per_sample']:>9.3f} {r['events_per_s'] / 1e6:>8.1f}M {ratio:>7.2f} {cpu_ratio:>7.2f} "
+              f"{r['hidden']:>8} {r['output']:>7}  {fmt_err(r['err_hidden']):<38} {fmt_err(r['err_output'])}")
 
 
 def print_goals(rows: list) -> None:
@@ -425,8 +427,8 @@ def main() -> None:
             if "ms_per_sample" in r:
                 r["ratio_wall"] = r["ms_per_sample"] / base["ms_per_sample"]
                 r["ratio_cpu"] = r["cpu_ms_per_sample"] / base["cpu_ms_per_sample"]
-        print_table(rows, f"{name} (case took {time.perf_counter() - case_start:.0f} s; errors in ms vs eventsnn exact; "
-                          f"ratio = ms/sample / eventsnn feedforward)")
+        print_table(rows, f"{name} (case took {time.perf_counter() - case_start:.0f} s; "
+                          f"errors in ms vs eventsnn exact; ratio = ms/sample / eventsnn feedforward)")
         all_rows.extend(rows)
 
     print_goals(all_rows)

@@ -89,11 +89,13 @@ def measure(data_dir: pathlib.Path, repeats: int) -> dict:
     # memory held by the recorded events (what the adjoint needs): O(events), no time grid
     record_bytes = sum(arr.nbytes for r in recs for layer in r.layers for arr in (layer.times, layer.neurons))
     return {"simulator": "eventsnn", "version": es.__version__, "dt_ms": None, "exact": True, "repeats": repeats,
-            "step_ms": 1e3 * statistics.median(total), "step_ms_min": 1e3 * min(total), "forward_ms": 1e3 * statistics.median(forward),
+            "step_ms": 1e3 * statistics.median(total), "step_ms_min": 1e3 * min(total),
+            "forward_ms": 1e3 * statistics.median(forward),
             "backward_ms": 1e3 * statistics.median(backward),
             "backward_forward_ratio": statistics.median(backward) / statistics.median(forward),
             "hidden_spikes_per_image": float(hidden.mean()), "output_spikes_per_image": float(output.mean()),
-            "hidden_range": [int(hidden.min()), int(hidden.max())], "output_range": [int(output.min()), int(output.max())],
+            "hidden_range": [int(hidden.min()), int(hidden.max())],
+            "output_range": [int(output.min()), int(output.max())],
             "forward_layer_ms": layer_ms, "grad_norm": grad_norm, "record_kib": record_bytes / 1024.0,
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0}
 
@@ -108,10 +110,12 @@ def main() -> None:
     if args.json:
         print(json.dumps(r))
         return
-    print(f"W2 eventsnn exact step (batch 32, one core): median {r['step_ms']:.1f} ms/step, fastest {r['step_ms_min']:.1f} "
+    print(f"W2 eventsnn exact step (batch 32, one core): median {r['step_ms']:.1f} ms/step, "
+          f"fastest {r['step_ms_min']:.1f} "
           f"(forward {r['forward_ms']:.1f} ms, loss+backward {r['backward_ms']:.1f} ms, "
           f"backward/forward {r['backward_forward_ratio']:.2f}; forward kernel alone: hidden layer "
-          f"{r['forward_layer_ms'][0]:.1f} ms, output layer {r['forward_layer_ms'][1]:.1f} ms); hidden spikes/image {r['hidden_spikes_per_image']:.0f} "
+          f"{r['forward_layer_ms'][0]:.1f} ms, output layer {r['forward_layer_ms'][1]:.1f} ms); "
+          f"hidden spikes/image {r['hidden_spikes_per_image']:.0f} "
           f"({r['hidden_range'][0]}..{r['hidden_range'][1]}), output {r['output_spikes_per_image']:.1f}; "
           f"{args.repeats} repeats. Side by side with snnTorch and Norse: benchmarks/w2.py")
 

@@ -70,12 +70,14 @@ def main() -> None:
                                          "--dt", str(dt), "--batch-file", str(batch_file),
                                          "--repeats", str(args.peer_repeats)]))
     ours = results[0]["step_ms"]
-    print(f"W2: one training step, 784-350-10, batch 32, window 50 ms, one core ({platform.processor() or platform.machine()})")
-    print(f"{'simulator':10s} {'dt (ms)':>7s} {'ms/step':>8s} {'fastest':>8s} {'forward':>8s} {'backward':>8s} {'hidden/img':>10s} "
-          f"{'output/img':>10s} {'|grad|':>8s} {'RSS MB':>7s} {'x eventsnn':>10s}")
+    print(f"W2: one training step, 784-350-10, batch 32, window 50 ms, one core "
+          f"({platform.processor() or platform.machine()})")
+    print(f"{'simulator':10s} {'dt (ms)':>7s} {'ms/step':>8s} {'fastest':>8s} {'forward':>8s} {'backward':>8s} "
+          f"{'hidden/img':>10s} {'output/img':>10s} {'|grad|':>8s} {'RSS MB':>7s} {'x eventsnn':>10s}")
     for r in results:
         dt = "exact" if r["dt_ms"] is None else f"{r['dt_ms']:g}"
-        print(f"{r['simulator']:10s} {dt:>7s} {r['step_ms']:8.1f} {r.get('step_ms_min', float('nan')):8.1f} {r['forward_ms']:8.1f} {r['backward_ms']:8.1f} "
+        print(f"{r['simulator']:10s} {dt:>7s} {r['step_ms']:8.1f} {r.get('step_ms_min', float('nan')):8.1f} "
+              f"{r['forward_ms']:8.1f} {r['backward_ms']:8.1f} "
               f"{r['hidden_spikes_per_image']:10.1f} {r['output_spikes_per_image']:10.1f} {r['grad_norm']:8.3g} "
               f"{r['max_rss_mb']:7.0f} {r['step_ms'] / ours:10.2f}")
     if args.json:

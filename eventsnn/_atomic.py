@@ -1,6 +1,6 @@
 """Atomic file writes: every file eventsnn saves (checkpoints, metrics, models, spike data, figures) goes through
-:func:`atomic_write` (or its :func:`write_json` / :func:`write_npz`), so a reader or a crash never sees a half-written file and an existing file is replaced only
-once its successor is complete and on disk.
+:func:`atomic_write` (or its :func:`write_json` / :func:`write_npz`), so a reader or a crash never sees a half-written
+file and an existing file is replaced only once its successor is complete and on disk.
 """
 
 from __future__ import annotations

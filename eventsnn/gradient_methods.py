@@ -95,7 +95,8 @@ class MethodOptions:
     def resolved(self, method: str) -> "MethodOptions":
         """Fill the method-dependent defaults and validate."""
         check.one_of("method", method, METHODS)
-        lam_t = self.lambda_timing if self.lambda_timing is not None else (1.0 if method in ("timing", "antlr") else 0.0)
+        lam_t = (self.lambda_timing if self.lambda_timing is not None
+                 else (1.0 if method in ("timing", "antlr") else 0.0))
         form = self.form if self.form is not None else ("grid" if method == "activation" else "event")
         check.one_of("form", form, FORMS)
         detach = self.detach_reset if self.detach_reset is not None else method in ("activation", "na")

@@ -105,7 +105,8 @@ class LIReadout:
         times = check.float_array("maxima.times", maxima.times, shape=(self.n_classes,))
         kinks = np.asarray(maxima.kinks)
         if kinks.shape != (self.n_classes,) or kinks.dtype.kind not in "iu":
-            raise ValueError(f"maxima.kinks must be {self.n_classes} integers, got {kinks.dtype} of shape {kinks.shape}")
+            raise ValueError(f"maxima.kinks must be {self.n_classes} integers, "
+                             f"got {kinks.dtype} of shape {kinks.shape}")
         kinks = np.ascontiguousarray(kinks, dtype=np.int64)
         if kinks.size and (kinks.min() < -1 or kinks.max() >= n_spikes):
             raise ValueError(f"maxima.kinks must index the {n_spikes} driving spikes (or be -1), got "
@@ -141,8 +142,8 @@ class LIReadout:
         values = np.empty(self.n_classes)
         times = np.empty(self.n_classes)
         kinks = np.empty(self.n_classes, dtype=np.int64)
-        _kernels.potential_maxima(spikes.times, spikes.neurons, self._checked_weights(), t_max, self._params, values, times,
-                                  kinks)
+        _kernels.potential_maxima(spikes.times, spikes.neurons, self._checked_weights(), t_max, self._params,
+                                  values, times, kinks)
         return ReadoutMaxima(values, times, kinks)
 
     def potentials(self, spikes: SpikeTrains, times: np.ndarray) -> np.ndarray:

@@ -130,7 +130,7 @@ def _standard_events(sample: Any, index: int) -> np.ndarray:
     for name in ("x", "y", "p"):
         if name not in names:
             out[name] = 0
-        elif not (np.issubdtype(sample.dtype[name], np.integer) or sample.dtype[name] == bool):
+        elif not (np.issubdtype(sample.dtype[name], np.integer) or np.issubdtype(sample.dtype[name], np.bool_)):
             raise ValueError(f"dataset[{index}] field {name} must hold integers, got dtype {sample.dtype[name]}")
         else:
             out[name] = sample[name]

@@ -74,9 +74,9 @@ def fit_one_sample(net, inputs, t_max: float, loss_of, label: str, lr: float, it
     """Adam on the weights of ``net`` (in place) for one input sample, gradients of method ``label``.
 
     ``loss_of(record)`` gives the loss (its ``.value`` is NA's exact loss change); ``observe(record, loss)`` sees
-    each of the iterations + 1 evaluations; ``overrides`` goes to :func:`gradient`. A non-finite gradient skips its update rather than poison Adam's
-    moments. Returns (status, number of skipped updates); status names the iteration where max_spikes per neuron
-    was exceeded, which stops the run.
+    each of the iterations + 1 evaluations; ``overrides`` goes to :func:`gradient`. A non-finite gradient skips its
+    update rather than poison Adam's moments. Returns (status, number of skipped updates); status names the iteration
+    where max_spikes per neuron was exceeded, which stops the run.
     """
     opt = Adam(lr)
     status, n_bad = "ok", 0

@@ -167,8 +167,8 @@ def summarize(results: dict) -> dict:
             for k in range(len(next(iter(per_seed.values()))["initial"])):
                 for key in ("norm_ratio", "timing_larger_fraction", "cos_unified_timing", "cos_unified_activation",
                             "cross_ratio"):
-                    row[f"{stage} layer {k + 1} {key}"] = float(np.nanmedian([r[stage][k][key]
-                                                                              for r in per_seed.values() if stage in r]))
+                    values = [r[stage][k][key] for r in per_seed.values() if stage in r]
+                    row[f"{stage} layer {k + 1} {key}"] = float(np.nanmedian(values))
         summary[dkey] = row
     return summary
 

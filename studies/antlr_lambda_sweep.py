@@ -1,9 +1,9 @@
 """Figure: final spike-train matching loss of the unified methods against ANTLR's timing weight lambda_timing.
 
-Reads the compact records (``--record``) of ``studies/spike_train_matching.py`` run at one learning rate with ``--lambda-timing L`` (the
-lambda_timing = 1 file is any run of that rate holding both unified labels) and draws, per target density, the
-final loss (mean ± sem over seeds) of `antlr grid` and `antlr grid (reset detached)` against L, with timing-only
-and both activation variants as horizontal bands (they do not depend on L). An optional held-out file (other
+Reads the compact records (``--record``) of ``studies/spike_train_matching.py`` run at one learning rate with
+``--lambda-timing L`` (the lambda_timing = 1 file is any run of that rate holding both unified labels) and draws, per
+target density, the final loss (mean ± sem over seeds) of `antlr grid` and `antlr grid (reset detached)` against L, with
+timing-only and both activation variants as horizontal bands (they do not depend on L). An optional held-out file (other
 seeds, one L) is drawn as open markers, with the means of the parts on those seeds as horizontal ticks.
 
     python studies/antlr_lambda_sweep.py --runs 1=docs/studies/spike_train_matching_detached_lr0.03.json \\
@@ -91,7 +91,8 @@ def main(argv=None) -> None:
     handles, labels = axes[0][0].get_legend_handles_labels()
     axes[0][-1].legend(handles, labels, fontsize=7, loc="upper left")
     n_seeds = len(runs[0][1]["final_loss"][dkeys[0]])
-    save_figure(fig, args.out, f"Spike-train matching: ANTLR's timing weight (Adam lr {reference['lr']:g}, {n_seeds} seeds"
+    save_figure(fig, args.out,
+                f"Spike-train matching: ANTLR's timing weight (Adam lr {reference['lr']:g}, {n_seeds} seeds"
                 + (", open: held-out seeds)" if held_out else ")"), fontsize=11)
     print(f"-> {args.out}")
 

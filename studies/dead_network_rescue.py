@@ -104,7 +104,8 @@ def run_one(task, w0, label: str, seed: int, args) -> dict:
             g = None
             parts = []
             for r, y, l in zip(records, labels, ls):
-                fn = (lambda rr, yy=int(y): losses.latency_cross_entropy(rr, yy, beta=args.beta).value / len(records))
+                def fn(rr, yy=int(y)):
+                    return losses.latency_cross_entropy(rr, yy, beta=args.beta).value / len(records)
                 parts.append(gradient(net, r, l, base, loss_fn=fn))
             g = parts[0]
             for part in parts[1:]:

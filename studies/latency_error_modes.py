@@ -1,7 +1,8 @@
 """Why a spiking-output classifier errs: label output silent, or another output first.
 
 For each run directory (``eventsnn train ... --out DIR`` with spiking outputs: latency, first-spike or count
-loss), rebuilds the trained task (:func:`eventsnn.runs.load_trained`) and simulates the first ``--n`` samples of a split.
+loss), rebuilds the trained task (:func:`eventsnn.runs.load_trained`) and simulates the first ``--n`` samples of a
+split.
 Reports per run: accuracy (the trainer's decision rule), the fraction of samples whose label neuron stays
 silent, the errors split into "label silent" and "label fired but lost", and output neurons firing per sample.
 

@@ -1,10 +1,10 @@
 """Learning-rate sensitivity of study 1 (spike-train matching): each method at its own best learning rate.
 
-Reads the compact records (``--record``) of ``studies/spike_train_matching.py`` run with different ``--lr`` (same densities and
-iterations), restricts every file to the seeds they all share, and reports per density and method the mean final
-van Rossum loss at each learning rate, the best learning rate, and whether the unified methods still beat
-timing-only and both activation-only variants when every method gets its best learning rate. Writes a markdown
-table (stdout) and a JSON summary.
+Reads the compact records (``--record``) of ``studies/spike_train_matching.py`` run with different ``--lr`` (same
+densities and iterations), restricts every file to the seeds they all share, and reports per density and method the mean
+final van Rossum loss at each learning rate, the best learning rate, and whether the unified methods still beat
+timing-only and both activation-only variants when every method gets its best learning rate. Writes a markdown table
+(stdout) and a JSON summary.
 
     python studies/spike_train_matching.py --seeds 3 --lr 0.001 --record stm_lr1e-3.json
     python studies/spike_train_matching.py --seeds 3 --lr 0.01 --record stm_lr1e-2.json
@@ -57,7 +57,8 @@ def main(argv=None) -> None:
         best_baseline = min(rows[m]["best"] for m in BASELINES if m in rows)
         summary[d] = {"seeds": seeds, "methods": rows,
                       "unified_beats_all_baselines": {u: rows[u]["best"] < best_baseline for u in UNIFIED if u in rows}}
-    print(f"Final van Rossum loss (mean of the last 10 iterations), mean over the seeds shared by all files; learning rates {lrs}\n")
+    print(f"Final van Rossum loss (mean of the last 10 iterations), mean over the seeds shared by all files; "
+          f"learning rates {lrs}\n")
     header = "| density (Hz) | method | " + " | ".join(f"lr {lr:g}" for lr in lrs) + " | best lr |"
     print(header)
     print("|" + "---|" * (len(lrs) + 3))

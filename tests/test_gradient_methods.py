@@ -321,7 +321,8 @@ def test_na_linearised_loss_change_matches_a_plain_pairing(lif):
         return loss.creation_cotangent(0, np.asarray(times, dtype=float), np.asarray(neurons, dtype=np.int64))
 
     got = gm._drive_from_above(cand, "na", worth, spike_cot, layer)
-    assert cand.times.size > 5 and any(cand.flipped(c).size != np.sum(layer.neurons == j) for c, j in enumerate(cand.neurons))
+    assert cand.times.size > 5
+    assert any(cand.flipped(c).size != np.sum(layer.neurons == j) for c, j in enumerate(cand.neurons))
     for c in range(cand.times.size):
         j, t0 = int(cand.neurons[c]), cand.times[c]
         mine = layer.neurons == j
@@ -330,7 +331,8 @@ def test_na_linearised_loss_change_matches_a_plain_pairing(lif):
         new = cand.flipped(c)[cand.flipped(c) >= t0]
         m = min(old.size, new.size)
         want = float(np.dot(cot[:m], new[:m] - old[:m]))
-        want += float(worth(new[m:], np.full(new.size - m, j)).sum()) - float(worth(old[m:], np.full(old.size - m, j)).sum())
+        want += (float(worth(new[m:], np.full(new.size - m, j)).sum())
+                 - float(worth(old[m:], np.full(old.size - m, j)).sum()))
         assert got[c] == pytest.approx(want, rel=1e-12, abs=1e-12), c
 
 

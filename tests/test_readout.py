@@ -175,8 +175,10 @@ def test_loss_gradient_through_the_spiking_layer_matches_finite_differences():
             up, down = w0.copy(), w0.copy()
             up[i, j] += h
             down[i, j] -= h
-            n_up = len(es.simulate(net.__class__.feedforward([5, 12], neuron=neuron, weights=[up]), inputs, 40.0).layers[0])
-            n_down = len(es.simulate(net.__class__.feedforward([5, 12], neuron=neuron, weights=[down]), inputs, 40.0).layers[0])
+            net_up = net.__class__.feedforward([5, 12], neuron=neuron, weights=[up])
+            net_down = net.__class__.feedforward([5, 12], neuron=neuron, weights=[down])
+            n_up = len(es.simulate(net_up, inputs, 40.0).layers[0])
+            n_down = len(es.simulate(net_down, inputs, 40.0).layers[0])
             if n_up != len(rec.layers[0]) or n_down != len(rec.layers[0]):
                 continue
             fd = (loss_of(up).value - loss_of(down).value) / (2 * h)

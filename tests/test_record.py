@@ -112,7 +112,8 @@ def test_output_shape_follows_the_query_shape():
     assert rec.membrane_potential(0, 0, 3.0).shape == ()
     assert rec.membrane_potential(0, 0, [3.0]).shape == (1,)
     assert rec.synaptic_current(0, 0, grid).shape == (2, 2)
-    assert float(rec.membrane_potential(0, 0, 3.0)) == pytest.approx(rec.membrane_potential(0, 0, grid)[0, 1], rel=1e-14)
+    assert float(rec.membrane_potential(0, 0, 3.0)) == pytest.approx(rec.membrane_potential(0, 0, grid)[0, 1],
+                                                                     rel=1e-14)
 
 
 @pytest.mark.parametrize("tau_mem, tau_syn", TAUS, ids=TAU_IDS)

@@ -100,7 +100,8 @@ def test_kernel_entries_under_numba_boundscheck(tmp_path):
     # NUMBA_OPT=0: compiling is most of this test's time, and LLVM's optimisations do not change what is checked
     env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_OPT="0", NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"),
                PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-c", SCENARIOS], env=env, capture_output=True, text=True, check=False, timeout=600)
+    done = subprocess.run([sys.executable, "-c", SCENARIOS], env=env, capture_output=True, text=True, check=False,
+                          timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "canary: IndexError" in done.stdout
     assert "losses, read-out, vjp, optimizers" in done.stdout, done.stdout

@@ -42,7 +42,8 @@ NETWORKS = {
     # 1000 neurons, all-to-all excitation with a 1 ms delay: every spike recruits the whole population
     "recurrent_1000": """
         net = es.Network(); net.add_input("in", 10); net.add_population("exc", 1000, es.LIF())
-        net.connect("in", "exc", np.full((10, 1000), 8.0)); net.connect("exc", "exc", np.full((1000, 1000), 0.05), delays=1.0)
+        net.connect("in", "exc", np.full((10, 1000), 8.0))
+        net.connect("exc", "exc", np.full((1000, 1000), 0.05), delays=1.0)
         inputs, t_max, engine = es.SpikeTrains([1.0], [0], 10), 1000.0, "general"
     """,
     # 10,000 neurons driven by their bias alone (each fires every 6.9 ms), heap engine
@@ -50,7 +51,8 @@ NETWORKS = {
         net = es.Network.feedforward([1, 10000], neuron=es.LIF(bias=2.0), weights=[np.zeros((1, 10000))])
         inputs, t_max, engine = es.SpikeTrains([], [], 1), 1e6, "general"
     """,
-    # the same on the layered fast path, with a window in which no neuron reaches the per-neuron cap (~505 each, 5e6 in all)
+    # the same on the layered fast path, with a window in which no neuron reaches the per-neuron cap
+    # (~505 each, 5e6 in all)
     "bias_10000_feedforward": """
         net = es.Network.feedforward([1, 10000], neuron=es.LIF(bias=2.0), weights=[np.zeros((1, 10000))])
         inputs, t_max, engine = es.SpikeTrains([], [], 1), 3500.0, "feedforward"
@@ -95,7 +97,8 @@ print(json.dumps(outcome))
 def _run(network: str) -> dict:
     code = RUNNER.format(network=textwrap.dedent(NETWORKS[network]))
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False, timeout=300)
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False,
+                          timeout=300)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -130,7 +130,8 @@ def test_large_and_negative_weights(seed, rng):
 def test_huge_weights(seed, rng):
     """|w| ~ 1e3: crossings microseconds after an arrival, bursts limited by the refractory period."""
     neuron = es.LIF(tau_mem=10.0, tau_syn=2.0, refractory=1.0, reset=("zero", "subtract")[seed % 2])
-    weights = [rng.choice([-1.0, 1.0], (3, 3), p=[0.3, 0.7]) * rng.uniform(300.0, 3000.0, (3, 3)), rng.normal(2.0, 2.0, (3, 2))]
+    weights = [rng.choice([-1.0, 1.0], (3, 3), p=[0.3, 0.7]) * rng.uniform(300.0, 3000.0, (3, 3)),
+               rng.normal(2.0, 2.0, (3, 2))]
     net = es.Network.feedforward([3, 3, 2], neuron=neuron, weights=weights)
     inputs = random_inputs(rng, 3, 10, 30.0)
     for engine in ("feedforward", "general"):

@@ -14,8 +14,8 @@ plus grid times), as ``forward.layer_forward`` does. One gap is four phases, mar
 and ``_merge_with_removals`` sorts the creations in with the removal candidates at the end. The phases are
 blocks of the loop rather than inlined helpers, for the reason given in ``backward.py`` (reference counting of the
 many state arrays per call). NA re-simulates one neuron per candidate with that spike flipped, from the state at
-the candidate (``resimulate_candidates``), and prices the change (``na_pairing``). The slow reference of the flip, re-simulating from t = 0, is
-``tests/oracles/na_flip.py``.
+the candidate (``resimulate_candidates``), and prices the change (``na_pairing``). The slow reference of the flip,
+re-simulating from t = 0, is ``tests/oracles/na_flip.py``.
 """
 
 from __future__ import annotations
