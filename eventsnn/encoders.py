@@ -373,7 +373,8 @@ def events_encode(events: Sequence[np.ndarray], sensor_shape: tuple[int, int] = 
         if not {"t", "x", "y", "p"} <= set(names):
             raise ValueError(f"events[{b}] must be a structured array with fields t, x, y, p; got fields {names}")
         for name in ("x", "y", "p"):
-            if not (np.issubdtype(sample.dtype[name], np.integer) or (name == "p" and sample.dtype[name] == bool)):
+            kind = sample.dtype[name]
+            if not (np.issubdtype(kind, np.integer) or (name == "p" and np.issubdtype(kind, np.bool_))):
                 raise ValueError(f"events[{b}] field {name} must hold integers, got dtype {sample.dtype[name]}")
         if time_unit is None and not np.issubdtype(sample.dtype["t"], np.floating):
             raise ValueError(f"events[{b}] field t holds {sample.dtype['t']} timestamps but no time_unit was given: "

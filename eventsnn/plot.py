@@ -282,7 +282,8 @@ def membrane_traces(record: Record, layer: str | int, neurons: int | Sequence[in
                     n_points: int = 2000, show_threshold: bool = True) -> "Axes":
     """Exact membrane potential V(t) of some neurons of one layer over the simulated window.
 
-    V is evaluated analytically (:meth:`~eventsnn.record.Record.membrane_potential`) on a uniform grid of ``n_points`` times
+    V is evaluated analytically (:meth:`~eventsnn.record.Record.membrane_potential`) on a uniform grid of
+    ``n_points`` times
     in [0, t_max] ms, plus every synaptic arrival time (where dV/dt has a kink) and, for each of the neuron's
     spikes, the time just before it (the largest float below the spike time, where V equals the threshold to
     rounding) and the spike time itself (where V is the reset value). The trace therefore visibly touches
@@ -535,7 +536,8 @@ def accuracy_curves(runs: Sequence["RunSummary"], ax: "Axes | None" = None, labe
     """Test accuracy (%) per epoch of several runs (e.g. seeds) on one axes, with their mean.
 
     Each run is a thin line; the mean over the runs that reached an epoch is drawn thick where at least two runs
-    have that epoch, one mean per group of runs with the same settings (:func:`eventsnn.runs.group_runs`). Use :func:`eventsnn.runs.read_run` to load run directories.
+    have that epoch, one mean per group of runs with the same settings (:func:`eventsnn.runs.group_runs`). Use
+    :func:`eventsnn.runs.read_run` to load run directories.
 
     Parameters
     ----------

@@ -25,7 +25,8 @@ DEFAULT_MAX_SPIKES_PER_NEURON = 10_000
 # delivery (an update of the target's state and a new crossing prediction, ~0.1 us): measured, a spike of a
 # 10,000-neuron bias-driven population costs 0.6 us (heap and solver), a delivery in a 1000-neuron all-to-all network
 # 0.09 us. The default max_spikes_per_sample keeps that product at DEFAULT_SAMPLE_WORK (about 0.5-1 s on one idle
-# core; tests/test_safety_runaway.py holds the runaway examples to 5 s on a loaded one); networks that legitimately need more pass a larger cap.
+# core; tests/test_safety_runaway.py holds the runaway examples to 5 s of CPU time); networks that legitimately
+# need more pass a larger cap.
 SPIKE_COST = 5
 DEFAULT_SAMPLE_WORK = 5_000_000
 # The default max_spikes_per_batch bounds the memory of the returned records (16 bytes per spike: 1.6 GB).

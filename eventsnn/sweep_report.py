@@ -55,7 +55,9 @@ def _last(name: str) -> Callable:
 def _layer_spikes(history: list, info: dict) -> tuple:
     """(hidden, output) spikes per test sample of the last epoch; a read-out network has no spiking output."""
     spikes = history[-1].get("test_spikes_per_sample") or []
-    has_readout = bool(info.get("network")) and str(info["network"][-1]).endswith("(read-out)")
+    # run.json names the read-out's classes (readout_classes); files from before that marked its size "N(read-out)"
+    has_readout = info.get("readout_classes") is not None or (
+        bool(info.get("network")) and str(info["network"][-1]).endswith("(read-out)"))
     if has_readout:
         return float(sum(spikes)), 0.0
     return float(sum(spikes[:-1])), float(spikes[-1]) if spikes else 0.0

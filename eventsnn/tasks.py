@@ -228,8 +228,9 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
     ``dropout_spikes``), no jitter, no clip, no bump. Not reproduced exactly: their simulation has no window (ours
     ends at ``t_max``: 60 ms Yin-Yang, 50 ms MNIST); a silent label output makes their reported TTFS loss NaN,
     left out of their mean, ours counts it at ``t_max``; they count a first-spike tie with the label as correct,
-    we give it to the lower index; their recorded test accuracy is taken *before* each epoch (their last value follows 99
-    epochs); shuffling and dropout use other random streams, so runs match in distribution, not sample by sample.
+    we give it to the lower index; their recorded test accuracy is taken *before* each epoch (their last value
+    follows 99 epochs); shuffling and dropout use other random streams, so runs match in distribution, not sample
+    by sample.
     ``"eventprop-draft-2021-04"``: the earlier eventsnn preset, a superseded April-2021 draft of those scripts
     (Yin-Yang: 300 epochs, batch 256, lr 1e-2 x0.95 every 5 epochs, inputs 10-40 ms with the bias at 20 ms, clip
     0.3; MNIST: batch 128, lr x0.97, 1 ms jitter), with eventsnn's initialisation and silent bump.
@@ -377,7 +378,8 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
         if readout is not None:
             readout.weights[...] = drawn[-1]
     for arg, wanted, have in (("n_train", n_train, len(train)), ("n_test", n_test, len(test)),
-                              ("n_validation", n_validation, None if validation_set is None else len(validation_set[0]))):
+                              ("n_validation", n_validation,
+                               None if validation_set is None else len(validation_set[0]))):
         if wanted is not None and wanted > have:
             raise ValueError(f"{arg}={wanted} exceeds the {have} samples of the {name} "
                              f"{ {'n_train': 'training', 'n_test': 'test', 'n_validation': 'validation'}[arg]} set")

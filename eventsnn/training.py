@@ -184,7 +184,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "seed", "lr_decay_every", "lr_decay_start"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (0 if name == "seed" else 1):
+            smallest = 0 if name == "seed" else 1
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < smallest:
                 raise ValueError(f"{name} must be an int >= {0 if name == 'seed' else 1}, got {value!r}")
         if self.n_threads is not None:
             self.n_threads = check.integer("n_threads", self.n_threads, minimum=1)
@@ -205,7 +206,8 @@ class TrainConfig:
         check.nonnegative_finite("input_jitter", self.input_jitter)
         check.nonnegative_finite("input_dropout", self.input_dropout)
         if not self.input_dropout < 1.0:
-            raise ValueError(f"input_dropout must be < 1 (a probability that leaves some input), got {self.input_dropout!r}")
+            raise ValueError(f"input_dropout must be < 1 (a probability that leaves some input), got "
+                             f"{self.input_dropout!r}")
         check.boolean("skip_silent_label", self.skip_silent_label)
         if self.skip_silent_label and self.loss != "first_spike":
             raise ValueError(f"skip_silent_label applies to loss='first_spike' only, got loss={self.loss!r}")
@@ -712,7 +714,8 @@ def _checked_set(inputs: SpikeBatch, labels: np.ndarray, n_classes: int, name: s
         raise TypeError(f"{name}_inputs must be a SpikeBatch, got {type(inputs).__name__}")
     labels = np.asarray(labels)
     if labels.shape != (len(inputs),) or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"{name}_labels must be an int array of shape ({len(inputs)},), got {labels.dtype} {labels.shape}")
+        raise ValueError(f"{name}_labels must be an int array of shape ({len(inputs)},), got {labels.dtype} "
+                         f"{labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
         raise ValueError(f"{name}_labels must lie in [0, {n_classes - 1}]")
     return inputs, labels.astype(np.int64)
@@ -745,7 +748,8 @@ def format_metrics(m: dict, layer_names: Sequence[str] | None = None) -> str:
     ...        "epoch_s": 2.5, "forward_s": 1.0, "backward_s": 1.25}
     >>> print(format_metrics(row, ["hidden", "output"]))  # doctest: +NORMALIZE_WHITESPACE
     epoch   3 | loss 0.2500 | train acc  90.00% | no label spike   0.0% | test acc  87.50% |
-    test spikes/sample hidden   160.6 output    10.0 | never fired hidden   3% output   0% | 2.5 s (fwd 1.0 s, bwd 1.2 s)
+    test spikes/sample hidden   160.6 output    10.0 | never fired hidden   3% output   0% |
+    2.5 s (fwd 1.0 s, bwd 1.2 s)
     """
     def per_layer(values: Sequence[float], form: str, unit: str = "") -> str:
         names = list(layer_names) if layer_names is not None and len(layer_names) == len(values) else \

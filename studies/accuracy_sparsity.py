@@ -43,7 +43,8 @@ from eventsnn import sweep  # noqa: E402
 from _common import default_out, figure_path, pyplot, read_json, save_figure, write_json_atomic  # noqa: E402
 
 NAME = "accuracy_sparsity"
-METHODS = {"timing": ("timing", {}), "antlr event": ("antlr", {"form": "event"}), "antlr grid": ("antlr", {"form": "grid"}),
+METHODS = {"timing": ("timing", {}), "antlr event": ("antlr", {"form": "event"}),
+           "antlr grid": ("antlr", {"form": "grid"}),
            "activation": ("activation", {}), "activation+reset": ("activation", {"detach_reset": False})}
 COLORS = {"timing": "tab:blue", "activation": "tab:orange", "antlr grid": "tab:green", "antlr event": "tab:red",
           "na": "tab:purple", "activation+reset": "tab:olive", "antlr event, reset detached": "tab:pink",
@@ -86,8 +87,8 @@ def load_results(path: str) -> list[dict]:
 
 
 def results_from_runs(paths: list[str], at_epoch: int | None = None) -> list[dict]:
-    """Points from ``eventsnn train mnist --out DIR`` run directories (long runs that can be interrupted and resumed with
-    ``--resume``): metrics of the last epoch (or of epoch ``at_epoch``, to compare runs at the same training
+    """Points from ``eventsnn train mnist --out DIR`` run directories (long runs that can be interrupted and resumed
+    with ``--resume``): metrics of the last epoch (or of epoch ``at_epoch``, to compare runs at the same training
     budget; a run that has not reached it is an error) from metrics.json, method and settings from run.json."""
     from eventsnn.runs import read_run
     points = []

@@ -90,7 +90,8 @@ def test_log_columns_stay_fixed_across_epochs_and_name_the_layers(run):
     assert "no label spike   0.0%" in format_metrics(row)
     # a validation split adds its column to every epoch of the run; the test set, evaluated after the last epoch
     # only, has its column from the first epoch on, and the activity columns follow the validation set
-    val = {"val_loss": 0.4, "val_accuracy": 0.75, "val_spikes_per_sample": [9.0, 2.0], "val_silent_fraction": [0.5, 0.0]}
+    val = {"val_loss": 0.4, "val_accuracy": 0.75, "val_spikes_per_sample": [9.0, 2.0],
+           "val_silent_fraction": [0.5, 0.0]}
     untested = {k: v for k, v in row.items() if not k.startswith("test_")}
     first, last = (format_metrics(m, ["hidden", "output"]) for m in ({**untested, **val}, {**later, **val}))
     assert _columns(first) == _columns(last)

@@ -117,7 +117,8 @@ def test_resume_reads_a_setting_missing_from_an_older_checkpoint_as_its_default(
     arrays["config"] = np.array(json.dumps(settings))
     np.savez(path, **arrays)
     with pytest.raises(ValueError, match=r"lr_decay_every: 1 there, 2 now"):
-        Trainer(_network(), data, labels, config=_config(epochs=2, lr_decay_every=2), out_dir=str(tmp_path), resume=True)
+        Trainer(_network(), data, labels, config=_config(epochs=2, lr_decay_every=2), out_dir=str(tmp_path),
+                resume=True)
     assert Trainer(_network(), data, labels, config=_config(epochs=2), out_dir=str(tmp_path), resume=True).epoch == 1
 
 
@@ -154,7 +155,8 @@ def test_trained_delays_alone_lower_the_loss_and_stay_nonnegative():
 
 
 @pytest.mark.parametrize("bad", [{"epochs": 0}, {"input_jitter": -1.0}, {"delay_lr_scale": 0.0},
-                                 {"train_delays": True, "method": "antlr"}, {"input_jitter": np.nan}, {"batch_size": 0}, {"lr": -1.0}, {"optimizer": "rmsprop"},
+                                 {"train_delays": True, "method": "antlr"}, {"input_jitter": np.nan}, {"batch_size": 0},
+                                 {"lr": -1.0}, {"optimizer": "rmsprop"},
                                  {"t_max": 0.0}, {"softmax_tau": np.nan}, {"silent_bump": -1.0},
                                  {"grad_clip": -0.1}, {"grad_clip": np.inf}, {"loss": "hinge"},
                                  {"latency_beta": 0.0}, {"lambda_nospike": -0.1}, {"input_shift": 1},
