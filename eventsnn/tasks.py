@@ -210,9 +210,9 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
         With ``validation_inputs`` / ``validation_labels`` (``None`` without validation) and ``selection``, the
         record of which split chose what (the command line writes it to ``run.json``).
 
-    Presets
-    -------
-    ``"eventprop"`` (Yin-Yang, MNIST, Fashion-MNIST): EventProp's published runs, Wunderlich & Pehle 2021,
+    Notes
+    -----
+    Presets. ``"eventprop"`` (Yin-Yang, MNIST, Fashion-MNIST): EventProp's published runs, Wunderlich & Pehle 2021,
     repository eventprop/eventprop at commit 3cf602e. Yin-Yang = ``paper/figure2.py`` with
     ``eventprop/yinyang.py``: 5-200-3, tau_mem 20 ms, tau_syn 5 ms, inputs ``30 v`` ms and bias 0 ms, TTFS
     cross-entropy tau0 0.5 ms (``softmax_tau``), alpha 0.003 and tau1 6.4 ms (``early_weight``, ``early_tau``),
