@@ -196,7 +196,8 @@ LONG_GAP_NEURONS = [(10.0, 5.0, {}), (5.0, 10.0, {}), (1.0, 8.0, {}), (8.0, 1.0,
 @pytest.mark.parametrize("taus", LONG_GAP_NEURONS)
 def test_a_pattern_after_a_long_silence_repeats_exactly(taus, engine):
     """After ~1000 ms of silence the state has decayed to ~1e-50, so a repeated input pattern must repeat the
-    spikes, shifted, and the gradients of the two copies must be equal. Failed before session 11 in two ways:
+    spikes, shifted, and the gradients of the two copies must be equal. An early version of the engine failed it
+    in two ways:
     a NaN propagation factor when tau_syn > tau_mem and the gap exceeded ~709 tau_mem (a spurious spike at t_max,
     a lost burst; both engines), and, in the layered engine, an end-point test that read an underflowed, falling
     V as flat and skipped the rest of a burst that ran into a long gap (tau 1 / 1.3 ms)."""

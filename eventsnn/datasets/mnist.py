@@ -46,8 +46,8 @@ def default_data_dir() -> Path | None:
     """The shared data folder (``.../shared/data``) of the project, or None if there is none.
 
     Searched by walking up from the current working directory, then from this package's location; at each
-    level the candidate is ``<level>/shared/data``. For a project checked out at ``/work/main`` this finds
-    ``/work/shared/data``.
+    level the candidate is ``<level>/shared/data``. For a project checked out at ``<root>/main`` this finds
+    ``<root>/shared/data``.
 
     Returns
     -------
