@@ -33,6 +33,7 @@ from eventsnn.network import Network
 from eventsnn.neuron import LIF
 from eventsnn.readout import LIReadout, init_readout_weights
 from eventsnn.spikes import SpikeBatch
+from eventsnn.losses import CLASSIFICATION_LOSSES
 from eventsnn.training import LOSSES, TrainConfig, init_weights
 
 TASKS = ("yinyang", "mnist", "fashion-mnist", "nmnist")
@@ -359,7 +360,7 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
     config.validation_split = split
     readout = None
     config.loss = loss
-    if loss == "vmax":
+    if CLASSIFICATION_LOSSES[loss].readout:
         # Read-out weights start with logits of spread ~1 for the hidden activity the initial weights give
         # (about one spike per hidden neuron and sample); the spiking network loses its output layer.
         readout = LIReadout(init_readout_weights(sizes[-2], sizes[-1], rng, expected_spikes=float(sizes[-2]),
