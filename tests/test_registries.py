@@ -1,0 +1,28 @@
+"""Names are looked up in registries (losses.CLASSIFICATION_LOSSES, tasks.TASKS / PRESETS,
+gradient_methods.METHODS), never switched on: the command line offers exactly the registries' keys."""
+
+import pytest
+
+from eventsnn import cli, gradient_methods, losses, tasks
+
+
+def _train_choices(parser) -> dict:
+    train = next(a for a in parser._subparsers._group_actions[0].choices.values() if a.prog.endswith("train"))
+    return {a.dest: list(a.choices) for a in train._actions if a.choices is not None}
+
+
+def test_cli_choices_are_the_registries_keys():
+    choices = _train_choices(cli._parser())
+    assert choices["task"] == list(tasks.TASKS) == ["yinyang", "mnist", "fashion-mnist", "nmnist"]
+    assert choices["loss"] == list(losses.CLASSIFICATION_LOSSES) == ["first_spike", "latency", "count", "vmax"]
+    assert choices["method"] == list(gradient_methods.METHODS) == ["timing", "activation", "antlr", "na"]
+    assert choices["preset"] == ["eventprop", "eventprop-draft-2021-04", "antlr"]
+    assert set(choices["preset"]) == {p for recipes in tasks.PRESETS.values() for p in recipes}
+
+
+def test_a_loss_added_to_the_registry_is_offered_by_the_cli(monkeypatch, capsys):
+    with pytest.raises(SystemExit):
+        cli._parser().parse_args(["train", "yinyang", "--loss", "hinge"])
+    assert "--loss" in capsys.readouterr().err
+    monkeypatch.setitem(losses.CLASSIFICATION_LOSSES, "hinge", losses.CLASSIFICATION_LOSSES["first_spike"])
+    assert cli._parser().parse_args(["train", "yinyang", "--loss", "hinge"]).loss == "hinge"
