@@ -26,3 +26,23 @@ def test_a_loss_added_to_the_registry_is_offered_by_the_cli(monkeypatch, capsys)
     assert "--loss" in capsys.readouterr().err
     monkeypatch.setitem(losses.CLASSIFICATION_LOSSES, "hinge", losses.CLASSIFICATION_LOSSES["first_spike"])
     assert cli._parser().parse_args(["train", "yinyang", "--loss", "hinge"]).loss == "hinge"
+
+
+def test_tasks_are_built_by_one_builder_each_and_every_preset_names_its_source():
+    assert all(callable(build) for build in tasks.TASKS.values())
+    for recipes in tasks.PRESETS.values():
+        assert set(recipes) <= set(tasks.PRESET_SOURCES)
+    assert set(tasks.PRESETS) <= set(tasks.TASKS)
+    assert all(len(line.splitlines()) == 1 and line for line in tasks.PRESET_SOURCES.values())
+    assert set(tasks.PRESET_SOURCES) == {p for recipes in tasks.PRESETS.values() for p in recipes}
+
+
+def test_make_task_dispatches_through_the_registry(monkeypatch):
+    """make_task looks the name up in TASKS: a builder put there under the name is the one that runs."""
+    calls = []
+    build = tasks.TASKS["yinyang"]
+    monkeypatch.setitem(tasks.TASKS, "yinyang", lambda request: calls.append(request.name) or build(request))
+    task = tasks.make_task("yinyang", n_train=8, n_test=4, n_validation=4)
+    assert calls == ["yinyang"] and len(task.train_inputs) == 8 and task.net.weights[0].shape == (5, 200)
+    with pytest.raises(ValueError, match="task"):
+        tasks.make_task("cifar")
