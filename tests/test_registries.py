@@ -46,3 +46,17 @@ def test_make_task_dispatches_through_the_registry(monkeypatch):
     assert calls == ["yinyang"] and len(task.train_inputs) == 8 and task.net.weights[0].shape == (5, 200)
     with pytest.raises(ValueError, match="task"):
         tasks.make_task("cifar")
+
+
+def test_method_defaults_come_from_the_table():
+    """MethodOptions.resolved fills each method's defaults from gradient_methods.METHOD_DEFAULTS (the documented
+    ones: timing term for the exact methods, grid form for activation, detached reset for activation and NA)."""
+    assert gradient_methods.METHODS == tuple(gradient_methods.METHOD_DEFAULTS)
+    for method, expected in (("timing", (1.0, "event", False)), ("activation", (0.0, "grid", True)),
+                             ("antlr", (1.0, "event", False)), ("na", (0.0, "event", True))):
+        opts = gradient_methods.MethodOptions().resolved(method)
+        assert (opts.lambda_timing, opts.form, opts.detach_reset) == expected
+        explicit = gradient_methods.MethodOptions(lambda_timing=0.5, form="grid", detach_reset=False).resolved(method)
+        assert (explicit.lambda_timing, explicit.form, explicit.detach_reset) == (0.5, "grid", False)
+    with pytest.raises(ValueError, match="method"):
+        gradient_methods.MethodOptions().resolved("surrogate")
