@@ -69,7 +69,6 @@ def _real(minimum: float, *, strict: bool):
     return parse
 
 
-TASK_CHOICES = ("yinyang", "mnist", "fashion-mnist", "nmnist")
 _COUNT = _integer(1)
 _POSITIVE = _real(0.0, strict=True)
 _NONNEGATIVE = _real(0.0, strict=False)
@@ -77,13 +76,18 @@ _NONNEGATIVE = _real(0.0, strict=False)
 
 def _parser() -> argparse.ArgumentParser:
     import eventsnn
+    # the choices are the registries' keys: a task, preset, loss or method added there is offered here
+    from eventsnn.gradient_methods import METHODS
+    from eventsnn.losses import CLASSIFICATION_LOSSES
+    from eventsnn.tasks import PRESETS, TASKS
+    presets = list(dict.fromkeys(name for recipes in PRESETS.values() for name in recipes))
     parser = _Parser(prog="eventsnn", description="Exact event-driven SNN simulation and training")
     parser.add_argument("--version", action="version", version=f"eventsnn {eventsnn.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     train = sub.add_parser("train", help="train a classifier with exact spike-time gradients",
                            description="Train a classifier with exact spike-time gradients. Options left out take "
                                        "the task's defaults (or, with --config, the recorded run's settings).")
-    train.add_argument("task", nargs="?", choices=TASK_CHOICES,
+    train.add_argument("task", nargs="?", choices=list(TASKS),
                        help="the data set: yinyang (generated, 5 inputs, 3 classes), mnist / fashion-mnist (28x28 "
                             "images as spike latencies, 10 classes) or nmnist (N-MNIST event streams, 10 classes); "
                             "may be left out with --config")
@@ -120,7 +124,7 @@ def _parser() -> argparse.ArgumentParser:
                                "--overwrite, a directory that holds a run is refused)")
     train.add_argument("--no-progress", action="store_true",
                        help="no progress bars; one log line per epoch as soon as it is done (default: bars shown)")
-    train.add_argument("--method", default=None, choices=["timing", "activation", "antlr", "na"],
+    train.add_argument("--method", default=None, choices=list(METHODS),
                        help="gradient method (default: timing, the exact spike-timing adjoint)")
     train.add_argument("--spike-penalty", type=_NONNEGATIVE, default=None,
                        help="spike-count regulariser per spike and sample, seen by the creation/removal methods "
@@ -138,7 +142,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                        help="override any TrainConfig field, e.g. --set softmax_tau=0.5 --set lr_decay=0.95 "
                             "(repeatable; default: the task's, see eventsnn.training.TrainConfig)")
-    train.add_argument("--preset", default=None, choices=["eventprop", "eventprop-draft-2021-04", "antlr"],
+    train.add_argument("--preset", default=None, choices=presets,
                        help="a published recipe instead of the task defaults (eventprop: EventProp's published "
                             "yinyang / mnist runs, 100 epochs; eventprop-draft-2021-04: the earlier 300-epoch "
                             "draft; antlr: ANTLR's 784-800-10 latency set-up, 20 epochs; see eventsnn.tasks.make_task; "
@@ -148,7 +152,7 @@ def _parser() -> argparse.ArgumentParser:
                             "one out, evaluate it every epoch and the test set only after the last)")
     train.add_argument("--n-validation", type=_COUNT, default=None,
                        help="use only the first N validation samples (quick runs; default: the whole split)")
-    train.add_argument("--loss", default=None, choices=["first_spike", "latency", "count", "vmax"],
+    train.add_argument("--loss", default=None, choices=list(CLASSIFICATION_LOSSES),
                        help="classification loss (default: yinyang first_spike, mnist / fashion-mnist / nmnist vmax; "
                             "latency = ANTLR's latency loss; count = ANTLR's spike-count loss, decided by the most "
                             "output spikes; vmax = leaky-integrator read-out instead of spiking outputs, "

@@ -47,7 +47,16 @@ from eventsnn._kernels.lif import P_RESET_CURRENT, P_THRESHOLD
 from eventsnn.record import Record
 from eventsnn.spikes import SpikeTrains
 
-METHODS = ("timing", "activation", "antlr", "na")
+# The gradient methods by name, with the option defaults each one fills in (MethodOptions.resolved): the exact
+# methods keep the timing term and the reset's dependence; the surrogate ones drop both, and "activation" puts its
+# creation candidates on a grid as most surrogate trainers do.
+METHOD_DEFAULTS = {
+    "timing": {"lambda_timing": 1.0, "form": "event", "detach_reset": False},
+    "activation": {"lambda_timing": 0.0, "form": "grid", "detach_reset": True},
+    "antlr": {"lambda_timing": 1.0, "form": "event", "detach_reset": False},
+    "na": {"lambda_timing": 0.0, "form": "event", "detach_reset": True},
+}
+METHODS = tuple(METHOD_DEFAULTS)
 FORMS = ("grid", "event")
 
 
@@ -95,11 +104,11 @@ class MethodOptions:
     def resolved(self, method: str) -> "MethodOptions":
         """Fill the method-dependent defaults and validate."""
         check.one_of("method", method, METHODS)
-        lam_t = (self.lambda_timing if self.lambda_timing is not None
-                 else (1.0 if method in ("timing", "antlr") else 0.0))
-        form = self.form if self.form is not None else ("grid" if method == "activation" else "event")
+        defaults = METHOD_DEFAULTS[method]
+        lam_t = self.lambda_timing if self.lambda_timing is not None else defaults["lambda_timing"]
+        form = self.form if self.form is not None else defaults["form"]
         check.one_of("form", form, FORMS)
-        detach = self.detach_reset if self.detach_reset is not None else method in ("activation", "na")
+        detach = self.detach_reset if self.detach_reset is not None else defaults["detach_reset"]
         out = replace(self, lambda_timing=check.finite("lambda_timing", lam_t), form=form, detach_reset=bool(detach))
         check.finite("lambda_activation", out.lambda_activation)
         check.positive_finite("dt", out.dt)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -484,3 +485,102 @@ def predict_first_spike(rec: Record, layer: int | str = -1) -> int:
     """Index of the earliest-firing neuron of a layer (ties: lowest index); -1 if the layer is silent."""
     spikes = rec.layers[_layer_index(rec, layer)]
     return int(spikes.neurons[0]) if len(spikes) else -1
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Classification losses by name: what the trainer, its evaluation and the command line need of each, in one table,
+# so that adding a loss is one entry here instead of a branch in every place that decides on the loss name.
+
+@dataclass(frozen=True)
+class ClassificationLoss:
+    """One classification loss of :class:`~eventsnn.training.Trainer` (``TrainConfig.loss``).
+
+    Attributes
+    ----------
+    name : str
+        The key of :data:`CLASSIFICATION_LOSSES` (``TrainConfig.loss``, ``--loss``).
+    train : callable
+        ``train(rec, label, config, readout) -> LossResult``: the training loss of one sample, its settings read
+        from ``config`` (a :class:`~eventsnn.training.TrainConfig`; times in ms).
+    evaluate : callable
+        ``evaluate(rec, label, softmax_tau, latency_beta, readout) -> (value, logits)``: the reported loss of one
+        sample without regularisers, and the logits the decision needs (None for spiking outputs).
+    predict : callable
+        ``predict(rec, logits) -> int``: the decided class; -1 (always wrong) when the outputs cannot decide.
+    readout : bool
+        The loss classifies a leaky-integrator read-out (``Task.readout``), not spiking outputs; it then decides
+        at the end of the window.
+    silent_remedy : bool
+        Whether the trainer adds its silent-neuron remedy (``TrainConfig.silent_bump``); False for a loss whose
+        own cotangent already asks a silent label neuron to fire.
+    """
+
+    name: str
+    train: Callable
+    evaluate: Callable
+    predict: Callable
+    readout: bool = False
+    silent_remedy: bool = True
+
+
+def _one_hot(rec: Record, label: int) -> np.ndarray:
+    targets = np.zeros(rec.layers[-1].n_neurons)
+    targets[label] = 1.0
+    return targets
+
+
+def _predict_earliest(rec: Record, logits: np.ndarray | None) -> int:
+    """Earliest first output spike (ties: lowest index); -1 without any output spike."""
+    out = rec.layers[-1]
+    return int(out.neurons[0]) if len(out) else -1
+
+
+def _predict_most_spikes(rec: Record, logits: np.ndarray | None) -> int:
+    """Most output spikes, ties going to the earliest first spike; -1 without any output spike."""
+    out = rec.layers[-1]
+    if not len(out):
+        return -1
+    counts = out.counts()
+    first = first_spike_indices(out).astype(np.float64)
+    first[counts < counts.max()] = np.inf
+    return int(np.argmin(first))
+
+
+def _predict_largest(rec: Record, logits: np.ndarray | None) -> int:
+    return int(np.argmax(logits))
+
+
+def _evaluate_vmax(rec: Record, label: int, softmax_tau: float, latency_beta: float, readout) -> tuple:
+    if readout is None:
+        raise ValueError("loss='vmax' needs the readout")
+    # evaluation needs the logits only, not the read-out's gradients
+    v_max = readout.maxima(rec.layers[-1], rec.t_max).values
+    return softmax_cross_entropy(v_max, label)[0], v_max
+
+
+CLASSIFICATION_LOSSES: dict[str, ClassificationLoss] = {loss.name: loss for loss in (
+    ClassificationLoss(
+        "first_spike",
+        train=lambda rec, label, cfg, readout: first_spike_cross_entropy(
+            rec, label, tau=cfg.softmax_tau, early_weight=cfg.early_weight, early_tau=cfg.early_tau),
+        evaluate=lambda rec, label, softmax_tau, latency_beta, readout: (
+            first_spike_cross_entropy(rec, label, tau=softmax_tau).value, None),
+        predict=_predict_earliest),
+    ClassificationLoss(
+        "latency",
+        train=lambda rec, label, cfg, readout: latency_cross_entropy(
+            rec, label, beta=cfg.latency_beta, lambda_nospike=cfg.lambda_nospike),
+        evaluate=lambda rec, label, softmax_tau, latency_beta, readout: (
+            latency_cross_entropy(rec, label, beta=latency_beta, lambda_nospike=0.0).value, None),
+        predict=_predict_earliest),
+    ClassificationLoss(
+        "count",
+        train=lambda rec, label, cfg, readout: spike_count_mse(rec, _one_hot(rec, label)),
+        evaluate=lambda rec, label, softmax_tau, latency_beta, readout: (
+            spike_count_mse(rec, _one_hot(rec, label)).value, None),
+        predict=_predict_most_spikes, silent_remedy=False),
+    ClassificationLoss(
+        "vmax",
+        train=lambda rec, label, cfg, readout: vmax_cross_entropy(rec, readout, label),
+        evaluate=_evaluate_vmax, predict=_predict_largest, readout=True),
+)}

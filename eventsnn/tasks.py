@@ -24,6 +24,7 @@ maxima (EventProp's MNIST set-up: 784-350 LIF + 10 LI): the network is then 784-
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -33,9 +34,9 @@ from eventsnn.network import Network
 from eventsnn.neuron import LIF
 from eventsnn.readout import LIReadout, init_readout_weights
 from eventsnn.spikes import SpikeBatch
+from eventsnn.losses import CLASSIFICATION_LOSSES
 from eventsnn.training import LOSSES, TrainConfig, init_weights
 
-TASKS = ("yinyang", "mnist", "fashion-mnist", "nmnist")
 # MNIST-like tasks default to EventProp's set-up (784-350 LIF + 10 leaky-integrator read-out, tau_mem 20 ms):
 # 97.1 % against 94.8 % with spiking outputs and the first-spike loss (docs/results.md)
 DEFAULT_LOSS = {"yinyang": "first_spike", "mnist": "vmax", "fashion-mnist": "vmax", "nmnist": "vmax"}
@@ -112,10 +113,18 @@ _ANTLR_MNIST = {"tau_mem": ANTLR_TAU, "tau_syn": ANTLR_TAU, "reset_current": Tru
                 "loss": "latency", "code": (24.0, 0.0), "code_step": 1.0,
                 "config": {"epochs": 20, "batch_size": 16, "lr": 1e-3, "lr_decay": 0.1, "lr_decay_every": 10,
                            "t_max": 300.0, "latency_beta": 1.0 / 6.0, "lambda_nospike": 0.1, "silent_bump": 0.2}}
+# The presets by task and name (``make_task(preset=...)``, ``--preset``), and where each recipe comes from.
 PRESETS = {
     "yinyang": {"eventprop": _EVENTPROP_YINYANG, "eventprop-draft-2021-04": _DRAFT_YINYANG},
     "mnist": {"eventprop": _EVENTPROP_MNIST, "eventprop-draft-2021-04": _DRAFT_MNIST, "antlr": _ANTLR_MNIST},
     "fashion-mnist": {"eventprop": _EVENTPROP_MNIST, "eventprop-draft-2021-04": _DRAFT_MNIST, "antlr": _ANTLR_MNIST},
+}
+PRESET_SOURCES = {
+    "eventprop": f"EventProp's published runs (Wunderlich & Pehle 2021; github.com/eventprop/eventprop at "
+                 f"{EVENTPROP_COMMIT}, paper/figure2.py for Yin-Yang, paper/figure3.py for MNIST)",
+    "eventprop-draft-2021-04": "eventsnn's earlier presets, after a superseded April-2021 draft of EventProp's "
+                               "scripts (issue 23)",
+    "antlr": "ANTLR's released code (Kim et al. 2020; PAPERS.md 1.3-1.6), one grid step read as 1 ms",
 }
 
 # Validation split of each task when none is named by a preset (eventsnn.datasets.splits): Yin-Yang has its own
@@ -166,6 +175,143 @@ def _digits_config(epochs: int | None, seed: int, *, t_max: float, input_shape: 
     return TrainConfig(epochs=epochs or 30, batch_size=32, lr=2e-3, lr_decay=0.93, t_max=t_max, softmax_tau=1.0,
                        early_weight=0.5, early_tau=10.0, silent_bump=0.05, seed=seed, grad_clip=0.3,
                        input_shape=input_shape)
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What a task builder gets from :func:`make_task`: the checked arguments, the preset's recipe (``{}`` without
+    one), the neuron of every layer and the generator of the initial weights."""
+
+    name: str
+    hidden: int | None
+    epochs: int | None
+    seed: int
+    data_path: str | None
+    n_train: int | None
+    n_test: int | None
+    n_validation: int | None
+    validation: bool
+    recipe: dict
+    neuron: LIF
+    rng: np.random.Generator
+    tau_mem: float
+
+
+class _Built(NamedTuple):
+    """What a task builder returns: the data as spikes, the spiking network's sizes and initial weights (with the
+    output layer; a read-out replaces it afterwards) and the task's training settings."""
+
+    train: SpikeBatch
+    train_labels: np.ndarray
+    test: SpikeBatch
+    test_labels: np.ndarray
+    validation_set: tuple | None  # (inputs, labels) of the held-out part
+    split: str                    # its description ("" without validation)
+    sizes: list
+    weights: list
+    config: TrainConfig
+
+
+def _build_yinyang(r: _Request) -> _Built:
+    from eventsnn.datasets import load_yinyang
+    x_train, y_train = load_yinyang("train")
+    x_test, y_test = load_yinyang("test")
+    x_train, y_train = x_train[:r.n_train], y_train[:r.n_train]
+    x_test, y_test = x_test[:r.n_test], y_test[:r.n_test]
+    code = r.recipe.get("code", (YINYANG_T_EARLY, YINYANG_T_LATE, YINYANG_BIAS_TIME))
+    train, test = yinyang_spikes(x_train, *code), yinyang_spikes(x_test, *code)
+    validation_set, split = None, ""
+    if r.validation:
+        x_val, y_val = load_yinyang("validation")
+        validation_set = yinyang_spikes(x_val[:r.n_validation], *code), y_val[:r.n_validation]
+        split = "yinyang validation (the published 1000 samples, seed 41)"
+    sizes = [5, r.hidden or 200, 3]
+    weights = init_weights(sizes, r.rng, input_spikes=5, neuron_psp_peak=r.neuron.psp_peak(), drive=(1.5, 6.0))
+    # grad_clip 0.3: without it rare near-grazing steps made 3 of 10 seeds collapse (docs/results.md)
+    # 200 hidden, 60 epochs, lr x0.93 per epoch: +1.2 points over 100 hidden / 30 epochs on seeds 3 and 4
+    # softmax_tau 0.5 ms: 97.19 +- 0.32 % over 10 seeds against 96.54 +- 0.59 % with 1 ms (docs/results.md)
+    config = TrainConfig(epochs=r.epochs or 60, batch_size=32, lr=3e-3, lr_decay=0.93, t_max=60.0,
+                         softmax_tau=0.5, early_weight=0.05, early_tau=10.0, silent_bump=0.1, seed=r.seed,
+                         grad_clip=0.3)
+    return _Built(train, y_train, test, y_test, validation_set, split, sizes, weights, config)
+
+
+def _build_nmnist(r: _Request) -> _Built:
+    from eventsnn.datasets import load_nmnist
+    from eventsnn.datasets.nmnist import SENSOR_SHAPE
+    from eventsnn.encoders import events_encode
+    # the held-out part is cut from the whole training split, so it is read whole
+    events_train, y_train = load_nmnist("train", path=r.data_path, n=None if r.validation else r.n_train)
+    events_test, y_test = load_nmnist("test", path=r.data_path, n=r.n_test)
+    validation_set, split = None, ""
+    if r.validation:
+        rule = r.recipe.get("validation", VALIDATION_RULES[r.name])
+        (keep, held), split = _held_out(rule, len(events_train), r.name)
+        validation_set = ([events_train[i] for i in held[:r.n_validation]], y_train[held[:r.n_validation]])
+        keep = keep[:r.n_train]
+        events_train, y_train = [events_train[i] for i in keep], y_train[keep]
+    train, test = (events_encode(events, t_max=NMNIST_T_MAX) for events in (events_train, events_test))
+    if validation_set is not None:
+        validation_set = events_encode(validation_set[0], t_max=NMNIST_T_MAX), validation_set[1]
+    sizes = [train.n_neurons, r.hidden or NMNIST_HIDDEN, 10]
+    # the events are spread over the whole window, not packed into a volley: what drives a neuron at once
+    # is about the events of one membrane time constant
+    mean_spikes = float(np.diff(train.offsets).mean()) * r.tau_mem / NMNIST_T_MAX
+    weights = init_weights(sizes, r.rng, input_spikes=mean_spikes, neuron_psp_peak=r.neuron.psp_peak(),
+                           drive=NMNIST_DRIVE)
+    # one image plane per polarity (events_encode's default), so input shifts move both
+    config = _digits_config(r.epochs, r.seed, t_max=NMNIST_T_MAX, input_shape=(2, *SENSOR_SHAPE))
+    return _Built(train, y_train, test, y_test, validation_set, split, sizes, weights, config)
+
+
+def _build_images(r: _Request, load: Callable) -> _Built:
+    """MNIST and Fashion-MNIST: the same 28x28 latency code and network; ``load`` is the data set's loader."""
+    from eventsnn.encoders import latency_encode
+    images_train, y_train = load("train", path=r.data_path)
+    images_test, y_test = load("test", path=r.data_path)
+    validation_set, split = None, ""
+    if r.validation:
+        rule = r.recipe.get("validation", VALIDATION_RULES[r.name])
+        (keep, held), split = _held_out(rule, len(images_train), r.name)
+        validation_images, y_val = images_train[held][:r.n_validation], y_train[held][:r.n_validation]
+        images_train, y_train = images_train[keep], y_train[keep]
+    images_train, y_train = images_train[:r.n_train], y_train[:r.n_train]
+    images_test, y_test = images_test[:r.n_test], y_test[:r.n_test]
+    code_t_max, code_threshold = r.recipe.get("code", MNIST_CODE)
+
+    def encode(images):
+        return latency_encode(images.reshape(len(images), -1) / 255.0, t_max=code_t_max,
+                              threshold=code_threshold, step=r.recipe.get("code_step"))
+    train, test = encode(images_train), encode(images_test)
+    if r.validation:
+        validation_set = encode(validation_images), y_val
+    sizes = [784, r.hidden or 350, 10]
+    mean_spikes = float(np.diff(train.offsets).mean())
+    weights = init_weights(sizes, r.rng, input_spikes=mean_spikes, neuron_psp_peak=r.neuron.psp_peak(),
+                           drive=(2.0, 6.0))
+    config = _digits_config(r.epochs, r.seed, t_max=50.0, input_shape=(28, 28))
+    return _Built(train, y_train, test, y_test, validation_set, split, sizes, weights, config)
+
+
+def _build_mnist(r: _Request) -> _Built:
+    from eventsnn.datasets import load_mnist
+    return _build_images(r, load_mnist)
+
+
+def _build_fashion_mnist(r: _Request) -> _Built:
+    from eventsnn.datasets import load_fashion_mnist
+    return _build_images(r, load_fashion_mnist)
+
+
+# The tasks by name (``make_task``, ``--task``): each builder loads its data, encodes it as spikes and gives the
+# network's sizes, initial weights and training settings; make_task adds what is common to all (preset, loss,
+# read-out, initialisation recipe, checks).
+TASKS: dict[str, Callable[[_Request], _Built]] = {
+    "yinyang": _build_yinyang,
+    "mnist": _build_mnist,
+    "fashion-mnist": _build_fashion_mnist,
+    "nmnist": _build_nmnist,
+}
 
 
 def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None, seed: int = 0,
@@ -276,90 +422,16 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
     hidden = hidden or recipe.get("hidden")
     rng = np.random.default_rng(seed)
     neuron = LIF(tau_mem=tau_mem, tau_syn=tau_syn, reset_current=recipe.get("reset_current", False))
-    validation_set = None  # (inputs, labels) of the held-out part
-    if name == "yinyang":
-        from eventsnn.datasets import load_yinyang
-        x_train, y_train = load_yinyang("train")
-        x_test, y_test = load_yinyang("test")
-        x_train, y_train = x_train[:n_train], y_train[:n_train]
-        x_test, y_test = x_test[:n_test], y_test[:n_test]
-        code = recipe.get("code", (YINYANG_T_EARLY, YINYANG_T_LATE, YINYANG_BIAS_TIME))
-        train, test = yinyang_spikes(x_train, *code), yinyang_spikes(x_test, *code)
-        split = ""
-        if validation:
-            x_val, y_val = load_yinyang("validation")
-            validation_set = yinyang_spikes(x_val[:n_validation], *code), y_val[:n_validation]
-            split = "yinyang validation (the published 1000 samples, seed 41)"
-        hidden = hidden or 200
-        sizes = [5, hidden, 3]
-        weights = init_weights(sizes, rng, input_spikes=5, neuron_psp_peak=neuron.psp_peak(), drive=(1.5, 6.0))
-        # grad_clip 0.3: without it rare near-grazing steps made 3 of 10 seeds collapse (docs/results.md)
-        # 200 hidden, 60 epochs, lr x0.93 per epoch: +1.2 points over 100 hidden / 30 epochs on seeds 3 and 4
-        # softmax_tau 0.5 ms: 97.19 +- 0.32 % over 10 seeds against 96.54 +- 0.59 % with 1 ms (docs/results.md)
-        config = TrainConfig(epochs=epochs or 60, batch_size=32, lr=3e-3, lr_decay=0.93, t_max=60.0,
-                             softmax_tau=0.5, early_weight=0.05, early_tau=10.0, silent_bump=0.1, seed=seed,
-                             grad_clip=0.3)
-    elif name == "nmnist":
-        from eventsnn.datasets import load_nmnist
-        from eventsnn.datasets.nmnist import SENSOR_SHAPE
-        from eventsnn.encoders import events_encode
-        # the held-out part is cut from the whole training split, so it is read whole
-        events_train, y_train = load_nmnist("train", path=data_path, n=None if validation else n_train)
-        events_test, y_test = load_nmnist("test", path=data_path, n=n_test)
-        split = ""
-        if validation:
-            rule = recipe.get("validation", VALIDATION_RULES[name])
-            (keep, held), split = _held_out(rule, len(events_train), name)
-            validation_set = ([events_train[i] for i in held[:n_validation]], y_train[held[:n_validation]])
-            keep = keep[:n_train]
-            events_train, y_train = [events_train[i] for i in keep], y_train[keep]
-        train, test = (events_encode(events, t_max=NMNIST_T_MAX) for events in (events_train, events_test))
-        if validation_set is not None:
-            validation_set = events_encode(validation_set[0], t_max=NMNIST_T_MAX), validation_set[1]
-        hidden = hidden or NMNIST_HIDDEN
-        sizes = [train.n_neurons, hidden, 10]
-        # the events are spread over the whole window, not packed into a volley: what drives a neuron at once
-        # is about the events of one membrane time constant
-        mean_spikes = float(np.diff(train.offsets).mean()) * tau_mem / NMNIST_T_MAX
-        weights = init_weights(sizes, rng, input_spikes=mean_spikes, neuron_psp_peak=neuron.psp_peak(),
-                               drive=NMNIST_DRIVE)
-        # one image plane per polarity (events_encode's default), so input shifts move both
-        config = _digits_config(epochs, seed, t_max=NMNIST_T_MAX, input_shape=(2, *SENSOR_SHAPE))
-    else:
-        from eventsnn.datasets import load_fashion_mnist, load_mnist
-        from eventsnn.encoders import latency_encode
-        load = load_mnist if name == "mnist" else load_fashion_mnist
-        images_train, y_train = load("train", path=data_path)
-        images_test, y_test = load("test", path=data_path)
-        split = ""
-        if validation:
-            rule = recipe.get("validation", VALIDATION_RULES[name])
-            (keep, held), split = _held_out(rule, len(images_train), name)
-            validation_images, y_val = images_train[held][:n_validation], y_train[held][:n_validation]
-            images_train, y_train = images_train[keep], y_train[keep]
-        images_train, y_train = images_train[:n_train], y_train[:n_train]
-        images_test, y_test = images_test[:n_test], y_test[:n_test]
-        code_t_max, code_threshold = recipe.get("code", MNIST_CODE)
-
-        def encode(images):
-            return latency_encode(images.reshape(len(images), -1) / 255.0, t_max=code_t_max,
-                                  threshold=code_threshold, step=recipe.get("code_step"))
-        train, test = encode(images_train), encode(images_test)
-        if validation:
-            validation_set = encode(validation_images), y_val
-        hidden = hidden or 350
-        sizes = [784, hidden, 10]
-        mean_spikes = float(np.diff(train.offsets).mean())
-        weights = init_weights(sizes, rng, input_spikes=mean_spikes, neuron_psp_peak=neuron.psp_peak(),
-                               drive=(2.0, 6.0))
-        config = _digits_config(epochs, seed, t_max=50.0, input_shape=(28, 28))
+    request = _Request(name, hidden, epochs, seed, data_path, n_train, n_test, n_validation, validation, recipe,
+                       neuron, rng, tau_mem)
+    train, y_train, test, y_test, validation_set, split, sizes, weights, config = TASKS[name](request)
     for field_name, value in recipe.get("config", {}).items():
         if not (field_name == "epochs" and epochs):
             setattr(config, field_name, value)
     config.validation_split = split
     readout = None
     config.loss = loss
-    if loss == "vmax":
+    if CLASSIFICATION_LOSSES[loss].readout:
         # Read-out weights start with logits of spread ~1 for the hidden activity the initial weights give
         # (about one spike per hidden neuron and sample); the spiking network loses its output layer.
         readout = LIReadout(init_readout_weights(sizes[-2], sizes[-1], rng, expected_spikes=float(sizes[-2]),

@@ -41,15 +41,14 @@ from eventsnn._file_validation import open_npz
 from eventsnn.adjoint import vjp
 from eventsnn.encoders import drop_spikes, jitter_times, shift_images
 from eventsnn.gradient_methods import METHODS, make_options
-from eventsnn.losses import (LossResult, first_spike_cross_entropy, first_spike_indices, latency_cross_entropy,
-                             softmax_cross_entropy, spike_count_mse, spike_count_regularizer, vmax_cross_entropy)
+from eventsnn.losses import CLASSIFICATION_LOSSES, LossResult, spike_count_regularizer
 from eventsnn.network import Network
 from eventsnn.optim import make_optimizer
 from eventsnn.readout import LIReadout
 from eventsnn.simulate import simulate
 from eventsnn.spikes import SpikeBatch
 
-LOSSES = ("first_spike", "latency", "count", "vmax")
+LOSSES = tuple(CLASSIFICATION_LOSSES)  # the names of the classification losses, in their table's order
 
 
 @dataclass
@@ -277,7 +276,7 @@ class Trainer:
         self.net = net
         self.config = config or TrainConfig()
         n_out = net.populations[net.layer_names[-1]].size
-        if (readout is None) != (self.config.loss != "vmax"):
+        if (readout is None) != (not CLASSIFICATION_LOSSES[self.config.loss].readout):
             raise ValueError("loss='vmax' needs a readout (eventsnn.readout.LIReadout) and a readout needs "
                              f"loss='vmax'; got loss={self.config.loss!r}, readout={readout!r}")
         if readout is not None:
@@ -431,7 +430,7 @@ class Trainer:
         # magnified by Adam where the loss gradient is small, made activation-only MNIST training diverge
         # (docs/studies/accuracy_sparsity.md)
         n_bumped = 0
-        if cfg.silent_bump > 0.0 and cfg.loss != "count":
+        if cfg.silent_bump > 0.0 and CLASSIFICATION_LOSSES[cfg.loss].silent_remedy:
             n_bumped = self._add_silent_remedy(directions, records, labels)
         self.optimizer.step(self.parameters, directions, self._lr_scales())
         if cfg.train_delays:
@@ -460,15 +459,7 @@ class Trainer:
 
     def _loss(self, rec, label: int):
         cfg = self.config
-        if cfg.loss == "vmax":
-            loss = vmax_cross_entropy(rec, self.readout, label)
-        elif cfg.loss == "latency":
-            loss = latency_cross_entropy(rec, label, beta=cfg.latency_beta, lambda_nospike=cfg.lambda_nospike)
-        elif cfg.loss == "count":
-            loss = spike_count_mse(rec, _count_targets(rec, label))
-        else:
-            loss = first_spike_cross_entropy(rec, label, tau=cfg.softmax_tau, early_weight=cfg.early_weight,
-                                             early_tau=cfg.early_tau)
+        loss = CLASSIFICATION_LOSSES[cfg.loss].train(rec, label, cfg, self.readout)
         if cfg.spike_penalty > 0.0:
             loss = loss + spike_count_regularizer(rec, strength=cfg.spike_penalty)
         return loss
@@ -637,21 +628,11 @@ def evaluate_records(records: list, labels: np.ndarray, softmax_tau: float, *, l
     ``extra["spikes_until_first_output"]`` counts spikes of all layers up to the first output spike (all of them
     for a sample without output spike), ANTLR's measure of the spikes a decision costs; with a read-out
     (``loss="vmax"``) the decision needs the whole window, so it counts every spike."""
-    v_max = [None] * len(records)
-    if loss == "vmax":
-        if readout is None:
-            raise ValueError("loss='vmax' needs the readout")
-        # evaluation needs the logits only, not the read-out's gradients
-        v_max = [readout.maxima(r.layers[-1], r.t_max).values for r in records]
-        losses = [softmax_cross_entropy(v, int(y))[0] for v, y in zip(v_max, labels)]
-    elif loss == "latency":
-        losses = [latency_cross_entropy(r, int(y), beta=latency_beta, lambda_nospike=0.0).value
-                  for r, y in zip(records, labels)]
-    elif loss == "count":
-        losses = [spike_count_mse(r, _count_targets(r, int(y))).value for r, y in zip(records, labels)]
-    else:
-        losses = [first_spike_cross_entropy(r, int(y), tau=softmax_tau).value for r, y in zip(records, labels)]
-    predictions = np.array([_prediction(r, loss, v) for r, v in zip(records, v_max)])
+    check.one_of("loss", loss, LOSSES)
+    kind = CLASSIFICATION_LOSSES[loss]
+    scored = [kind.evaluate(r, int(y), softmax_tau, latency_beta, readout) for r, y in zip(records, labels)]
+    losses = [value for value, _ in scored]
+    predictions = np.array([kind.predict(r, logits) for r, (_, logits) in zip(records, scored)])
     n_layers = len(records[0].layers)
     spikes = [float(np.mean([len(r.layers[k]) for r in records])) for k in range(n_layers)]
     silent = []
@@ -668,7 +649,7 @@ def evaluate_records(records: list, labels: np.ndarray, softmax_tau: float, *, l
 
 def _spikes_until_decision(rec, loss: str = "first_spike") -> int:
     out = rec.layers[-1]
-    if loss == "vmax" or not len(out):  # a read-out decides at the end of the window
+    if CLASSIFICATION_LOSSES[loss].readout or not len(out):  # a read-out decides at the end of the window
         return sum(len(layer) for layer in rec.layers)
     t_decision = out.times[0]
     return sum(int(np.searchsorted(layer.times, t_decision, side="right")) for layer in rec.layers)
@@ -678,29 +659,13 @@ def _prediction(rec, loss: str = "first_spike", v_max: np.ndarray | None = None)
     """Decision of the output layer: earliest first spike, or (count loss) most spikes with ties going to the
     earliest first spike; -1 (always wrong) without any output spike. With a read-out (``loss="vmax"``, its
     potential maxima in ``v_max``): the largest maximum."""
-    if loss == "vmax":
-        return int(np.argmax(v_max))
-    out = rec.layers[-1]
-    if not len(out):
-        return -1
-    if loss != "count":
-        return int(out.neurons[0])
-    counts = out.counts()
-    first = first_spike_indices(out).astype(np.float64)
-    first[counts < counts.max()] = np.inf
-    return int(np.argmin(first))
+    return CLASSIFICATION_LOSSES[loss].predict(rec, v_max)
 
 
 def _without_gradient(loss: LossResult) -> LossResult:
     """The same loss value with every cotangent zero (a sample that contributes no gradient)."""
     return LossResult(loss.value, [np.zeros_like(c) for c in loss.cotangents],
                       [np.zeros_like(c) for c in loss.count_cotangents], loss.silent, loss.extra)
-
-
-def _count_targets(rec, label: int) -> np.ndarray:
-    targets = np.zeros(rec.layers[-1].n_neurons)
-    targets[label] = 1.0
-    return targets
 
 
 def _pre_counts(rec, k: int) -> np.ndarray:

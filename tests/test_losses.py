@@ -229,3 +229,31 @@ def test_creation_cotangent_rejects_bad_neurons(neurons, message):
             loss.creation_cotangent(-1, np.array([1.0, 2.0, 3.0]), neurons)
     with pytest.raises(ValueError, match="times must be 1-dimensional"):
         result.creation_cotangent(-1, np.ones((3, 1)), np.array([0, 1, 2]))
+
+
+def test_classification_loss_table_matches_the_loss_functions():
+    """Every entry of losses.CLASSIFICATION_LOSSES trains, evaluates and predicts with the function its name says,
+    and the trainer's names are the table's keys."""
+    from eventsnn.training import LOSSES, TrainConfig
+    assert LOSSES == tuple(losses.CLASSIFICATION_LOSSES) == ("first_spike", "latency", "count", "vmax")
+    rec = _record(np.random.default_rng(3))
+    cfg = TrainConfig(softmax_tau=0.7, early_weight=0.2, early_tau=8.0, latency_beta=0.3, lambda_nospike=0.4)
+    table = losses.CLASSIFICATION_LOSSES
+    assert table["first_spike"].train(rec, 1, cfg, None).value == losses.first_spike_cross_entropy(
+        rec, 1, tau=0.7, early_weight=0.2, early_tau=8.0).value
+    assert table["latency"].train(rec, 2, cfg, None).value == losses.latency_cross_entropy(
+        rec, 2, beta=0.3, lambda_nospike=0.4).value
+    assert table["count"].train(rec, 0, cfg, None).value == losses.spike_count_mse(rec, np.array([1.0, 0.0, 0.0])).value
+    assert table["first_spike"].evaluate(rec, 1, 0.7, 0.3, None) == (
+        losses.first_spike_cross_entropy(rec, 1, tau=0.7).value, None)
+    assert table["latency"].evaluate(rec, 2, 0.7, 0.3, None)[0] == losses.latency_cross_entropy(
+        rec, 2, beta=0.3, lambda_nospike=0.0).value
+    out = rec.layers[-1]
+    assert table["first_spike"].predict(rec, None) == table["latency"].predict(rec, None) == int(out.neurons[0])
+    assert table["count"].predict(rec, None) == int(np.argmax(out.counts())) or \
+        out.counts()[table["count"].predict(rec, None)] == out.counts().max()
+    assert table["vmax"].predict(rec, np.array([0.1, 2.0, -1.0])) == 1
+    with pytest.raises(ValueError, match="loss='vmax' needs the readout"):
+        table["vmax"].evaluate(rec, 0, 0.7, 0.3, None)
+    assert [k for k, v in table.items() if v.readout] == ["vmax"]
+    assert [k for k, v in table.items() if not v.silent_remedy] == ["count"]
