@@ -5,6 +5,7 @@ Times are in milliseconds throughout. Data flows one way: ``SpikeTrains`` (input
 """
 
 from eventsnn import losses
+from eventsnn._file_validation import FileFormatError
 from eventsnn._validation import SpikeLimitError
 from eventsnn.adjoint import Gradients, vjp
 from eventsnn.network import Connection, Network, Population
@@ -15,5 +16,5 @@ from eventsnn.simulate import simulate
 from eventsnn.spikes import SpikeBatch, SpikeTrains
 
 __all__ = ["LIF", "Network", "Population", "Connection", "SpikeTrains", "SpikeBatch", "Record", "simulate",
-           "vjp", "Gradients", "losses", "SpikeLimitError", "load"]
+           "vjp", "Gradients", "losses", "SpikeLimitError", "FileFormatError", "load"]
 __version__ = "0.1.0"

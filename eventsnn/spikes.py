@@ -144,7 +144,7 @@ class SpikeTrains:
     def load(cls, path: str | os.PathLike) -> "SpikeTrains":
         """Read a file written by :meth:`save` (the ``.npz`` suffix may be omitted, as in ``save``).
 
-        A malformed file raises :class:`~eventsnn._file_validation.FileFormatError` (a ValueError) naming the file
+        A malformed file raises :class:`~eventsnn.FileFormatError` (a ValueError) naming the file
         and the field; reading is bounded by the sizes the file declares (docs/safety.md).
         """
         return _load_spike_file(cls, path, ("times", "neurons"))
@@ -239,7 +239,7 @@ class SpikeBatch:
     def load(cls, path: str | os.PathLike) -> "SpikeBatch":
         """Read a file written by :meth:`save` (the ``.npz`` suffix may be omitted, as in ``save``).
 
-        A malformed file raises :class:`~eventsnn._file_validation.FileFormatError` (a ValueError) naming the file
+        A malformed file raises :class:`~eventsnn.FileFormatError` (a ValueError) naming the file
         and the field; reading is bounded by the sizes the file declares (docs/safety.md).
         """
         return _load_spike_file(cls, path, ("times", "neurons", "offsets"))

@@ -522,7 +522,7 @@ class Trainer:
         Every field is checked before anything is restored (shape exactly that of this network, dtype,
         finiteness, ranges: learning rate > 0, step count and epoch >= 0, one history row per epoch, Adam
         moments of the parameters' sizes); a bad field raises
-        :class:`~eventsnn._file_validation.FileFormatError` (a ValueError) naming the file and the field, and
+        :class:`~eventsnn.FileFormatError` (a ValueError) naming the file and the field, and
         leaves the trainer unchanged.
         """
         with open_npz(path) as data:
