@@ -59,14 +59,32 @@ class PaddedSpikes:
         Size of the population.
     trains : list of SpikeTrains, optional
         The same spikes as eventsnn objects, one per row, each in slot order (set by :func:`pad_spikes` and
-        :class:`SpikingNetwork`, which read them to skip a conversion). Leave it None when you build or change
-        the tensors yourself.
+        :class:`SpikingNetwork`, which read them to skip a conversion). Used only while ``times`` and ``neurons``
+        are the very tensors, unmodified, that they were given with: replacing or editing a tensor in place
+        makes the layers read the tensors instead.
     """
 
     times: torch.Tensor
     neurons: torch.Tensor
     n_neurons: int
-    trains: list | None = None
+    trains: list[SpikeTrains] | None = None
+    # the tensors (and their in-place version counters) that ``trains`` describes
+    _stamp: tuple | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.trains is not None:
+            self._stamp = (self.times, self.neurons, self.times._version, self.neurons._version)
+
+    def cached_trains(self) -> list[SpikeTrains] | None:
+        """``trains`` if they still describe ``times`` and ``neurons`` (the same tensor objects, not edited in
+        place since), else None: a stale cache must never win over the tensors."""
+        if self.trains is None or self._stamp is None:
+            return None
+        times, neurons, times_version, neurons_version = self._stamp
+        if (self.times is times and self.neurons is neurons and self.times._version == times_version
+                and self.neurons._version == neurons_version):
+            return self.trains
+        return None
 
     def first_spike_times(self) -> torch.Tensor:
         """First spike time (ms) of every neuron, shape (batch, n_neurons), ``+inf`` for a silent neuron.
@@ -349,7 +367,7 @@ class SpikingNetwork(nn.Module):
             if times.n_neurons != self.n_inputs:
                 raise ValueError(f"the inputs have n_neurons={times.n_neurons} but the network has {self.n_inputs} "
                                  f"input neurons")
-            trains, times, neurons = times.trains, times.times, times.neurons
+            trains, times, neurons = times.cached_trains(), times.times, times.neurons
         else:
             trains = None
         _check_padded("inputs", times, neurons)
@@ -450,8 +468,8 @@ class LIReadoutLayer(nn.Module):
         n_inputs = self.weight.shape[0]
         if spikes.n_neurons != n_inputs:
             raise ValueError(f"the read-out has {n_inputs} inputs but the spikes come from {spikes.n_neurons} neurons")
-        if spikes.trains is not None:   # produced by SpikingNetwork: spikes already in slot order
-            trains = spikes.trains
+        if spikes.cached_trains() is not None:   # produced by SpikingNetwork: spikes already in slot order
+            trains = spikes.cached_trains()
             slots = [np.arange(len(t)) for t in trains]
         else:
             _check_padded("spikes", spikes.times, spikes.neurons)

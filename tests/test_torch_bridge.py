@@ -314,3 +314,23 @@ def test_bad_parameters_are_named():
         SimulateFunction.apply(setup, x.times, x.neurons, params[0].T, *params[1:])
     with pytest.raises(ValueError, match="expected 2 weight, 2 bias and 2 delay arrays"):
         SimulateFunction.apply(setup, x.times, x.neurons, *params[:-1])
+
+
+def test_replaced_or_edited_tensors_are_simulated_not_the_cached_trains():
+    # PaddedSpikes keeps eventsnn trains to skip a conversion; once its tensors are replaced or edited in place,
+    # the layer must simulate the tensors, never the stale trains
+    import eventsnn as es
+    from eventsnn.torch import SpikingNetwork, pad_spikes
+
+    net = es.Network.feedforward([2, 3], es.LIF(), [np.full((2, 3), 3.0)])
+    model = SpikingNetwork(net, t_max=40.0)
+    spikes = pad_spikes([es.SpikeTrains([1.0, 2.0], [0, 1], 2)])
+    first = model(spikes)[0].times.detach().clone()
+    spikes.times = spikes.times + 10.0
+    shifted = model(spikes)[0].times.detach()
+    direct = model(spikes.times, spikes.neurons)[0].times.detach()
+    assert torch.equal(shifted, direct) and torch.allclose(shifted, first + 10.0)
+    again = pad_spikes([es.SpikeTrains([1.0, 2.0], [0, 1], 2)])
+    with torch.no_grad():
+        again.times += 5.0  # in place: same tensor object, new version
+    assert torch.allclose(model(again)[0].times.detach(), first + 5.0)
