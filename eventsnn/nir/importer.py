@@ -311,6 +311,11 @@ class _Importer:
                 raise ValueError(f"node {name!r}: v_reset = {float(v_reset[v_reset != 0][0])!r}, but eventsnn's "
                                  f"neurons start at and reset to v = 0")
             thresholds = per_channel(name, "v_threshold", node.v_threshold, n)
+            if not np.all(thresholds > 0.0):
+                # eventsnn's neurons start at v = 0 below a positive threshold; a threshold <= 0 would also flip
+                # (or blow up) the weights of the per-neuron rescaling below
+                raise ValueError(f"node {name!r}: v_threshold = {float(thresholds[~(thresholds > 0.0)][0])!r}, but "
+                                 f"eventsnn's thresholds must be > 0 (neurons start at v = 0, below threshold)")
             if np.all(thresholds == thresholds[0]):
                 threshold = float(thresholds[0])
             elif np.all(v_leak == 0.0):
