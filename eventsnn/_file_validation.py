@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import zipfile
 import zlib
@@ -92,7 +93,8 @@ class NpzFile:
                     raise self.error(name, f"has shape {array_shape}, expected {ndim} dimension(s)")
                 if shape is not None and tuple(array_shape) != tuple(shape):
                     raise self.error(name, f"has shape {tuple(array_shape)}, expected {tuple(shape)}")
-                n_bytes = int(np.prod(array_shape, dtype=np.int64)) * dtype.itemsize
+                # Python integers: an int64 product of a crafted shape could wrap around to match a small member
+                n_bytes = math.prod(int(d) for d in array_shape) * dtype.itemsize
                 if offset + n_bytes != info.file_size:
                     raise self.error(name, f"declares shape {array_shape} of {dtype} ({n_bytes} bytes) but holds "
                                            f"{info.file_size - offset} data bytes (truncated or corrupt)")

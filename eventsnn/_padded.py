@@ -75,10 +75,12 @@ def checked_parameters(net: Network, values: Sequence[np.ndarray]) -> tuple[list
     for value, (kind, k, shape) in zip(values, expected):
         if value.shape != shape:
             raise ValueError(f"{kind}[{k}] must have shape {shape}, got {value.shape}")
-        if not np.isfinite(value.sum()):   # one pass instead of isfinite's mask; locate the culprit only on failure
+        # one pass instead of isfinite's mask; the sum of large finite values can overflow, so a non-finite sum
+        # is only a hint that the mask then confirms (and locates)
+        if not np.isfinite(value.sum()) and not np.isfinite(value).all():
             bad = np.argwhere(~np.isfinite(value))
-            where = tuple(bad[0].tolist()) if bad.size else ()
-            raise ValueError(f"{kind}[{k}] is not finite (at index {where}): did a training step diverge?")
+            raise ValueError(f"{kind}[{k}] is not finite (at index {tuple(bad[0].tolist())}): did a training step "
+                             f"diverge?")
         if kind == "delays" and value.size and value.min() < 0.0:
             raise ValueError(f"delays[{k}] must be >= 0 ms, got {float(value.min())!r}")
     values = list(values)

@@ -322,3 +322,21 @@ def test_malformed_nmnist_list_and_event_files_are_named(tmp_path):
         tar.addfile(info, io.BytesIO(b"abc"))
     with pytest.raises(ValueError, match="test100.txt, line 1: expected"):
         load_nmnist("test", path=archive)
+
+
+def test_an_npz_member_whose_declared_size_overflows_int64_is_refused_naming_the_file(tmp_path):
+    # 2**62 x 4 bytes wraps to 0 in int64 arithmetic, which would match an empty member and skip the size check
+    import io
+    import zipfile
+
+    from numpy.lib import format as npy_format
+
+    from eventsnn._file_validation import open_npz
+    header = io.BytesIO()
+    npy_format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": (2**62, 4)})
+    path = tmp_path / "crafted.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x.npy", header.getvalue())
+    with pytest.raises(FileFormatError, match="declares shape") as info, open_npz(path) as data:
+        data.array("x", kinds="u")
+    assert str(path) in str(info.value)

@@ -334,3 +334,15 @@ def test_replaced_or_edited_tensors_are_simulated_not_the_cached_trains():
     with torch.no_grad():
         again.times += 5.0  # in place: same tensor object, new version
     assert torch.allclose(model(again)[0].times.detach(), first + 5.0)
+
+
+def test_large_finite_parameters_are_not_reported_as_non_finite():
+    # the parameter check sums each array first; a sum that overflows must not flag finite values
+    from eventsnn._padded import checked_parameters
+
+    import eventsnn as es
+    net = es.Network.feedforward([2, 2], es.LIF(), [np.ones((2, 2))])
+    big = np.full((2, 2), 1e308)
+    checked_parameters(net, [big, np.zeros(()), np.zeros(())])
+    with pytest.raises(ValueError, match=r"weights\[0\] is not finite \(at index \(1, 0\)\)"):
+        checked_parameters(net, [np.array([[1.0, 1.0], [np.inf, 1.0]]), np.zeros(()), np.zeros(())])
