@@ -194,15 +194,24 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be an int >= 0, got {retries!r}")
     skip = {"done", "failed"} if not retry_failed else {"done"}
-    todo = [run for run in spec.runs if read_status(out, run)["status"] not in skip]
+
+    def missing() -> list:
+        return [run for run in spec.runs if read_status(out, run)["status"] not in skip]
+
+    todo = missing()
     result = SweepResult(n_runs=len(spec.runs), n_skipped=len(spec.runs) - len(todo))
     if todo:
         os.makedirs(os.path.join(out, STATUS_DIR), exist_ok=True)
-        with _sweep_lock(out), _connect(client, scheduler, workers, retries) as connected:
-            say(f"sweep {spec.name}: {len(todo)} of {len(spec.runs)} runs to do ({result.n_skipped} already done or "
-                f"failed) on {_describe_cluster(connected)}; output {out}")
-            _execute(connected, spec, out, todo, retries, progress_every, say, result)
-    else:
+        with _sweep_lock(out):
+            # again under the lock: a sweep into the same directory may have finished runs since the first look
+            todo = missing()
+            result.n_skipped = len(spec.runs) - len(todo)
+            if todo:
+                with _connect(client, scheduler, workers, retries) as connected:
+                    say(f"sweep {spec.name}: {len(todo)} of {len(spec.runs)} runs to do ({result.n_skipped} already "
+                        f"done or failed) on {_describe_cluster(connected)}; output {out}")
+                    _execute(connected, spec, out, todo, retries, progress_every, say, result)
+    if not todo:
         say(f"sweep {spec.name}: all {len(spec.runs)} runs already done or failed; nothing to run")
     result.seconds = time.perf_counter() - started
     if write_report:

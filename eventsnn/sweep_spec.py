@@ -43,6 +43,7 @@ import dataclasses
 import functools
 import itertools
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -76,6 +77,8 @@ RESERVED = {"seed": "give the seeds as [sweep] seeds = [...]",
             "input_shape": "the task sets it"}
 KIND_NAMES = {"bool": "true or false", "str": "a string", "int": "an int", "float": "a number"}
 DEFAULT_METRICS = ("test_accuracy", "spikes")
+#: most points one [grid] table may expand to (before seeds): a bound on the work of validating a spec
+MAX_GRID_POINTS = 10_000
 
 
 class SpecError(ValueError):
@@ -346,6 +349,10 @@ def _grid_points(grid: Any, fixed: dict, task: str, fail: Callable) -> list:
                 raise fail(f"{where} {key} has duplicate values: {values}")
             for i, value in enumerate(values):
                 _check_value(task, key, value, f"{where} {key}[{i}]", fail)
+        n_points = math.prod(len(values) for values in axes.values())
+        if n_points > MAX_GRID_POINTS:  # checked before expanding: validation itself must stay bounded
+            raise fail(f"{where} expands to {n_points} points, more than {MAX_GRID_POINTS}: split it into several "
+                       f"sweeps")
         for combination in itertools.product(*axes.values()):
             points.append((where, dict(zip(axes, combination))))
     return points

@@ -296,6 +296,10 @@ BAD_SPECS = [
      "[report] front.by: 'colour' is not a setting"),
     ("[sweep]\ntask = 'yinyang'\n[runs]\n", "unknown section 'runs'; valid: sweep, fixed, grid, points, report"),
     ("[sweep\n", "not valid TOML"),
+    ("[sweep]\ntask = 'yinyang'\n[grid]\n" + "".join(
+        f"{key} = {[start + k for k in range(10)]}\n" for key, start in
+        (("lr", 1.0), ("spike_penalty", 0.0), ("grad_clip", 0.0), ("hidden", 1), ("epochs", 1))),
+     "[grid] expands to 100000 points, more than 10000"),
 ]
 
 
