@@ -19,6 +19,7 @@ A run directory is what ``eventsnn train --out DIR`` writes (``run.json``, ``che
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import os
@@ -27,6 +28,7 @@ import uuid
 from typing import Literal
 
 from eventsnn._atomic import remove_stale_temporaries
+from eventsnn._file_validation import read_json
 
 RUN_FILES = ("run.json", "checkpoint.npz", "metrics.json", "metrics.csv", "model.npz", "raster.png")
 LOCK_NAME = ".eventsnn.lock"
@@ -64,10 +66,11 @@ def run_state(path: str | os.PathLike) -> Literal["absent", "empty", "unfinished
 
 
 def _read_small_json(file: str) -> object:
+    """The JSON in ``file``, or None if it is missing, too large or malformed: such a run counts as unfinished,
+    and reading the file for real (``load_trained``, ``--resume``) names the problem."""
     try:
-        with open(file, "rb") as handle:
-            return json.loads(handle.read(min(16 * 2**20, os.fstat(handle.fileno()).st_size)).decode("utf-8"))
-    except (OSError, ValueError):
+        return read_json(file)
+    except (OSError, ValueError):  # FileFormatError is a ValueError
         return None
 
 
@@ -163,7 +166,8 @@ class RunLock:
         if not self._create(marker, self.info):
             other = self._holder(marker)
             if other is not None and self._stale(other):
-                os.unlink(marker)  # left by a process that died while taking over
+                with contextlib.suppress(FileNotFoundError):  # another process may remove it first
+                    os.unlink(marker)  # left by a process that died while taking over
             raise RunDirectoryError(f"{self.directory}: another process is taking over the stale lock {self.path} "
                                     f"(marker {marker}); retry")
         try:
