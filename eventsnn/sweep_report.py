@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 import statistics
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from eventsnn._atomic import atomic_write
+from eventsnn._file_validation import read_json
 from eventsnn.rundir import run_state
 
 if TYPE_CHECKING:
@@ -102,11 +102,12 @@ def read_status(out: str, run: "Run") -> dict:
     path = status_path(out, run)
     if not os.path.isfile(path):
         return {"status": "missing"}
-    with open(path) as handle:
-        try:
-            record = json.load(handle)
-        except json.JSONDecodeError:
-            return {"status": "missing"}
+    try:
+        record = read_json(path)
+    except (OSError, ValueError) as error:  # FileFormatError is a ValueError: run it again, saying why
+        return {"status": "missing", "error": f"unreadable status record ({error})"}
+    if not isinstance(record, dict):
+        return {"status": "missing", "error": f"{path}: a status record must be a JSON object"}
     if record.get("status") in ("done", "failed") and record.get("argv") != list(run.argv):
         return {**record, "status": "stale"}
     if record.get("status") == "done" and run_state(os.path.join(out, run.name)) != "finished":
@@ -152,18 +153,25 @@ class Report:
 
 
 def _run_values(out: str, run: Run, metrics: Sequence[str]) -> dict:
-    """Metric values of a finished run (its metrics.json and run.json)."""
+    """Metric values of a finished run (its metrics.json and run.json); NaN for every metric if those files cannot
+    be read (the report then shows the run as done without values rather than failing after the sweep)."""
     run_dir = os.path.join(out, run.name)
-    with open(os.path.join(run_dir, "metrics.json")) as handle:
-        history = json.load(handle)
-    info = {}
-    if os.path.isfile(os.path.join(run_dir, "run.json")):
-        with open(os.path.join(run_dir, "run.json")) as handle:
-            info = json.load(handle)
+    try:
+        history = read_json(os.path.join(run_dir, "metrics.json"))
+        info_path = os.path.join(run_dir, "run.json")
+        info = read_json(info_path) if os.path.isfile(info_path) else {}
+    except (OSError, ValueError):
+        return {name: math.nan for name in metrics}
+    if not isinstance(history, list) or not history or not all(isinstance(row, dict) for row in history) \
+            or not isinstance(info, dict):
+        return {name: math.nan for name in metrics}
     values = {}
     for name in metrics:
-        value = METRICS[name].read(history, info)
-        values[name] = math.nan if value is None else float(value)
+        try:
+            value = METRICS[name].read(history, info)
+            values[name] = math.nan if value is None else float(value)
+        except (KeyError, IndexError, TypeError, ValueError):  # a metric the run's files do not hold (well)
+            values[name] = math.nan
     return values
 
 

@@ -366,3 +366,28 @@ def test_study_spec_is_the_study_scripts_default_sweep():
     assert len(from_file.runs) == 17
     assert sorted((r.name, r.argv) for r in from_script.runs) == sorted((r.name, r.argv) for r in from_file.runs)
     assert from_script.front == from_file.front and from_script.metrics == from_file.metrics
+
+
+def test_damaged_status_and_metrics_files_neither_stop_the_sweep_nor_its_report(tmp_path):
+    # a status record that is not a JSON object, undecodable bytes, or a done run whose metrics.json is empty:
+    # the run counts as missing (and is run again) or as done without values; nothing raises
+    from eventsnn import sweep_report
+
+    spec = sweep.load_spec(_write(tmp_path, "one.toml", '[sweep]\ntask = "yinyang"\nseeds = [0, 1, 2]\n'))
+    out = str(tmp_path / "out")
+    os.makedirs(os.path.join(out, sweep_report.STATUS_DIR))
+    first, second, third = spec.runs
+    with open(sweep_report.status_path(out, first), "w") as handle:
+        handle.write("[1]")
+    with open(sweep_report.status_path(out, second), "wb") as handle:
+        handle.write(b"\xff\xfe")
+    assert sweep_report.read_status(out, first)["status"] == "missing"
+    assert "status record" in sweep_report.read_status(out, first)["error"]
+    assert sweep_report.read_status(out, second)["status"] == "missing"
+    os.makedirs(os.path.join(out, third.name))
+    with open(os.path.join(out, third.name, "metrics.json"), "w") as handle:
+        handle.write("[]")
+    values = sweep_report._run_values(out, third, ["test_accuracy", "spikes"])
+    assert all(value != value for value in values.values())  # NaN
+    report = sweep.report(spec, out)
+    assert report.rows[0]["done"] == 0
