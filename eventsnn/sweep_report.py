@@ -270,9 +270,8 @@ def _format_table(spec: SweepSpec, points: list, rows: list, metrics: list, per_
 
 def _front_figure(spec: SweepSpec, out: str, per_run: list) -> str:
     """``OUT/front.png``: every run a dot, every point's mean with std error bars, one Pareto front per group."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # a bare Figure, not pyplot: the caller's matplotlib backend (a notebook's, say) is left alone
+    from matplotlib.figure import Figure
 
     from eventsnn.plot import save_figure
     front = spec.front
@@ -285,7 +284,8 @@ def _front_figure(spec: SweepSpec, out: str, per_run: list) -> str:
         label = " ".join(f"{k}={format_value(run.settings[k])}" for k in front.by if k in run.settings) or "all"
         groups.setdefault(label, {}).setdefault(run.point, []).append((values[front.x] * x_scale,
                                                                        values[front.y] * y_scale))
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig = Figure(figsize=(6.5, 4.5))
+    ax = fig.subplots()
     for i, (label, by_point) in enumerate(groups.items()):
         color = f"C{i % 10}"
         every = [p for pts in by_point.values() for p in pts]
@@ -304,6 +304,4 @@ def _front_figure(spec: SweepSpec, out: str, per_run: list) -> str:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = save_figure(fig, os.path.join(out, "front.png"), dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, os.path.join(out, "front.png"), dpi=120)
