@@ -23,6 +23,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from eventsnn._atomic import write_npz
+from eventsnn._file_validation import FileFormatError
 from eventsnn.network import Network
 from eventsnn.neuron import LIF
 from eventsnn.readout import LIReadout
@@ -120,14 +121,14 @@ class _Reader:
         self.path, self.data = path, data
 
     def fail(self, field_name: str, message: str) -> ValueError:
-        return ValueError(f"{self.path}: {field_name}: {message}")
+        return FileFormatError(f"{self.path}: {field_name}: {message}")
 
     def array(self, name: str, shape: tuple | None = None, ndim: tuple = ()) -> np.ndarray:
         if name not in self.data.files:
             raise self.fail(name, "missing (truncated or not an eventsnn model file?)")
         try:
             value = self.data[name]
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as error:
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, MemoryError) as error:
             raise self.fail(name, f"unreadable ({type(error).__name__}: {error})") from None
         if value.dtype != np.float64:
             raise self.fail(name, f"must hold float64, got dtype {value.dtype}")
@@ -143,7 +144,8 @@ class _Reader:
         try:
             raw = self.data["header"]
             header = json.loads(str(raw[()]))
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, IndexError, TypeError) as error:
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, IndexError, TypeError,
+                MemoryError) as error:
             raise self.fail("header", f"not readable JSON ({type(error).__name__}: {error})") from None
         if not isinstance(header, dict) or header.get("format") != FORMAT:
             found = header.get("format") if isinstance(header, dict) else type(header).__name__
@@ -176,9 +178,9 @@ def load(path: str | os.PathLike) -> SavedModel:
     ------
     FileNotFoundError
         If the file does not exist.
-    ValueError
-        If the file is damaged, truncated, of a newer format version or not an eventsnn model; the message names
-        the file and the field.
+    FileFormatError
+        (a ValueError) If the file is damaged, truncated, of a newer format version or not an eventsnn model; the
+        message names the file and the field.
     """
     path = model_path(path)
     if not os.path.isfile(path):
@@ -186,9 +188,9 @@ def load(path: str | os.PathLike) -> SavedModel:
     try:
         archive = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
-        raise ValueError(f"{path}: not an eventsnn model file (not a readable .npz archive: {error})") from None
+        raise FileFormatError(f"{path}: not an eventsnn model file (not a readable .npz archive: {error})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path}: not an eventsnn model file (a bare .npy array, not a .npz archive)")
+        raise FileFormatError(f"{path}: not an eventsnn model file (a bare .npy array, not a .npz archive)")
     with archive as data:
         return _build(_Reader(path, data))
 

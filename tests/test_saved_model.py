@@ -208,3 +208,23 @@ def test_restore_into_copies_trained_values_and_refuses_other_architectures(tmp_
         saved.restore_into(path, other)
     with pytest.raises(ValueError, match="trained.npz: the file has a read-out"):
         saved.restore_into(path, fresh)
+
+
+def test_a_member_declaring_an_impossible_shape_is_a_file_format_error(tmp_path):
+    # numpy would try to allocate what the .npy header declares: an unallocatable size is a damaged field, named
+    import io
+    import zipfile
+
+    from numpy.lib import format as npy_format
+
+    import eventsnn as es
+    net = es.Network.feedforward([2, 2], es.LIF(), [np.full((2, 2), 0.5)])
+    path = net.save(tmp_path / "model.npz")
+    header = io.BytesIO()
+    npy_format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (2**40, 2**20)})
+    crafted = tmp_path / "crafted.npz"
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(crafted, "w") as target:
+        for item in source.infolist():
+            target.writestr(item, header.getvalue() if item.filename == "weight_0.npy" else source.read(item))
+    with pytest.raises(es.FileFormatError, match="crafted.npz: weight_0"):
+        es.load(crafted)
