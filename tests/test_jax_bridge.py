@@ -12,30 +12,18 @@ import numpy as np
 import pytest
 
 import eventsnn as es
+from bridge_networks import feedforward_net
+from bridge_networks import recurrent_net as _recurrent_net
 from eventsnn.jax import Params, first_spike_times, init_params, make_simulate
 
 jax.config.update("jax_enable_x64", True)
 
-NEURON = es.LIF(tau_mem=10.0, tau_syn=5.0, bias=0.05)
 TIMES = np.array([[1.0, 2.0, 3.5, 4.0, np.inf], [2.5, np.inf, 0.5, 3.0, 1.2]])
 NEURONS = np.array([[0, 1, 2, 3, -1], [1, -1, 0, 2, 1]])
 
 
-def feedforward_net(rng) -> es.Network:
-    return es.Network.feedforward([4, 5, 3], neuron=NEURON, weights=[rng.uniform(1.5, 3.0, (4, 5)),
-                                                                     rng.uniform(0.5, 1.2, (5, 3))],
-                                  delays=[0.5, 1.0])
-
-
 def recurrent_net(rng) -> es.Network:
-    net = es.Network()
-    net.add_input("in", 4)
-    net.add_population("hidden", 4, NEURON)
-    net.add_population("out", 2, es.LIF(tau_mem=8.0, tau_syn=4.0))
-    net.connect("in", "hidden", rng.uniform(1.5, 3.0, (4, 4)), delays=rng.uniform(0.2, 1.0, (4, 4)))
-    net.connect("hidden", "hidden", rng.uniform(-0.2, 0.2, (4, 4)), delays=1.5)
-    net.connect("hidden", "out", rng.uniform(0.5, 1.5, (4, 2)), delays=0.3)
-    return net
+    return _recurrent_net(rng, n_inputs=4)
 
 
 def smooth_loss(run, sizes):

@@ -15,29 +15,12 @@ import torch.nn.functional as F
 
 import eventsnn as es
 from eventsnn.losses import vmax_cross_entropy
+from bridge_networks import NEURON, feedforward_net, recurrent_net
 from eventsnn.readout import LIReadout
 from eventsnn.torch import (LIReadoutLayer, PaddedSpikes, ReadoutMaxFunction, SimulateFunction, SpikingNetwork,
                             SimulationSetup, _ReadoutSetup, _trains_of_row, pad_spikes)
 
 INF = float("inf")
-NEURON = es.LIF(tau_mem=10.0, tau_syn=5.0, bias=0.05)
-
-
-def feedforward_net(rng) -> es.Network:
-    return es.Network.feedforward([4, 5, 3], neuron=NEURON, weights=[rng.uniform(1.5, 3.0, (4, 5)),
-                                                                     rng.uniform(0.5, 1.2, (5, 3))],
-                                  delays=[0.5, 1.0])
-
-
-def recurrent_net(rng) -> es.Network:
-    net = es.Network()
-    net.add_input("in", 3)
-    net.add_population("hidden", 4, NEURON)
-    net.add_population("out", 2, es.LIF(tau_mem=8.0, tau_syn=4.0))
-    net.connect("in", "hidden", rng.uniform(1.5, 3.0, (3, 4)), delays=rng.uniform(0.2, 1.0, (3, 4)))
-    net.connect("hidden", "hidden", rng.uniform(-0.2, 0.2, (4, 4)), delays=1.5)
-    net.connect("hidden", "out", rng.uniform(0.5, 1.5, (4, 2)), delays=0.3)
-    return net
 
 
 def inputs_for(n_inputs: int) -> PaddedSpikes:
