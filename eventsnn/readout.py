@@ -122,6 +122,15 @@ class LIReadout:
     def n_classes(self) -> int:
         return int(self.weights.shape[1])
 
+    def source_in(self, net) -> str:
+        """The population of ``net`` that drives this read-out: its last layer, which must have ``n_inputs``
+        neurons (ValueError otherwise); for code that stores or exports a network with its read-out."""
+        source = net.layer_names[-1]
+        if self.n_inputs != net.populations[source].size:
+            raise ValueError(f"the read-out has {self.n_inputs} inputs but the last population {source!r} has "
+                             f"{net.populations[source].size} neurons")
+        return source
+
     def __repr__(self) -> str:
         return (f"LIReadout({self.n_inputs} -> {self.n_classes}, tau_mem={self.neuron.tau_mem} ms, "
                 f"tau_syn={self.neuron.tau_syn} ms)")

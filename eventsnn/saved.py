@@ -99,10 +99,7 @@ def save(path: str | os.PathLike, net: Network, readout: LIReadout | None = None
     if readout is not None:
         if not isinstance(readout, LIReadout):
             raise TypeError(f"readout must be an eventsnn.readout.LIReadout, got {type(readout).__name__}")
-        source = net.layer_names[-1]
-        if readout.n_inputs != net.populations[source].size:
-            raise ValueError(f"the read-out has {readout.n_inputs} inputs but the last population {source!r} has "
-                             f"{net.populations[source].size} neurons")
+        source = readout.source_in(net)
         header["readout"] = {"source": source, "neuron": _neuron_fields(readout.neuron)}
         arrays["readout_weight"] = readout.weights
     path = model_path(path)

@@ -92,10 +92,7 @@ def to_nir(net: Network, readout: LIReadout | None = None, *, time_unit: str = "
     if readout is not None:
         if not isinstance(readout, LIReadout):
             raise TypeError(f"readout must be an eventsnn.readout.LIReadout, got {type(readout).__name__}")
-        last = net.layer_names[-1]
-        if readout.n_inputs != net.populations[last].size:
-            raise ValueError(f"the read-out has {readout.n_inputs} inputs but the last population {last!r} has "
-                             f"{net.populations[last].size} neurons")
+        last = readout.source_in(net)
         add(READOUT_NODE, _neuron_node(nir.CubaLI, readout.neuron, readout.n_classes, scale))
         add("readout_linear", nir.Linear(weight=readout.weights.T.copy()))
         edges += [(last, "readout_linear"), ("readout_linear", READOUT_NODE)]
