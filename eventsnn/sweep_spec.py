@@ -392,6 +392,8 @@ def _check_value(task: str, key: str, value: Any, where: str, fail: Callable) ->
     accepted = {"bool": (bool,), "str": (str,), "int": (int,), "float": (int, float)}[kind]
     if not isinstance(value, accepted) or (isinstance(value, bool) and kind != "bool"):
         raise fail(f"{where}: expected {KIND_NAMES[kind]}, got {type(value).__name__} {value!r}")
+    if key == "data":
+        return  # a path the workers read, on a file system that may differ from this process's: not checked here
     try:
         if key in ("hidden", "n_train", "n_test"):
             check.integer(key, value, minimum=1)
@@ -401,8 +403,6 @@ def _check_value(task: str, key: str, value: Any, where: str, fail: Callable) ->
             check.one_of(f"preset (task {task!r})", value, sorted(PRESETS.get(task, {})))
         elif key == "loss":
             check.one_of("loss", value, LOSSES)
-        elif key == "data":
-            pass  # read by the workers, whose file system may differ from this process's
         else:
             # TrainConfig checks the field's range (input_shift's need of an input_shape is the task's business)
             TrainConfig(**{key: float(value) if kind == "float" else value},
