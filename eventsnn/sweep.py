@@ -20,6 +20,10 @@ its own reason (an exception in training, e.g. a :class:`~eventsnn._validation.S
 written with other settings) is recorded as failed with its error and the other runs go on; running the sweep
 again skips it unless ``retry_failed``. A sweep can be stopped and started again at any time: it submits only the
 runs that are not done.
+
+Order. Runs are submitted seed-major: runs already started (their directory exists, so they resume) first, then
+every point's first seed, then every point's second seed, and so on. A long sweep stopped early has then measured
+every point on the same seeds, rather than some points on every seed and others on none.
 """
 
 from __future__ import annotations
@@ -276,10 +280,14 @@ def _execute(client: Any, spec: SweepSpec, out: str, todo: list, retries: int, p
              say: Callable, result: SweepResult) -> None:
     import distributed
     futures = {}
-    for run in todo:
+    priority = {run.name: submission_priority(spec, run, started=os.path.isdir(os.path.join(out, run.name)))
+                for run in todo}
+    # submitted in priority order too: an idle worker takes the first task before the next one is submitted
+    for run in sorted(todo, key=lambda run: -priority[run.name]):
         run_dir = os.path.join(out, run.name)
         future = client.submit(run_in_worker, run_dir, list(run.argv), status_path(out, run), retries=retries,
-                               pure=False, key=f"eventsnn-sweep-{run.name}-{os.getpid()}-{time.time_ns()}")
+                               pure=False, key=f"eventsnn-sweep-{run.name}-{os.getpid()}-{time.time_ns()}",
+                               priority=priority[run.name])
         futures[future] = run
     result.n_submitted = len(todo)
     pending = set(futures)
@@ -310,6 +318,33 @@ def _execute(client: Any, spec: SweepSpec, out: str, todo: list, retries: int, p
         if line != last_line or time.perf_counter() - last_time >= progress_every:
             say(line)
             last_line, last_time = line, time.perf_counter()
+
+
+def submission_priority(spec: SweepSpec, run: Run, started: bool = False) -> int:
+    """Dask priority of a run (higher runs first; equal priorities run in submission order): seed-major.
+
+    Parameters
+    ----------
+    spec : SweepSpec
+        The sweep the run belongs to.
+    run : Run
+        One of ``spec.runs``.
+    started : bool
+        Whether the run's directory exists already (an interrupted run, which then resumes before any new one).
+
+    Returns
+    -------
+    int
+        ``-k`` for the ``k``-th seed of ``spec.seeds``, or ``1`` for a started run.
+
+    Examples
+    --------
+    >>> spec = spec_from_dict({"sweep": {"task": "yinyang", "seeds": [3, 7]}, "grid": {"hidden": [10, 20]}})
+    >>> order = sorted(spec.runs, key=lambda run: -submission_priority(spec, run))  # stable: file order within a seed
+    >>> [run.name for run in order]
+    ['hidden-10__seed-3', 'hidden-20__seed-3', 'hidden-10__seed-7', 'hidden-20__seed-7']
+    """
+    return 1 if started else -spec.seeds.index(run.seed)
 
 
 def _progress_line(result: SweepResult, running: int, queued: int, durations: list, n_workers: int) -> str:

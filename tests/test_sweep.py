@@ -391,3 +391,20 @@ def test_damaged_status_and_metrics_files_neither_stop_the_sweep_nor_its_report(
     assert all(value != value for value in values.values())  # NaN
     report = sweep.report(spec, out)
     assert report.rows[0]["done"] == 0
+
+
+def test_runs_start_seed_major_with_started_runs_first(tmp_path):
+    """One worker runs the 2 points x 2 seeds in the order: the started run, then seed 0 of each point, then seed 1."""
+    spec = sweep.load_spec(_write(tmp_path, "order.toml", '[sweep]\ntask = "yinyang"\nseeds = [0, 1]\n'
+                                  '[fixed]\nepochs = 1\nn_train = 40\nn_test = 20\n'
+                                  '[grid]\nhidden = [5, 6]\n'))
+    out = tmp_path / "out"
+    os.makedirs(out / spec.runs[-1].name)  # the last run in file order has started before (an empty directory)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  env={"NUMBA_NUM_THREADS": "1"}) as cluster, distributed.Client(cluster) as c:
+        with distributed.get_task_stream(c) as stream:
+            result = sweep.run_sweep(spec, str(out), client=c, write_report=False)
+    assert result.n_done == 4
+    started = sorted(stream.data, key=lambda task: min(s["start"] for s in task["startstops"]))
+    names = [next(run.name for run in spec.runs if f"-{run.name}-" in task["key"]) for task in started]
+    assert names == ["hidden-6__seed-1", "hidden-5__seed-0", "hidden-6__seed-0", "hidden-5__seed-1"]
