@@ -24,24 +24,35 @@ images 434-563, the last 100 of the N-MNIST subset 6-19.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from eventsnn import _validation as check
 
 
-def _last(count: int) -> Callable[[int], np.ndarray]:
-    def held_out(n: int) -> np.ndarray:
-        return np.arange(n - count, n, dtype=np.int64)
-    held_out.needs = count + 1
-    return held_out
+@dataclass(frozen=True)
+class HoldOutRule:
+    """One hold-out rule: which samples of a training split of a given size are held out for validation.
+
+    Attributes
+    ----------
+    held_out : callable
+        ``held_out(n)`` -> sorted int64 indices (into a training split of ``n`` samples) of the validation samples.
+    needs : int
+        Smallest training split the rule applies to (it must leave at least one training sample).
+    """
+
+    held_out: Callable[[int], np.ndarray]
+    needs: int
 
 
-def _first(count: int) -> Callable[[int], np.ndarray]:
-    def held_out(n: int) -> np.ndarray:
-        return np.arange(count, dtype=np.int64)
-    held_out.needs = count + 1
-    return held_out
+def _last(count: int) -> HoldOutRule:
+    return HoldOutRule(lambda n: np.arange(n - count, n, dtype=np.int64), needs=count + 1)
+
+
+def _first(count: int) -> HoldOutRule:
+    return HoldOutRule(lambda n: np.arange(count, dtype=np.int64), needs=count + 1)
 
 
 def _last_tenth(n: int) -> np.ndarray:
@@ -49,13 +60,11 @@ def _last_tenth(n: int) -> np.ndarray:
     return np.arange(n - count, n, dtype=np.int64)
 
 
-_last_tenth.needs = 10
-
-#: Rule name -> function of the training split's size returning the held-out indices (sorted).
-HOLD_OUT_RULES: dict[str, Callable[[int], np.ndarray]] = {
+#: Rule name -> :class:`HoldOutRule` (module docstring).
+HOLD_OUT_RULES: dict[str, HoldOutRule] = {
     "last-10000": _last(10_000),
     "first-5000": _first(5_000),
-    "last-tenth": _last_tenth,
+    "last-tenth": HoldOutRule(_last_tenth, needs=10),
 }
 
 
@@ -90,11 +99,11 @@ def hold_out(rule: str, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
     """
     check.one_of("rule", rule, HOLD_OUT_RULES)
     n_samples = check.integer("n_samples", n_samples, minimum=1)
-    select = HOLD_OUT_RULES[rule]
-    if n_samples < select.needs:
-        raise ValueError(f"the validation rule {rule!r} needs a training split of at least {select.needs} samples, "
-                         f"got {n_samples}; pass validation=False to train on the whole split")
-    validation = select(n_samples)
+    selected = HOLD_OUT_RULES[rule]
+    if n_samples < selected.needs:
+        raise ValueError(f"the validation rule {rule!r} needs a training split of at least {selected.needs} "
+                         f"samples, got {n_samples}; pass validation=False to train on the whole split")
+    validation = selected.held_out(n_samples)
     keep = np.ones(n_samples, dtype=bool)
     keep[validation] = False
     return np.flatnonzero(keep).astype(np.int64), validation
