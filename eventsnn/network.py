@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from eventsnn import _validation as check
 from eventsnn.neuron import LIF
+
+if TYPE_CHECKING:  # the read-out module imports this one
+    from eventsnn.readout import LIReadout
 
 
 @dataclass
@@ -27,6 +30,7 @@ class Population:
 
     @property
     def is_input(self) -> bool:
+        """True for an input population (spike sources without a neuron model)."""
         return self.neuron is None
 
 
@@ -71,6 +75,7 @@ class Connection:
 
     @property
     def has_scalar_delay(self) -> bool:
+        """True if one delay (ms) serves every synapse of the connection (what the layered fast path needs)."""
         return np.ndim(self.delays) == 0
 
     def __repr__(self) -> str:
@@ -204,6 +209,7 @@ class Network:
     # inspection
     @property
     def input_names(self) -> list[str]:
+        """Input populations in the order they were added (the keys of a sample's input spikes)."""
         return [p.name for p in self.populations.values() if p.is_input]
 
     @property
@@ -227,6 +233,7 @@ class Network:
             c._weights = w  # checked above, all before any is replaced
 
     def copy(self) -> "Network":
+        """An independent deep copy (weights and delays copied too)."""
         return copy.deepcopy(self)
 
     def is_layered_feedforward(self) -> bool:
@@ -330,7 +337,7 @@ class Network:
 
     # ----------------------------------------------------------------------------------------------
     # files (eventsnn.saved: one self-describing .npz, no pickle)
-    def save(self, path: str, readout=None) -> str:
+    def save(self, path: str, readout: LIReadout | None = None) -> str:
         """Write the network (and an optional ``LIReadout``) to one ``.npz`` file atomically; returns the path.
         Read it back with :func:`eventsnn.load` (network and read-out) or :meth:`Network.load`."""
         from eventsnn.saved import save

@@ -181,6 +181,7 @@ def _count_indexed(state: dict, prefixes: tuple[str, ...]) -> int:
     return counts[0]
 
 
-def make_optimizer(name: str, lr: float):
+def make_optimizer(name: str, lr: float) -> Adam | SGD:
+    """A fresh optimizer by name: ``"adam"`` (:class:`Adam`) or ``"sgd"`` (:class:`SGD`), learning rate ``lr``."""
     check.one_of("optimizer", name, ("adam", "sgd"))
     return Adam(lr) if name == "adam" else SGD(lr)

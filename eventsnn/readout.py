@@ -21,6 +21,7 @@ gradient methods the change of the loss if a spike were added at time t.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from eventsnn import _validation as check
 from eventsnn._kernels import readout as _kernels
 from eventsnn.neuron import LIF
 from eventsnn.spikes import SpikeTrains
+
+if TYPE_CHECKING:  # the network module imports this one for its type hints
+    from eventsnn.network import Network
 
 
 @dataclass
@@ -116,13 +120,15 @@ class LIReadout:
 
     @property
     def n_inputs(self) -> int:
+        """Number of driving neurons (rows of ``weights``)."""
         return int(self.weights.shape[0])
 
     @property
     def n_classes(self) -> int:
+        """Number of read-out units, one per class (columns of ``weights``)."""
         return int(self.weights.shape[1])
 
-    def source_in(self, net) -> str:
+    def source_in(self, net: Network) -> str:
         """The population of ``net`` that drives this read-out: its last layer, which must have ``n_inputs``
         neurons (ValueError otherwise); for code that stores or exports a network with its read-out."""
         source = net.layer_names[-1]

@@ -147,6 +147,7 @@ class RunLock:
         return not _alive(pid, holder.get("process_start"))
 
     def acquire(self) -> RunLock:
+        """Take the lock (taking over a dead process's lock on this host); RunDirectoryError if it is held."""
         for _ in range(3):  # a lock released or taken over meanwhile: try again
             if self._create(self.path, self.info):
                 self.held = True
@@ -188,6 +189,7 @@ class RunLock:
                 f"wait for it, or choose another --out")
 
     def release(self) -> None:
+        """Give the lock up, if this object holds it (a lock taken over by another process is left alone)."""
         if self.held and self._holder(self.path) == self.info:
             os.unlink(self.path)
         self.held = False

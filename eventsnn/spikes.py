@@ -212,6 +212,7 @@ class SpikeBatch:
 
     @classmethod
     def from_list(cls, trains: Sequence[SpikeTrains]) -> "SpikeBatch":
+        """A batch of the given samples, in order (all with the same ``n_neurons``; at least one)."""
         trains = list(trains)
         if not trains:
             raise ValueError("cannot build a SpikeBatch from an empty list")
