@@ -84,8 +84,11 @@ def first_spike_times(times: jax.Array, neurons: jax.Array, n_neurons: int) -> j
     [[2.0, inf, 1.0]]
     """
     n_neurons = check.integer("n_neurons", n_neurons, minimum=1)
-    mine = neurons[:, :, None] == jnp.arange(n_neurons)
-    return jnp.min(jnp.where(mine, times[:, :, None], jnp.inf), axis=1)
+    times, neurons = jnp.asarray(times), jnp.asarray(neurons)
+    rows = jnp.broadcast_to(jnp.arange(times.shape[0])[:, None], times.shape)
+    columns = jnp.where(neurons >= 0, neurons, n_neurons)  # padded slots (-1) fall outside and are dropped
+    # a scatter-min: memory (batch, n_neurons), not (batch, n_slots, n_neurons); equal first spikes share the gradient
+    return jnp.full((times.shape[0], n_neurons), jnp.inf, dtype=times.dtype).at[rows, columns].min(times, mode="drop")
 
 
 def make_simulate(net: Network, t_max: float, max_spikes: int | Sequence[int], *, n_threads: int | None = None,
@@ -185,8 +188,9 @@ def make_simulate(net: Network, t_max: float, max_spikes: int | Sequence[int], *
         for k in range(n_layers):
             shapes += [jax.ShapeDtypeStruct((times.shape[0], slots[k]), times.dtype),
                        jax.ShapeDtypeStruct((times.shape[0], slots[k]), jnp.int32)]
+        # vmap_method "sequential": under jax.vmap the host runs once per mapped element (a batch of its own)
         out = jax.pure_callback(lambda *a: host_forward(times.dtype, *a), tuple(shapes), *leaves_of(params), times,
-                                neurons)
+                                neurons, vmap_method="sequential")
         return tuple((out[2 * k], out[2 * k + 1]) for k in range(n_layers))
 
     @jax.custom_vjp
@@ -204,7 +208,7 @@ def make_simulate(net: Network, t_max: float, max_spikes: int | Sequence[int], *
             + (jax.ShapeDtypeStruct(times.shape, times.dtype),)
         time_cotangents = [c[0] for c in output_cotangents]
         out = jax.pure_callback(lambda *a: host_backward(times.dtype, dtypes, *a), shapes, *leaves, times, neurons,
-                                *time_cotangents)
+                                *time_cotangents, vmap_method="sequential")
         n_conn = len(params.weights)
         d_params = Params(weights=tuple(out[:n_conn]), biases=tuple(out[n_conn:n_conn + n_layers]),
                           delays=tuple(out[n_conn + n_layers:-1]))

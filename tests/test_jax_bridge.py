@@ -170,3 +170,44 @@ def test_float32_boundary():
 
     g64 = jax.grad(loss64)(init_params(net))
     np.testing.assert_allclose(np.asarray(g.weights[1]), np.asarray(g64.weights[1]), rtol=1e-4, atol=1e-5)
+
+
+def test_first_spike_times_equals_a_plain_loop_and_its_gradient_picks_the_first_spike():
+    rng = np.random.default_rng(11)
+    times = np.where(rng.random((5, 12)) < 0.8, np.round(rng.random((5, 12)) * 8, 1), np.inf)  # rounding: ties
+    neurons = np.where(np.isfinite(times), rng.integers(0, 6, (5, 12)), -1)
+    expected = np.full((5, 6), np.inf)
+    for b, s in zip(*np.nonzero(neurons >= 0)):
+        expected[b, neurons[b, s]] = min(expected[b, neurons[b, s]], times[b, s])
+    got = first_spike_times(jnp.asarray(times), jnp.asarray(neurons), 6)
+    assert np.array_equal(np.asarray(got), expected)
+    weights = jnp.arange(1.0, 7.0)
+    grad = jax.grad(lambda t: jnp.sum(jnp.where(jnp.isinf(first := first_spike_times(t, jnp.asarray(neurons), 6)),
+                                                0.0, first) * weights))(jnp.asarray(times))
+    for b, s in np.ndindex(times.shape):
+        n = neurons[b, s]
+        firsts = (neurons[b] == n) & (times[b] == expected[b, n]) if n >= 0 else np.zeros(12, bool)
+        # a neuron's weight goes to its first spike, shared equally between equal first spikes
+        assert float(grad[b, s]) == (float(weights[n]) / firsts.sum() if firsts[s] else 0.0)
+
+
+def test_vmap_over_parameter_sets_equals_one_call_per_set():
+    net = feedforward_net(np.random.default_rng(6))
+    run = make_simulate(net, 40.0, 60, n_threads=1)
+    params = init_params(net)
+    scales = jnp.array([0.8, 1.0, 1.3])
+    stacked = Params(weights=tuple(scales[:, None, None] * w for w in params.weights),
+                     biases=tuple(jnp.broadcast_to(b, (3,)) for b in params.biases),
+                     delays=tuple(jnp.broadcast_to(d, (3,) + d.shape) for d in params.delays))
+
+    def last_layer_sum(p):
+        t, _ = run(p, jnp.asarray(TIMES), jnp.asarray(NEURONS))[-1]
+        return jnp.sum(jnp.where(jnp.isinf(t), 0.0, t))
+
+    mapped = jax.vmap(last_layer_sum)(stacked)
+    mapped_grads = jax.vmap(jax.grad(last_layer_sum))(stacked)
+    for k, scale in enumerate(scales):
+        one = Params(weights=tuple(scale * w for w in params.weights), biases=params.biases, delays=params.delays)
+        assert float(mapped[k]) == float(last_layer_sum(one))
+        for got, expected in zip(mapped_grads.weights, jax.grad(last_layer_sum)(one).weights):
+            assert np.array_equal(np.asarray(got[k]), np.asarray(expected))
