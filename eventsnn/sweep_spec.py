@@ -25,7 +25,8 @@ A sweep specification (read with :mod:`tomllib`) names the task, the settings ev
     front = { x = "spikes", y = "test_accuracy", by = ["method"] }
 
 A setting is an option of ``eventsnn train`` (``epochs``, ``hidden``, ``batch_size``, ``lr``, ``n_train``,
-``n_test``, ``data``, ``method``, ``spike_penalty``, ``grad_clip``, ``tau_mem``, ``tau_syn``, ``preset``, ``loss``),
+``n_test``, ``data``, ``method``, ``spike_penalty``, ``grad_clip``, ``tau_mem``, ``tau_syn``, ``preset``, ``loss``,
+``init``, ``input_code``),
 any other :class:`~eventsnn.training.TrainConfig` field (given to ``--set``), or a gradient-method option written
 ``option.NAME`` (given to ``--option``, see :class:`~eventsnn.gradient_methods.MethodOptions`). The whole
 specification is validated before anything starts: unknown sections or settings, empty grids, values of the wrong
@@ -65,7 +66,8 @@ OPTION_PREFIX = "option."
 # TOML value must be ("float" accepts an int too: 1 is read as 1.0, as the command line would).
 # Their order (then TrainConfig's field order, method options right after the method) is the canonical order of a
 # run's settings: the same run written in another order gets the same directory name and command line.
-TRAIN_FLAGS = {"method": "str", "loss": "str", "preset": "str", "spike_penalty": "float", "hidden": "int",
+TRAIN_FLAGS = {"method": "str", "loss": "str", "preset": "str", "init": "str", "input_code": "str",
+               "spike_penalty": "float", "hidden": "int",
                "epochs": "int", "batch_size": "int", "lr": "float", "n_train": "int", "n_test": "int",
                "tau_mem": "float", "tau_syn": "float", "grad_clip": "float", "data": "str"}
 # TrainConfig fields a sweep may not set: the sweep owns them (one thread per run, no progress bar, the seed from
@@ -380,7 +382,7 @@ def _extra_points(points: Any, fixed: dict, task: str, fail: Callable) -> list:
 def _check_value(task: str, key: str, value: Any, where: str, fail: Callable) -> None:
     """Type and range of one setting's value, on its own (combinations: :func:`_check_combination`)."""
     from eventsnn import _validation as check
-    from eventsnn.tasks import PRESETS
+    from eventsnn.tasks import PRESETS, RECIPE_PART_SOURCES, RECIPE_PARTS
     from eventsnn.training import LOSSES, TrainConfig
     if key.startswith(OPTION_PREFIX):
         if isinstance(value, (list, dict)):
@@ -401,6 +403,8 @@ def _check_value(task: str, key: str, value: Any, where: str, fail: Callable) ->
             check.positive_finite(key, value)
         elif key == "preset":
             check.one_of(f"preset (task {task!r})", value, sorted(PRESETS.get(task, {})))
+        elif key in RECIPE_PARTS:
+            check.one_of(key, value, RECIPE_PART_SOURCES)
         elif key == "loss":
             check.one_of("loss", value, LOSSES)
         else:
@@ -412,8 +416,14 @@ def _check_value(task: str, key: str, value: Any, where: str, fail: Callable) ->
 
 
 def _check_combination(task: str, settings: dict, where: str, fail: Callable) -> None:
-    """Settings of one point together: the method and its options, and the TrainConfig checks across fields."""
+    """Settings of one point together: the method and its options, the TrainConfig checks across fields, and the
+    sources of the initial weights and input code against the preset."""
+    from eventsnn.tasks import task_recipe
     from eventsnn.training import TrainConfig
+    try:
+        task_recipe(task, settings.get("preset"), init=settings.get("init"), input_code=settings.get("input_code"))
+    except ValueError as error:
+        raise fail(f"{where}: {error}") from None
     options = {k[len(OPTION_PREFIX):]: v for k, v in settings.items() if k.startswith(OPTION_PREFIX)}
     names = _setting_names()
     fields = {k: float(v) if names[k] == "float" else v for k, v in settings.items()
