@@ -188,6 +188,10 @@ def _add_sweep_parser(sub) -> None:
     sweep.add_argument("--report", action="store_true",
                        help="only print and write the report of the runs so far (default: run what is missing, then "
                             "report)")
+    sweep.add_argument("--export-records", default=None, metavar="DEST",
+                       help="only write compact records of the finished runs, to commit: DEST/<point>/seed-N/"
+                            "{run.json,metrics.json} (no checkpoints or models) and DEST/summary.csv with the "
+                            "validation and test metrics; nothing is run (default: none)")
     sweep.add_argument("--retry-failed", action="store_true",
                        help="also run again the runs recorded as failed (default: leave them recorded as failed)")
     sweep.add_argument("--retries", type=_integer(0), default=3,

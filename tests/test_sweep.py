@@ -163,7 +163,7 @@ def test_report_means_over_seeds(spec_2x2x2, swept, one_by_one):
     for row, runs in zip(rows, [spec_2x2x2.runs[i:i + 2] for i in range(0, 8, 2)]):
         accuracies = [one_by_one[run.argv]["metrics"][-1]["test_accuracy"] for run in runs]
         assert row["test_accuracy_mean"] == pytest.approx(np.mean(accuracies), abs=1e-15)
-        assert row["test_accuracy_std"] == pytest.approx(np.std(accuracies), abs=1e-15)
+        assert row["test_accuracy_std"] == pytest.approx(np.std(accuracies, ddof=1), abs=1e-15)  # sample std
         spikes = [sum(one_by_one[run.argv]["metrics"][-1]["test_spikes_per_sample"]) for run in runs]
         assert row["spikes_mean"] == pytest.approx(np.mean(spikes), abs=1e-12)
     assert "method=antlr spike_penalty=0.001" in result.report.text
