@@ -455,6 +455,8 @@ def verdict(first: str, second: str, tests: dict) -> str:
         return w.testable and w.p < ALPHA
 
     sizes = "/".join(sorted({f"{w.n_a}/{w.n_b}" for w in tests.values()}))
+    if any(w.n_a == 0 or w.n_b == 0 for w in tests.values()):
+        return f"nothing to compare yet (n={sizes}: a side has no finished run with these metrics)"
     for winner, loser, sign in ((first, second, 1.0), (second, first, -1.0)):
         if all(significant(w) and METRICS[m].better(sign * w.difference, 0.0) for m, w in tests.items()):
             names = " and ".join(tests)
@@ -496,7 +498,9 @@ def _format_comparisons(rows: list) -> str:
             lines.append(f"{row['first']}  vs  {row['second']}")
         scale = 100.0 if METRICS[row["metric"]].percent else 1.0
         unit = " points" if METRICS[row["metric"]].percent else ""
-        if math.isnan(row["p"]):
+        if not row["n_first"] or not row["n_second"]:
+            lines.append(f"  {row['metric']:<28} no finished runs (n={row['n_first']}/{row['n_second']})")
+        elif math.isnan(row["p"]):
             lines.append(f"  {row['metric']:<28} difference {scale * row['difference']:+.4g}{unit}: no test "
                          f"(n={row['n_first']}/{row['n_second']}: needs 2 runs and some spread on each side)")
         else:

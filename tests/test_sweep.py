@@ -169,7 +169,8 @@ def test_report_means_over_seeds(spec_2x2x2, swept, one_by_one):
     assert "method=antlr spike_penalty=0.001" in result.report.text
     assert os.path.getsize(os.path.join(out, "front.png")) > 1000
     with open(os.path.join(out, "summary.csv")) as handle:
-        assert handle.readline().startswith("method,spike_penalty,runs,done,failed,test_accuracy_mean")
+        assert handle.readline().startswith("method,spike_penalty,runs,done,failed,test_accuracy_n,test_accuracy_mean,"
+                                            "test_accuracy_std,test_accuracy_ci_low,test_accuracy_ci_high")
 
 
 def test_running_again_does_nothing(spec_2x2x2, swept, monkeypatch, capsys):

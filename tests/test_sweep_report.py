@@ -238,6 +238,7 @@ def test_verdict_needs_both_metrics_in_the_same_favour():
                               "spikes": more_spikes}).startswith("A dominates B")
     one_run = verdict("A", "B", {"test_accuracy": welch([0.99], [0.9, 0.91]), "spikes": welch([1.0], [2.0, 3.0])})
     assert one_run.startswith("not distinguishable at n=1/2")
+    assert verdict("A", "B", {"test_accuracy": welch([], [0.9, 0.91])}).startswith("nothing to compare yet (n=0/2")
 
 
 def test_choice_is_made_on_validation_and_reports_test(tmp_path):
