@@ -41,7 +41,7 @@ from typing import Any, Callable, Sequence
 from eventsnn._atomic import write_json
 from eventsnn.sweep_report import (METRICS, STATUS_DIR, Metric, Report, pareto_front, read_status,  # noqa: F401
                                    report, status_path)
-from eventsnn.sweep_spec import Front, Run, SpecError, SweepSpec, load_spec, spec_from_dict  # noqa: F401
+from eventsnn.sweep_spec import Choose, Front, Run, SpecError, SweepSpec, load_spec, spec_from_dict  # noqa: F401
 
 # A worker process runs one training at a time: eventsnn.cli.main records sys.argv in run.json and prints to
 # sys.stdout, both process-wide, so tasks of a worker with several threads take turns.

@@ -398,11 +398,11 @@ def _format_table(spec: SweepSpec, points: list, rows: list, metrics: list, per_
 
     cells = [[cell(row, name) for name in metrics] for row in rows]
     width = max([len("point")] + [len(p) for p in points])
-    headers = [(name + (" %" if METRICS[name].percent else ""), ) for name in metrics]
-    widths = [max([len(h[0]) + 2, 16] + [len(c[i]) for c in cells]) for i, h in enumerate(headers)]
+    headers = [name + (" %" if METRICS[name].percent else "") for name in metrics]
+    widths = [max([len(h) + 2, 16] + [len(c[i]) for c in cells]) for i, h in enumerate(headers)]
     lines = [f"sweep {spec.name} ({spec.task}): mean +- sample std (ddof=1) [{100 * CONFIDENCE:.0f} % t-interval of "
              f"the mean] over the seeds done of {list(spec.seeds)}; runs = done/total",
-             f"{'point':<{width}} {'runs':>12} " + " ".join(f"{h[0]:>{w}}" for h, w in zip(headers, widths))]
+             f"{'point':<{width}} {'runs':>12} " + " ".join(f"{h:>{w}}" for h, w in zip(headers, widths))]
     for point, row, row_cells in zip(points, rows, cells):
         runs = f"{row['done']}/{row['runs']}" + (f" ({row['failed']} failed)" if row["failed"] else "")
         lines.append(f"{point:<{width}} {runs:>12} " + " ".join(f"{c:>{w}}" for c, w in zip(row_cells, widths)))

@@ -132,6 +132,7 @@ PRESET_SOURCES = {
 # the one the task builders make without a preset (init_weights scaled to the neuron's PSP peak and the code's
 # input count; the task's spike code).
 RECIPE_PARTS = {"init": ("init",), "input_code": ("code", "code_step")}
+RECIPE_PART_NAMES = {"init": "initialisation", "input_code": "input code"}
 RECIPE_PART_SOURCES = ("preset", "eventsnn")
 
 # Validation split of each task when none is named by a preset (eventsnn.datasets.splits): Yin-Yang has its own
@@ -167,7 +168,7 @@ class Task:
 
 
 def task_recipe(task: str, preset: str | None = None, *, init: str | None = None,
-           input_code: str | None = None) -> dict:
+                input_code: str | None = None) -> dict:
     """The recipe ``make_task`` follows: the preset's (``{}`` without one), with the initialisation and the input
     code each taken from the preset or from eventsnn.
 
@@ -210,7 +211,6 @@ def task_recipe(task: str, preset: str | None = None, *, init: str | None = None
         if preset not in PRESETS.get(task, {}):
             raise ValueError(f"preset must be one of {sorted(PRESETS.get(task, {}))} for task {task!r}, got {preset!r}")
         chosen = PRESETS[task][preset]
-    described = {"init": "initialisation", "input_code": "input code"}
     for part, source in (("init", init), ("input_code", input_code)):
         if source is None:
             continue
@@ -218,7 +218,7 @@ def task_recipe(task: str, preset: str | None = None, *, init: str | None = None
         keys = RECIPE_PARTS[part]
         if source == "preset" and not any(key in chosen for key in keys):
             owner = "no preset is given" if preset is None else \
-                f"preset {preset!r} of task {task!r} has no {described[part]} of its own (it keeps eventsnn's)"
+                f"preset {preset!r} of task {task!r} has no {RECIPE_PART_NAMES[part]} of its own (it keeps eventsnn's)"
             raise ValueError(f"{part}='preset': {owner}; use {part}='eventsnn' or leave {part} out")
         if source == "eventsnn":
             chosen = {key: value for key, value in chosen.items() if key not in keys}
