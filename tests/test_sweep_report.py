@@ -13,6 +13,7 @@ import io
 import json
 import math
 import os
+import re
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from eventsnn.runs import read_run
 from eventsnn.sweep import METRICS, SpecError, load_spec, pareto_front, report, spec_from_dict
 from eventsnn.sweep_records import export_records
 from eventsnn.sweep_report import format_summary, status_path, verdict
+from eventsnn.sweep_spec import tomllib  # the standard library's, or tomli on Python 3.10
 from eventsnn.sweep_stats import summarise, welch
 
 SEEDS = [0, 1, 2, 3, 4]
@@ -364,3 +366,16 @@ def test_sweep_command_exports_records_without_running(tmp_path, monkeypatch):
         code = cli.main(["sweep", str(spec_file), "--out", out, "--export-records", str(tmp_path / "records")])
     assert code == 0 and "20 run records written" in stdout.getvalue()
     assert os.path.isfile(tmp_path / "records" / "method-na__spike_penalty-0.0" / "seed-4" / "metrics.json")
+
+
+def test_the_report_section_of_docs_sweeps_validates_with_its_example_spec():
+    docs = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs")
+    text = open(os.path.join(docs, "sweeps.md")).read()
+    (block,) = [b for b in re.findall(r"^```toml\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
+                if b.startswith("[report]") and "choose" in b]
+    with open(os.path.join(docs, "sweeps_yinyang.toml"), "rb") as handle:
+        spec = tomllib.load(handle)
+    spec["report"] = tomllib.loads(block)["report"]
+    checked = spec_from_dict(spec)
+    assert checked.compare == (("method=antlr spike_penalty=0.001", "method=activation spike_penalty=0.001"),)
+    assert checked.choose[0].on == "val_accuracy"
