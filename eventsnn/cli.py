@@ -79,7 +79,7 @@ def _parser() -> argparse.ArgumentParser:
     # the choices are the registries' keys: a task, preset, loss or method added there is offered here
     from eventsnn.gradient_methods import METHODS
     from eventsnn.losses import CLASSIFICATION_LOSSES
-    from eventsnn.tasks import PRESETS, TASKS
+    from eventsnn.tasks import PRESETS, RECIPE_PART_SOURCES, TASKS
     presets = list(dict.fromkeys(name for recipes in PRESETS.values() for name in recipes))
     parser = _Parser(prog="eventsnn", description="Exact event-driven SNN simulation and training")
     parser.add_argument("--version", action="version", version=f"eventsnn {eventsnn.__version__}")
@@ -147,6 +147,13 @@ def _parser() -> argparse.ArgumentParser:
                             "yinyang / mnist runs, 100 epochs; eventprop-draft-2021-04: the earlier 300-epoch "
                             "draft; antlr: ANTLR's 784-800-10 latency set-up, 20 epochs; see eventsnn.tasks.make_task; "
                             "default: none)")
+    train.add_argument("--init", default=None, choices=list(RECIPE_PART_SOURCES),
+                       help="initial weights from the --preset (its own distributions) or from eventsnn (the task's "
+                            "init_weights), e.g. --preset eventprop --init eventsnn for an ablation (default: the "
+                            "preset's if it has its own, else eventsnn's)")
+    train.add_argument("--input-code", default=None, choices=list(RECIPE_PART_SOURCES),
+                       help="input spike code from the --preset or from eventsnn (the task's code), independently of "
+                            "--init (default: the preset's if it has its own, else eventsnn's)")
     train.add_argument("--no-validation", action="store_true",
                        help="train on the whole official training set, without a validation split (default: hold "
                             "one out, evaluate it every epoch and the test set only after the last)")
@@ -181,6 +188,10 @@ def _add_sweep_parser(sub) -> None:
     sweep.add_argument("--report", action="store_true",
                        help="only print and write the report of the runs so far (default: run what is missing, then "
                             "report)")
+    sweep.add_argument("--export-records", default=None, metavar="DEST",
+                       help="only write compact records of the finished runs, to commit: DEST/<point>/seed-N/"
+                            "{run.json,metrics.json} (no checkpoints or models) and DEST/summary.csv with the "
+                            "validation and test metrics; nothing is run (default: none)")
     sweep.add_argument("--retry-failed", action="store_true",
                        help="also run again the runs recorded as failed (default: leave them recorded as failed)")
     sweep.add_argument("--retries", type=_integer(0), default=3,
@@ -310,6 +321,8 @@ def train(args: argparse.Namespace) -> int:
     if "loss" in overrides:  # the loss decides the architecture (a read-out for "vmax"), so it goes to make_task
         args.loss = overrides.pop("loss")
     _check_settings(args, overrides, method_options)
+    from eventsnn.tasks import task_recipe
+    task_recipe(args.task, args.preset, init=args.init, input_code=args.input_code)  # before the directory is made
     out = args.out or os.path.join("runs", args.task)
     mode = "resume" if args.resume else "overwrite" if args.overwrite else "new"
     with rundir.prepare(out, mode):
@@ -374,6 +387,9 @@ def _apply_recorded_run(args: argparse.Namespace, overrides: dict, method_option
             raise ValueError(f"{option} {given!r} contradicts --config {file}, a run of {name} {recorded!r}: leave "
                              f"{option} out to re-launch that run")
     args.task, args.preset = info["task"], info.get("preset")
+    for name in ("init", "input_code"):  # the recorded sources of the weights and code, unless given again
+        if getattr(args, name) is None:
+            setattr(args, name, info.get(name))
     sizes, n_classes = shape["sizes"], shape["n_classes"]
     if args.hidden is None and (len(sizes) > 2 or n_classes is not None):
         args.hidden = sizes[1]
@@ -432,7 +448,7 @@ def _set_up(args: argparse.Namespace, overrides: dict, method_options: dict, out
     task = make_task(args.task, hidden=args.hidden, epochs=args.epochs, seed=args.seed, data_path=args.data,
                      n_train=args.n_train, n_test=args.n_test, tau_mem=args.tau_mem, tau_syn=args.tau_syn,
                      loss=args.loss, preset=args.preset, validation=not args.no_validation,
-                     n_validation=args.n_validation)
+                     n_validation=args.n_validation, init=args.init, input_code=args.input_code)
     config = task.config
     if args.batch_size is not None:
         config.batch_size = args.batch_size
@@ -503,6 +519,9 @@ def _write_run_info(path: str, args: argparse.Namespace, sizes: list[int], reado
             "config": run_settings(config),
             "eventsnn_version": eventsnn.__version__, "argv": sys.argv[1:], "started_at": now, "resumed": [],
             "run_id": run_id, "n_validation": args.n_validation, "selection": selection}
+    # where the initial weights and the input code came from, when asked (absent: the preset's own where it has
+    # them, else eventsnn's), so that runs without the options group with the runs made before they existed
+    info.update({name: getattr(args, name) for name in ("init", "input_code") if getattr(args, name) is not None})
     if resumed_at_epoch > 0 and previous:
         info["started_at"] = previous.get("started_at", now)
         info["resumed"] = previous.get("resumed", []) + [{"at_epoch": resumed_at_epoch, "time": now,

@@ -45,7 +45,7 @@ from typing import Any, Callable, Sequence
 from eventsnn._atomic import write_json
 from eventsnn.sweep_report import (METRICS, STATUS_DIR, Metric, Report, pareto_front, read_status,  # noqa: F401
                                    report, status_path)
-from eventsnn.sweep_spec import Front, Run, SpecError, SweepSpec, load_spec, spec_from_dict  # noqa: F401
+from eventsnn.sweep_spec import Choose, Front, Run, SpecError, SweepSpec, load_spec, spec_from_dict  # noqa: F401
 
 # A worker process runs one training at a time: eventsnn.cli.main records sys.argv in run.json and prints to
 # sys.stdout, both process-wide, so tasks of a worker with several threads take turns.
@@ -361,11 +361,18 @@ def _progress_line(result: SweepResult, running: int, queued: int, durations: li
 
 
 def command(args: Any) -> int:
-    """``eventsnn sweep SPEC --out DIR [--workers N | --scheduler ADDRESS] [--report] [--retry-failed]``: exit
-    code 0, or 1 if a run failed; a bad specification raises (:class:`SpecError`, before anything starts) and
-    :func:`eventsnn.cli.main` prints it as one line."""
+    """``eventsnn sweep SPEC --out DIR [--workers N | --scheduler ADDRESS] [--report | --export-records DEST]
+    [--retry-failed]``: exit code 0, or 1 if a run failed; a bad specification raises (:class:`SpecError`, before
+    anything starts) and :func:`eventsnn.cli.main` prints it as one line."""
     spec = load_spec(args.spec)
     out = args.out or os.path.join("runs", spec.name)
+    if getattr(args, "export_records", None):
+        from eventsnn.sweep_records import export_records
+        exported = export_records(spec, out, args.export_records)
+        print(f"sweep {spec.name}: {len(exported.records)} run records written under {exported.directory} "
+              f"(largest {exported.largest_bytes / 1024:.1f} KB), {len(exported.not_done)} runs not done left out; "
+              f"tables: {exported.summary_csv}, {exported.runs_csv}")
+        return 0
     if args.report:
         if not os.path.isdir(out):
             raise FileNotFoundError(f"{out} does not exist: no sweep has run there yet")

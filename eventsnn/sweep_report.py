@@ -1,18 +1,28 @@
-"""Sweep reports: the runs of a sweep summarised per point, and the accuracy-vs-spikes figure.
+"""Sweep reports: the runs of a sweep summarised per point, compared, chosen on validation, and drawn.
 
-:func:`report` reads the run directories: a table of every point with the mean +- population std
-over seeds of the chosen metrics (printed, ``OUT/summary.csv``; one row per run in ``OUT/runs.csv``) and the
-figure ``OUT/front.png``: the ``front.y`` metric against the ``front.x`` metric, every run a dot, every point's
-mean with its std as error bars, and one Pareto front (lower x and higher y is better) per group of ``front.by``.
+:func:`report` reads the run directories and writes:
+
+* a table of every point with, for each metric, the mean, the sample standard deviation (``ddof=1``) and the 95 %
+  t-interval of the mean over its seeds (printed, ``OUT/summary.csv``; one row per run in ``OUT/runs.csv``);
+* Welch tests between the pairs of points the specification asks for (``[report] compare``, on the front's two
+  metrics), each with a verdict: "A dominates B" only when both metrics differ at p < 0.05 in A's favour
+  (printed, ``OUT/compare.csv``);
+* the points chosen on a validation metric in each group (``[report] choose``) with their test metrics
+  (printed, ``OUT/chosen.csv``);
+* the figure ``OUT/front.png``: the ``front.y`` metric against the ``front.x`` metric, every run a dot, every
+  point's mean with its std as error bars, and one Pareto front per group of ``front.by``, better being the
+  direction of each metric (:attr:`Metric.direction`: higher accuracy, fewer spikes, lower loss).
 
 Also here: :data:`METRICS`, the numbers a specification may ask for (read off a run's ``metrics.json`` and
 ``run.json``), and the status records of the runs (``OUT/_sweep/<run name>.json``, :func:`read_status`), which
-the runner writes and the report reads.
+the runner writes and the report reads. The statistics are :mod:`eventsnn.sweep_stats`'s; compact copies of the
+records to commit: :mod:`eventsnn.sweep_records`.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import os
@@ -23,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from eventsnn._atomic import atomic_write
 from eventsnn._file_validation import read_json
 from eventsnn.rundir import run_state
+from eventsnn.sweep_stats import ALPHA, CONFIDENCE, Summary, Welch, summarise, welch
 
 if TYPE_CHECKING:
     from eventsnn.sweep_spec import Run, SweepSpec
@@ -52,6 +63,11 @@ def _last(name: str) -> Callable:
     return lambda history, info: history[-1].get(name)
 
 
+def _total(name: str) -> Callable:
+    """The sum over layers of a per-layer metric of the last epoch (NaN if the run did not record it)."""
+    return lambda history, info: float(sum(history[-1].get(name) or [math.nan]))
+
+
 def _layer_spikes(history: list, info: dict) -> tuple:
     """(hidden, output) spikes per test sample of the last epoch; a read-out network has no spiking output."""
     spikes = history[-1].get("test_spikes_per_sample") or []
@@ -63,28 +79,62 @@ def _layer_spikes(history: list, info: dict) -> tuple:
     return float(sum(spikes[:-1])), float(spikes[-1]) if spikes else 0.0
 
 
+DIRECTIONS = ("higher", "lower")
+DATA = ("training", "validation", "test", "none")
+
+
 @dataclass(frozen=True)
 class Metric:
-    """A number read off a finished run directory (its last epoch unless said otherwise)."""
+    """A number read off a finished run directory (its last epoch unless said otherwise).
+
+    Attributes
+    ----------
+    description : str
+    percent : bool
+        A fraction shown in percent.
+    read : callable
+        ``read(history, info)``: the value from the run's ``metrics.json`` rows and ``run.json``.
+    direction : {"higher", "lower"}
+        Which values are better: fronts, "dominates" statements and choices follow it.
+    data : {"training", "validation", "test", "none"}
+        The samples it is measured on; a choice (``[report] choose``) may use validation metrics only.
+    """
 
     description: str
     percent: bool
     read: Callable
+    direction: str = "higher"
+    data: str = "test"
+
+    def __post_init__(self) -> None:
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {DIRECTIONS}, got {self.direction!r}")
+        if self.data not in DATA:
+            raise ValueError(f"data must be one of {DATA}, got {self.data!r}")
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether ``a`` is strictly better than ``b``."""
+        return a > b if self.direction == "higher" else a < b
 
 
 METRICS = {
     "test_accuracy": Metric("test accuracy (%)", True, _last("test_accuracy")),
-    "train_accuracy": Metric("training accuracy (%)", True, _last("train_accuracy")),
-    "test_loss": Metric("test loss", False, _last("test_loss")),
-    "loss": Metric("training loss", False, _last("loss")),
-    "spikes": Metric("spikes per test sample (all layers)", False,
-                     lambda h, info: float(sum(h[-1].get("test_spikes_per_sample") or [math.nan]))),
-    "hidden_spikes": Metric("hidden-layer spikes per test sample", False, lambda h, info: _layer_spikes(h, info)[0]),
-    "output_spikes": Metric("output spikes per test sample", False, lambda h, info: _layer_spikes(h, info)[1]),
+    "val_accuracy": Metric("validation accuracy (%)", True, _last("val_accuracy"), data="validation"),
+    "train_accuracy": Metric("training accuracy (%)", True, _last("train_accuracy"), data="training"),
+    "test_loss": Metric("test loss", False, _last("test_loss"), "lower"),
+    "val_loss": Metric("validation loss", False, _last("val_loss"), "lower", "validation"),
+    "loss": Metric("training loss", False, _last("loss"), "lower", "training"),
+    "spikes": Metric("spikes per test sample (all layers)", False, _total("test_spikes_per_sample"), "lower"),
+    "val_spikes": Metric("spikes per validation sample (all layers)", False, _total("val_spikes_per_sample"),
+                         "lower", "validation"),
+    "hidden_spikes": Metric("hidden-layer spikes per test sample", False, lambda h, info: _layer_spikes(h, info)[0],
+                            "lower"),
+    "output_spikes": Metric("output spikes per test sample", False, lambda h, info: _layer_spikes(h, info)[1],
+                            "lower"),
     "spikes_until_first_output": Metric("spikes until the first output spike", False,
-                                        _last("test_spikes_until_first_output")),
+                                        _last("test_spikes_until_first_output"), "lower"),
     "epoch_s": Metric("median wall time per epoch (s)", False,
-                      lambda h, info: statistics.median(r["epoch_s"] for r in h)),
+                      lambda h, info: statistics.median(r["epoch_s"] for r in h), "lower", "none"),
 }
 
 
@@ -115,17 +165,35 @@ def read_status(out: str, run: "Run") -> dict:
     return record
 
 
-def pareto_front(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
-    """The points no other point beats: none has a lower-or-equal x (spikes) and a higher-or-equal y (accuracy)
-    while differing; sorted by x. Points with a NaN coordinate are left out.
+def pareto_front(points: Sequence[tuple[float, float]],
+                 directions: tuple[str, str] = ("lower", "higher")) -> list[tuple[float, float]]:
+    """The points no other point beats: none is at least as good in both coordinates while differing, better
+    being each coordinate's direction (default: lower x, e.g. spikes, and higher y, e.g. accuracy); sorted by x.
+    Points with a NaN coordinate are left out.
+
+    Parameters
+    ----------
+    points : sequence of (x, y)
+    directions : (str, str)
+        ``"higher"`` or ``"lower"`` for x and for y (:attr:`Metric.direction`).
 
     Examples
     --------
     >>> pareto_front([(10.0, 0.90), (20.0, 0.95), (15.0, 0.85), (30.0, 0.95), (5.0, 0.80)])
     [(5.0, 0.8), (10.0, 0.9), (20.0, 0.95)]
+    >>> pareto_front([(10.0, 0.3), (20.0, 0.1), (15.0, 0.4), (5.0, 0.5)], directions=("lower", "lower"))
+    [(5.0, 0.5), (10.0, 0.3), (20.0, 0.1)]
     """
+    for direction in directions:
+        if direction not in DIRECTIONS:
+            raise ValueError(f"directions must hold 'higher' or 'lower', got {directions!r}")
+    sign = [1.0 if d == "lower" else -1.0 for d in directions]  # compare as "lower is better" in both
     finite = [(float(x), float(y)) for x, y in points if not (math.isnan(x) or math.isnan(y))]
-    front = [p for p in finite if not any(q[0] <= p[0] and q[1] >= p[1] and q != p for q in finite)]
+
+    def beats(q: tuple, p: tuple) -> bool:
+        return q != p and sign[0] * q[0] <= sign[0] * p[0] and sign[1] * q[1] <= sign[1] * p[1]
+
+    front = [p for p in finite if not any(beats(q, p) for q in finite)]
     return sorted(set(front))
 
 
@@ -136,13 +204,20 @@ class Report:
     Attributes
     ----------
     text : str
-        The printed table: one line per point, mean +- population std over its finished seeds of each metric.
+        What is printed: the table of points (mean +- sample std [95 % t-interval] over the finished seeds of each
+        metric), then the Welch tests and the choices made on validation, if the specification asks for them.
     rows : list of dict
-        The rows of ``summary.csv``.
+        The rows of ``summary.csv``: a point's settings, runs done / failed, and per metric ``_n``, ``_mean``,
+        ``_std`` (ddof=1), ``_ci_low`` and ``_ci_high``.
     summary_csv, runs_csv : str
         Paths of the per-point and per-run tables.
     figure : str or None
         Path of the accuracy-vs-spikes figure (None until some run is done).
+    comparisons : list of dict
+        The rows of ``compare.csv``: per pair and metric the difference of the means, its 95 % Welch interval, t,
+        df, p and the pair's verdict.
+    chosen : list of dict
+        The rows of ``chosen.csv``: per group, the point chosen on validation and its metrics.
     """
 
     text: str
@@ -150,6 +225,8 @@ class Report:
     summary_csv: str
     runs_csv: str
     figure: str | None
+    comparisons: list = dataclasses.field(default_factory=list)
+    chosen: list = dataclasses.field(default_factory=list)
 
 
 def _run_values(out: str, run: Run, metrics: Sequence[str]) -> dict:
@@ -175,19 +252,60 @@ def _run_values(out: str, run: Run, metrics: Sequence[str]) -> dict:
     return values
 
 
-def _mean_std(values: list) -> tuple:
-    finite = [v for v in values if not math.isnan(v)]
-    if not finite:
-        return math.nan, math.nan
-    return statistics.fmean(finite), statistics.pstdev(finite)
+def report_metrics(spec: SweepSpec) -> list:
+    """Every metric a report of ``spec`` shows: ``[report] metrics``, the front's two, and the choices' ones."""
+    chosen = [name for choice in spec.choose for name in (choice.on, *choice.report)]
+    return list(dict.fromkeys([*spec.metrics, spec.front.x, spec.front.y, *chosen]))
+
+
+def collect(spec: SweepSpec, out: str, metrics: Sequence[str] | None = None) -> list:
+    """(run, status record, metric values) of every run of ``spec`` in ``out``; values (of ``metrics``, default
+    :func:`report_metrics`) only for done runs."""
+    metrics = report_metrics(spec) if metrics is None else list(metrics)
+    per_run = []
+    for run in spec.runs:
+        record = read_status(out, run)
+        values = _run_values(out, run, metrics) if record["status"] == "done" else {}
+        per_run.append((run, record, values))
+    return per_run
+
+
+def point_values(per_run: list) -> dict:
+    """point -> metric -> the values of its done runs (seeds in the specification's order)."""
+    points: dict = {}
+    for run, _, values in per_run:
+        by_metric = points.setdefault(run.point, {})
+        for name, value in values.items():
+            by_metric.setdefault(name, []).append(value)
+    return points
+
+
+def summary_rows(spec: SweepSpec, per_run: list, metrics: Sequence[str]) -> list:
+    """One row per point: its varying settings, runs / done / failed, and per metric n, mean, sample std and the
+    95 % t-interval of the mean (:func:`eventsnn.sweep_stats.summarise`)."""
+    values = point_values(per_run)
+    rows = []
+    for point in dict.fromkeys(run.point for run in spec.runs):
+        members = [(run, record) for run, record, _ in per_run if run.point == point]
+        settings = members[0][0].settings
+        row = {k: settings.get(k, "") for k in spec.varying}
+        row.update(runs=len(members), done=sum(r["status"] == "done" for _, r in members),
+                   failed=sum(r["status"] == "failed" for _, r in members))
+        for name in metrics:
+            stats = summarise(values.get(point, {}).get(name, []))
+            row.update({f"{name}_n": stats.n, f"{name}_mean": stats.mean, f"{name}_std": stats.std,
+                        f"{name}_ci_low": stats.low, f"{name}_ci_high": stats.high})
+        rows.append(row)
+    return rows
 
 
 def report(spec: SweepSpec, out: str | os.PathLike) -> Report:
     """Summarise the runs of ``spec`` found in ``out`` (any time: runs not done yet are counted, not averaged).
 
-    Writes ``OUT/summary.csv`` (one row per point: its varying settings, runs done / failed / not done, and for
-    each metric of the report and the front its mean and population std over the seeds done), ``OUT/runs.csv``
-    (one row per run with its status, error and metrics) and ``OUT/front.png`` (module docstring).
+    Writes ``OUT/summary.csv`` (one row per point: its varying settings, runs done / failed, and for each metric
+    its n, mean, sample std and 95 % t-interval over the seeds done), ``OUT/runs.csv`` (one row per run with its
+    status, error and metrics), ``OUT/compare.csv`` and ``OUT/chosen.csv`` when the specification asks for
+    comparisons or choices, and ``OUT/front.png`` (module docstring).
 
     Parameters
     ----------
@@ -201,39 +319,38 @@ def report(spec: SweepSpec, out: str | os.PathLike) -> Report:
     """
     out = os.path.abspath(os.fspath(out))
     os.makedirs(out, exist_ok=True)
-    metrics = list(dict.fromkeys([*spec.metrics, spec.front.x, spec.front.y]))
-    per_run = []
-    for run in spec.runs:
-        record = read_status(out, run)
-        values = _run_values(out, run, metrics) if record["status"] == "done" else {}
-        per_run.append((run, record, values))
-    keys = [k for k in spec.varying]
+    metrics = report_metrics(spec)
+    per_run = collect(spec, out)
     points = list(dict.fromkeys(run.point for run in spec.runs))
-    rows = []
-    for point in points:
-        members = [(run, record, values) for run, record, values in per_run if run.point == point]
-        settings = members[0][0].settings
-        row = {k: settings.get(k, "") for k in keys}
-        row.update(runs=len(members), done=sum(r["status"] == "done" for _, r, _ in members),
-                   failed=sum(r["status"] == "failed" for _, r, _ in members))
-        for name in metrics:
-            mean, std = _mean_std([values[name] for _, _, values in members if values])
-            row[f"{name}_mean"], row[f"{name}_std"] = mean, std
-        rows.append(row)
+    rows = summary_rows(spec, per_run, metrics)
     summary_csv = os.path.join(out, "summary.csv")
-    _write_rows(summary_csv, rows)
-    run_rows = [{"run": run.name, **{k: run.settings.get(k, "") for k in keys}, "seed": run.seed,
+    write_rows(summary_csv, rows)
+    run_rows = [{"run": run.name, **{k: run.settings.get(k, "") for k in spec.varying}, "seed": run.seed,
                  "status": record["status"], **{name: values.get(name, "") for name in metrics},
                  "error": record.get("error") or ""} for run, record, values in per_run]
     runs_csv = os.path.join(out, "runs.csv")
-    _write_rows(runs_csv, run_rows)
+    write_rows(runs_csv, run_rows)
     figure = _front_figure(spec, out, per_run) if any(values for _, _, values in per_run) else None
     text = _format_table(spec, points, rows, metrics, per_run)
-    text += f"\ntables: {summary_csv}, {runs_csv}" + (f"; figure: {figure}" if figure else "")
-    return Report(text=text, rows=rows, summary_csv=summary_csv, runs_csv=runs_csv, figure=figure)
+    files = [summary_csv, runs_csv]
+    comparisons, chosen = [], []
+    if spec.compare:
+        comparisons = compare_points(spec, per_run)
+        text += "\n\n" + _format_comparisons(comparisons)
+        files.append(os.path.join(out, "compare.csv"))
+        write_rows(files[-1], comparisons)
+    if spec.choose:
+        chosen = choose_points(spec, per_run)
+        text += "\n\n" + _format_chosen(spec, chosen)
+        files.append(os.path.join(out, "chosen.csv"))
+        write_rows(files[-1], chosen)
+    text += f"\ntables: {', '.join(files)}" + (f"; figure: {figure}" if figure else "")
+    return Report(text=text, rows=rows, summary_csv=summary_csv, runs_csv=runs_csv, figure=figure,
+                  comparisons=comparisons, chosen=chosen)
 
 
-def _write_rows(path: str, rows: list) -> None:
+def write_rows(path: str, rows: list) -> None:
+    """A CSV file of dict rows (columns: every key, in first-seen order; floats by repr), written atomically."""
     buffer = io.StringIO()
     fields = list(dict.fromkeys(k for row in rows for k in row))
     writer = csv.DictWriter(buffer, fieldnames=fields)
@@ -244,32 +361,210 @@ def _write_rows(path: str, rows: list) -> None:
         handle.write(buffer.getvalue())
 
 
+def _digits(name: str, mean: float) -> int:
+    return 2 if METRICS[name].percent or abs(mean) < 100 else 1
+
+
+def format_summary(name: str, stats: Summary) -> str:
+    """``mean +- std [low, high]`` of a metric (in percent for fractions); ``n=1`` gives the mean only.
+
+    Examples
+    --------
+    >>> from eventsnn.sweep_stats import summarise
+    >>> format_summary("test_accuracy", summarise([0.97, 0.98, 0.99]))
+    '98.00 +- 1.00 [95.52, 100.48]'
+    >>> format_summary("spikes", summarise([120.5]))
+    '120.5 (n=1: no std, no interval)'
+    """
+    if math.isnan(stats.mean):
+        return "-"
+    scale = 100.0 if METRICS[name].percent else 1.0
+    digits = _digits(name, stats.mean)
+    if stats.n < 2:
+        return f"{scale * stats.mean:.{digits}f} (n=1: no std, no interval)"
+    return (f"{scale * stats.mean:.{digits}f} +- {scale * stats.std:.{digits}f} "
+            f"[{scale * stats.low:.{digits}f}, {scale * stats.high:.{digits}f}]")
+
+
+def _row_summary(row: dict, name: str) -> Summary:
+    return Summary(*(row[f"{name}_{key}"] for key in ("n", "mean", "std", "ci_low", "ci_high")))
+
+
 def _format_table(spec: SweepSpec, points: list, rows: list, metrics: list, per_run: list) -> str:
     def cell(row: dict, name: str) -> str:
-        mean, std = row[f"{name}_mean"], row[f"{name}_std"]
-        if math.isnan(mean):
-            return "-"
-        scale = 100.0 if METRICS[name].percent else 1.0
-        digits = 2 if METRICS[name].percent or abs(mean) < 100 else 1
-        return f"{scale * mean:.{digits}f} +- {scale * std:.{digits}f}"
+        stats = _row_summary(row, name)
+        text = format_summary(name, stats)
+        return text + (f" (n={stats.n})" if 0 < stats.n != row["done"] else "")
 
+    cells = [[cell(row, name) for name in metrics] for row in rows]
     width = max([len("point")] + [len(p) for p in points])
-    headers = [("runs", 12)] + [(name + (" %" if METRICS[name].percent else ""), max(16, len(name) + 2))
-                                for name in metrics]
-    lines = [f"sweep {spec.name} ({spec.task}): mean +- population std over seeds {list(spec.seeds)}",
-             f"{'point':<{width}} " + " ".join(f"{h:>{w}}" for h, w in headers)]
-    for point, row in zip(points, rows):
+    headers = [name + (" %" if METRICS[name].percent else "") for name in metrics]
+    widths = [max([len(h) + 2, 16] + [len(c[i]) for c in cells]) for i, h in enumerate(headers)]
+    lines = [f"sweep {spec.name} ({spec.task}): mean +- sample std (ddof=1) [{100 * CONFIDENCE:.0f} % t-interval of "
+             f"the mean] over the seeds done of {list(spec.seeds)}; runs = done/total",
+             f"{'point':<{width}} {'runs':>12} " + " ".join(f"{h:>{w}}" for h, w in zip(headers, widths))]
+    for point, row, row_cells in zip(points, rows, cells):
         runs = f"{row['done']}/{row['runs']}" + (f" ({row['failed']} failed)" if row["failed"] else "")
-        lines.append(f"{point:<{width}} {runs:>12} " + " ".join(f"{cell(row, name):>{w}}"
-                                                                for name, (_, w) in zip(metrics, headers[1:])))
+        lines.append(f"{point:<{width}} {runs:>12} " + " ".join(f"{c:>{w}}" for c, w in zip(row_cells, widths)))
     failures = [(run, record) for run, record, _ in per_run if record["status"] == "failed"]
     for run, record in failures:
         lines.append(f"failed: {run.name}: {record.get('error')}")
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------------------------------------------------------
+# Welch tests between points ([report] compare)
+
+
+def _group_label(settings: dict, by: Sequence[str]) -> str:
+    return " ".join(f"{k}={format_value(settings[k])}" for k in by if k in settings) or "all"
+
+
+def front_pairs(spec: SweepSpec, per_run: list) -> list:
+    """``compare = "front"``: for each group of ``front.by``, the points of its Pareto front of means (better
+    being each metric's direction), each paired with its neighbour along the front (sorted by x)."""
+    front = spec.front
+    directions = (METRICS[front.x].direction, METRICS[front.y].direction)
+    values = point_values(per_run)
+    groups: dict = {}
+    for run in spec.runs:
+        groups.setdefault(_group_label(run.settings, front.by), {})[run.point] = None
+    pairs = []
+    for members in groups.values():
+        means = {}
+        for point in members:
+            x, y = (summarise(values.get(point, {}).get(m, [])).mean for m in (front.x, front.y))
+            means.setdefault((x, y), point)  # two points with equal means: the first stands for both
+        line = pareto_front(list(means), directions)
+        pairs += [(means[a], means[b]) for a, b in zip(line, line[1:])]
+    return pairs
+
+
+def verdict(first: str, second: str, tests: dict) -> str:
+    """The sentence a comparison may state: "A dominates B" only when every metric differs at p < ALPHA in A's
+    favour (or every one in B's); otherwise which differences are significant and that there is no dominance.
+
+    Parameters
+    ----------
+    first, second : str
+        The points compared (A and B).
+    tests : dict
+        metric name -> :class:`~eventsnn.sweep_stats.Welch` of ``A - B``.
+    """
+    def significant(w: Welch) -> bool:
+        return w.testable and w.p < ALPHA
+
+    sizes = "/".join(sorted({f"{w.n_a}/{w.n_b}" for w in tests.values()}))
+    if any(w.n_a == 0 or w.n_b == 0 for w in tests.values()):
+        return f"nothing to compare yet (n={sizes}: a side has no finished run with these metrics)"
+    for winner, loser, sign in ((first, second, 1.0), (second, first, -1.0)):
+        if all(significant(w) and METRICS[m].better(sign * w.difference, 0.0) for m, w in tests.items()):
+            names = " and ".join(tests)
+            return f"{winner} dominates {loser} ({names}: every p < {ALPHA:g}, n={sizes})"
+    differ = [f"{first if METRICS[m].better(w.difference, 0.0) else second} better in {m} (p={w.p:.2g})"
+              for m, w in tests.items() if significant(w)]
+    if not differ:
+        return f"not distinguishable at n={sizes} (no p < {ALPHA:g})"
+    rest = [m for m, w in tests.items() if not significant(w)]
+    return (f"no dominance at n={sizes}: " + "; ".join(differ)
+            + ("; " + ", ".join(rest) + " not distinguishable" if rest else "; a trade-off"))
+
+
+def compare_points(spec: SweepSpec, per_run: list) -> list:
+    """Welch tests of the pairs of ``spec.compare`` (or of the fronts' neighbours) on the front's two metrics: one
+    row per pair and metric (difference = first - second), each with the pair's :func:`verdict`."""
+    pairs = front_pairs(spec, per_run) if spec.compare == "front" else list(spec.compare)
+    values = point_values(per_run)
+    metrics = list(dict.fromkeys([spec.front.y, spec.front.x]))
+    rows = []
+    for first, second in pairs:
+        tests = {m: welch(values.get(first, {}).get(m, []), values.get(second, {}).get(m, [])) for m in metrics}
+        said = verdict(first, second, tests)
+        for m, w in tests.items():
+            rows.append({"first": first, "second": second, "metric": m, "n_first": w.n_a, "n_second": w.n_b,
+                         "difference": w.difference, "ci_low": w.low, "ci_high": w.high, "t": w.t, "df": w.df,
+                         "p": w.p, "verdict": said})
+    return rows
+
+
+def _format_comparisons(rows: list) -> str:
+    lines = [f"Welch tests (unequal variances, two-sided; difference = first - second with its "
+             f"{100 * CONFIDENCE:.0f} % Welch interval; 'dominates' only if both metrics differ at p < {ALPHA:g})"]
+    if not rows:
+        return lines[0] + "\n(no pairs: no front has two points yet)"
+    for i in range(len(rows)):
+        row = rows[i]
+        if i == 0 or (row["first"], row["second"]) != (rows[i - 1]["first"], rows[i - 1]["second"]):
+            lines.append(f"{row['first']}  vs  {row['second']}")
+        scale = 100.0 if METRICS[row["metric"]].percent else 1.0
+        unit = " points" if METRICS[row["metric"]].percent else ""
+        if not row["n_first"] or not row["n_second"]:
+            lines.append(f"  {row['metric']:<28} no finished runs (n={row['n_first']}/{row['n_second']})")
+        elif math.isnan(row["p"]):
+            lines.append(f"  {row['metric']:<28} difference {scale * row['difference']:+.4g}{unit}: no test "
+                         f"(n={row['n_first']}/{row['n_second']}: needs 2 runs and some spread on each side)")
+        else:
+            lines.append(f"  {row['metric']:<28} difference {scale * row['difference']:+.4g}{unit} "
+                         f"[{scale * row['ci_low']:+.4g}, {scale * row['ci_high']:+.4g}], t = {row['t']:.3f}, "
+                         f"df = {row['df']:.1f}, p = {row['p']:.3g}")
+        if i + 1 == len(rows) or (rows[i + 1]["first"], rows[i + 1]["second"]) != (row["first"], row["second"]):
+            lines.append(f"  -> {row['verdict']}")
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Choices made on validation ([report] choose)
+
+
+def choose_points(spec: SweepSpec, per_run: list) -> list:
+    """For each choice of ``spec.choose`` and each group of its ``by`` settings, the point with the best mean of the
+    validation metric ``on`` (its direction; the first in the file's order among equals; points without a value
+    never chosen), with its ``on`` summary and its ``report`` metrics. The test set plays no part in the choice."""
+    values = point_values(per_run)
+    rows = []
+    for choice in spec.choose:
+        metric = METRICS[choice.on]
+        groups: dict = {}
+        for run in spec.runs:
+            groups.setdefault(_group_label(run.settings, choice.by), {})[run.point] = None
+        for label, members in groups.items():
+            best, best_mean = None, math.nan
+            for point in members:
+                mean = summarise(values.get(point, {}).get(choice.on, [])).mean
+                if not math.isnan(mean) and (best is None or metric.better(mean, best_mean)):
+                    best, best_mean = point, mean
+            row = {"chosen_on": choice.on, "by": ",".join(choice.by), "group": label, "point": best or "",
+                   "candidates": len(members)}
+            for name in (choice.on, *choice.report):
+                stats = summarise(values.get(best, {}).get(name, []) if best else [])
+                row.update({f"{name}_n": stats.n, f"{name}_mean": stats.mean, f"{name}_std": stats.std,
+                            f"{name}_ci_low": stats.low, f"{name}_ci_high": stats.high})
+            rows.append(row)
+    return rows
+
+
+def _format_chosen(spec: SweepSpec, rows: list) -> str:
+    lines = []
+    for choice in spec.choose:
+        mine = [row for row in rows if (row["chosen_on"], row["by"]) == (choice.on, ",".join(choice.by))]
+        lines.append(f"chosen on {choice.on} (best mean per {', '.join(choice.by) or 'sweep'}; the test set is not "
+                     f"used to choose): {', '.join(choice.by) or 'group'} | point | {choice.on} mean | "
+                     + " | ".join(f"{m} mean +- std [95 % CI]" for m in choice.report) + " | n")
+        for row in mine:
+            if not row["point"]:
+                lines.append(f"  {row['group']} | none done yet")
+                continue
+            scale = 100.0 if METRICS[choice.on].percent else 1.0
+            shown = [format_summary(m, _row_summary(row, m)) for m in choice.report]
+            lines.append(f"  {row['group']} | {row['point']} | "
+                         f"{scale * row[choice.on + '_mean']:.{_digits(choice.on, row[choice.on + '_mean'])}f} | "
+                         + " | ".join(shown) + f" | {row[choice.report[0] + '_n']}")
+    return "\n".join(lines)
+
+
 def _front_figure(spec: SweepSpec, out: str, per_run: list) -> str:
-    """``OUT/front.png``: every run a dot, every point's mean with std error bars, one Pareto front per group."""
+    """``OUT/front.png``: every run a dot, every point's mean with sample-std error bars (none for one run), one
+    Pareto front per group (better = each metric's direction)."""
     # a bare Figure, not pyplot: the caller's matplotlib backend (a notebook's, say) is left alone
     from matplotlib.figure import Figure
 
@@ -281,7 +576,7 @@ def _front_figure(spec: SweepSpec, out: str, per_run: list) -> str:
     for run, record, values in per_run:
         if not values:
             continue
-        label = " ".join(f"{k}={format_value(run.settings[k])}" for k in front.by if k in run.settings) or "all"
+        label = _group_label(run.settings, front.by)
         groups.setdefault(label, {}).setdefault(run.point, []).append((values[front.x] * x_scale,
                                                                        values[front.y] * y_scale))
     fig = Figure(figsize=(6.5, 4.5))
@@ -292,10 +587,12 @@ def _front_figure(spec: SweepSpec, out: str, per_run: list) -> str:
         ax.scatter(*zip(*every), color=color, alpha=0.3, s=12)
         means = []
         for pts in by_point.values():
-            (mx, sx), (my, sy) = _mean_std([p[0] for p in pts]), _mean_std([p[1] for p in pts])
+            xs, ys = summarise([p[0] for p in pts]), summarise([p[1] for p in pts])
+            (mx, sx), (my, sy) = (xs.mean, xs.std), (ys.mean, ys.std)
             means.append((mx, my))
-            ax.errorbar(mx, my, xerr=sx, yerr=sy, color=color, alpha=0.6, capsize=2, linestyle="none")
-        line = pareto_front(means)
+            ax.errorbar(mx, my, xerr=None if math.isnan(sx) else sx, yerr=None if math.isnan(sy) else sy,
+                        color=color, alpha=0.6, capsize=2, linestyle="none")
+        line = pareto_front(means, (METRICS[front.x].direction, METRICS[front.y].direction))
         if line:
             ax.plot(*zip(*line), color=color, marker="o", label=label)
     ax.set_xlabel(METRICS[front.x].description)

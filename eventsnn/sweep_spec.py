@@ -21,11 +21,14 @@ A sweep specification (read with :mod:`tomllib`) names the task, the settings ev
     option.form = "event"
 
     [report]
-    metrics = ["test_accuracy", "spikes"]
+    metrics = ["val_accuracy", "test_accuracy", "spikes"]
     front = { x = "spikes", y = "test_accuracy", by = ["method"] }
+    compare = [["method=antlr spike_penalty=0.001", "method=timing spike_penalty=0.0"]]   # or "front"
+    choose = { by = ["method"], on = "val_accuracy" }
 
 A setting is an option of ``eventsnn train`` (``epochs``, ``hidden``, ``batch_size``, ``lr``, ``n_train``,
-``n_test``, ``data``, ``method``, ``spike_penalty``, ``grad_clip``, ``tau_mem``, ``tau_syn``, ``preset``, ``loss``),
+``n_test``, ``data``, ``method``, ``spike_penalty``, ``grad_clip``, ``tau_mem``, ``tau_syn``, ``preset``, ``loss``,
+``init``, ``input_code``),
 any other :class:`~eventsnn.training.TrainConfig` field (given to ``--set``), or a gradient-method option written
 ``option.NAME`` (given to ``--option``, see :class:`~eventsnn.gradient_methods.MethodOptions`). The whole
 specification is validated before anything starts: unknown sections or settings, empty grids, values of the wrong
@@ -58,14 +61,18 @@ except ModuleNotFoundError:  # Python 3.10: the same parser from PyPI (the dask 
 
 SECTIONS = ("sweep", "fixed", "grid", "points", "report")
 SWEEP_KEYS = ("task", "seeds", "name")
-REPORT_KEYS = ("metrics", "front")
+REPORT_KEYS = ("metrics", "front", "compare", "choose")
 FRONT_KEYS = ("x", "y", "by")
+CHOOSE_KEYS = ("by", "on", "report")
+#: what ``[report] compare`` may name instead of a list of pairs: each point of a front against its neighbours
+COMPARE_FRONT = "front"
 OPTION_PREFIX = "option."
 # Settings that are options of `eventsnn train` (a flag each) rather than --set overrides; the kind says what the
 # TOML value must be ("float" accepts an int too: 1 is read as 1.0, as the command line would).
 # Their order (then TrainConfig's field order, method options right after the method) is the canonical order of a
 # run's settings: the same run written in another order gets the same directory name and command line.
-TRAIN_FLAGS = {"method": "str", "loss": "str", "preset": "str", "spike_penalty": "float", "hidden": "int",
+TRAIN_FLAGS = {"method": "str", "loss": "str", "preset": "str", "init": "str", "input_code": "str",
+               "spike_penalty": "float", "hidden": "int",
                "epochs": "int", "batch_size": "int", "lr": "float", "n_train": "int", "n_test": "int",
                "tau_mem": "float", "tau_syn": "float", "grad_clip": "float", "data": "str"}
 # TrainConfig fields a sweep may not set: the sweep owns them (one thread per run, no progress bar, the seed from
@@ -121,6 +128,16 @@ class Front:
 
 
 @dataclass(frozen=True)
+class Choose:
+    """A choice made on validation (``[report] choose``): in every group of points with equal ``by`` settings, the
+    point with the best mean of the validation metric ``on``; the report gives its ``report`` (test) metrics."""
+
+    on: str = "val_accuracy"
+    by: tuple = ("method",)
+    report: tuple = ("test_accuracy",)
+
+
+@dataclass(frozen=True)
 class SweepSpec:
     """A validated sweep specification (:func:`load_spec`).
 
@@ -140,6 +157,11 @@ class SweepSpec:
     metrics : tuple of str
         Names in :data:`METRICS` reported per point.
     front : Front
+    compare : tuple of (str, str), or "front"
+        Pairs of points (their :attr:`Run.point`) to compare with Welch's test on the front's two metrics, or
+        ``"front"``: every point of each group's front against its neighbours on it.
+    choose : tuple of Choose
+        Choices made on validation metrics.
     """
 
     source: str
@@ -150,6 +172,8 @@ class SweepSpec:
     varying: tuple
     metrics: tuple
     front: Front
+    compare: tuple | str = ()
+    choose: tuple = ()
 
 
 def load_spec(path: str | os.PathLike) -> SweepSpec:
@@ -235,9 +259,13 @@ def spec_from_dict(data: dict, source: str = "<spec>") -> SweepSpec:
             names[run_name] = _describe(settings)
             runs.append(Run(name=run_name, settings=settings, seed=seed, argv=_train_argv(task, settings, seed),
                             point=point or "all"))
-    metrics, front = _report_settings(_table(data, "report", fail), varying, fail)
+    report = _table(data, "report", fail)
+    metrics, front = _report_settings(report, varying, fail)
+    point_names = list(dict.fromkeys(run.point for run in runs))
+    compare = _compare_settings(report.get("compare", []), point_names, fail)
+    choose = _choose_settings(report.get("choose", []), varying, fail)
     return SweepSpec(source=source, name=name, task=task, seeds=tuple(seeds), runs=tuple(runs),
-                     varying=tuple(varying), metrics=metrics, front=front)
+                     varying=tuple(varying), metrics=metrics, front=front, compare=compare, choose=choose)
 
 
 def _sweep_section(sweep: dict, source: str, fail: Callable) -> tuple:
@@ -380,7 +408,7 @@ def _extra_points(points: Any, fixed: dict, task: str, fail: Callable) -> list:
 def _check_value(task: str, key: str, value: Any, where: str, fail: Callable) -> None:
     """Type and range of one setting's value, on its own (combinations: :func:`_check_combination`)."""
     from eventsnn import _validation as check
-    from eventsnn.tasks import PRESETS
+    from eventsnn.tasks import PRESETS, RECIPE_PART_SOURCES, RECIPE_PARTS
     from eventsnn.training import LOSSES, TrainConfig
     if key.startswith(OPTION_PREFIX):
         if isinstance(value, (list, dict)):
@@ -401,6 +429,8 @@ def _check_value(task: str, key: str, value: Any, where: str, fail: Callable) ->
             check.positive_finite(key, value)
         elif key == "preset":
             check.one_of(f"preset (task {task!r})", value, sorted(PRESETS.get(task, {})))
+        elif key in RECIPE_PARTS:
+            check.one_of(key, value, RECIPE_PART_SOURCES)
         elif key == "loss":
             check.one_of("loss", value, LOSSES)
         else:
@@ -412,8 +442,14 @@ def _check_value(task: str, key: str, value: Any, where: str, fail: Callable) ->
 
 
 def _check_combination(task: str, settings: dict, where: str, fail: Callable) -> None:
-    """Settings of one point together: the method and its options, and the TrainConfig checks across fields."""
+    """Settings of one point together: the method and its options, the TrainConfig checks across fields, and the
+    sources of the initial weights and input code against the preset."""
+    from eventsnn.tasks import task_recipe
     from eventsnn.training import TrainConfig
+    try:
+        task_recipe(task, settings.get("preset"), init=settings.get("init"), input_code=settings.get("input_code"))
+    except ValueError as error:
+        raise fail(f"{where}: {error}") from None
     options = {k[len(OPTION_PREFIX):]: v for k, v in settings.items() if k.startswith(OPTION_PREFIX)}
     names = _setting_names()
     fields = {k: float(v) if names[k] == "float" else v for k, v in settings.items()
@@ -477,3 +513,63 @@ def _report_settings(table: dict, varying: list, fail: Callable) -> tuple:
         if not isinstance(key, str) or not (key in names or key.startswith(OPTION_PREFIX)):
             raise fail(f"[report] front.by: {key!r} is not a setting")
     return tuple(metrics), front
+
+
+def _point_key(text: str) -> frozenset:
+    """A point's name as a set of ``key=value`` words: the order they are written in does not matter."""
+    return frozenset(text.split())
+
+
+def _compare_settings(value: Any, points: list, fail: Callable) -> tuple | str:
+    """``[report] compare``: ``"front"`` or a list of pairs of point names, each naming a point of the sweep."""
+    if value == COMPARE_FRONT:
+        return COMPARE_FRONT
+    if not isinstance(value, list):
+        raise fail(f"[report] compare must be {COMPARE_FRONT!r} or a list of pairs of points, e.g. "
+                   f"[[{points[0]!r}, {points[-1]!r}]], got {value!r}")
+    by_key = {_point_key(point): point for point in points}
+    pairs = []
+    for i, pair in enumerate(value):
+        if not isinstance(pair, list) or len(pair) != 2 or not all(isinstance(p, str) for p in pair):
+            raise fail(f"[report] compare[{i}] must be a pair of point names [\"a\", \"b\"], got {pair!r}")
+        named = []
+        for text in pair:
+            if _point_key(text) not in by_key:
+                raise fail(f"[report] compare[{i}]: no point {text!r}; the points are: "
+                           + "; ".join(repr(p) for p in points))
+            named.append(by_key[_point_key(text)])
+        if named[0] == named[1]:
+            raise fail(f"[report] compare[{i}] compares the point {named[0]!r} with itself")
+        pairs.append(tuple(named))
+    return tuple(pairs)
+
+
+def _choose_settings(value: Any, varying: list, fail: Callable) -> tuple:
+    """``[report] choose``: one table {by, on, report} or a list of them; ``on`` must be a validation metric."""
+    tables = [value] if isinstance(value, dict) else value
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise fail("[report] choose must be a table {by = [...], on = \"val_accuracy\"} or a list of them, got "
+                   f"{value!r}")
+    names = set(_setting_names())
+    validation = [name for name, metric in METRICS.items() if metric.data == "validation"]
+    chosen = []
+    for i, table in enumerate(tables):
+        where = "[report] choose" + (f"[{i}]" if isinstance(value, list) else "")
+        _known(table, CHOOSE_KEYS, f"key of {where}", fail)
+        on = table.get("on", Choose.on)
+        if on not in METRICS:
+            raise fail(f"{where} on: unknown metric {on!r}; choose on a validation metric: {', '.join(validation)}")
+        if METRICS[on].data != "validation":
+            # choosing on the test set would make the reported test number a selected one, no longer an estimate
+            raise fail(f"{where} on = {on!r}: a choice is made on validation, never on "
+                       f"{METRICS[on].data} data; use one of {', '.join(validation)}")
+        by = table.get("by", list(Choose.by))
+        if not isinstance(by, list) or not all(isinstance(k, str) and (k in names or k.startswith(OPTION_PREFIX))
+                                               for k in by):
+            raise fail(f"{where} by must be a list of settings (e.g. [\"method\"]), got {by!r}")
+        shown = table.get("report", list(Choose.report))
+        if not isinstance(shown, list) or not shown or not all(m in METRICS for m in shown):
+            raise fail(f"{where} report must be a non-empty list of metric names ({', '.join(METRICS)}), got "
+                       f"{shown!r}")
+        chosen.append(Choose(on=on, by=tuple(by), report=tuple(shown)))
+    return tuple(chosen)

@@ -127,6 +127,14 @@ PRESET_SOURCES = {
     "antlr": "ANTLR's released code (Kim et al. 2020; PAPERS.md 1.3-1.6), one grid step read as 1 ms",
 }
 
+# Parts of a recipe an ablation may take from the preset or from eventsnn independently (make_task's ``init`` and
+# ``input_code``): the part -> the recipe keys that make it. Dropping a part's keys leaves eventsnn's own choice,
+# the one the task builders make without a preset (init_weights scaled to the neuron's PSP peak and the code's
+# input count; the task's spike code).
+RECIPE_PARTS = {"init": ("init",), "input_code": ("code", "code_step")}
+RECIPE_PART_NAMES = {"init": "initialisation", "input_code": "input code"}
+RECIPE_PART_SOURCES = ("preset", "eventsnn")
+
 # Validation split of each task when none is named by a preset (eventsnn.datasets.splits): Yin-Yang has its own
 # published validation set; MNIST / Fashion-MNIST hold out the last 10,000 training images; N-MNIST the last tenth.
 VALIDATION_RULES = {"mnist": "last-10000", "fashion-mnist": "last-10000", "nmnist": "last-tenth"}
@@ -157,6 +165,64 @@ class Task:
     validation_inputs: SpikeBatch | None = None
     validation_labels: np.ndarray | None = None
     selection: dict | None = None  # which split chose what (run.json's "selection")
+
+
+def task_recipe(task: str, preset: str | None = None, *, init: str | None = None,
+                input_code: str | None = None) -> dict:
+    """The recipe ``make_task`` follows: the preset's (``{}`` without one), with the initialisation and the input
+    code each taken from the preset or from eventsnn.
+
+    Parameters
+    ----------
+    task : str
+        A key of ``TASKS``.
+    preset : str, optional
+        A preset of the task (``PRESETS[task]``).
+    init, input_code : {"preset", "eventsnn"}, optional
+        Where the initial weights and the input spike code come from: ``"preset"`` keeps the preset's (an error if
+        the preset has none of its own), ``"eventsnn"`` the task's defaults (what runs without a preset use).
+        ``None`` (default): the preset's if it has one, eventsnn's otherwise.
+
+    Returns
+    -------
+    dict
+        The recipe (never the registry's own dict: a copy whenever a part is dropped).
+
+    Raises
+    ------
+    ValueError
+        If the task, preset or a part's source is unknown, or ``"preset"`` is asked of a preset (or no preset)
+        without that part.
+
+    Examples
+    --------
+    >>> sorted(task_recipe("yinyang", "eventprop"))
+    ['code', 'config', 'hidden', 'init', 'tau_mem', 'tau_syn']
+    >>> sorted(task_recipe("yinyang", "eventprop", init="eventsnn"))
+    ['code', 'config', 'hidden', 'tau_mem', 'tau_syn']
+    >>> task_recipe("yinyang", "eventprop-draft-2021-04", init="preset")
+    Traceback (most recent call last):
+    ...
+    ValueError: init='preset': preset 'eventprop-draft-2021-04' of task 'yinyang' has no initialisation of its own ...
+    """
+    check.one_of("task", task, TASKS)
+    chosen = {}
+    if preset is not None:
+        if preset not in PRESETS.get(task, {}):
+            raise ValueError(f"preset must be one of {sorted(PRESETS.get(task, {}))} for task {task!r}, got {preset!r}")
+        chosen = PRESETS[task][preset]
+    for part, source in (("init", init), ("input_code", input_code)):
+        if source is None:
+            continue
+        check.one_of(part, source, RECIPE_PART_SOURCES)
+        keys = RECIPE_PARTS[part]
+        if source == "preset" and not any(key in chosen for key in keys):
+            owner = "no preset is given" if preset is None else \
+                f"preset {preset!r} of task {task!r} has no {RECIPE_PART_NAMES[part]} of its own (it keeps eventsnn's)"
+            raise ValueError(f"{part}='preset': {owner}; use {part}='eventsnn' or leave {part} out")
+        if source == "eventsnn":
+            chosen = {key: value for key, value in chosen.items() if key not in keys}
+    return chosen
 
 
 def yinyang_spikes(samples: np.ndarray, t_early: float = YINYANG_T_EARLY, t_late: float = YINYANG_T_LATE,
@@ -317,7 +383,8 @@ TASKS: dict[str, Callable[[_Request], _Built]] = {
 def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None, seed: int = 0,
               data_path: str | None = None, n_train: int | None = None, n_test: int | None = None,
               tau_mem: float | None = None, tau_syn: float | None = None, loss: str | None = None,
-              preset: str | None = None, validation: bool = True, n_validation: int | None = None) -> Task:
+              preset: str | None = None, validation: bool = True, n_validation: int | None = None,
+              init: str | None = None, input_code: str | None = None) -> Task:
     """Build a standard task: data, spike code, network and training settings.
 
     Parameters
@@ -349,6 +416,12 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
         the Trainer evaluates the test set only after the last epoch. ``False`` trains on the whole official
         training set, as versions without validation did: for a final run once every choice is fixed (report it
         as such), and to resume their checkpoints.
+    init, input_code : {"preset", "eventsnn"}, optional
+        Take the initial weights, and the input spike code, from the preset (``"preset"``) or from eventsnn's task
+        defaults (``"eventsnn"``), independently, so that an ablation can vary one and keep the other (e.g. the
+        ``eventprop`` preset with eventsnn's ``init_weights``); everything else of the preset stays. Default: the
+        preset's where it has one, eventsnn's otherwise (:func:`task_recipe`). ``"preset"`` for a preset without that
+        part raises.
 
     Returns
     -------
@@ -406,11 +479,7 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
     for arg, value in (("tau_mem", tau_mem), ("tau_syn", tau_syn)):
         if value is not None:
             check.positive_finite(arg, value)
-    recipe = {}
-    if preset is not None:
-        if preset not in PRESETS.get(name, {}):
-            raise ValueError(f"preset must be one of {sorted(PRESETS.get(name, {}))} for task {name!r}, got {preset!r}")
-        recipe = PRESETS[name][preset]
+    recipe = task_recipe(name, preset, init=init, input_code=input_code)
     if loss is not None:
         check.one_of("loss", loss, LOSSES)
     else:

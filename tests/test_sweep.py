@@ -163,13 +163,14 @@ def test_report_means_over_seeds(spec_2x2x2, swept, one_by_one):
     for row, runs in zip(rows, [spec_2x2x2.runs[i:i + 2] for i in range(0, 8, 2)]):
         accuracies = [one_by_one[run.argv]["metrics"][-1]["test_accuracy"] for run in runs]
         assert row["test_accuracy_mean"] == pytest.approx(np.mean(accuracies), abs=1e-15)
-        assert row["test_accuracy_std"] == pytest.approx(np.std(accuracies), abs=1e-15)
+        assert row["test_accuracy_std"] == pytest.approx(np.std(accuracies, ddof=1), abs=1e-15)  # sample std
         spikes = [sum(one_by_one[run.argv]["metrics"][-1]["test_spikes_per_sample"]) for run in runs]
         assert row["spikes_mean"] == pytest.approx(np.mean(spikes), abs=1e-12)
     assert "method=antlr spike_penalty=0.001" in result.report.text
     assert os.path.getsize(os.path.join(out, "front.png")) > 1000
     with open(os.path.join(out, "summary.csv")) as handle:
-        assert handle.readline().startswith("method,spike_penalty,runs,done,failed,test_accuracy_mean")
+        assert handle.readline().startswith("method,spike_penalty,runs,done,failed,test_accuracy_n,test_accuracy_mean,"
+                                            "test_accuracy_std,test_accuracy_ci_low,test_accuracy_ci_high")
 
 
 def test_running_again_does_nothing(spec_2x2x2, swept, monkeypatch, capsys):
