@@ -11,7 +11,9 @@ It also prints what binning the events would change: the same network driven by 
 1 ms grid (what a time-stepped simulator at dt = 1 ms is given) fires its hidden spikes at other times (and, in
 some neurons, a different number of them); the exact engine takes the microsecond times as they are.
 
-Expected runtime: 2-4 seconds (mostly imports; the simulation of ~4000 input events takes milliseconds).
+Expected runtime: a few seconds, mostly imports (the simulation of sample 0's 3330 input events takes
+milliseconds): 3.8 s for ``python examples/nmnist_events.py --out DIR`` on 2026-12-07 at commit 97116c6 on a
+shared 2-core machine under a load average of 13.
 
 Usage::
 

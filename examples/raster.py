@@ -10,8 +10,9 @@ neurons (tau_mem = 10 ms, tau_syn = 5 ms, threshold 1) for 200 ms. The figure ha
 
 Spike counts per layer are printed, and the figure is written (atomically) to ``<out>/raster.png``.
 
-Expected runtime: about 2-3 seconds (most of it importing numba and matplotlib; the simulation itself takes
-milliseconds).
+Expected runtime: a few seconds, most of it importing numba and matplotlib (the simulation itself takes
+milliseconds): 4.9 s for ``python examples/raster.py --out DIR`` on 2026-12-07 at commit 97116c6 on a shared
+2-core machine under a load average of 13.
 
 Usage::
 

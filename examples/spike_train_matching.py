@@ -18,7 +18,10 @@ Printed: the loss before and after each run and the output spike counts against 
 (``<out>/spike_train_matching.png``, written atomically): loss per iteration of both methods, and the output
 rasters after training against the targets.
 
-Expected runtime: about 15 s (numba compilation included; 200 iterations per method).
+Expected runtime (200 iterations per method; ``python examples/spike_train_matching.py --out DIR``, 2026-12-07,
+commit 97116c6, shared 2-core machine under a load average of 10-15): 6.7 s with numba's cache warm, 74 s on
+the first run, which compiles the kernels. That run printed van Rossum distances 20.31 -> 6.56 (timing),
+-> 4.88 (antlr), -> 4.06 (antlr-detached); the engine is deterministic, so seed 0 gives these on any machine.
 
 Usage::
 

@@ -16,10 +16,17 @@ and this script (same data order: both shuffle with ``numpy.random.default_rng(s
     python examples/torch_mnist.py --epochs 3 --threads 1 --seed 0
 
 The two runs differ only in rounding (torch's Adam and cross-entropy round differently from eventsnn's), which
-spiking dynamics amplify into different trajectories; docs/torch.md reports both accuracies (3 epochs: 93.69 %
-against the native 93.62 % with seed 0, 92.97 % against 93.21 % with seed 1). One epoch of the 60 000 training
-images took 2.5-6.5 minutes on one core of a loaded shared machine; ``--n-train`` / ``--n-test`` take the first
-samples of each split for a quick run.
+spiking dynamics amplify into different trajectories. docs/torch.md reports both accuracies, measured with the
+two commands above on 2026-12-07 (recorded at commit d68e466): 93.69 % against the native 93.62 % with seed 0,
+92.97 % against 93.21 % with seed 1, after 3 epochs. One epoch of the 60 000 training images took 2.5-6.5
+minutes on one core of a loaded shared 2-core machine.
+
+``--n-train`` / ``--n-test`` take the first samples of each split for a quick run; the test suite runs::
+
+    python examples/torch_mnist.py --epochs 3 --n-train 64 --n-test 100 --threads 1 --seed 0
+
+which took 11.5 s (numba's cache warm) on 2026-12-07 at commit 97116c6, its training loss falling from 2.4388
+to 2.1972 to 2.0689 over the three epochs.
 """
 
 from __future__ import annotations

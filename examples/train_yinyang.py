@@ -11,7 +11,8 @@ atomically): loss and accuracy per epoch, and the spike raster of the first test
 
 Expected result: 95.20 % test accuracy after the default 5 epochs with seed 0 (the engine is deterministic, so
 the same seed gives the same number on any machine); measured on 2026-12-07 at commit f185564 in 62 s on one
-shared core, most of it numba compiling kernels on the first run (later epochs take 1-2 s each). For longer
+shared core, most of it numba compiling kernels on the first run (later epochs take 1-2 s each); re-run at commit
+919c869 the same day: 95.20 % again, 41 s (epoch 1 28.4 s, epochs 2-5 1.5-2.9 s each). For longer
 training see ``eventsnn train yinyang --help`` and docs/results.md.
 
 Usage::

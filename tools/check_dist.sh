@@ -37,6 +37,11 @@ for f in LICENSE CHANGELOG.md CITATION.cff README.md eventsnn/py.typed; do
     grep -q "^eventsnn-[^/]*/$f$" <<<"$sdist_files" || { echo "sdist lacks $f" >&2; exit 1; }
 done
 grep -q "eventsnn/py.typed" <<<"$wheel_files" || { echo "wheel lacks eventsnn/py.typed" >&2; exit 1; }
+# ... and nothing else (MANIFEST.in): setuptools adds tests/test_*.py by default, without the conftest and helpers
+# they import, so an sdist that carries them ships a test suite that cannot run
+allowed='^eventsnn-[^/]*/((LICENSE|CHANGELOG\.md|CITATION\.cff|README\.md|MANIFEST\.in|PKG-INFO|pyproject\.toml|setup\.cfg)|(eventsnn|eventsnn\.egg-info)/.*)?$'
+extra=$(grep -Ev "$allowed" <<<"$sdist_files" || true)
+[[ -z "$extra" ]] || { echo "sdist carries files outside the package and its metadata:" >&2; echo "$extra" >&2; exit 1; }
 
 smoke='
 import os, sys, subprocess
