@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from eventsnn import _validation as check
+from eventsnn._pool import start_ranges
 from eventsnn._kernels.backward import layer_backward, no_sources, scatter_rows
 from eventsnn._kernels.batch import layer_backward_range, scatter_rows_columns
 from eventsnn._kernels.backward_network import KIND_ARRIVAL, KIND_REFRACTORY_END, KIND_SPIKE, network_backward
@@ -217,41 +218,42 @@ def _layered_timing_in_ranges(records: list[Record], cotangents: list[list[np.nd
     d_delays = np.zeros((n_layers, n))
     n_grazing = np.zeros((n_layers, n), dtype=np.int64)
     no_total = np.zeros((0, 0))
-    with ThreadPoolExecutor(max_workers=n_threads) as pool:
-        for k in reversed(range(n_layers)):
-            connection = snapshot.connections[k]
-            pre_times, pre_neurons, pre_offsets = flat[k]
-            times, neurons, offsets = flat[k + 1]
-            delay = float(connection.delays)
-            arrivals = pre_times + delay if delay else pre_times
-            d_arrivals = np.zeros(arrivals.size)
-            # the rows of the later ranges: one per arrival inside the window (arrivals are sorted per sample)
-            inside = np.zeros(arrivals.size + 1, dtype=np.int64)
-            np.cumsum(arrivals <= t_max, out=inside[1:])
-            counts = inside[pre_offsets[1:]] - inside[pre_offsets[:-1]]
-            counts[:in_place_stop] = 0
-            row_offsets = np.zeros(n + 1, dtype=np.int64)
-            np.cumsum(counts, out=row_offsets[1:])
-            rows = np.empty((row_offsets[-1], connection.weights.shape[1]))
-            target = total.weights[k]
-            futures = [pool.submit(layer_backward_range, arrivals, pre_neurons, pre_offsets, connection.weights,
-                                   prepared[k], t_max, times, neurons, spike_cotangents[k], offsets, lo, hi,
-                                   min_slope, grazing_slope, d_arrivals, target if lo == 0 else no_total, rows,
-                                   row_offsets, d_biases[k], n_grazing[k]) for lo, hi in ranges]
+    for k in reversed(range(n_layers)):
+        connection = snapshot.connections[k]
+        pre_times, pre_neurons, pre_offsets = flat[k]
+        times, neurons, offsets = flat[k + 1]
+        delay = float(connection.delays)
+        arrivals = pre_times + delay if delay else pre_times
+        d_arrivals = np.zeros(arrivals.size)
+        # the rows of the later ranges: one per arrival inside the window (arrivals are sorted per sample)
+        inside = np.zeros(arrivals.size + 1, dtype=np.int64)
+        np.cumsum(arrivals <= t_max, out=inside[1:])
+        counts = inside[pre_offsets[1:]] - inside[pre_offsets[:-1]]
+        counts[:in_place_stop] = 0
+        row_offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=row_offsets[1:])
+        rows = np.empty((row_offsets[-1], connection.weights.shape[1]))
+        target = total.weights[k]
+        futures, _ = start_ranges(n_threads, ranges, lambda lo, hi: layer_backward_range(
+            arrivals, pre_neurons, pre_offsets, connection.weights, prepared[k], t_max, times, neurons,
+            spike_cotangents[k], offsets, lo, hi, min_slope, grazing_slope, d_arrivals,
+            target if lo == 0 else no_total, rows, row_offsets, d_biases[k], n_grazing[k]))
+        for future in futures:
+            future.result()
+        if rows.shape[0]:
+            later = slice(in_place_stop, n + 1)
+            row_index = np.concatenate([pre_neurons[pre_offsets[b]:pre_offsets[b] + counts[b]]
+                                        for b in range(in_place_stop, n)])
+            columns = rows.shape[1]
+            split = [columns * t // n_threads for t in range(n_threads + 1)]
+            starts = row_offsets[later] - row_offsets[in_place_stop]
+            futures, _ = start_ranges(n_threads, list(zip(split[:-1], split[1:])),
+                                      lambda c0, c1: scatter_rows_columns(target, rows, row_index, starts, c0, c1))
             for future in futures:
                 future.result()
-            if rows.shape[0]:
-                later = slice(in_place_stop, n + 1)
-                row_index = np.concatenate([pre_neurons[pre_offsets[b]:pre_offsets[b] + counts[b]]
-                                            for b in range(in_place_stop, n)])
-                columns = rows.shape[1]
-                split = [columns * t // n_threads for t in range(n_threads + 1)]
-                starts = row_offsets[later] - row_offsets[in_place_stop]
-                list(pool.map(lambda c: scatter_rows_columns(target, rows, row_index, starts, c[0], c[1]),
-                              zip(split[:-1], split[1:])))
-            d_delays[k] = [float(d_arrivals[pre_offsets[b]:pre_offsets[b + 1]].sum()) for b in range(n)]
-            if k > 0:
-                spike_cotangents[k - 1] += d_arrivals
+        d_delays[k] = [float(d_arrivals[pre_offsets[b]:pre_offsets[b + 1]].sum()) for b in range(n)]
+        if k > 0:
+            spike_cotangents[k - 1] += d_arrivals
     for b in range(n):  # the order in which one thread adds the samples' parts
         total.biases = [a + float(d) for a, d in zip(total.biases, d_biases[:, b])]
         total.delays = [a + float(d) for a, d in zip(total.delays, d_delays[:, b])]

@@ -11,6 +11,7 @@ from typing import Mapping, Sequence, Union
 import numpy as np
 
 from eventsnn import _validation as check
+from eventsnn._pool import start_ranges
 from eventsnn._kernels import status as _status
 from eventsnn._kernels.batch import NOT_RUN, layer_forward_range
 from eventsnn._kernels.forward import layer_forward, network_forward
@@ -34,9 +35,9 @@ DEFAULT_SAMPLE_WORK = 5_000_000
 DEFAULT_MAX_SPIKES_PER_BATCH = 100_000_000
 # Below this many samples a progress bar is noise; above it a user wants to see that work is happening.
 PROGRESS_AUTO_MIN_SAMPLES = 5000
-# Several threads share a batch as contiguous ranges of samples, handed out as threads free up: a few ranges per
-# thread even out samples of unequal cost, and each range is one compiled call (no Python work per sample).
-RANGES_PER_THREAD = 4
+# Several threads share a batch as contiguous ranges of samples, claimed by the threads as they free up: two ranges
+# per thread even out samples of unequal cost, and each range is one compiled call (no Python work per sample).
+RANGES_PER_THREAD = 2
 MAX_RANGE_SAMPLES = 256  # ... and no range so long that a progress bar would stall on it
 
 
@@ -187,33 +188,32 @@ def _feedforward_in_ranges(net: Network, samples: list[dict[str, SpikeTrains]], 
     fired = np.zeros(n, dtype=np.int64)
     outputs = []
     bar = _progress_bar(n * len(net.connections), show)
-    with ThreadPoolExecutor(max_workers=n_threads) as pool:
-        for k, connection in enumerate(net.connections):
-            delay = connection.delays
-            arrivals = times + delay if delay else times
-            if limits.deadline is not None and time.monotonic() > limits.deadline[0]:
-                stop_at[0] = -1
-            futures = [pool.submit(layer_forward_range, arrivals, neurons, offsets, lo, hi, connection.weights,
-                                   parameters[k], t_max, limits.per_neuron, left, stop_at) for lo, hi in ranges]
-            _wait(futures, limits, stop_at, bar)
-            parts = [f.result() for f in futures]
-            times = np.concatenate([p[0] for p in parts])
-            neurons = np.concatenate([p[1] for p in parts])
-            counts = np.concatenate([np.diff(p[2]) for p in parts])
-            codes = np.concatenate([p[3] for p in parts])
-            offsets = np.zeros(n + 1, dtype=np.int64)
-            np.cumsum(counts, out=offsets[1:])
-            outputs.append((times, neurons, offsets))
-            left -= counts
-            fired += counts
-            failed = (codes != _status.OK) & (codes != NOT_RUN) & (failed_layer < 0)
-            failed_layer[failed], failed_code[failed] = k, codes[failed]
-            skipped_layer[(codes == NOT_RUN) & (skipped_layer < 0) & (failed_layer < 0)] = k
-            over = np.flatnonzero(np.cumsum(fired) > limits.per_batch)  # the batch cap is exceeded by then
-            if over.size:
-                stop_at[0] = min(stop_at[0], over[0])
-            if stop_at[0] < 0:
-                break
+    for k, connection in enumerate(net.connections):
+        delay = connection.delays
+        arrivals = times + delay if delay else times
+        if limits.deadline is not None and time.monotonic() > limits.deadline[0]:
+            stop_at[0] = -1
+        futures, parts = start_ranges(n_threads, ranges, lambda lo, hi: layer_forward_range(
+            arrivals, neurons, offsets, lo, hi, connection.weights, parameters[k], t_max, limits.per_neuron, left,
+            stop_at))
+        _wait(futures, limits, stop_at)
+        if bar is not None:
+            bar.update(int(sum(np.count_nonzero(p[3] != NOT_RUN) for p in parts)))
+        times = np.concatenate([p[0] for p in parts])
+        neurons = np.concatenate([p[1] for p in parts])
+        counts = np.concatenate([np.diff(p[2]) for p in parts])
+        codes = np.concatenate([p[3] for p in parts])
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        outputs.append((times, neurons, offsets))
+        left -= counts
+        fired += counts
+        failed = (codes != _status.OK) & (codes != NOT_RUN) & (failed_layer < 0)
+        failed_layer[failed], failed_code[failed] = k, codes[failed]
+        skipped_layer[(codes == NOT_RUN) & (skipped_layer < 0) & (failed_layer < 0)] = k
+        over = np.flatnonzero(np.cumsum(fired) > limits.per_batch)  # the batch cap is exceeded by then
+        if over.size:
+            stop_at[0] = min(stop_at[0], over[0])
     if bar is not None:
         bar.close()
     # the caps in sample order: a sample's first failed layer, then the batch total after it (as one thread)
@@ -232,18 +232,17 @@ def _feedforward_in_ranges(net: Network, samples: list[dict[str, SpikeTrains]], 
     return records
 
 
-def _wait(futures: list, limits: _Limits, stop_at: np.ndarray, bar) -> None:
+def _wait(futures: list, limits: _Limits, stop_at: np.ndarray) -> None:
     """Wait for the ranges of one layer; when the time budget runs out, tell them to skip their other samples."""
     pending = set(futures)
     while pending:
         timeout = None if limits.deadline is None or stop_at[0] < 0 else max(limits.deadline[0] - time.monotonic(),
                                                                                0.0)
         done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
-        if bar is not None:
-            for future in done:
-                bar.update(int(np.count_nonzero(future.result()[3] != NOT_RUN)))
         if not done:  # timed out
             stop_at[0] = -1
+    for future in futures:
+        future.result()  # re-raises a worker's exception
 
 
 def _progress_bar(total: int, show: bool):
