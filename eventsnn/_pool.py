@@ -27,12 +27,15 @@ def range_pool(n_threads: int) -> ThreadPoolExecutor:
     return pool
 
 
-def start_ranges(n_threads: int, ranges: list[tuple[int, int]], call) -> tuple[list[Future], list]:
-    """Run ``call(first, stop)`` for every range on ``n_threads`` workers of the pool; returns the workers' futures
+def start_ranges(n_threads: int, ranges: list[tuple[int, int]], call, *,
+                 caller_works: bool = False) -> tuple[list[Future], list]:
+    """Run ``call(first, stop)`` for every range on ``n_threads`` threads; returns the futures of the pool's workers
     and the list the results are written to (in range order, whatever the order they finish in).
 
-    Each worker claims the next range left until none is: one task per worker rather than per range, so that a
-    range costs no queue hand-off between threads (each one wakes a thread that then competes for the GIL).
+    Each thread claims the next range left until none is: one task per thread rather than per range, so that a
+    range costs no hand-off between threads (each wakes a thread that then competes for the GIL). With
+    ``caller_works`` the calling thread is one of the ``n_threads`` and returns once no range is left to claim
+    (the others may still be running theirs: wait for the futures).
     """
     results: list = [None] * len(ranges)
     claim = itertools.count()  # next() on a count is atomic under the GIL
@@ -41,5 +44,9 @@ def start_ranges(n_threads: int, ranges: list[tuple[int, int]], call) -> tuple[l
         while (r := next(claim)) < len(ranges):
             results[r] = call(*ranges[r])
 
+    helpers = min(n_threads, len(ranges)) - (1 if caller_works else 0)
     pool = range_pool(n_threads)
-    return [pool.submit(worker) for _ in range(min(n_threads, len(ranges)))], results
+    futures = [pool.submit(worker) for _ in range(helpers)]
+    if caller_works:
+        worker()
+    return futures, results

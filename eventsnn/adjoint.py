@@ -237,7 +237,7 @@ def _layered_timing_in_ranges(records: list[Record], cotangents: list[list[np.nd
         futures, _ = start_ranges(n_threads, ranges, lambda lo, hi: layer_backward_range(
             arrivals, pre_neurons, pre_offsets, connection.weights, prepared[k], t_max, times, neurons,
             spike_cotangents[k], offsets, lo, hi, min_slope, grazing_slope, d_arrivals,
-            target if lo == 0 else no_total, rows, row_offsets, d_biases[k], n_grazing[k]))
+            target if lo == 0 else no_total, rows, row_offsets, d_biases[k], n_grazing[k]), caller_works=True)
         for future in futures:
             future.result()
         if rows.shape[0]:
@@ -248,7 +248,8 @@ def _layered_timing_in_ranges(records: list[Record], cotangents: list[list[np.nd
             split = [columns * t // n_threads for t in range(n_threads + 1)]
             starts = row_offsets[later] - row_offsets[in_place_stop]
             futures, _ = start_ranges(n_threads, list(zip(split[:-1], split[1:])),
-                                      lambda c0, c1: scatter_rows_columns(target, rows, row_index, starts, c0, c1))
+                                      lambda c0, c1: scatter_rows_columns(target, rows, row_index, starts, c0, c1),
+                                      caller_works=True)
             for future in futures:
                 future.result()
         d_delays[k] = [float(d_arrivals[pre_offsets[b]:pre_offsets[b + 1]].sum()) for b in range(n)]

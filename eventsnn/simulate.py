@@ -35,9 +35,10 @@ DEFAULT_SAMPLE_WORK = 5_000_000
 DEFAULT_MAX_SPIKES_PER_BATCH = 100_000_000
 # Below this many samples a progress bar is noise; above it a user wants to see that work is happening.
 PROGRESS_AUTO_MIN_SAMPLES = 5000
-# Several threads share a batch as contiguous ranges of samples, claimed by the threads as they free up: two ranges
-# per thread even out samples of unequal cost, and each range is one compiled call (no Python work per sample).
-RANGES_PER_THREAD = 2
+# Several threads share a batch as contiguous ranges of samples, claimed by the threads as they free up: several
+# ranges per thread even out samples of unequal cost and a thread that starts late, and each range is one compiled
+# call (no Python work per sample; a range costs ~20 us of dispatch under the GIL).
+RANGES_PER_THREAD = 8
 MAX_RANGE_SAMPLES = 256  # ... and no range so long that a progress bar would stall on it
 
 
@@ -157,8 +158,10 @@ def sample_ranges(n_samples: int, n_threads: int) -> list[tuple[int, int]]:
     Examples
     --------
     >>> from eventsnn.simulate import sample_ranges
-    >>> sample_ranges(10, 2)
-    [(0, 1), (1, 2), (2, 3), (3, 5), (5, 6), (6, 7), (7, 8), (8, 10)]
+    >>> sample_ranges(5, 2)
+    [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
+    >>> len(sample_ranges(1000, 2)), sample_ranges(1000, 2)[0]
+    (16, (0, 62))
     """
     n_ranges = max(1, min(n_samples, max(RANGES_PER_THREAD * n_threads, -(-n_samples // MAX_RANGE_SAMPLES))))
     bounds = [n_samples * r // n_ranges for r in range(n_ranges + 1)]
@@ -195,7 +198,7 @@ def _feedforward_in_ranges(net: Network, samples: list[dict[str, SpikeTrains]], 
             stop_at[0] = -1
         futures, parts = start_ranges(n_threads, ranges, lambda lo, hi: layer_forward_range(
             arrivals, neurons, offsets, lo, hi, connection.weights, parameters[k], t_max, limits.per_neuron, left,
-            stop_at))
+            stop_at), caller_works=limits.deadline is None)  # else the calling thread watches the clock
         _wait(futures, limits, stop_at)
         if bar is not None:
             bar.update(int(sum(np.count_nonzero(p[3] != NOT_RUN) for p in parts)))
