@@ -11,8 +11,11 @@ Workloads of ../shared/docs/WORKLOADS.md (files in ``../shared/data/workloads``,
 Both settings run in the same process, alternating (1, 2, 1, 2, ...) for ``--rounds`` rounds of ``--repeats``
 passes each, so that a change of the machine's load hits both alike. Printed per workload: median wall time per
 pass of each setting, process CPU time per pass, the speed-up (median wall 1 thread / median wall 2 threads),
-the smallest and largest speed-up over the rounds, and the load average at the start of each round (the machine
-may be shared; the CPU column shows how much of the wall time was spent computing). The first pass of each
+the smallest and largest speed-up over the rounds, the load average at the start of each round (the machine
+may be shared; the CPU column shows how much of the wall time was spent computing), and, for the 2-thread
+setting, the calling thread's CPU time outside the compiled ranges ("serial 2": Python no other thread can share)
+with the speed-up it allows by Amdahl's law ("bound", ``SerialShare``), which does not depend on what the
+machine grants. The first pass of each
 setting is a warm-up (compilation excluded). Every pass of the 2-thread setting must give results bit-identical
 to the 1-thread setting (spikes of every layer; for W2 also the loss and every weight gradient); the script
 exits with an error otherwise.
@@ -28,6 +31,7 @@ import os
 import pathlib
 import statistics
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -117,11 +121,48 @@ def ceiling_workload():
     return run
 
 
+class SerialShare:
+    """The calling thread's CPU time outside the compiled ranges of a pass: work no other thread can share (Python
+    before, between and after the ranges). It bounds the speed-up of N threads by Amdahl's law,
+    cpu_1 / (serial + (cpu_N - serial) / N), whatever the machine grants; on a machine shared with other work, where
+    the wall-clock speed-up is not measurable, this bound is what the code allows."""
+
+    def __init__(self) -> None:
+        self.inside = 0.0
+        main = threading.get_ident()
+        modules = [sys.modules["eventsnn.simulate"], sys.modules["eventsnn.adjoint"]]
+        original = modules[0].start_ranges
+
+        def counted(n_threads, ranges, call, **kwargs):
+            def timed(*bounds):
+                if threading.get_ident() != main:
+                    return call(*bounds)
+                t0 = time.thread_time()
+                try:
+                    return call(*bounds)
+                finally:
+                    self.inside += time.thread_time() - t0
+            return original(n_threads, ranges, timed, **kwargs)
+
+        for module in modules:
+            module.start_ranges = counted
+
+    def measure(self, run, n_threads: int, repeats: int) -> float:
+        """Median over ``repeats`` passes of the calling thread's CPU time outside the ranges (s)."""
+        serial = []
+        for _ in range(repeats):
+            self.inside = 0.0
+            t0 = time.thread_time()
+            run(n_threads)
+            serial.append(time.thread_time() - t0 - self.inside)
+        return statistics.median(serial)
+
+
 def identical(a: list, b: list) -> bool:
     return len(a) == len(b) and all(x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(a, b))
 
 
-def compare(name: str, run, rounds: int, repeats: int, settings=(1, 2)) -> dict:
+def compare(name: str, run, rounds: int, repeats: int, serial_share: SerialShare, settings=(1, 2)) -> dict:
     """Alternate the settings for ``rounds`` rounds of ``repeats`` passes; check every result against the first."""
     reference = run(settings[0])  # warm-up of both settings (compilation, thread pool start)
     if not identical(reference, run(settings[1])):
@@ -146,8 +187,14 @@ def compare(name: str, run, rounds: int, repeats: int, settings=(1, 2)) -> dict:
         ratios.append(medians[settings[0]] / medians[settings[1]])
     one, two = (statistics.median(wall[s]) for s in settings)
     c1, c2 = (statistics.median(cpu[s]) for s in settings)
+    if name == "ceiling":
+        serial_text = f"{'-':>9} {'-':>6}"
+    else:
+        serial = serial_share.measure(run, settings[1], repeats)
+        bound = c1 / (serial + (c2 - serial) / settings[1])
+        serial_text = f"{1e3 * serial:>9.2f} {bound:>6.2f}"
     print(f"{name:<24} {1e3 * one:>9.2f} {1e3 * c1:>9.2f} {1e3 * two:>9.2f} {1e3 * c2:>9.2f} "
-          f"{one / two:>8.2f} {min(ratios):>6.2f}..{max(ratios):<5.2f} identical  "
+          f"{one / two:>8.2f} {min(ratios):>6.2f}..{max(ratios):<5.2f} {serial_text} identical  "
           f"load {' '.join(f'{x:.1f}' for x in loads)}", flush=True)
     return dict(name=name, wall_1=one, wall_2=two, cpu_1=c1, cpu_2=c2, speedup=one / two, ratios=ratios, loads=loads)
 
@@ -177,9 +224,10 @@ def main() -> None:
     print(f"eventsnn thread scaling, {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC; {os.cpu_count()} cores; "
           f"{rounds} rounds x {repeats} passes per setting, alternating; load average {os.getloadavg()}")
     print(f"{'workload (ms per pass)':<24} {'wall 1':>9} {'cpu 1':>9} {'wall 2':>9} {'cpu 2':>9} {'speed-up':>8} "
-          f"{'per round':>12} results")
+          f"{'per round':>12} {'serial 2':>9} {'bound':>6} results")
+    serial_share = SerialShare()
     for name in wanted:
-        compare(name, workloads[name](), rounds, repeats)
+        compare(name, workloads[name](), rounds, repeats, serial_share)
 
 
 if __name__ == "__main__":
