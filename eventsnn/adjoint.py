@@ -104,7 +104,7 @@ def vjp(net: Network, rec: Record | Sequence[Record], cotangents, *, method: str
     grazing_slope : float
         Crossings with dV/dt below this (1/ms) are counted in ``Gradients.n_near_grazing``.
     n_threads : int, optional
-        Threads over samples (default: all cores); results do not depend on it.
+        Threads over samples (default: all cores); results do not depend on it, bit for bit (docs/threads.md).
     loss_fn : callable, optional
         For method="na": ``loss_fn(record) -> float`` of one sample, used to measure the exact loss change of
         flipped output spikes (otherwise it is linearised).

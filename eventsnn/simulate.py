@@ -78,7 +78,8 @@ def simulate(net: Network, inputs: Inputs | Sequence[Inputs] | SpikeBatch, t_max
         can be exceeded by one kernel call (itself bounded by ``max_spikes_per_sample``); exceeding it raises
         :class:`eventsnn.SpikeLimitError`. Default: none.
     n_threads : int, optional
-        Threads used over samples (default: all cores). Results are bit-identical for any value.
+        Threads used over samples (default: all cores). Results, and the error a cap raises, are bit-identical for
+        any value (docs/threads.md).
     progress : bool, optional
         Show a progress bar; by default only for batches of at least 5000 samples.
 
