@@ -1,7 +1,14 @@
-"""W2 peers: one BPTT training step of snnTorch or Norse on the W2 batch (run in the torch environment).
+"""Norse and snnTorch peers: one BPTT training step on the W2 batch, and the forward pass of W1 / W3.
 
-Runs in an interpreter that has ``torch``, ``snntorch`` and/or ``norse`` (see ``benchmarks/w2.py``); prints one
-JSON object on stdout. Nothing from eventsnn is imported, so the peers' environment needs only its own packages.
+Training step (``benchmarks/w2.py``): run as a script in an interpreter that has ``torch``, ``snntorch`` and/or
+``norse``; prints one JSON object on stdout. Forward pass (``benchmarks/forward.py``): ``forward_runner``, imported
+in-process. Nothing from eventsnn is imported, so the peers' environment needs only its own packages.
+
+Forward (WORKLOADS.md, "snnTorch" and "Norse"): two layers, the whole batch as one tensor, inputs binned once
+onto the grid (``numpy_loop.bin_inputs``, outside the timing), float32, no autograd; the spike of step n is
+reported at (n + 1) dt. Norse's ``LIFCell`` gets the weights unchanged (reset to 0); snnTorch's ``Synaptic``
+(subtract reset, its default) gets them scaled by dt / tau_mem, since it adds the synaptic current undivided to the
+membrane every step.
 
 Model (WORKLOADS.md W2): 784 -> 350 -> 10 current-based LIF, tau_mem = 10 ms, tau_syn = 5 ms, threshold 1,
 reset to 0, window 50 ms, the W2 initial weights, inputs binned once onto the grid (spike at t -> step
@@ -96,6 +103,72 @@ def build_snntorch(dt: float, w_hidden, w_out):
         return torch.stack(out), hidden
 
     return [fc1.weight, fc2.weight], run
+
+
+def forward_runner(library: str, inputs, w_hidden, w_out, dt: float):
+    """A function that runs the forward pass of the batch ``inputs`` ((steps, batch, n_in) counts, NumPy) through
+    ``W_hidden``, ``W_out`` (``W[pre, post]``, NumPy) and returns, per sample, ``[(times, neurons), ...]`` per layer
+    (hidden, output), sorted by time. One thread (``torch.set_num_threads(1)``)."""
+    import numpy as np
+    import torch
+    torch.set_num_threads(1)
+    x = torch.from_numpy(np.asarray(inputs, dtype=np.float32))
+    scale = dt / TAU_MEM if library == "snntorch" else 1.0
+    w1 = torch.from_numpy((np.asarray(w_hidden) * scale).astype(np.float32))
+    w2 = torch.from_numpy((np.asarray(w_out) * scale).astype(np.float32))
+    n_steps, batch = x.shape[0], x.shape[1]
+    if library == "norse":
+        from norse.torch import LIFCell, LIFParameters
+        params = LIFParameters(tau_syn_inv=torch.tensor(1e3 / TAU_SYN), tau_mem_inv=torch.tensor(1e3 / TAU_MEM),
+                               v_leak=torch.tensor(0.0), v_th=torch.tensor(1.0), v_reset=torch.tensor(0.0))
+        cells = LIFCell(params, dt=dt * 1e-3), LIFCell(params, dt=dt * 1e-3)
+
+        def layers(t, state):
+            s1, s2 = state
+            z1, s1 = cells[0](x[t] @ w1, s1)
+            z2, s2 = cells[1](z1 @ w2, s2)
+            return z1, z2, (s1, s2)
+
+        initial = (None, None)
+    elif library == "snntorch":
+        import snntorch as snn
+        alpha, beta = math.exp(-dt / TAU_SYN), math.exp(-dt / TAU_MEM)
+        lifs = (snn.Synaptic(alpha=alpha, beta=beta, threshold=1.0, reset_mechanism="subtract"),
+                snn.Synaptic(alpha=alpha, beta=beta, threshold=1.0, reset_mechanism="subtract"))
+
+        def layers(t, state):
+            syn1, mem1, syn2, mem2 = state
+            z1, syn1, mem1 = lifs[0](x[t] @ w1, syn1, mem1)
+            z2, syn2, mem2 = lifs[1](z1 @ w2, syn2, mem2)
+            return z1, z2, (syn1, mem1, syn2, mem2)
+
+        initial = None
+    else:
+        raise ValueError(f"library must be 'norse' or 'snntorch', got {library!r}")
+
+    def run():
+        if library == "snntorch":
+            state = (*lifs[0].init_synaptic(), *lifs[1].init_synaptic())
+        else:
+            state = initial
+        hidden, output = [], []
+        with torch.no_grad():
+            for t in range(n_steps):
+                z1, z2, state = layers(t, state)
+                hidden.append(z1)
+                output.append(z2)
+        result = [[] for _ in range(batch)]
+        for spikes in (torch.stack(hidden), torch.stack(output)):
+            step, b, j = (a.numpy() for a in torch.nonzero(spikes, as_tuple=True))
+            order = np.lexsort((j, step, b))
+            step, b, j = step[order], b[order], j[order]
+            bounds = np.searchsorted(b, np.arange(batch + 1))
+            for sample in range(batch):
+                lo, hi = bounds[sample], bounds[sample + 1]
+                result[sample].append(((step[lo:hi] + 1) * dt, j[lo:hi].astype(np.int64)))
+        return result
+
+    return run
 
 
 def main() -> None:

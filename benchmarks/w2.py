@@ -4,10 +4,13 @@ Every simulator runs in its own subprocess pinned to the same core, one thread, 
 (max RSS of the process) are comparable:
 
 * eventsnn: ``benchmarks/train_step.py --json`` (exact forward + first-spike cross-entropy + exact adjoint + SGD);
-* snnTorch and Norse: ``benchmarks/_peers_torch.py`` in the torch interpreter (``--torch-python``, default
-  ``$EVENTSNN_TORCH_PYTHON`` or ``~/venvs/torch/bin/python``) at each ``--dt`` (default 1 and 0.5 ms).
+* snnTorch and Norse: ``benchmarks/_peers_torch.py`` (BPTT, each library's default surrogate) at each ``--dt``
+  (default 1 ms), same network, weights and batch, in the torch interpreter ``--torch-python``: by default
+  ``$EVENTSNN_TORCH_PYTHON``, else this interpreter if torch, norse and snntorch import in it, else
+  ``~/venvs/torch/bin/python``; skipped with a note when none has them.
 
-Torch environment (torchvision has no CPU build here and Norse's LIF does not need it)::
+A separate torch environment, if the main one has no torch (torchvision has no CPU build here and Norse's LIF
+does not need it)::
 
     python -m venv ~/venvs/torch
     ~/venvs/torch/bin/pip install torch==2.13.0 numpy snntorch nir
@@ -16,6 +19,7 @@ Torch environment (torchvision has no CPU build here and Norse's LIF does not ne
 Run (one core, the other left idle)::
 
     taskset -c 1 python benchmarks/w2.py --json benchmarks/results/w2.json
+    taskset -c 1 python benchmarks/w2.py --quick     # fewer repeats (< 1 min)
 
 Prints one table (median and fastest ms per step, forward / backward split, spikes per image, gradient norm,
 peak memory, ratio peer / eventsnn) and writes the JSON if asked.
@@ -34,7 +38,17 @@ import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
-DEFAULT_TORCH_PYTHON = os.environ.get("EVENTSNN_TORCH_PYTHON", os.path.expanduser("~/venvs/torch/bin/python"))
+
+
+def _default_torch_python() -> str:
+    if os.environ.get("EVENTSNN_TORCH_PYTHON"):
+        return os.environ["EVENTSNN_TORCH_PYTHON"]
+    import importlib.util
+    if all(importlib.util.find_spec(m) is not None for m in ("torch", "norse", "snntorch")):
+        return sys.executable
+    return os.path.expanduser("~/venvs/torch/bin/python")
+
+
 ONE_THREAD = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
@@ -49,12 +63,18 @@ def run_json(cmd: list[str]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=os.environ.get("EVENTSNN_DATA", str(ROOT.parent / "shared" / "data")))
-    parser.add_argument("--dt", default="1,0.5", help="peer time steps (ms), comma-separated")
-    parser.add_argument("--repeats", type=int, default=20, help="timed steps of eventsnn (peers: --peer-repeats)")
-    parser.add_argument("--peer-repeats", type=int, default=10)
-    parser.add_argument("--torch-python", default=DEFAULT_TORCH_PYTHON)
+    parser.add_argument("--dt", default="1", help="peer time steps (ms), comma-separated (default 1)")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed steps of eventsnn (default 20, quick 5; peers: --peer-repeats)")
+    parser.add_argument("--peer-repeats", type=int, default=None, help="timed steps of each peer (default 10, quick 3)")
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    parser.add_argument("--torch-python", default=None, help="interpreter with torch, norse and snntorch "
+                                                               "(default: see this script's docstring)")
     parser.add_argument("--json", default=None, help="write all results to this file")
     args = parser.parse_args()
+    args.repeats = args.repeats or (5 if args.quick else 20)
+    args.peer_repeats = args.peer_repeats or (3 if args.quick else 10)
+    args.torch_python = args.torch_python or _default_torch_python()
     batch_file = pathlib.Path(args.data) / "workloads" / "w2_batch.npz"
     if not batch_file.exists():
         sys.exit(f"W2 batch not found: {batch_file} (give --data DIR holding workloads/w2_batch.npz)")
@@ -62,7 +82,7 @@ def main() -> None:
     results = [run_json([sys.executable, str(HERE / "train_step.py"), "--json", "--repeats", str(args.repeats),
                          "--data", args.data])]
     if not pathlib.Path(args.torch_python).exists():
-        print(f"no torch interpreter at {args.torch_python}: peers skipped (see this script's docstring)")
+        print(f"Norse / snnTorch skipped: no torch interpreter at {args.torch_python} (see this script's docstring)")
     else:
         for library in ("norse", "snntorch"):
             for dt in (float(d) for d in args.dt.split(",")):
@@ -70,8 +90,10 @@ def main() -> None:
                                          "--dt", str(dt), "--batch-file", str(batch_file),
                                          "--repeats", str(args.peer_repeats)]))
     ours = results[0]["step_ms"]
-    print(f"W2: one training step, 784-350-10, batch 32, window 50 ms, one core "
-          f"({platform.processor() or platform.machine()})")
+    print(f"W2: one training step, 784-350-10, batch 32, window 50 ms, one core, one thread "
+          f"({platform.processor() or platform.machine()}); "
+          f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, load average {os.getloadavg()}")
+    print(f"command: {' '.join(sys.argv)}")
     print(f"{'simulator':10s} {'dt (ms)':>7s} {'ms/step':>8s} {'fastest':>8s} {'forward':>8s} {'backward':>8s} "
           f"{'hidden/img':>10s} {'output/img':>10s} {'|grad|':>8s} {'RSS MB':>7s} {'x eventsnn':>10s}")
     for r in results:

@@ -26,7 +26,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from eventsnn import _validation as check
+from eventsnn._pool import start_ranges
 from eventsnn._kernels.backward import layer_backward, no_sources, scatter_rows
+from eventsnn._kernels.batch import layer_backward_range, scatter_rows_columns
 from eventsnn._kernels.backward_network import KIND_ARRIVAL, KIND_REFRACTORY_END, KIND_SPIKE, network_backward
 from eventsnn._kernels.lif import P_REFRACTORY
 from eventsnn.gradient_methods import METHODS, MethodOptions, MethodSources, make_options
@@ -37,6 +39,10 @@ from eventsnn.record import Record
 DEFAULT_GRAZING_SLOPE = 1e-3  # 1/ms: a crossing this flat moves by >= 1 ms per 1e-3 change of V
 _NO_SOURCES = no_sources()  # the timing adjoint: the sweep without sources or queries
 _NO_QUERIES = np.zeros(0)
+# Relative share of a batch given to the thread that adds its weight gradients in place (see
+# _layered_timing_in_ranges); measured on W2's hidden layer, writing the rows and adding them in later cost ~1.8x
+# the in-place sweep.
+IN_PLACE_SHARE = 1.6
 
 
 @dataclass
@@ -98,7 +104,7 @@ def vjp(net: Network, rec: Record | Sequence[Record], cotangents, *, method: str
     grazing_slope : float
         Crossings with dV/dt below this (1/ms) are counted in ``Gradients.n_near_grazing``.
     n_threads : int, optional
-        Threads over samples (default: all cores); results do not depend on it.
+        Threads over samples (default: all cores); results do not depend on it, bit for bit (docs/threads.md).
     loss_fn : callable, optional
         For method="na": ``loss_fn(record) -> float`` of one sample, used to measure the exact loss change of
         flipped output spikes (otherwise it is linearised).
@@ -160,6 +166,12 @@ def vjp(net: Network, rec: Record | Sequence[Record], cotangents, *, method: str
                       delays=[np.zeros_like(c.delays) if not c.has_scalar_delay else 0.0
                               for c in records[0].network.connections])
     in_place = n_threads == 1 or len(records) == 1
+    snapshot = records[0].network
+    if not in_place and method == "timing" and structures[id(snapshot)][0] and len(structures) == 1 \
+            and all(r.t_max == records[0].t_max for r in records):
+        _layered_timing_in_ranges(records, checked, structures[id(snapshot)][1], min_slope, grazing_slope,
+                                  n_threads, total)
+        return total
 
     def one(b: int):
         return _vjp_one(net, records[b], checked[b], min_slope, grazing_slope, single=False, method=method,
@@ -175,6 +187,87 @@ def vjp(net: Network, rec: Record | Sequence[Record], cotangents, *, method: str
     for part in parts:
         part.add_into(total)
     return total
+
+
+def _layered_timing_in_ranges(records: list[Record], cotangents: list[list[np.ndarray]], prepared: list,
+                              min_slope: float, grazing_slope: float, n_threads: int, total: Gradients) -> None:
+    """The exact timing adjoint of a batch of layered records of one network on several threads, added into
+    ``total``.
+
+    Layer by layer from the top, the batch is split into one contiguous range of samples per thread, each run by
+    one compiled call (``_kernels/batch.layer_backward_range``, no GIL) that treats every sample exactly as
+    ``_layered_vjp`` does. The first range adds its weight gradients straight into the total, as one thread would;
+    the later ranges write per-arrival rows, which threads that split the columns then add into the total, each
+    column receiving the samples' rows in sample order. Biases and delays are summed in sample order. The result
+    is the one-thread result bit for bit (tests/test_threads.py).
+    """
+    snapshot = records[0].network
+    t_max = records[0].t_max
+    n, n_layers = len(records), len(snapshot.connections)
+    input_name = snapshot.input_names[0]
+    # the spikes of every population (inputs, then each layer) of all samples in flat arrays with offsets
+    flat = [_flat_trains([r.inputs[input_name] for r in records])] + \
+        [_flat_trains([r.layers[k] for r in records]) for k in range(n_layers)]
+    spike_cotangents = [np.concatenate([c[k] for c in cotangents]) for k in range(n_layers)]
+    # the first range (in place) is cheaper per sample than the others (rows, then their scatter): give it more
+    shares = np.cumsum([0.0, IN_PLACE_SHARE] + [1.0] * (n_threads - 1))
+    bounds = [int(round(n * share / shares[-1])) for share in shares]
+    ranges = [(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+    in_place_stop = ranges[0][1]
+    d_biases = np.zeros((n_layers, n))
+    d_delays = np.zeros((n_layers, n))
+    n_grazing = np.zeros((n_layers, n), dtype=np.int64)
+    no_total = np.zeros((0, 0))
+    for k in reversed(range(n_layers)):
+        connection = snapshot.connections[k]
+        pre_times, pre_neurons, pre_offsets = flat[k]
+        times, neurons, offsets = flat[k + 1]
+        delay = float(connection.delays)
+        arrivals = pre_times + delay if delay else pre_times
+        d_arrivals = np.zeros(arrivals.size)
+        # the rows of the later ranges: one per arrival inside the window (arrivals are sorted per sample)
+        inside = np.zeros(arrivals.size + 1, dtype=np.int64)
+        np.cumsum(arrivals <= t_max, out=inside[1:])
+        counts = inside[pre_offsets[1:]] - inside[pre_offsets[:-1]]
+        counts[:in_place_stop] = 0
+        row_offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=row_offsets[1:])
+        rows = np.empty((row_offsets[-1], connection.weights.shape[1]))
+        target = total.weights[k]
+        futures, _ = start_ranges(n_threads, ranges, lambda lo, hi: layer_backward_range(
+            arrivals, pre_neurons, pre_offsets, connection.weights, prepared[k], t_max, times, neurons,
+            spike_cotangents[k], offsets, lo, hi, min_slope, grazing_slope, d_arrivals,
+            target if lo == 0 else no_total, rows, row_offsets, d_biases[k], n_grazing[k]), caller_works=True)
+        for future in futures:
+            future.result()
+        if rows.shape[0]:
+            later = slice(in_place_stop, n + 1)
+            row_index = np.concatenate([pre_neurons[pre_offsets[b]:pre_offsets[b] + counts[b]]
+                                        for b in range(in_place_stop, n)])
+            columns = rows.shape[1]
+            split = [columns * t // n_threads for t in range(n_threads + 1)]
+            starts = row_offsets[later] - row_offsets[in_place_stop]
+            futures, _ = start_ranges(n_threads, list(zip(split[:-1], split[1:])),
+                                      lambda c0, c1: scatter_rows_columns(target, rows, row_index, starts, c0, c1),
+                                      caller_works=True)
+            for future in futures:
+                future.result()
+        d_delays[k] = [float(d_arrivals[pre_offsets[b]:pre_offsets[b + 1]].sum()) for b in range(n)]
+        if k > 0:
+            spike_cotangents[k - 1] += d_arrivals
+    for b in range(n):  # the order in which one thread adds the samples' parts
+        total.biases = [a + float(d) for a, d in zip(total.biases, d_biases[:, b])]
+        total.delays = [a + float(d) for a, d in zip(total.delays, d_delays[:, b])]
+    total.n_near_grazing += int(n_grazing.sum())
+
+
+def _flat_trains(trains: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(times, neurons, offsets) of a list of SpikeTrains: sample b is ``[offsets[b], offsets[b + 1])``."""
+    offsets = np.zeros(len(trains) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in trains], out=offsets[1:])
+    times = np.concatenate([t.times for t in trains]).astype(np.float64, copy=False)
+    neurons = np.concatenate([t.neurons for t in trains]).astype(np.int64, copy=False)
+    return times, neurons, offsets
 
 
 def _checked_loss(rec: Record, cotangents, name: str, method: str):

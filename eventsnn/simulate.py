@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Mapping, Sequence, Union
 
 import numpy as np
 
 from eventsnn import _validation as check
+from eventsnn._pool import start_ranges
 from eventsnn._kernels import status as _status
+from eventsnn._kernels.batch import NOT_RUN, layer_forward_range
 from eventsnn._kernels.forward import layer_forward, network_forward
 from eventsnn._validation import SpikeLimitError
 from eventsnn.network import Network
@@ -33,6 +35,11 @@ DEFAULT_SAMPLE_WORK = 5_000_000
 DEFAULT_MAX_SPIKES_PER_BATCH = 100_000_000
 # Below this many samples a progress bar is noise; above it a user wants to see that work is happening.
 PROGRESS_AUTO_MIN_SAMPLES = 5000
+# Several threads share a batch as contiguous ranges of samples, claimed by the threads as they free up: several
+# ranges per thread even out samples of unequal cost and a thread that starts late, and each range is one compiled
+# call (no Python work per sample; a range costs ~20 us of dispatch under the GIL).
+RANGES_PER_THREAD = 8
+MAX_RANGE_SAMPLES = 256  # ... and no range so long that a progress bar would stall on it
 
 
 def simulate(net: Network, inputs: Inputs | Sequence[Inputs] | SpikeBatch, t_max: float, *,
@@ -71,7 +78,8 @@ def simulate(net: Network, inputs: Inputs | Sequence[Inputs] | SpikeBatch, t_max
         can be exceeded by one kernel call (itself bounded by ``max_spikes_per_sample``); exceeding it raises
         :class:`eventsnn.SpikeLimitError`. Default: none.
     n_threads : int, optional
-        Threads used over samples (default: all cores). Results are bit-identical for any value.
+        Threads used over samples (default: all cores). Results, and the error a cap raises, are bit-identical for
+        any value (docs/threads.md).
     progress : bool, optional
         Show a progress bar; by default only for batches of at least 5000 samples.
 
@@ -133,13 +141,119 @@ def simulate(net: Network, inputs: Inputs | Sequence[Inputs] | SpikeBatch, t_max
     n_threads = n_threads or os.cpu_count() or 1
     show = progress if progress is not None else len(samples) >= PROGRESS_AUTO_MIN_SAMPLES
     indices = range(len(samples))
-    if n_threads == 1 or len(samples) == 1:
+    if n_threads == 1 or len(samples) <= 1:
         results = map(lambda b: runner(samples[b], b), indices)
         records = list(_with_progress(results, len(samples), show))
+    elif use_fast_path:
+        records = _feedforward_in_ranges(snapshot, samples, t_max, limits, n_threads, show)
     else:
         with ThreadPoolExecutor(max_workers=n_threads) as pool:
             records = list(_with_progress(pool.map(lambda b: runner(samples[b], b), indices), len(samples), show))
     return records if batched else records[0]
+
+
+def sample_ranges(n_samples: int, n_threads: int) -> list[tuple[int, int]]:
+    """Contiguous ranges ``[first, stop)`` that cover ``n_samples`` samples in order, as equal as possible: about
+    ``RANGES_PER_THREAD`` per thread and at most ``MAX_RANGE_SAMPLES`` samples each.
+
+    Examples
+    --------
+    >>> from eventsnn.simulate import sample_ranges
+    >>> sample_ranges(5, 2)
+    [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
+    >>> len(sample_ranges(1000, 2)), sample_ranges(1000, 2)[0]
+    (16, (0, 62))
+    """
+    n_ranges = max(1, min(n_samples, max(RANGES_PER_THREAD * n_threads, -(-n_samples // MAX_RANGE_SAMPLES))))
+    bounds = [n_samples * r // n_ranges for r in range(n_ranges + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _feedforward_in_ranges(net: Network, samples: list[dict[str, SpikeTrains]], t_max: float, limits: _Limits,
+                           n_threads: int, show: bool) -> list[Record]:
+    """The feed-forward path on several threads: layer by layer, each thread runs whole ranges of samples in one
+    compiled call (``_kernels/batch.layer_forward_range``, no GIL), every sample exactly as the one-thread path runs
+    it. The caps are then judged in sample order, so errors are those of one thread (a time budget aside: when it
+    runs out depends on the machine)."""
+    names = list(net.populations)
+    parameters = net.layer_parameters()
+    n = len(samples)
+    first = [s[names[0]] for s in samples]
+    times = np.concatenate([s.times for s in first]) if n else np.zeros(0)
+    neurons = np.concatenate([s.neurons for s in first]).astype(np.int64, copy=False)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum([len(s) for s in first], out=offsets[1:])
+    ranges = sample_ranges(n, n_threads)
+    left = np.full(n, limits.per_sample, dtype=np.int64)  # spikes each sample may still fire, over all layers
+    stop_at = np.array([n], dtype=np.int64)  # samples after stop_at[0] need not run (batch.py)
+    failed_layer = np.full(n, -1, dtype=np.int64)
+    failed_code = np.zeros(n, dtype=np.int64)
+    skipped_layer = np.full(n, -1, dtype=np.int64)
+    fired = np.zeros(n, dtype=np.int64)
+    outputs = []
+    bar = _progress_bar(n * len(net.connections), show)
+    for k, connection in enumerate(net.connections):
+        delay = connection.delays
+        arrivals = times + delay if delay else times
+        if limits.deadline is not None and time.monotonic() > limits.deadline[0]:
+            stop_at[0] = -1
+        futures, parts = start_ranges(n_threads, ranges, lambda lo, hi: layer_forward_range(
+            arrivals, neurons, offsets, lo, hi, connection.weights, parameters[k], t_max, limits.per_neuron, left,
+            stop_at), caller_works=limits.deadline is None)  # else the calling thread watches the clock
+        _wait(futures, limits, stop_at)
+        if bar is not None:
+            bar.update(int(sum(np.count_nonzero(p[3] != NOT_RUN) for p in parts)))
+        times = np.concatenate([p[0] for p in parts])
+        neurons = np.concatenate([p[1] for p in parts])
+        counts = np.concatenate([np.diff(p[2]) for p in parts])
+        codes = np.concatenate([p[3] for p in parts])
+        offsets = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=offsets[1:])
+        outputs.append((times, neurons, offsets))
+        left -= counts
+        fired += counts
+        failed = (codes != _status.OK) & (codes != NOT_RUN) & (failed_layer < 0)
+        failed_layer[failed], failed_code[failed] = k, codes[failed]
+        skipped_layer[(codes == NOT_RUN) & (skipped_layer < 0) & (failed_layer < 0)] = k
+        over = np.flatnonzero(np.cumsum(fired) > limits.per_batch)  # the batch cap is exceeded by then
+        if over.size:
+            stop_at[0] = min(stop_at[0], over[0])
+    if bar is not None:
+        bar.close()
+    # the caps in sample order: a sample's first failed layer, then the batch total after it (as one thread)
+    for b in range(n):
+        if failed_layer[b] >= 0:
+            limits.status(int(failed_code[b]), f"population {names[failed_layer[b] + 1]!r}, sample {b}")
+        if skipped_layer[b] >= 0:  # skipped without an earlier failure: the time budget ran out
+            limits.check_time(f"population {names[skipped_layer[b] + 1]!r}, sample {b}")
+            raise RuntimeError(f"internal error: sample {b} was not simulated")
+        limits.add(int(fired[b]), f"sample {b}")
+    records = []
+    for b in range(n):
+        layers = [SpikeTrains._trusted(t[o[b]:o[b + 1]], j[o[b]:o[b + 1]], c.weights.shape[1])
+                  for (t, j, o), c in zip(outputs, net.connections)]
+        records.append(Record(layers, samples[b], t_max, net))
+    return records
+
+
+def _wait(futures: list, limits: _Limits, stop_at: np.ndarray) -> None:
+    """Wait for the ranges of one layer; when the time budget runs out, tell them to skip their other samples."""
+    pending = set(futures)
+    while pending:
+        timeout = None if limits.deadline is None or stop_at[0] < 0 else max(limits.deadline[0] - time.monotonic(),
+                                                                               0.0)
+        done, pending = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+        if not done:  # timed out
+            stop_at[0] = -1
+    for future in futures:
+        future.result()  # re-raises a worker's exception
+
+
+def _progress_bar(total: int, show: bool):
+    if not show:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc="simulate (samples x layers)", unit="sample")
 
 
 def _with_progress(iterable, total: int, show: bool):

@@ -20,6 +20,7 @@ from eventsnn.readout import LIReadout
 KERNEL_ENTRIES = [
     ("eventsnn.simulate", "layer_forward"),
     ("eventsnn.simulate", "network_forward"),
+    ("eventsnn.simulate", "layer_forward_range"),
     ("eventsnn.record", "replay_neuron"),
     ("eventsnn.optim", "adam_update"),
     ("eventsnn._kernels.classify", "first_spike_index"),
