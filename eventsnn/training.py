@@ -156,6 +156,19 @@ class TrainConfig:
         Which samples the run holds out for validation, as the task describes it (e.g. ``"mnist train[50000:60000]"``),
         or ``""`` for none. Only recorded (the Trainer takes the sets it is given), so that a checkpoint is never
         resumed on other training data.
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> config = TrainConfig(epochs=5, lr=1e-3, input_shape=[28, 28])
+    >>> config.input_shape
+    (28, 28)
+    >>> dataclasses.replace(config, lr=2e-3).lr
+    0.002
+    >>> dataclasses.replace(config, lr=-1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: TrainConfig.lr must be a finite number > 0, got -1.0
     """
 
     epochs: int = 30
