@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -47,9 +48,7 @@ def main(argv: list[str] | None = None) -> int:
 
     task = make_task("mnist", hidden=350, epochs=1, seed=0, data_path=args.data, n_train=args.samples, n_test=1,
                      tau_mem=None, tau_syn=5.0, loss=None, preset=None)
-    config = task.config
-    config.spike_penalty = 3e-4
-    config.progress = False
+    config = replace(task.config, spike_penalty=3e-4, progress=False)
     trainer = Trainer(task.net, task.train_inputs, task.train_labels, task.test_inputs, task.test_labels,
                       config=config, readout=task.readout)
     if args.model:

@@ -26,6 +26,7 @@ import pathlib
 import statistics
 import sys
 import time
+from dataclasses import replace
 
 os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 
@@ -45,8 +46,7 @@ def measure(steps: int, warmup: int, seed: int) -> dict:
     torch.set_num_threads(1)
     batch = 32
     task = make_task("mnist", seed=seed, n_train=batch * (steps + warmup), n_test=1)
-    cfg = task.config
-    cfg.n_threads, cfg.progress = 1, False
+    cfg = replace(task.config, n_threads=1, progress=False)
     trainer = Trainer(task.net.copy(), task.train_inputs, task.train_labels, config=cfg, readout=task.readout)
     model = SpikingNetwork(task.net, cfg.t_max, n_threads=1)
     readout = LIReadoutLayer(task.readout.weights, task.readout.neuron, cfg.t_max)

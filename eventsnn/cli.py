@@ -432,15 +432,14 @@ def _check_settings(args: argparse.Namespace, overrides: dict, method_options: d
     overrides and ``--option``s on top of the defaults (cross-checks with the task's own settings follow in
     ``_set_up``, still before training)."""
     from eventsnn.training import TrainConfig
-    probe = TrainConfig(input_shape=(1, 1))  # a stand-in shape: whether input_shift fits the task is checked later
-    probe.method, probe.method_options = args.method, method_options
-    for name, value in overrides.items():
-        setattr(probe, name, value)
-    probe.__post_init__()
+    # a stand-in shape (a recorded one in overrides wins): whether input_shift fits the task is checked later
+    TrainConfig(**{"input_shape": (1, 1), "method": args.method, "method_options": method_options, **overrides})
 
 
 def _set_up(args: argparse.Namespace, overrides: dict, method_options: dict, out: str) -> tuple:
     """Task, validated config and Trainer of a ``train`` command into the prepared (locked) directory ``out``."""
+    import dataclasses
+
     from eventsnn import rundir
     from eventsnn.tasks import make_task
     from eventsnn.training import Trainer
@@ -450,21 +449,13 @@ def _set_up(args: argparse.Namespace, overrides: dict, method_options: dict, out
                      loss=args.loss, preset=args.preset, validation=not args.no_validation,
                      n_validation=args.n_validation, init=args.init, input_code=args.input_code)
     config = task.config
-    if args.batch_size is not None:
-        config.batch_size = args.batch_size
-    if args.lr is not None:
-        config.lr = args.lr
-    config.n_threads = args.threads
-    config.method = args.method
-    config.method_options = method_options
-    if args.spike_penalty is not None:
-        config.spike_penalty = args.spike_penalty
-    if args.grad_clip is not None:
-        config.grad_clip = args.grad_clip
-    for name, value in overrides.items():
-        setattr(config, name, value)
-    config.progress = not args.no_progress
-    config.__post_init__()
+    # the command line's settings on top of the task's (--set last but for --no-progress), validated together
+    given = {name: getattr(args, name) for name in ("batch_size", "lr", "spike_penalty", "grad_clip")
+             if getattr(args, name) is not None}
+    config = dataclasses.replace(config, **{**given, "n_threads": args.threads, "method": args.method,
+                                            "method_options": method_options, **overrides,
+                                            "progress": not args.no_progress})
+    task.config = config
     sizes = [int(task.net.populations[n].size) for n in task.net.populations]
     readout_classes = None if task.readout is None else int(task.readout.n_classes)
     shown = sizes + ([] if readout_classes is None else [f"{readout_classes}(read-out)"])

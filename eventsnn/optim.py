@@ -181,7 +181,12 @@ def _count_indexed(state: dict, prefixes: tuple[str, ...]) -> int:
     return counts[0]
 
 
+#: The optimizers by name (``TrainConfig.optimizer``, ``--set optimizer=...``), each built from the learning rate.
+OPTIMIZERS: dict[str, type] = {"adam": Adam, "sgd": SGD}
+
+
 def make_optimizer(name: str, lr: float) -> Adam | SGD:
-    """A fresh optimizer by name: ``"adam"`` (:class:`Adam`) or ``"sgd"`` (:class:`SGD`), learning rate ``lr``."""
-    check.one_of("optimizer", name, ("adam", "sgd"))
-    return Adam(lr) if name == "adam" else SGD(lr)
+    """A fresh optimizer by name: a key of :data:`OPTIMIZERS` (``"adam"``: :class:`Adam`, ``"sgd"``:
+    :class:`SGD`), learning rate ``lr``."""
+    check.one_of("optimizer", name, OPTIMIZERS)
+    return OPTIMIZERS[name](lr)

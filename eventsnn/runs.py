@@ -15,7 +15,7 @@ import json
 import math
 import os
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 from eventsnn._file_validation import FileFormatError, open_npz, read_json
@@ -356,10 +356,8 @@ def load_trained(path: str | os.PathLike, *, data_path: str | None = None, n_tra
                          tau_syn=info["tau_syn"], loss=stored["loss"], preset=preset, validation=validation,
                          n_validation=info.get("n_validation") if validation else None)
         fields = set(TrainConfig.__dataclass_fields__)
-        for name, value in stored.items():
-            if name in fields:
-                setattr(task.config, name, tuple(value) if name == "input_shape" and value is not None else value)
-        task.config.__post_init__()
+        # the stored settings together (validated as one config; input_shape's JSON list becomes a tuple there)
+        task.config = replace(task.config, **{name: value for name, value in stored.items() if name in fields})
     except (TypeError, ValueError) as error:
         if data_path is not None or n_train is not None or n_test is not None:
             raise

@@ -23,7 +23,7 @@ maxima (EventProp's MNIST set-up: 784-350 LIF + 10 LI): the network is then 784-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -494,12 +494,10 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
     request = _Request(name, hidden, epochs, seed, data_path, n_train, n_test, n_validation, validation, recipe,
                        neuron, rng, tau_mem)
     train, y_train, test, y_test, validation_set, split, sizes, weights, config = TASKS[name](request)
-    for field_name, value in recipe.get("config", {}).items():
-        if not (field_name == "epochs" and epochs):
-            setattr(config, field_name, value)
-    config.validation_split = split
+    recipe_settings = {setting: value for setting, value in recipe.get("config", {}).items()
+                       if not (setting == "epochs" and epochs)}
+    config = replace(config, **{**recipe_settings, "validation_split": split, "loss": loss})
     readout = None
-    config.loss = loss
     if CLASSIFICATION_LOSSES[loss].readout:
         # Read-out weights start with logits of spread ~1 for the hidden activity the initial weights give
         # (about one spike per hidden neuron and sample); the spiking network loses its output layer.
@@ -508,7 +506,7 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
         sizes, weights = sizes[:-1], weights[:-1]
         # the remedy now only revives dead hidden neurons: the MNIST strength (0.05) for every task, since
         # Yin-Yang's 0.1 was tuned to keep spiking outputs alive
-        config.silent_bump = min(config.silent_bump, 0.05)
+        config = replace(config, silent_bump=min(config.silent_bump, 0.05))
     if "init" in recipe:
         # EventProp draws each layer from its own generator seeded with the run's seed (eventprop/layer.py
         # GaussianDistribution), so these initial weights equal theirs for the same seed

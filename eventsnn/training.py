@@ -30,17 +30,18 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
+import warnings
+from dataclasses import FrozenInstanceError, dataclass, field, fields, replace
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from eventsnn import _config_rules
 from eventsnn import _validation as check
 from eventsnn._atomic import write_json, write_npz
 from eventsnn._file_validation import open_npz
 from eventsnn.adjoint import vjp
 from eventsnn.encoders import drop_spikes, jitter_times, shift_images
-from eventsnn.gradient_methods import METHODS, make_options
 from eventsnn.losses import CLASSIFICATION_LOSSES, LossResult, spike_count_regularizer
 from eventsnn.network import Network
 from eventsnn.optim import make_optimizer
@@ -51,9 +52,17 @@ from eventsnn.spikes import SpikeBatch
 LOSSES = tuple(CLASSIFICATION_LOSSES)  # the names of the classification losses, in their table's order
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of :class:`Trainer` (times in ms).
+    """Hyper-parameters of :class:`Trainer` (times in ms); immutable, validated on construction.
+
+    Every field is checked by its rule in one constraint table (``eventsnn/_config_rules.py``), then the few
+    constraints between fields; a bad value raises TypeError or ValueError naming the field
+    (``TrainConfig.lr must be a finite number > 0, got -1.0``). Values are normalised (ints, floats, bools, str,
+    ``input_shape`` a tuple, ``method_options`` a read-only mapping), so configs of equal settings compare equal.
+    A variant is ``dataclasses.replace(config, lr=1e-3)``, validated like a new config. Assigning a field
+    (``config.lr = 1e-3``) is deprecated: it still works in this release, with a DeprecationWarning, and is
+    validated the same way.
 
     Attributes
     ----------
@@ -88,8 +97,9 @@ class TrainConfig:
         Show a tqdm progress bar per epoch.
     method : {"timing", "activation", "antlr", "na"}
         Gradient method (:func:`eventsnn.vjp`); "timing" is the exact adjoint.
-    method_options : dict
-        Options of the method (:class:`eventsnn.gradient_methods.MethodOptions`).
+    method_options : mapping
+        Options of the method (:class:`eventsnn.gradient_methods.MethodOptions`), stored as a read-only copy
+        (``types.MappingProxyType``): changing the dict given, or the config's mapping, cannot change a config.
     grad_clip : float
         If > 0, the gradient of each step is rescaled to at most this global L2 norm (a guard against the rare
         huge exact gradients of near-grazing crossings); 0 = off.
@@ -146,6 +156,19 @@ class TrainConfig:
         Which samples the run holds out for validation, as the task describes it (e.g. ``"mnist train[50000:60000]"``),
         or ``""`` for none. Only recorded (the Trainer takes the sets it is given), so that a checkpoint is never
         resumed on other training data.
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> config = TrainConfig(epochs=5, lr=1e-3, input_shape=[28, 28])
+    >>> config.input_shape
+    (28, 28)
+    >>> dataclasses.replace(config, lr=2e-3).lr
+    0.002
+    >>> dataclasses.replace(config, lr=-1.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: TrainConfig.lr must be a finite number > 0, got -1.0
     """
 
     epochs: int = 30
@@ -165,7 +188,7 @@ class TrainConfig:
     n_threads: int | None = None
     progress: bool = True
     method: str = "timing"
-    method_options: dict = field(default_factory=dict)
+    method_options: Mapping[str, object] = field(default_factory=dict, hash=False)  # a mappingproxy: not hashable
     spike_penalty: float = 0.0
     grad_clip: float = 0.0
     loss: str = "first_spike"
@@ -174,60 +197,49 @@ class TrainConfig:
     input_jitter: float = 0.0
     input_shift: int = 0
     input_dropout: float = 0.0
-    input_shape: tuple | None = None
+    input_shape: tuple[int, ...] | None = None
     train_delays: bool = False
     delay_lr_scale: float = 10.0
     skip_silent_label: bool = False
     validation_split: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "seed", "lr_decay_every", "lr_decay_start"):
-            value = getattr(self, name)
-            smallest = 0 if name == "seed" else 1
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < smallest:
-                raise ValueError(f"{name} must be an int >= {0 if name == 'seed' else 1}, got {value!r}")
-        if self.n_threads is not None:
-            self.n_threads = check.integer("n_threads", self.n_threads, minimum=1)
-        check.positive_finite("lr", self.lr)
-        check.positive_finite("lr_decay", self.lr_decay)
-        check.positive_finite("t_max", self.t_max)
-        check.positive_finite("softmax_tau", self.softmax_tau)
-        check.nonnegative_finite("early_weight", self.early_weight)
-        check.positive_finite("early_tau", self.early_tau)
-        check.nonnegative_finite("silent_bump", self.silent_bump)
-        check.nonnegative_finite("min_slope", self.min_slope)
-        check.one_of("optimizer", self.optimizer, ("adam", "sgd"))
-        check.nonnegative_finite("spike_penalty", self.spike_penalty)
-        check.nonnegative_finite("grad_clip", self.grad_clip)
-        check.one_of("loss", self.loss, LOSSES)
-        check.positive_finite("latency_beta", self.latency_beta)
-        check.nonnegative_finite("lambda_nospike", self.lambda_nospike)
-        check.nonnegative_finite("input_jitter", self.input_jitter)
-        check.nonnegative_finite("input_dropout", self.input_dropout)
-        if not self.input_dropout < 1.0:
-            raise ValueError(f"input_dropout must be < 1 (a probability that leaves some input), got "
-                             f"{self.input_dropout!r}")
-        check.boolean("skip_silent_label", self.skip_silent_label)
-        if self.skip_silent_label and self.loss != "first_spike":
-            raise ValueError(f"skip_silent_label applies to loss='first_spike' only, got loss={self.loss!r}")
-        if not isinstance(self.validation_split, str):
-            raise TypeError(f"validation_split must be a str, got {type(self.validation_split).__name__}")
-        self.input_shift = check.integer("input_shift", self.input_shift, minimum=0)
-        if self.input_shape is not None:
-            self.input_shape = check.image_shape("input_shape", self.input_shape)
-        if self.input_shift > 0 and self.input_shape is None:
-            raise ValueError("input_shift needs input_shape = (height, width) of the input image (the mnist, "
-                             "fashion-mnist and nmnist tasks set it)")
-        check.boolean("train_delays", self.train_delays)
-        check.positive_finite("delay_lr_scale", self.delay_lr_scale)
-        if self.train_delays and self.method != "timing":
-            raise ValueError(f"train_delays needs method='timing' (the creation/removal methods are implemented "
-                             f"for layered networks with scalar delays), got method={self.method!r}")
-        check.one_of("method", self.method, METHODS)
-        if self.method != "timing":
-            make_options(self.method, dict(self.method_options))
-        elif self.method_options:
-            raise ValueError(f"method='timing' takes no method_options, got {sorted(self.method_options)}")
+        # every field by its rule in the constraint table (eventsnn/_config_rules.py), then the relations between
+        # fields; the normalised values are stored through object.__setattr__, as a frozen dataclass must
+        for name, value in _config_rules.checked_fields(self).items():
+            object.__setattr__(self, name, value)
+        _config_rules.check_relations(self)
+
+    def __reduce__(self):
+        # the read-only options mapping does not pickle: rebuild (and re-validate) from plain field values
+        return (_config_from_fields, (_plain_fields(self),))
+
+
+def _config_from_fields(values: dict) -> TrainConfig:
+    return TrainConfig(**values)
+
+
+def _plain_fields(config: TrainConfig) -> dict:
+    """The fields of ``config`` by name, with ``method_options`` as a plain dict (JSON- and pickle-friendly)."""
+    values = {f.name: getattr(config, f.name) for f in fields(config)}
+    values["method_options"] = dict(config.method_options)
+    return values
+
+
+def _assign_deprecated(config: TrainConfig, name: str, value: object) -> None:
+    """Deprecated: ``config.<field> = value``. Still works for one release, with a DeprecationWarning, and only for
+    a value the whole config accepts (validated as ``dataclasses.replace`` validates it), so that an assignment can
+    never make a run silently run as something else."""
+    if name not in TrainConfig.__dataclass_fields__:
+        raise FrozenInstanceError(f"cannot assign to field {name!r}")
+    warnings.warn(f"TrainConfig is immutable; use dataclasses.replace(config, {name}=...) (assigning a field is "
+                  f"deprecated and will raise in the next release)", DeprecationWarning, stacklevel=2)
+    object.__setattr__(config, name, getattr(replace(config, **{name: value}), name))
+
+
+# A frozen dataclass may not define __setattr__ in its body, so the deprecation path is installed afterwards; in the
+# next release this line goes and assignments raise dataclasses.FrozenInstanceError.
+TrainConfig.__setattr__ = _assign_deprecated  # type: ignore[method-assign, assignment]
 
 
 @dataclass
@@ -764,7 +776,7 @@ def _settings_as_stored(config: TrainConfig) -> dict:
 def run_settings(config: TrainConfig) -> dict:
     """Every setting that shapes a run's result (all fields but ``progress`` and ``n_threads``, which change
     neither weights nor metrics): what checkpoints and the command line's ``run.json`` record."""
-    settings = asdict(config)
+    settings = _plain_fields(config)
     for name in ("progress", "n_threads"):
         settings.pop(name)
     return settings

@@ -16,6 +16,12 @@ settings.register_profile("stress", deadline=None, max_examples=20000)
 settings.load_profile("ci")
 
 
+def pytest_configure(config):
+    # assigning a TrainConfig field is deprecated: nothing in the package or the suite may still do it
+    # (tests/test_train_config.py checks the deprecation path itself, under pytest.warns)
+    config.addinivalue_line("filterwarnings", "error:TrainConfig is immutable:DeprecationWarning")
+
+
 @pytest.fixture
 def rng(request):
     """A generator seeded from the test's ``seed`` parameter if it has one, else 0."""

@@ -12,6 +12,7 @@ import shutil
 import struct
 import tarfile
 import tracemalloc
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
@@ -164,8 +165,7 @@ def test_fuzz_checkpoint(finished, tmp_path):
     shutil.copytree(finished, out)
     valid = (finished / "checkpoint.npz").read_bytes()
     task = load_trained(finished)
-    task.config.progress = False
-    trainer = Trainer(task.net, task.train_inputs, task.train_labels, config=task.config)
+    trainer = Trainer(task.net, task.train_inputs, task.train_labels, config=replace(task.config, progress=False))
 
     @FUZZ
     @given(data=st.data())

@@ -3,6 +3,7 @@ encoder and the ``nmnist`` task."""
 
 import io
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -337,8 +338,8 @@ def test_nmnist_task_network_and_a_short_training_run_learns():
     assert len(task.train_inputs) == 96 and len(task.test_inputs) == 32
     assert task.config.t_max == NMNIST_T_MAX and task.train_inputs.times.max() <= NMNIST_T_MAX
     assert task.config.input_shape == (2, 34, 34)  # --set input_shift=N shifts both polarity planes
-    task.config.n_threads, task.config.progress = 1, False
-    trainer = Trainer(task.net, task.train_inputs, task.train_labels, config=task.config, readout=task.readout)
+    trainer = Trainer(task.net, task.train_inputs, task.train_labels,
+                      config=replace(task.config, n_threads=1, progress=False), readout=task.readout)
     before = trainer.evaluate(task.train_inputs, task.train_labels)
     trainer.fit()
     after = trainer.evaluate(task.train_inputs, task.train_labels)

@@ -1,6 +1,8 @@
 """Published presets: ``eventprop`` follows EventProp's published scripts (commit 3cf602e) value for value, the
 earlier draft keeps its own name, and a preset run trains, validates and resumes exactly."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -114,9 +116,9 @@ def _history_without_times(history):
 def test_eventprop_preset_run_validates_and_resumes_exactly(tmp_path, task_name, sizes):
     def run(epochs, out, resume=False):
         task = make_task(task_name, preset="eventprop", epochs=epochs, seed=1, **sizes)
-        task.config.n_threads, task.config.progress = 1, False
         trainer = Trainer(task.net, task.train_inputs, task.train_labels, task.test_inputs, task.test_labels,
-                          config=task.config, readout=task.readout, out_dir=str(out), resume=resume,
+                          config=replace(task.config, n_threads=1, progress=False), readout=task.readout,
+                          out_dir=str(out), resume=resume,
                           validation_inputs=task.validation_inputs, validation_labels=task.validation_labels)
         trainer.fit()
         return trainer

@@ -3,6 +3,7 @@
 
 import json
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -69,17 +70,16 @@ def test_make_task_rejects_counts_that_would_mean_something_else(kwargs, name):
 
 def _small_trainer(out_dir):
     task = make_task("yinyang", hidden=8, n_train=32, n_test=16, epochs=2)
-    task.config.progress, task.config.n_threads = False, 1
     return Trainer(task.net, task.train_inputs, task.train_labels, task.test_inputs, task.test_labels,
-                   config=task.config, out_dir=str(out_dir))
+                   config=replace(task.config, progress=False, n_threads=1), out_dir=str(out_dir))
 
 
 def test_non_finite_weights_stop_the_run_and_keep_the_last_good_checkpoint(tmp_path, monkeypatch):
     trainer = _small_trainer(tmp_path)
-    trainer.config.epochs = 1
+    trainer.config = replace(trainer.config, epochs=1)
     trainer.fit()
     good = (tmp_path / "checkpoint.npz").read_bytes()
-    trainer.config.epochs = 2
+    trainer.config = replace(trainer.config, epochs=2)
     step = trainer.optimizer.step
 
     def poisoned(params, grads, scales=None):  # an optimizer step that blows up, as a huge gradient would

@@ -279,7 +279,7 @@ BAD_SPECS = [
     ("[sweep]\ntask = 'yinyang'\n[grid]\nmethod = []\n", "[grid] method is an empty list: nothing to run"),
     ("[sweep]\ntask = 'yinyang'\n[grid]\n", "[grid] is empty"),
     ("[sweep]\ntask = 'yinyang'\n[grid]\nlr = 0.1\n", "[grid] lr must be a list of values"),
-    ("[sweep]\ntask = 'yinyang'\n[grid]\nlr = [0.1, -1.0]\n", "[grid] lr[1]: lr must be a finite number > 0"),
+    ("[sweep]\ntask = 'yinyang'\n[grid]\nlr = [0.1, -1.0]\n", "[grid] lr[1]: TrainConfig.lr must be a finite number"),
     ("[sweep]\ntask = 'yinyang'\n[grid]\nhidden = [10, 2.5]\n", "[grid] hidden[1]: expected an int, got float"),
     ("[sweep]\ntask = 'yinyang'\n[grid]\nmethod = ['timing', 'exact']\n", "method must be one of"),
     ("[sweep]\ntask = 'yinyang'\n[fixed]\nmethod = 'timing'\noption.form = 'grid'\n",

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -343,8 +344,8 @@ def test_cli_set_overrides_config_fields_and_rejects_unknown_names(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--set", "lr=-1"], "eventsnn: error: lr must be a finite number > 0, got -1.0"),
-    (["--set", "input_shift=1"], "eventsnn: error: input_shift needs input_shape"),
+    (["--set", "lr=-1"], "eventsnn: error: TrainConfig.lr must be a finite number > 0, got -1.0"),
+    (["--set", "input_shift=1"], "eventsnn: error: TrainConfig.input_shift needs input_shape"),
 ])
 def test_cli_bad_settings_give_one_line_and_no_run(tmp_path, argv, message):
     result = subprocess.run([sys.executable, "-m", "eventsnn", "train", "yinyang", "--epochs", "1", "--no-progress",
@@ -533,8 +534,7 @@ def test_lr_decay_every_steps_the_learning_rate_like_steplr(tmp_path):
     with pytest.raises(ValueError, match="lr_decay_every"):
         TrainConfig(lr_decay_every=0)
     task = make_task("yinyang", n_train=8, n_test=4, hidden=6)
-    cfg = task.config
-    cfg.epochs, cfg.lr, cfg.lr_decay, cfg.lr_decay_every, cfg.progress = 5, 1e-3, 0.1, 2, False
+    cfg = replace(task.config, epochs=5, lr=1e-3, lr_decay=0.1, lr_decay_every=2, progress=False)
     trainer = Trainer(task.net, task.train_inputs, task.train_labels, config=cfg)
     lrs = []
     trainer.fit(on_epoch=lambda metrics: lrs.append(trainer.optimizer.lr))

@@ -4,6 +4,7 @@ before its final evaluation (a spy on the test set)."""
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -119,8 +120,7 @@ def _spied_trainer(validation: bool, epochs: int = 3):
     task = make_task("yinyang", hidden=12, n_train=24, n_validation=12, n_test=12, epochs=epochs)
     test_log = {"trainer": None, "epochs": []}
     val_log = {"trainer": None, "epochs": []}
-    config = task.config
-    config.n_threads, config.progress = 1, False
+    config = replace(task.config, n_threads=1, progress=False)
     trainer = Trainer(task.net, task.train_inputs, task.train_labels, SpyBatch(task.test_inputs, test_log),
                       task.test_labels, config=config,
                       validation_inputs=SpyBatch(task.validation_inputs, val_log) if validation else None,
@@ -160,16 +160,15 @@ def test_validation_does_not_change_training(tmp_path):
 
 def test_checkpoint_without_validation_split_resumes_only_without_validation(tmp_path):
     task = make_task("yinyang", hidden=8, n_train=16, n_test=8, epochs=1, validation=False)
-    task.config.n_threads, task.config.progress = 1, False
-    Trainer(task.net, task.train_inputs, task.train_labels, config=task.config, out_dir=str(tmp_path)).fit()
+    Trainer(task.net, task.train_inputs, task.train_labels, config=replace(task.config, n_threads=1, progress=False),
+            out_dir=str(tmp_path)).fit()
     validating = make_task("yinyang", hidden=8, n_train=16, n_test=8, n_validation=8, epochs=2)
-    validating.config.n_threads, validating.config.progress = 1, False
     with pytest.raises(ValueError, match="validation_split.*--no-validation"):
-        Trainer(validating.net, validating.train_inputs, validating.train_labels, config=validating.config,
-                out_dir=str(tmp_path), resume=True)
+        Trainer(validating.net, validating.train_inputs, validating.train_labels,
+                config=replace(validating.config, n_threads=1, progress=False), out_dir=str(tmp_path), resume=True)
     plain = make_task("yinyang", hidden=8, n_train=16, n_test=8, epochs=2, validation=False)
-    plain.config.n_threads, plain.config.progress = 1, False
-    assert Trainer(plain.net, plain.train_inputs, plain.train_labels, config=plain.config, out_dir=str(tmp_path),
+    assert Trainer(plain.net, plain.train_inputs, plain.train_labels,
+                   config=replace(plain.config, n_threads=1, progress=False), out_dir=str(tmp_path),
                    resume=True).epoch == 1
 
 
