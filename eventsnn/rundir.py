@@ -34,6 +34,9 @@ RUN_FILES = ("run.json", "checkpoint.npz", "metrics.json", "metrics.csv", "model
 LOCK_NAME = ".eventsnn.lock"
 MODES = ("new", "resume", "overwrite")
 _MAX_LOCK_BYTES = 4096
+# the run directories whose lock this process holds (real path -> lock): a Trainer writing into a directory that
+# the command line has locked for it must not try to take the lock a second time
+_HELD: dict[str, RunLock] = {}
 
 
 class RunDirectoryError(RuntimeError):
@@ -104,6 +107,8 @@ class RunLock:
         self.info = {"pid": os.getpid(), "host": socket.gethostname(), "process_start": _process_start(os.getpid()),
                      "since": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
         self.held = False
+        if _HELD.get(os.path.realpath(self.directory)) is self:
+            del _HELD[os.path.realpath(self.directory)]
 
     def __enter__(self) -> RunLock:
         return self
@@ -151,6 +156,7 @@ class RunLock:
         for _ in range(3):  # a lock released or taken over meanwhile: try again
             if self._create(self.path, self.info):
                 self.held = True
+                _HELD[os.path.realpath(self.directory)] = self
                 return self
             holder = self._holder(self.path)
             if holder is None:
@@ -193,6 +199,11 @@ class RunLock:
         if self.held and self._holder(self.path) == self.info:
             os.unlink(self.path)
         self.held = False
+
+
+def held_here(directory: str | os.PathLike) -> bool:
+    """True if this process holds the lock of ``directory`` (taken by :func:`acquire` or :func:`prepare`)."""
+    return os.path.realpath(os.fspath(directory)) in _HELD
 
 
 def acquire(directory: str | os.PathLike) -> RunLock:

@@ -38,6 +38,7 @@ import numpy as np
 
 from eventsnn import _config_rules
 from eventsnn import _validation as check
+from eventsnn import rundir
 from eventsnn._atomic import write_json, write_npz
 from eventsnn._file_validation import open_npz
 from eventsnn.adjoint import vjp
@@ -333,7 +334,15 @@ class Trainer:
         """Train for the remaining epochs; returns the per-epoch metrics (also stored in ``history``).
 
         ``on_epoch(metrics)`` is called after each epoch, once its checkpoint is written (e.g. to log it).
+        With ``out_dir``, the directory's lock (:mod:`eventsnn.rundir`) is held while training, so that two
+        trainers never write into one run directory; RunDirectoryError if another process holds it.
         """
+        if self.out_dir is None or rundir.held_here(self.out_dir):  # the command line took it for this run
+            return self._fit(on_epoch)
+        with rundir.acquire(self.out_dir):
+            return self._fit(on_epoch)
+
+    def _fit(self, on_epoch: Callable[[dict], None] | None) -> list[dict]:
         cfg = self.config
         while self.epoch < cfg.epochs:
             started = time.perf_counter()

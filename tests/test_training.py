@@ -578,3 +578,29 @@ def test_metrics_csv_has_the_columns_of_every_epoch(tmp_path):
     assert [r["n_remedy_bumps"] for r in table] == ["", "7"]
     assert [(r["test_spikes_per_sample_layer1"], r["test_spikes_per_sample_layer2"]) for r in table] == \
         [("10.0", "2.5"), ("9.0", "2.0")]
+
+
+def test_a_trainer_holds_its_directory_lock_while_it_trains(tmp_path):
+    """Trainer(out_dir=...).fit takes the run directory's lock (eventsnn.rundir) unless this process already holds
+    it (the command line takes it for its run): a directory another live process writes into is refused."""
+    from eventsnn import rundir
+    data, labels = _toy_task(32)
+    out = tmp_path / "run"
+    out.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (out / rundir.LOCK_NAME).write_text(json.dumps({"pid": other.pid, "host": __import__("socket").gethostname()}))
+        trainer = Trainer(_network(), data, labels, config=_config(epochs=1), out_dir=str(out))
+        with pytest.raises(rundir.RunDirectoryError, match=f"in use by process {other.pid}"):
+            trainer.fit()
+        assert trainer.epoch == 0 and not (out / "checkpoint.npz").exists()
+    finally:
+        other.kill()
+        other.wait()
+    (out / rundir.LOCK_NAME).unlink()
+    Trainer(_network(), data, labels, config=_config(epochs=1), out_dir=str(out)).fit()
+    assert (out / "checkpoint.npz").exists() and not (out / rundir.LOCK_NAME).exists()  # released after training
+    with rundir.acquire(out):  # held by this process, as the command line holds it: the trainer writes
+        Trainer(_network(), data, labels, config=_config(epochs=2), out_dir=str(out), resume=True).fit()
+        assert (out / rundir.LOCK_NAME).exists()
+    assert json.loads((out / "metrics.json").read_text())[-1]["epoch"] == 2
