@@ -72,6 +72,7 @@ def run_in_worker(run_dir: str, argv: Sequence[str], status_file: str) -> dict:
     """
     from eventsnn import cli
     with _TRAINING:
+        lost_attempt = _release_lock_of_lost_attempt(run_dir, status_file)
         mode = "resume" if os.path.isdir(run_dir) else "new"
         task, *options = argv
         command = ["train", task, *options, "--out", run_dir] + (["--resume"] if mode == "resume" else [])
@@ -85,6 +86,8 @@ def run_in_worker(run_dir: str, argv: Sequence[str], status_file: str) -> dict:
         with open(log_file, "a") as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(messages):
             print(f"--- {record['started_at']} pid {record['pid']} on {record['host']}: eventsnn {' '.join(command)}",
                   flush=True)
+            if lost_attempt:
+                print(f"--- took over the lock of the lost attempt {lost_attempt}", flush=True)
             # run.json records sys.argv: the equivalent command line, so that a point can be re-run by hand
             saved_argv = sys.argv
             sys.argv = ["eventsnn", *command]
@@ -103,6 +106,33 @@ def run_in_worker(run_dir: str, argv: Sequence[str], status_file: str) -> dict:
                       seconds=time.perf_counter() - started)
         write_json(status_file, record)
         return record
+
+
+def _release_lock_of_lost_attempt(run_dir: str, status_file: str) -> str | None:
+    """Remove the run directory's lock if the sweep's own status file shows it was left by an earlier attempt of this
+    run on another host; returns that attempt (``"pid P on HOST"``) or None.
+
+    A lock of a dead process on this host is taken over by :mod:`eventsnn.rundir` itself, but one of another host
+    can never be judged stale from here: without this, a run whose worker died on one machine of a cluster would
+    fail when the scheduler gives it to a worker on another. Removing it is safe because the sweep lock makes this
+    sweep the only writer of its runs, the scheduler runs a task again only once it has lost the worker that ran
+    it, and the status file records which worker that was.
+    """
+    from eventsnn import rundir
+    from eventsnn._file_validation import FileFormatError, read_json
+    lock_file = os.path.join(run_dir, rundir.LOCK_NAME)
+    try:
+        previous, holder = read_json(status_file), read_json(lock_file)
+    except (OSError, ValueError, FileFormatError):  # no earlier attempt, no lock, or unreadable: nothing to judge
+        return None
+    if not (isinstance(previous, dict) and isinstance(holder, dict) and previous.get("status") == "running"):
+        return None
+    attempt = (previous.get("pid"), previous.get("host"))
+    if attempt != (holder.get("pid"), holder.get("host")) or attempt[1] == socket.gethostname():
+        return None
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(lock_file)
+    return f"pid {attempt[0]} on {attempt[1]}"
 
 
 # ------------------------------------------------------------------------------------------------------------------

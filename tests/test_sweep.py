@@ -409,3 +409,24 @@ def test_runs_start_seed_major_with_started_runs_first(tmp_path):
     started = sorted(stream.data, key=lambda task: min(s["start"] for s in task["startstops"]))
     names = [next(run.name for run in spec.runs if f"-{run.name}-" in task["key"]) for task in started]
     assert names == ["hidden-6__seed-1", "hidden-5__seed-0", "hidden-6__seed-0", "hidden-5__seed-1"]
+
+
+@pytest.mark.parametrize("same_attempt", [True, False])
+def test_a_lock_left_on_another_host_by_the_lost_attempt_is_taken_over(tmp_path, same_attempt):
+    """A run whose worker died on another machine: its lock can only be judged from the sweep's status file."""
+    from eventsnn import rundir
+    run_dir, status = tmp_path / "run", tmp_path / "_sweep" / "run.json"
+    run_dir.mkdir()
+    status.parent.mkdir()
+    lost = {"pid": 4242, "host": "another-machine-of-the-cluster"}
+    status.write_text(json.dumps({"status": "running", **lost}))
+    (run_dir / rundir.LOCK_NAME).write_text(json.dumps(lost if same_attempt else {**lost, "pid": 4343}))
+    argv = ["yinyang", "--seed", "0", "--threads", "1", "--no-progress", "--epochs", "1", "--n-train", "40",
+            "--n-test", "20", "--hidden", "5"]
+    record = sweep.run_in_worker(str(run_dir), argv, str(status))
+    if same_attempt:
+        assert record["status"] == "done" and rundir.run_state(run_dir) == "finished"
+        assert "took over the lock of the lost attempt pid 4242" in (tmp_path / "_sweep" / "run.log").read_text()
+    else:  # another writer than the attempt the sweep recorded: never guessed stale
+        assert record["status"] == "failed" and "in use by process 4343" in record["error"]
+        assert (run_dir / rundir.LOCK_NAME).exists()
