@@ -17,6 +17,9 @@ timed from outside, with nothing added to the engine:
    pass, the end-point tests, arrivals, spike records and sorting.
 
     PYTHONPATH=$PWD taskset -c 1 python benchmarks/profile_phases.py [--cases w1,h1000_20,...] [--json out.json]
+
+``--times-only`` skips the counts and the replay and prints the compiled times as one JSON line: what
+``side_by_side.py --forward`` runs against each tree (with that tree on ``PYTHONPATH``).
 """
 
 from __future__ import annotations
@@ -133,7 +136,10 @@ def timings(case: tuple, counts: dict, args_file: str, repeats: int) -> dict:
             for t, n in inputs:
                 layer_forward(t, n, weights, params, T_MAX, 10**6)
             best = min(best, (time.process_time() - start) / n_samples)
-        row = dict(counts[layer], kernel_ms=best * 1e3)
+        row = dict(counts.get(layer, {}), kernel_ms=best * 1e3)
+        if not counts:  # --times-only
+            result[layer] = row
+            continue
         arguments = np.load(f"{args_file}.{layer}.npy")
         for outcome, mask in (("none", np.isinf(arguments[:, 3])), ("found", np.isfinite(arguments[:, 3]))):
             chosen = np.ascontiguousarray(arguments[mask, :3])
@@ -190,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", default=",".join(c[0] for c in CASES))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--times-only", action="store_true",
+                        help="only the compiled times (kernels and simulate per sample), printed as one JSON line")
     parser.add_argument("--count-only", default=None, help=argparse.SUPPRESS)  # the Python-mode subprocess
     args = parser.parse_args(argv)
     by_name = {c[0]: c for c in CASES}
@@ -204,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
     scratch = tempfile.mkdtemp(prefix="eventsnn-profile-")
     for name in args.cases.split(","):
         args_file = os.path.join(scratch, name)
+        if args.times_only:
+            results[name] = timings(by_name[name], {}, args_file, args.repeats)
+            continue
         env = dict(os.environ, NUMBA_DISABLE_JIT="1")
         done = subprocess.run([sys.executable, __file__, "--count-only", f"{name}:{args_file}"], env=env,
                               capture_output=True, text=True, check=True)
@@ -212,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
         show(name, results[name])
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
+    if args.times_only:
+        print(json.dumps(results))
     return 0
 
 
