@@ -248,7 +248,7 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
                 if slow_words[w] != 0:
                     for j in range(8 * w, 8 * w + 8):
                         needs_solver[n_slow] = j
-                        n_slow += slow[j]
+                        n_slow += np.int64(slow[j])  # (as plain Python, int + uint8 would stay uint8 and wrap)
             for m in range(n_slow):
                 j = needs_solver[m]
                 if _settled_without_solver(j, v, cur, refractory_end, t_prev, em, es, kern, params, quiet_below):
