@@ -19,7 +19,8 @@ timed from outside, with nothing added to the engine:
     PYTHONPATH=$PWD taskset -c 1 python benchmarks/profile_phases.py [--cases w1,h1000_20,...] [--json out.json]
 
 ``--times-only`` skips the counts and the replay and prints the compiled times as one JSON line: what
-``side_by_side.py --forward`` runs against each tree (with that tree on ``PYTHONPATH``).
+``side_by_side.py --forward`` runs against each tree (with that tree on ``PYTHONPATH``). With ``--weight-scale 0.01``
+the hidden layer does not fire, so its kernel time is the sweep over neurons and gaps alone.
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ def count(case: tuple, args_file: str) -> dict:
     return layers
 
 
-def timings(case: tuple, counts: dict, args_file: str, repeats: int) -> dict:
+def timings(case: tuple, counts: dict, args_file: str, repeats: int, weight_scale: float = 1.0) -> dict:
     import eventsnn as es
     from numba import njit
     from eventsnn._kernels.crossing import first_crossing
@@ -127,6 +128,7 @@ def timings(case: tuple, counts: dict, args_file: str, repeats: int) -> dict:
     lif = es.LIF(tau_mem=10.0, tau_syn=5.0)
     params = lif.kernel_parameters()
     samples, w_hidden, w_out = load(n_hidden, rate, n_samples)
+    w_hidden = w_hidden * weight_scale
     hidden = [layer_forward(t, n, w_hidden, params, T_MAX, 10**6)[:2] for t, n in samples]
     result = {}
     for layer, weights, inputs in (("hidden", w_hidden, samples), ("output", w_out, hidden)):
@@ -198,6 +200,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None)
     parser.add_argument("--times-only", action="store_true",
                         help="only the compiled times (kernels and simulate per sample), printed as one JSON line")
+    parser.add_argument("--weight-scale", type=float, default=1.0,
+                        help="with --times-only: scale the hidden weights (0.01: no hidden spikes, so the hidden "
+                             "kernel's time is the sweep over neurons and gaps alone)")
     parser.add_argument("--count-only", default=None, help=argparse.SUPPRESS)  # the Python-mode subprocess
     args = parser.parse_args(argv)
     by_name = {c[0]: c for c in CASES}
@@ -205,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         name, args_file = args.count_only.split(":", 1)
         print(json.dumps(count(by_name[name], args_file)))
         return 0
+    if args.weight_scale != 1.0 and not args.times_only:
+        parser.error("--weight-scale needs --times-only (the counts are of the workloads as defined)")
     unknown = [n for n in args.cases.split(",") if n not in by_name]
     if unknown:
         parser.error(f"--cases: unknown {unknown}; choose from {list(by_name)}")
@@ -213,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.cases.split(","):
         args_file = os.path.join(scratch, name)
         if args.times_only:
-            results[name] = timings(by_name[name], {}, args_file, args.repeats)
+            results[name] = timings(by_name[name], {}, args_file, args.repeats, args.weight_scale)
             continue
         env = dict(os.environ, NUMBA_DISABLE_JIT="1")
         done = subprocess.run([sys.executable, __file__, "--count-only", f"{name}:{args_file}"], env=env,
