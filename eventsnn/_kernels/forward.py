@@ -216,7 +216,6 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
     slow = np.zeros(8 * ((n_post + 7) // 8), dtype=np.uint8)  # padded to whole words of eight flags, the padding 0
     slow_words = slow.view(np.uint64)
     needs_solver = np.empty(slow.size, dtype=np.int64)
-    no_row = np.zeros(n_post)
     # end-point decisions stay with the exact solver within this distance of threshold (rounding of V)
     quiet_below = theta - QUIET_MARGIN * (abs(theta) + 1.0)
     n_arrivals = arrival_times.size
@@ -237,10 +236,10 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
             em, es, kern = decay_factors(dt, params)
             rise_fraction = 1.0 - em
             # pass 1: propagate every neuron that provably stays below threshold, flag the others
-            row = weights[fused_row] if fused_row >= 0 else no_row
             for j in range(n_post):
                 v[j], cur[j], slow[j] = _quiet_step(v[j], cur[j], refractory_end[j], t_prev, em, es, kern,
-                                                    rise_fraction, row[j], bias, theta)
+                                                    rise_fraction, weights[fused_row, j] if fused_row >= 0 else 0.0,
+                                                    bias, theta)
             # listed without a branch: which neurons are slow is unpredictable, and a mispredicted branch per
             # neuron cost more than the whole vectorised pass; but most words of eight flags of a wide layer are
             # all zero (at 200 Hz on 1000 neurons, listing every neuron of every gap cost a quarter of the layer)
