@@ -149,51 +149,6 @@ def _advance_neuron(j, t_from, t_to, v, cur, refractory_end, counts, params, max
     return code, out_times, out_neurons, n_out
 
 
-@njit(cache=True, inline="always")
-def _quiet_step(v0, i0, refractory_end, t_prev, em, es, kern, rise_fraction, weight, bias, theta):
-    """(V, I, needs the exact path) of one neuron over one gap, branch-free so that the loop over neurons vectorises.
-
-    A neuron free since the gap's start whose V provably stays below threshold (eq. 8 of docs/theory.md:
-    V <= V0 + max(bias + max(I0, 0) - V0, 0)(1 - e^{-dt/tau_mem})) is propagated and gets ``weight`` (the fused
-    arrival, or 0.0); any other neuron is left as it is and flagged.
-    """
-    positive_current = i0 if i0 > 0.0 else 0.0
-    drive = bias + positive_current - v0
-    bound = v0 + (drive if drive > 0.0 else 0.0) * rise_fraction
-    quiet = refractory_end <= t_prev and bound < theta
-    v = bias + (v0 - bias) * em + i0 * kern if quiet else v0
-    i = i0 * es + weight if quiet else i0
-    return v, i, not quiet
-
-
-@njit(cache=True, inline="always")
-def _settled_without_solver(j, v, cur, refractory_end, t_prev, em, es, kern, params, quiet_below):
-    """Settle a flagged neuron over a gap without the solver when that is certain: propagate it and return True.
-
-    f' changes sign at most once in a gap, so unless V ends near threshold or has an interior maximum (rising at
-    the start, falling at the end), its maximum over the gap is an end point; an interior maximum is settled by the
-    closed-form certificate ``stays_below_threshold`` where the time constants allow one.
-    """
-    if not (refractory_end[j] <= t_prev and v[j] < quiet_below):
-        return False
-    bias = params[P_BIAS]
-    vj = v[j]
-    ij = cur[j]
-    v_end = bias + (vj - bias) * em + ij * kern
-    i_end = ij * es
-    if not (v_end < quiet_below):
-        return False
-    # "still rising at the end" must be a sign rounding cannot flip: after a gap of hundreds of time constants every
-    # term underflows and a falling V reads as flat (a lost burst)
-    scale = abs(ij) * (es + kern) + abs(vj - bias) * em
-    rising_at_end = i_end + bias - v_end > SLOPE_SIGN_MARGIN * scale and scale > UNDERFLOW_SCALE
-    if rising_at_end or ij + bias - vj <= 0.0 or stays_below_threshold(vj, ij, params):
-        v[j] = v_end
-        cur[j] = i_end
-        return True
-    return False
-
-
 @njit(cache=True, nogil=True)
 def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_spikes, max_total=NO_SPIKE_CAP):
     """Spikes of one dense layer driven by known, time-sorted arrivals.
@@ -213,9 +168,11 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
     out_times = np.empty(64 + arrival_times.size)
     out_neurons = np.empty(64 + arrival_times.size, dtype=np.int64)
     n_out = 0
+    code = status.OK
     slow = np.zeros(8 * ((n_post + 7) // 8), dtype=np.uint8)  # padded to whole words of eight flags, the padding 0
     slow_words = slow.view(np.uint64)
     needs_solver = np.empty(slow.size, dtype=np.int64)
+    no_row = np.zeros(n_post)
     # end-point decisions stay with the exact solver within this distance of threshold (rounding of V)
     quiet_below = theta - QUIET_MARGIN * (abs(theta) + 1.0)
     n_arrivals = arrival_times.size
@@ -235,11 +192,21 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
         if dt > 0.0:
             em, es, kern = decay_factors(dt, params)
             rise_fraction = 1.0 - em
-            # pass 1: propagate every neuron that provably stays below threshold, flag the others
+            # Pass 1, branch-free so that it vectorises: propagate every neuron that is free since t_prev and
+            # provably stays below threshold (eq. 8: V <= V0 + max(bias + max(I0, 0) - V0, 0)(1 - e^{-dt/tau_mem}));
+            # flag the others for the exact solver. This pass and the tests of flagged neurons below are written out:
+            # as inlined helper functions they cost 10-15 % of the layer (2026-12-07, docs/performance.md).
+            row = weights[fused_row] if fused_row >= 0 else no_row
             for j in range(n_post):
-                v[j], cur[j], slow[j] = _quiet_step(v[j], cur[j], refractory_end[j], t_prev, em, es, kern,
-                                                    rise_fraction, weights[fused_row, j] if fused_row >= 0 else 0.0,
-                                                    bias, theta)
+                vj = v[j]
+                ij = cur[j]
+                positive_current = ij if ij > 0.0 else 0.0
+                drive = bias + positive_current - vj
+                bound = vj + (drive if drive > 0.0 else 0.0) * rise_fraction
+                quiet = refractory_end[j] <= t_prev and bound < theta
+                v[j] = bias + (vj - bias) * em + ij * kern if quiet else vj
+                cur[j] = ij * es + row[j] if quiet else ij
+                slow[j] = not quiet
             # listed without a branch: which neurons are slow is unpredictable, and a mispredicted branch per
             # neuron cost more than the whole vectorised pass; but most words of eight flags of a wide layer are
             # all zero (at 200 Hz on 1000 neurons, listing every neuron of every gap cost a quarter of the layer)
@@ -250,8 +217,23 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
                         n_slow += np.int64(slow[j])  # (as plain Python, int + uint8 would stay uint8 and wrap)
             for m in range(n_slow):
                 j = needs_solver[m]
-                if _settled_without_solver(j, v, cur, refractory_end, t_prev, em, es, kern, params, quiet_below):
-                    continue
+                if refractory_end[j] <= t_prev and v[j] < quiet_below:
+                    # f' changes sign at most once in a gap, so unless V ends near threshold or has an interior
+                    # maximum (rising at the start, falling at the end), its maximum over the gap is an end point;
+                    # an interior maximum is settled by the closed-form certificate where the time constants allow
+                    vj = v[j]
+                    ij = cur[j]
+                    v_end = bias + (vj - bias) * em + ij * kern
+                    i_end = ij * es
+                    # "still rising at the end" must be a sign rounding cannot flip: after a gap of hundreds of
+                    # time constants every term underflows and a falling V reads as flat (a lost burst)
+                    scale = abs(ij) * (es + kern) + abs(vj - bias) * em
+                    rising_at_end = i_end + bias - v_end > SLOPE_SIGN_MARGIN * scale and scale > UNDERFLOW_SCALE
+                    if v_end < quiet_below and (rising_at_end or ij + bias - vj <= 0.0
+                                                or stays_below_threshold(vj, ij, params)):
+                        v[j] = v_end
+                        cur[j] = i_end
+                        continue
                 code, out_times, out_neurons, n_out = _advance_neuron(
                     j, t_prev, t_next, v, cur, refractory_end, counts, params, max_spikes, max_total,
                     out_times, out_neurons, n_out, (em, es, kern))
@@ -267,12 +249,12 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
                 cur[needs_solver[m]] += weights[fused_row, needs_solver[m]]
         else:
             for kk in range(k, group_end):
-                row_index = arrival_sources[kk]
+                row = arrival_sources[kk]
                 for j in range(n_post):
-                    cur[j] += weights[row_index, j]
+                    cur[j] += weights[row, j]
         k = group_end
         t_prev = t_next
-    return out_times[:n_out], out_neurons[:n_out], status.OK
+    return out_times[:n_out], out_neurons[:n_out], code
 
 
 @njit(cache=True)
