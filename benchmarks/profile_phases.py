@@ -7,7 +7,8 @@ timed from outside, with nothing added to the engine:
    ``eventsnn._kernels.forward.layer_forward`` calls are wrapped by counters at the names the kernel looks them up
    under: ``decay_factors`` (one per non-empty gap, so neuron-gap updates = gaps x layer width),
    ``_settled_without_solver`` (neurons that the vectorised pass flagged, and how many of them the end points or the
-   closed-form certificate settled), ``stays_below_threshold`` (certificate calls and successes), ``_advance_neuron``
+   closed-form certificate settled; a helper only of the commits 3bbce1c-1176e2e: the kernel now writes that test
+   out, which is faster), ``stays_below_threshold`` (certificate calls and successes), ``_advance_neuron``
    (exact walks), ``first_crossing`` (solver calls, with their arguments, split into "no crossing" and "crossing"),
    ``_sort_block_by_time`` (gaps with >= 2 spikes). A helper that a tree does not have is reported as n/a, so any
    commit can be profiled (run this file with that tree on ``PYTHONPATH``).
