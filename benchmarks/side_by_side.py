@@ -1,13 +1,16 @@
-"""Two commits side by side in one invocation: W2's training step and the backward cost of every gradient method.
+"""Two commits side by side in one invocation: W2's training step, the backward cost of every gradient method and,
+on request, the feed-forward path on W1 and W3.
 
 Exports ``--old`` (and ``--new``, default: this working tree) with ``git archive`` into a temporary directory
 outside the repository, then alternates runs of each tree's own ``benchmarks/train_step.py --json`` and
-``benchmarks/methods_backward.py --json`` in subprocesses (one thread each; the order of the two trees swaps every
-round, so a slow phase of a shared machine hits both). Prints, per figure, the median and the minimum over rounds
-of each tree and their ratios new / old; on a loaded machine the minimum (the least disturbed round) is the
-steadier figure.
+``benchmarks/methods_backward.py --json`` (and, with ``--forward``, this checkout's ``benchmarks/profile_phases.py
+--times-only`` with the tree under test on ``PYTHONPATH``) in subprocesses (one thread each; the order of the two
+trees swaps every round, so a slow phase of a shared machine hits both). Prints, per figure, the median and the
+minimum over rounds of each tree and their ratios new / old; on a loaded machine the minimum (the least disturbed
+round) is the steadier figure.
 
     python benchmarks/side_by_side.py --old 4fe6ac6 --rounds 5 --data ../shared/data [--json out.json]
+    taskset -c 1 python benchmarks/side_by_side.py --old 97116c6 --forward w1,h1000_20,h1000_200 --no-methods
 """
 
 from __future__ import annotations
@@ -44,18 +47,29 @@ def run(tree: pathlib.Path, argv: list[str]) -> str:
 
 
 def one_round(tree: pathlib.Path, args: argparse.Namespace, scratch: pathlib.Path) -> dict:
-    w2 = json.loads(run(tree, ["benchmarks/train_step.py", "--json", "--repeats", str(args.w2_repeats),
-                               "--data", args.data]).strip().splitlines()[-1])
-    out = scratch / "methods.json"
-    run(tree, ["benchmarks/methods_backward.py", "--samples", str(args.samples), "--repeats", "3", "--data",
-               args.data, "--json", str(out)])
-    methods = json.loads(out.read_text())
-    figures = {"W2 step ms (median of repeats)": w2["step_ms"], "W2 step ms (fastest)": w2["step_ms_min"],
-               "W2 forward ms": w2["forward_ms"], "W2 loss+backward ms": w2["backward_ms"],
-               "MNIST forward ms/sample": methods["forward_ms"]}
-    for row in methods["methods"]:
-        label = row["method"] + "".join(f" {k}={v}" for k, v in row["options"].items())
-        figures[f"{label}: backward ms/sample"] = row["backward_ms"]
+    figures = {}
+    if args.forward:
+        # this checkout's profiler, run with the tree under test on PYTHONPATH: old commits need not have it
+        forward = json.loads(run(tree, [str(HERE / "profile_phases.py"), "--times-only", "--cases", args.forward,
+                                        "--repeats", str(args.forward_repeats)]).strip().splitlines()[-1])
+        for case, times in forward.items():
+            figures[f"{case} simulate CPU ms/sample"] = times["simulate_ms"]
+            figures[f"{case} hidden kernel CPU ms/sample"] = times["hidden"]["kernel_ms"]
+            figures[f"{case} output kernel CPU ms/sample"] = times["output"]["kernel_ms"]
+    if not args.no_w2:
+        w2 = json.loads(run(tree, ["benchmarks/train_step.py", "--json", "--repeats", str(args.w2_repeats),
+                                   "--data", args.data]).strip().splitlines()[-1])
+        figures.update({"W2 step ms (median of repeats)": w2["step_ms"], "W2 step ms (fastest)": w2["step_ms_min"],
+                        "W2 forward ms": w2["forward_ms"], "W2 loss+backward ms": w2["backward_ms"]})
+    if not args.no_methods:
+        out = scratch / "methods.json"
+        run(tree, ["benchmarks/methods_backward.py", "--samples", str(args.samples), "--repeats", "3", "--data",
+                   args.data, "--json", str(out)])
+        methods = json.loads(out.read_text())
+        figures["MNIST forward ms/sample"] = methods["forward_ms"]
+        for row in methods["methods"]:
+            label = row["method"] + "".join(f" {k}={v}" for k, v in row["options"].items())
+            figures[f"{label}: backward ms/sample"] = row["backward_ms"]
     return figures
 
 
@@ -67,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--w2-repeats", type=int, default=10)
     parser.add_argument("--samples", type=int, default=64, help="MNIST samples of methods_backward.py")
     parser.add_argument("--data", default=os.environ.get("EVENTSNN_DATA", str(ROOT.parent / "shared" / "data")))
+    parser.add_argument("--forward", default=None, metavar="CASES",
+                        help="also time the feed-forward path on these cases of profile_phases.py (e.g. w1,h1000_20; "
+                             "CPU time per sample, simulate and each layer's kernel)")
+    parser.add_argument("--forward-repeats", type=int, default=5)
+    parser.add_argument("--no-w2", action="store_true", help="skip W2's training step")
+    parser.add_argument("--no-methods", action="store_true", help="skip the backward of the gradient methods")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     args.data = str(pathlib.Path(args.data).resolve())

@@ -57,6 +57,36 @@ def cannot_reach_threshold(v0, i0, params):
     return bound < params[P_THRESHOLD]
 
 
+# stays_below_threshold certifies only a maximum this far (relative to the size of V's terms) below threshold: far
+# beyond the rounding of every evaluation of f the solver would make, so it never settles a neuron the solver
+# would see cross.
+CERTIFICATE_MARGIN = 1e-12
+
+
+@njit(cache=True, inline="always")
+def stays_below_threshold(v0, i0, params):
+    """Certificate that V stays below threshold for all t >= 0 (no solver needed), from the closed-form maximum.
+
+    When one decay factor is exactly the n-th power of the other (``P_EXACT_POWER``), f = V - threshold =
+    g + p z + q z^n on z = e^{-t/tau_z} in (0, 1] (docs/theory.md (6b), (6c)): its maximum is f(1) = V0 - threshold,
+    f(0) = bias - threshold, or, when f is concave (q < 0) with its vertex z_v = (p / (-n q))^(1/(n-1)) inside (0, 1),
+    f(z_v) = g + p z_v (n - 1) / n. True only if that maximum is below -CERTIFICATE_MARGIN times the size of the
+    terms; False for other ratios of the time constants and for non-finite states.
+    """
+    power = params[P_EXACT_POWER]
+    if power == 0.0:
+        return False
+    n = int(power)
+    tau_z, g, p, q = _polynomial(v0, i0, params, n)
+    f_max = max(g, g + p + q)
+    if q < 0.0 and 0.0 < p < -n * q:  # concave with the vertex inside (0, 1)
+        vertex_power = p / (-n * q)   # z_v^(n-1), in (0, 1): no overflow or underflow of p z_v below
+        z_v = vertex_power if n == 2 else vertex_power ** (1.0 / (n - 1))
+        f_max = max(f_max, g + p * z_v * ((n - 1) / n))
+    scale = abs(params[P_THRESHOLD]) + abs(params[P_BIAS]) + abs(v0) + 2.0 * abs(i0)
+    return f_max < -CERTIFICATE_MARGIN * scale
+
+
 @njit(cache=True, inline="always")
 def first_crossing(v0, i0, window, params):
     """First time t in (0, window] (ms) with V(t) >= threshold, else +inf."""

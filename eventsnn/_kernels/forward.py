@@ -22,7 +22,7 @@ import numpy as np
 from numba import njit
 
 from eventsnn._kernels import status
-from eventsnn._kernels.crossing import first_crossing
+from eventsnn._kernels.crossing import first_crossing, stays_below_threshold
 from eventsnn._kernels.heap import (D_CURSOR, D_ORIGIN, D_SOURCE, D_TIME, delivery_pop, delivery_push,
                                     delivery_queue_new, neuron_queue_new, neuron_queue_update)
 from eventsnn._kernels.lif import (P_BIAS, P_REFRACTORY, P_TAU_MEM, P_TAU_SYN,
@@ -169,12 +169,13 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
     out_neurons = np.empty(64 + arrival_times.size, dtype=np.int64)
     n_out = 0
     code = status.OK
-    n_arrivals = arrival_times.size
-    needs_solver = np.empty(n_post, dtype=np.int64)
-    slow = np.empty(n_post, dtype=np.int64)
+    slow = np.zeros(8 * ((n_post + 7) // 8), dtype=np.uint8)  # padded to whole words of eight flags, the padding 0
+    slow_words = slow.view(np.uint64)
+    needs_solver = np.empty(slow.size, dtype=np.int64)
     no_row = np.zeros(n_post)
     # end-point decisions stay with the exact solver within this distance of threshold (rounding of V)
     quiet_below = theta - QUIET_MARGIN * (abs(theta) + 1.0)
+    n_arrivals = arrival_times.size
     k = 0
     t_prev = 0.0
     while True:
@@ -193,7 +194,8 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
             rise_fraction = 1.0 - em
             # Pass 1, branch-free so that it vectorises: propagate every neuron that is free since t_prev and
             # provably stays below threshold (eq. 8: V <= V0 + max(bias + max(I0, 0) - V0, 0)(1 - e^{-dt/tau_mem}));
-            # flag the others for the exact solver.
+            # flag the others for the exact solver. This pass and the tests of flagged neurons below are written out:
+            # as inlined helper functions they cost 10-15 % of the layer (2026-12-07, docs/performance.md).
             row = weights[fused_row] if fused_row >= 0 else no_row
             for j in range(n_post):
                 vj = v[j]
@@ -206,15 +208,19 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
                 cur[j] = ij * es + row[j] if quiet else ij
                 slow[j] = not quiet
             # listed without a branch: which neurons are slow is unpredictable, and a mispredicted branch per
-            # neuron cost more than the whole vectorised pass
-            for j in range(n_post):
-                needs_solver[n_slow] = j
-                n_slow += slow[j]
+            # neuron cost more than the whole vectorised pass; but most words of eight flags of a wide layer are
+            # all zero (at 200 Hz on 1000 neurons, listing every neuron of every gap cost a quarter of the layer)
+            for w in range(slow_words.size):
+                if slow_words[w] != 0:
+                    for j in range(8 * w, 8 * w + 8):
+                        needs_solver[n_slow] = j
+                        n_slow += np.int64(slow[j])  # (as plain Python, int + uint8 would stay uint8 and wrap)
             for m in range(n_slow):
                 j = needs_solver[m]
                 if refractory_end[j] <= t_prev and v[j] < quiet_below:
                     # f' changes sign at most once in a gap, so unless V ends near threshold or has an interior
-                    # maximum (rising at the start, falling at the end), its maximum over the gap is an end point
+                    # maximum (rising at the start, falling at the end), its maximum over the gap is an end point;
+                    # an interior maximum is settled by the closed-form certificate where the time constants allow
                     vj = v[j]
                     ij = cur[j]
                     v_end = bias + (vj - bias) * em + ij * kern
@@ -223,7 +229,8 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
                     # time constants every term underflows and a falling V reads as flat (a lost burst)
                     scale = abs(ij) * (es + kern) + abs(vj - bias) * em
                     rising_at_end = i_end + bias - v_end > SLOPE_SIGN_MARGIN * scale and scale > UNDERFLOW_SCALE
-                    if v_end < quiet_below and (rising_at_end or ij + bias - vj <= 0.0):
+                    if v_end < quiet_below and (rising_at_end or ij + bias - vj <= 0.0
+                                                or stays_below_threshold(vj, ij, params)):
                         v[j] = v_end
                         cur[j] = i_end
                         continue
