@@ -383,7 +383,7 @@ def print_goals(rows: list) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--data", default=None, help="workload directory (default $EVENTSNN_DATA or ../shared/data)")
     parser.add_argument("--quick", action="store_true", help="W1 and the smallest W3 case, few repeats")
     parser.add_argument("--repeats", type=int, default=None, help="timed passes per setting (default 7, quick 2)")
