@@ -26,9 +26,10 @@ DEFAULT_MAX_SPIKES_PER_NEURON = 10_000
 # The work of one sample is about (its spikes) x (SPIKE_COST + the fan-out of a spiking neuron), in units of one
 # delivery (an update of the target's state and a new crossing prediction): benchmarks/delivery_cost.py measures a
 # spike of a 10,000-neuron bias-driven population at about 0.4 us (heap and solver) and a delivery in a 1000-neuron
-# all-to-all network at about 0.17 us (2026-12-07, docs/safety.md); SPIKE_COST 5 errs on the safe side. The default max_spikes_per_sample keeps that product at DEFAULT_SAMPLE_WORK (about 0.5-1 s on one idle
-# core; tests/test_safety_runaway.py holds the runaway examples to 5 s of CPU time); networks that legitimately
-# need more pass a larger cap.
+# all-to-all network at about 0.17 us (2026-12-07, docs/safety.md); SPIKE_COST 5 errs on the safe side. The
+# default max_spikes_per_sample keeps that product at DEFAULT_SAMPLE_WORK (about 0.5-1 s on one idle core;
+# tests/test_safety_runaway.py holds the runaway examples to 5 s of CPU time); networks that legitimately need
+# more pass a larger cap.
 SPIKE_COST = 5
 DEFAULT_SAMPLE_WORK = 5_000_000
 # The default max_spikes_per_batch bounds the memory of the returned records (16 bytes per spike: 1.6 GB).
