@@ -1,12 +1,14 @@
 """Accuracy of the threshold-crossing routes at exact integer time-constant ratios, against a 50-digit reference.
 
-For tau ratios n = 3..8 in both orders (tau_mem = n tau_syn and tau_syn = n tau_mem), random free states
-(V0, I0, bias, threshold, window) are drawn with a fixed seed until ``--crossings`` of them cross threshold. Each
-crossing time is computed by
+For exact tau ratios n (``--ratios``, default 3..8) in both orders (tau_mem = n tau_syn and tau_syn = n tau_mem),
+random free states (V0, I0, bias, threshold, window) are drawn with a fixed seed until ``--crossings`` of them
+cross threshold. Each crossing time is computed by
 
-* the engine's route, ``eventsnn._kernels.crossing.first_crossing``, which takes the polynomial route of
-  docs/theory.md (6c) at these ratios (the number of states it hands over to the general route is printed), and
-* the general route, ``_first_crossing_exponential`` (decision on the extremum time, Newton on V(t)),
+* the engine's route, ``eventsnn._kernels.crossing.first_crossing``, which takes the polynomial route at these
+  ratios: the quadratic of docs/theory.md (6b) for n = 2, the polynomial of (6c) for n = 3..8 (the number of
+  states it hands over to the general route is printed), and
+* the general route, ``_first_crossing_exponential`` (decision on the extremum time, Newton on V(t); at n = 2
+  seeded by the closed form of the quadratic),
 
 and both are compared with a reference computed in mpmath at 50 significant digits from the model equations
 alone (no code of ``eventsnn._kernels``): V(t) = bias + u e^{-t/tau_mem} + I0 tau_syn/(tau_mem - tau_syn)
@@ -19,7 +21,8 @@ Printed: median and largest absolute error (ms) of each route over all crossings
 where the two routes differ most, and per order of the time constants; states on which a route and the reference
 decide differently (a grazing maximum) are counted and left out of the errors.
 
-    python benchmarks/crossing_accuracy.py                 # 200 crossings, 40 most different (a few seconds)
+    python benchmarks/crossing_accuracy.py                 # n = 3..8: 200 crossings, 40 most different (a few seconds)
+    python benchmarks/crossing_accuracy.py --ratios 2      # n = 2: the quadratic route
     python benchmarks/crossing_accuracy.py --quick         # 40 crossings, 10 most different
     python benchmarks/crossing_accuracy.py --json accuracy.json
 """
@@ -46,11 +49,11 @@ except ImportError:  # pragma: no cover - a clear message instead of a traceback
 
 from eventsnn._kernels.crossing import (_first_crossing_exponential, _first_crossing_polynomial,
                                         first_crossing)
-from eventsnn._kernels.lif import P_EXACT_POWER, P_KERNEL_PEAK, make_parameters
+from eventsnn._kernels.lif import MAX_EXACT_POWER, P_EXACT_POWER, P_KERNEL_PEAK, make_parameters
 
 DIGITS = 50
 SEED = 20261207
-RATIOS = range(3, 9)
+RATIOS = range(3, 9)  # the default; --ratios may choose any of 2..MAX_EXACT_POWER
 FAST_GRID = 2.0 ** -20  # ms: tau_fast on this grid makes n * tau_fast exact in float64 for n <= 8
 
 
@@ -90,9 +93,10 @@ def reference_crossing(v0: float, i0: float, window: float, tau_mem: float, tau_
 
 
 # ---------------------------------------------------------------------------------------------------------------
-def draw_state(rng: np.random.Generator) -> dict:
-    """One random free state at an exact integer ratio (the distribution of tests/test_crossing.py)."""
-    n = int(rng.integers(RATIOS.start, RATIOS.stop))
+def draw_state(rng: np.random.Generator, ratios: range = RATIOS) -> dict:
+    """One random free state at an exact integer ratio drawn from ``ratios`` (the distribution of
+    tests/test_crossing.py)."""
+    n = int(rng.integers(ratios.start, ratios.stop))
     mem_slower = bool(rng.random() < 0.5)
     fast = max(round(rng.uniform(0.5, 30.0) / n / FAST_GRID), 1) * FAST_GRID
     slow = n * fast
@@ -109,12 +113,12 @@ def draw_state(rng: np.random.Generator) -> dict:
                 tau_syn=tau_syn, threshold=threshold, bias=bias, v0=v0, i0=i0, window=window, params=params)
 
 
-def measure(crossings: int, seed: int) -> dict:
+def measure(crossings: int, seed: int, ratios: range = RATIOS) -> dict:
     mpmath.mp.dps = DIGITS
     rng = np.random.default_rng(seed)
     rows, drawn, disagree = [], 0, {"engine": 0, "general": 0}
     while len(rows) < crossings:
-        s = draw_state(rng)
+        s = draw_state(rng, ratios)
         drawn += 1
         t_engine = first_crossing(s["v0"], s["i0"], s["window"], s["params"])
         t_general = _first_crossing_exponential(s["v0"], s["i0"], s["window"], s["params"])
@@ -138,8 +142,22 @@ def summarise(rows: list[dict]) -> dict:
                     "largest_ms": max(r[f"err_{route}"] for r in rows)} for route in ("engine", "general")}
 
 
+def parse_ratios(text: str) -> range:
+    """``"N"`` or ``"A-B"`` (inclusive) -> the range of exact ratios; each within 2..MAX_EXACT_POWER."""
+    low, _, high = text.partition("-")
+    try:
+        ratios = range(int(low), int(high or low) + 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--ratios must be N or A-B (integers), got {text!r}") from None
+    if not (len(ratios) and 2 <= ratios.start and ratios.stop - 1 <= MAX_EXACT_POWER):
+        raise argparse.ArgumentTypeError(f"--ratios must lie in 2..{MAX_EXACT_POWER} with A <= B, got {text!r}")
+    return ratios
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ratios", type=parse_ratios, default=RATIOS, metavar="N|A-B",
+                        help=f"exact tau ratios to draw from, e.g. 2 or 3-8 (default {RATIOS.start}-{RATIOS.stop - 1})")
     parser.add_argument("--crossings", type=int, default=200, help="crossings to measure (default 200)")
     parser.add_argument("--worst", type=int, default=40,
                         help="also summarise the crossings where the two routes differ most (default 40)")
@@ -158,7 +176,7 @@ def main(argv: list[str] | None = None) -> dict:
     _first_crossing_exponential(0.0, 10.0, 5.0, warm)
     _first_crossing_polynomial(0.0, 10.0, 5.0, warm, 4)
 
-    result = measure(args.crossings, args.seed)
+    result = measure(args.crossings, args.seed, args.ratios)
     rows = result["rows"]
     worst = sorted(rows, key=lambda r: r["routes_differ"], reverse=True)[:args.worst]
     groups = [(f"all {len(rows)} crossings", rows), (f"{len(worst)} where the routes differ most", worst)]
@@ -168,7 +186,8 @@ def main(argv: list[str] | None = None) -> dict:
             groups.append((f"{order} ({len(chosen)})", chosen))
     summary = {label: summarise(chosen) for label, chosen in groups}
 
-    print(f"{len(rows)} crossings from {result['drawn']} random states (seed {args.seed}), n = 3..8, both orders; "
+    span = f"{args.ratios.start}..{args.ratios.stop - 1}" if len(args.ratios) > 1 else f"{args.ratios.start}"
+    print(f"{len(rows)} crossings from {result['drawn']} random states (seed {args.seed}), n = {span}, both orders; "
           f"reference: mpmath, {DIGITS} digits")
     print(f"decisions that differ from the reference: engine {result['decision_disagreements']['engine']}, "
           f"general route {result['decision_disagreements']['general']}")
@@ -184,7 +203,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"{g['largest_ms']:>12.2e}")
     print("errors are |t - t_reference| in ms; engine = first_crossing (the polynomial route at these ratios)")
 
-    out = dict(seed=args.seed, digits=DIGITS, drawn=result["drawn"],
+    out = dict(seed=args.seed, ratios=[args.ratios.start, args.ratios.stop - 1], digits=DIGITS, drawn=result["drawn"],
                decision_disagreements=result["decision_disagreements"], summary=summary, crossings=rows)
     if args.json:
         pathlib.Path(args.json).write_text(json.dumps(out, indent=1))
