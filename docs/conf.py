@@ -100,6 +100,8 @@ nitpick_ignore_regex = [
     ("py:class", (r"(int|float|str|bool|bytes|object|dict|list|tuple|set|frozenset|type|slice|None|"
                   r"callable|optional|array_like|array-like|ArrayLike|NDArray|Path|PathLike|Sequence|"
                   r"Mapping|Iterable|Iterator|Callable|Any|Union|Optional|Literal|Generator)")),
+    # a builtin generic in an attribute's annotation (e.g. ``tuple[int, ...] | None``) is split at its comma
+    ("py:class", r"(tuple|list|dict|set|frozenset)\[.*"),
 ]
 
 # One page per public module (every module of the package whose name does not start with "_"), generated here

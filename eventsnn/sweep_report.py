@@ -11,7 +11,7 @@
   (printed, ``OUT/chosen.csv``);
 * the figure ``OUT/front.png``: the ``front.y`` metric against the ``front.x`` metric, every run a dot, every
   point's mean with its std as error bars, and one Pareto front per group of ``front.by``, better being the
-  direction of each metric (:attr:`Metric.direction`: higher accuracy, fewer spikes, lower loss).
+  direction of each metric (``Metric.direction``: higher accuracy, fewer spikes, lower loss).
 
 Also here: :data:`METRICS`, the numbers a specification may ask for (read off a run's ``metrics.json`` and
 ``run.json``), and the status records of the runs (``OUT/_sweep/<run name>.json``, :func:`read_status`), which
@@ -175,7 +175,7 @@ def pareto_front(points: Sequence[tuple[float, float]],
     ----------
     points : sequence of (x, y)
     directions : (str, str)
-        ``"higher"`` or ``"lower"`` for x and for y (:attr:`Metric.direction`).
+        ``"higher"`` or ``"lower"`` for x and for y (``Metric.direction``).
 
     Examples
     --------

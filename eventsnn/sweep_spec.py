@@ -158,7 +158,7 @@ class SweepSpec:
         Names in :data:`METRICS` reported per point.
     front : Front
     compare : tuple of (str, str), or "front"
-        Pairs of points (their :attr:`Run.point`) to compare with Welch's test on the front's two metrics, or
+        Pairs of points (their ``Run.point``) to compare with Welch's test on the front's two metrics, or
         ``"front"``: every point of each group's front against its neighbours on it.
     choose : tuple of Choose
         Choices made on validation metrics.
