@@ -43,7 +43,8 @@ DEFAULT_LOSS = {"yinyang": "first_spike", "mnist": "vmax", "fashion-mnist": "vma
 DEFAULT_TAU_MEM = {"yinyang": 10.0, "mnist": 20.0, "fashion-mnist": 20.0, "nmnist": 20.0}
 
 # Published recipes of anchor systems (``--preset``). Every value of "eventprop" is read from EventProp's repository
-# (github.com/eventprop/eventprop, commit 3cf602e; their times are in seconds, ours in ms); "antlr" from PAPERS.md.
+# (github.com/eventprop/eventprop, commit 3cf602e; their times are in seconds, ours in ms); "antlr" from Kim et
+# al. 2020 (ANTLR, NeurIPS) and its released code.
 EVENTPROP_COMMIT = "3cf602e"
 
 # "eventprop" on Yin-Yang = paper/figure2.py (do_single_run_ttfs; the 10 committed paper/yinyang_*.pkl record it):
@@ -98,7 +99,7 @@ _DRAFT_YINYANG = {"tau_mem": 20.0, "code": (10.0, 40.0, 20.0),
                              "softmax_tau": 0.5, "early_weight": 0.003, "early_tau": 6.4, "grad_clip": 0.3}}
 _DRAFT_MNIST = {"tau_mem": 20.0, "code": (20.0, 1.0 / 255.0),
                 "config": {"epochs": 100, "batch_size": 128, "lr": 5e-3, "lr_decay": 0.97, "input_jitter": 1.0}}
-# "antlr" on MNIST is Kim et al.'s released code (PAPERS.md 1.3-1.6) with one grid step read as 1 ms: 784-800-10
+# "antlr" on MNIST is Kim et al.'s released code (ANTLR, NeurIPS 2020) with one grid step read as 1 ms: 784-800-10
 # spiking outputs, decay 0.99 per step for V and I (tau_mem = tau_syn = -1 / ln 0.99 = 99.5 ms), V and I both reset
 # at a spike, pixels p > 0 fire once at floor(24 (1 - p)) ms, the latency loss (beta 1/6 per ms, no-spike penalty
 # 0.1) over a 300-ms window, Adam lr 1e-3, batch 16, 20 epochs, lr x0.1 after 10. Ours, not theirs: continuous
@@ -124,7 +125,7 @@ PRESET_SOURCES = {
                  f"{EVENTPROP_COMMIT}, paper/figure2.py for Yin-Yang, paper/figure3.py for MNIST)",
     "eventprop-draft-2021-04": "eventsnn's earlier presets, after a superseded April-2021 draft of EventProp's "
                                "scripts (issue 23)",
-    "antlr": "ANTLR's released code (Kim et al. 2020; PAPERS.md 1.3-1.6), one grid step read as 1 ms",
+    "antlr": "ANTLR's released code (Kim et al. 2020, NeurIPS), one grid step read as 1 ms",
 }
 
 # Parts of a recipe an ablation may take from the preset or from eventsnn independently (make_task's ``init`` and
@@ -453,7 +454,7 @@ def make_task(name: str, *, hidden: int | None = None, epochs: int | None = None
     ``"eventprop-draft-2021-04"``: the earlier eventsnn preset, a superseded April-2021 draft of those scripts
     (Yin-Yang: 300 epochs, batch 256, lr 1e-2 x0.95 every 5 epochs, inputs 10-40 ms with the bias at 20 ms, clip
     0.3; MNIST: batch 128, lr x0.97, 1 ms jitter), with eventsnn's initialisation and silent bump.
-    ``"antlr"`` (MNIST, Fashion-MNIST): Kim et al. 2020's released code (PAPERS.md), one grid step read as 1 ms.
+    ``"antlr"`` (MNIST, Fashion-MNIST): Kim et al. 2020's released code (ANTLR, NeurIPS), one grid step read as 1 ms.
     ANTLR's: 784-800-10, decay 0.99 per step for V and I (tau = 99.5 ms), V and I reset at a spike, pixels p > 0
     at ``floor(24 (1 - p))`` ms, the latency loss (beta 1/6 per ms, no-spike penalty 0.1) over 300 ms, Adam lr
     1e-3, batch 16, 20 epochs, lr x0.1 after 10. eventsnn's: continuous time, the initial weights, the
