@@ -236,7 +236,8 @@ def spike_trains_valid(trains: list, n_neurons: int) -> bool:
     batch in one compiled pass over its joined arrays instead of one per sample. False does not say which check
     failed: the caller then runs :func:`spike_arrays` sample by sample, for the first error and its message."""
     for spikes in trains:
-        times, neurons, count = spikes.times, spikes.neurons, spikes.n_neurons
+        times, neurons = getattr(spikes, "times", None), getattr(spikes, "neurons", None)
+        count = getattr(spikes, "n_neurons", None)
         # exact types only (the per-sample checks accept subclasses): anything unusual takes the per-sample path
         if type(times) is not np.ndarray or type(neurons) is not np.ndarray or type(count) is not int \
                 or count != n_neurons or times.dtype != _FLOAT64 or neurons.dtype != _INT64 or times.ndim != 1 \
@@ -249,6 +250,28 @@ def spike_trains_valid(trains: list, n_neurons: int) -> bool:
     times = np.concatenate([spikes.times for spikes in trains])
     neurons = np.concatenate([spikes.neurons for spikes in trains])
     return _first_invalid_sample(times, neurons, offsets, n_neurons) < 0
+
+
+def records_valid(records: list, snapshot: object) -> bool:
+    """True if every record of ``records`` passes :func:`record_for_kernels` with ``network=False`` and has the
+    network snapshot ``snapshot`` (as the records of one ``simulate`` call do): the spikes of each population
+    checked in one compiled pass over the batch (:func:`spike_trains_valid`). False does not say what failed:
+    the caller then checks the records one by one, for the first error and its message."""
+    if not callable(getattr(snapshot, "validate_for_simulation", None)):
+        return False
+    layer_names, input_names = snapshot.layer_names, sorted(snapshot.input_names)
+    for rec in records:
+        t_max, layers, inputs = getattr(rec, "t_max", None), getattr(rec, "layers", None), getattr(rec, "inputs", None)
+        # exact types only (record_for_kernels accepts more): anything unusual takes the per-record path
+        if getattr(rec, "network", None) is not snapshot or type(t_max) is not float or not 0.0 < t_max < math.inf \
+                or type(layers) is not list or len(layers) != len(layer_names) \
+                or list(getattr(rec, "layer_names", ())) != layer_names or type(inputs) is not dict \
+                or sorted(inputs) != input_names:
+            return False
+    sizes = {name: population.size for name, population in snapshot.populations.items()}
+    return all(spike_trains_valid([rec.layers[k] for rec in records], sizes[name])
+               for k, name in enumerate(layer_names)) \
+        and all(spike_trains_valid([rec.inputs[name] for rec in records], sizes[name]) for name in input_names)
 
 
 def record_for_kernels(rec: object, name: str = "rec", *, network: bool = True) -> None:
