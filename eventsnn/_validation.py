@@ -14,6 +14,7 @@ from typing import Iterable
 import numpy as np
 
 from eventsnn._kernels import status as _status
+from eventsnn._kernels.batch import first_invalid_sample as _first_invalid_sample
 from eventsnn._kernels.indexing import spike_train_status as _spike_train_status
 
 
@@ -230,6 +231,49 @@ def spike_arrays(name: str, spikes: object, n_neurons: int | None = None) -> Non
                          f"times[{k + 1}]={float(times[k + 1])!r}")
 
 
+def spike_trains_valid(trains: list, n_neurons: int) -> bool:
+    """True if every SpikeTrains of ``trains`` passes :func:`spike_arrays` with ``n_neurons``: the checks of a
+    batch in one compiled pass over its joined arrays instead of one per sample. False does not say which check
+    failed: the caller then runs :func:`spike_arrays` sample by sample, for the first error and its message."""
+    for spikes in trains:
+        times, neurons = getattr(spikes, "times", None), getattr(spikes, "neurons", None)
+        count = getattr(spikes, "n_neurons", None)
+        # exact types only (the per-sample checks accept subclasses): anything unusual takes the per-sample path
+        if type(times) is not np.ndarray or type(neurons) is not np.ndarray or type(count) is not int \
+                or count != n_neurons or times.dtype != _FLOAT64 or neurons.dtype != _INT64 or times.ndim != 1 \
+                or neurons.shape != times.shape or not times.flags.c_contiguous or not neurons.flags.c_contiguous:
+            return False
+    if not trains:
+        return True
+    offsets = np.zeros(len(trains) + 1, dtype=np.int64)
+    np.cumsum([spikes.times.size for spikes in trains], out=offsets[1:])
+    times = np.concatenate([spikes.times for spikes in trains])
+    neurons = np.concatenate([spikes.neurons for spikes in trains])
+    return _first_invalid_sample(times, neurons, offsets, n_neurons) < 0
+
+
+def records_valid(records: list, snapshot: object) -> bool:
+    """True if every record of ``records`` passes :func:`record_for_kernels` with ``network=False`` and has the
+    network snapshot ``snapshot`` (as the records of one ``simulate`` call do): the spikes of each population
+    checked in one compiled pass over the batch (:func:`spike_trains_valid`). False does not say what failed:
+    the caller then checks the records one by one, for the first error and its message."""
+    if not callable(getattr(snapshot, "validate_for_simulation", None)):
+        return False
+    layer_names, input_names = snapshot.layer_names, sorted(snapshot.input_names)
+    for rec in records:
+        t_max, layers, inputs = getattr(rec, "t_max", None), getattr(rec, "layers", None), getattr(rec, "inputs", None)
+        # exact types only (record_for_kernels accepts more): anything unusual takes the per-record path
+        if getattr(rec, "network", None) is not snapshot or type(t_max) is not float or not 0.0 < t_max < math.inf \
+                or type(layers) is not list or len(layers) != len(layer_names) \
+                or list(getattr(rec, "layer_names", ())) != layer_names or type(inputs) is not dict \
+                or sorted(inputs) != input_names:
+            return False
+    sizes = {name: population.size for name, population in snapshot.populations.items()}
+    return all(spike_trains_valid([rec.layers[k] for rec in records], sizes[name])
+               for k, name in enumerate(layer_names)) \
+        and all(spike_trains_valid([rec.inputs[name] for rec in records], sizes[name]) for name in input_names)
+
+
 def record_for_kernels(rec: object, name: str = "rec", *, network: bool = True) -> None:
     """Re-check a :class:`~eventsnn.Record` before kernels read it (its attributes are public and may have been
     replaced since ``simulate`` made it): its network snapshot (with ``network=True``: structure, weight and delay
@@ -261,6 +305,7 @@ def record_for_kernels(rec: object, name: str = "rec", *, network: bool = True) 
 
 
 INT64_MAX = 2**63 - 1
+_FLOAT64, _INT64 = np.dtype(np.float64), np.dtype(np.int64)
 
 
 def integer_array(name: str, value: object, *, what: str = "integer values") -> np.ndarray:

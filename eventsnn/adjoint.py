@@ -151,7 +151,10 @@ def vjp(net: Network, rec: Record | Sequence[Record], cotangents, *, method: str
         raise ValueError(f"got {len(records)} records but {len(cotangents)} cotangent lists")
     if not records:
         raise ValueError("rec is an empty list")
-    checked = [_checked_loss(r, c, f"cotangents[{b}]", method) for b, (r, c) in enumerate(zip(records, cotangents))]
+    checked = _checked_timing_batch(records, cotangents) if method == "timing" else None
+    if checked is None:
+        checked = [_checked_loss(r, c, f"cotangents[{b}]", method)
+                   for b, (r, c) in enumerate(zip(records, cotangents))]
     n_threads = n_threads or os.cpu_count() or 1
     # the records of one simulate call share one network snapshot: inspect each snapshot once, not per sample
     structures: dict[int, tuple] = {}
@@ -282,6 +285,33 @@ def _checked_loss(rec: Record, cotangents, name: str, method: str):
         raise TypeError(f"method={method!r} needs the loss as a LossResult (it carries the creation "
                         f"cotangents); got {type(cotangents).__name__} for {name}")
     return _checked_cotangents(rec, cotangents, name)
+
+
+def _checked_timing_batch(records: list[Record], cotangents: list) -> list[list[np.ndarray]] | None:
+    """What ``_checked_loss`` gives for every sample of a batch of the timing adjoint, checked a batch at a time:
+    the records' spikes in one compiled pass per population (``check.records_valid``), the cotangents in one pass
+    for finiteness. None if anything is not as ``simulate`` and the losses make it (the caller then checks sample
+    by sample, which raises the first error in sample order)."""
+    if not check.records_valid(records, records[0].network):
+        return None
+    checked, flat = [], []
+    for rec, arrays in zip(records, cotangents):
+        if isinstance(arrays, LossResult):
+            arrays = arrays.cotangents
+        if type(arrays) is not list or len(arrays) != len(rec.layers):
+            return None
+        copies = []
+        for array, layer in zip(arrays, rec.layers):
+            # exactly a float64 vector of the right length: float_array would return it as is, so a copy is its
+            # checked copy
+            if type(array) is not np.ndarray or array.dtype != np.float64 or array.shape != (layer.times.size,):
+                return None
+            copies.append(array.copy())
+        checked.append(copies)
+        flat.extend(copies)
+    if flat and not np.isfinite(np.concatenate(flat)).all():
+        return None
+    return checked
 
 
 def _checked_cotangents(rec: Record, cotangents: Sequence[np.ndarray], name: str) -> list[np.ndarray]:

@@ -45,6 +45,16 @@ class Record:
         self.t_max = t_max
         self.network = network
 
+    @classmethod
+    def _trusted(cls, layers: list[SpikeTrains], inputs: dict[str, SpikeTrains], t_max: float, network: "Network",
+                 layer_names: list[str]) -> "Record":
+        """A Record of ``simulate``'s own results, with ``layer_names`` (``network.layer_names``) computed once per
+        batch rather than per sample; each record still gets its own list."""
+        rec = cls.__new__(cls)
+        rec.layers, rec.layer_names, rec.inputs, rec.t_max, rec.network = layers, list(layer_names), inputs, t_max, \
+            network
+        return rec
+
     def __repr__(self) -> str:
         parts = ", ".join(f"{n}: {len(s)}" for n, s in zip(self.layer_names, self.layers))
         return f"Record(t_max={self.t_max} ms; spikes {parts})"

@@ -132,8 +132,7 @@ def simulate(net: Network, inputs: Inputs | Sequence[Inputs] | SpikeBatch, t_max
     if isinstance(inputs, SpikeBatch):  # its slices are trusted: check the flat arrays once, as they are now
         check.spike_arrays("inputs", inputs)
     samples = list(inputs) if batched else [inputs]
-    samples = [_named_inputs(net, s, b if batched else None, checked=isinstance(inputs, SpikeBatch))
-               for b, s in enumerate(samples)]
+    samples = _named_batch(net, samples, batched, checked=isinstance(inputs, SpikeBatch))
     snapshot = net.copy()
     limits = _Limits(max_spikes_per_neuron, max_spikes_per_sample, max_spikes_per_batch,
                      None if time_budget is None else (started + time_budget, time_budget))
@@ -229,12 +228,12 @@ def _feedforward_in_ranges(net: Network, samples: list[dict[str, SpikeTrains]], 
             limits.check_time(f"population {names[skipped_layer[b] + 1]!r}, sample {b}")
             raise RuntimeError(f"internal error: sample {b} was not simulated")
         limits.add(int(fired[b]), f"sample {b}")
-    records = []
-    for b in range(n):
-        layers = [SpikeTrains._trusted(t[o[b]:o[b + 1]], j[o[b]:o[b + 1]], c.weights.shape[1])
-                  for (t, j, o), c in zip(outputs, net.connections)]
-        records.append(Record(layers, samples[b], t_max, net))
-    return records
+    layer_names = net.layer_names
+    sizes = [c.weights.shape[1] for c in net.connections]
+    bounds = [(t, j, o.tolist()) for t, j, o in outputs]  # Python ints: cheaper slicing than numpy scalars
+    return [Record._trusted([SpikeTrains._trusted(t[o[b]:o[b + 1]], j[o[b]:o[b + 1]], size)
+                             for (t, j, o), size in zip(bounds, sizes)], samples[b], t_max, net, layer_names)
+            for b in range(n)]
 
 
 def _wait(futures: list, limits: _Limits, stop_at: np.ndarray) -> None:
@@ -323,9 +322,22 @@ class _Limits:
         return error
 
 
-def _named_inputs(net: Network, sample: Inputs, index: int | None, checked: bool = False) -> dict[str, SpikeTrains]:
-    where = "inputs" if index is None else f"inputs[{index}]"
+def _named_batch(net: Network, samples: list, batched: bool, checked: bool) -> list[dict[str, SpikeTrains]]:
+    """Every sample as a dict input name -> SpikeTrains, checked. A batch of SpikeTrains for the only input
+    population is checked in one compiled pass (``check.spike_trains_valid``); if that finds anything, or the batch
+    is of another kind, each sample is checked in turn, which raises the first error in sample order."""
     names = net.input_names
+    if batched and not checked and len(names) == 1 and all(type(s) is SpikeTrains for s in samples) \
+            and check.spike_trains_valid(samples, net.populations[names[0]].size):
+        return [{names[0]: s} for s in samples]
+    return [_named_inputs(net, s, b if batched else None, checked=checked, names=names)
+            for b, s in enumerate(samples)]
+
+
+def _named_inputs(net: Network, sample: Inputs, index: int | None, checked: bool = False,
+                  names: list[str] | None = None) -> dict[str, SpikeTrains]:
+    where = "inputs" if index is None else f"inputs[{index}]"
+    names = net.input_names if names is None else names
     if isinstance(sample, SpikeTrains):
         if len(names) != 1:
             raise ValueError(f"{where} is one SpikeTrains but the network has input populations {names}; "
@@ -355,6 +367,7 @@ class _FeedforwardRunner:
         self.net, self.t_max, self.limits = net, t_max, limits
         self.parameters = net.layer_parameters()
         self.names = list(net.populations)
+        self.layer_names = net.layer_names
 
     def __call__(self, inputs: dict[str, SpikeTrains], index: int) -> Record:
         limits = self.limits
@@ -372,13 +385,14 @@ class _FeedforwardRunner:
             spikes = SpikeTrains._trusted(times, neurons, connection.weights.shape[1])
             layers.append(spikes)
         limits.add(limits.per_sample - left, f"sample {index}")
-        return Record(layers, inputs, self.t_max, self.net)
+        return Record._trusted(layers, inputs, self.t_max, self.net, self.layer_names)
 
 
 class _GeneralRunner:
     def __init__(self, net: Network, t_max: float, limits: _Limits) -> None:
         self.net, self.t_max, self.limits = net, t_max, limits
         self.compiled = net.compile_general()
+        self.layer_names = net.layer_names
 
     def __call__(self, inputs: dict[str, SpikeTrains], index: int) -> Record:
         c = self.compiled
@@ -398,9 +412,9 @@ class _GeneralRunner:
         limits.status(code, f"sample {index}")
         limits.add(out_times.size, f"sample {index}")
         layers = []
-        for k, name in enumerate(self.net.layer_names):
+        for k, name in enumerate(self.layer_names):
             mask = c.population_of[out_neurons] == k
             layers.append(SpikeTrains._trusted(np.ascontiguousarray(out_times[mask]),
                                                np.ascontiguousarray(out_neurons[mask] - c.neuron_offset[name]),
                                                self.net.populations[name].size))
-        return Record(layers, inputs, self.t_max, self.net)
+        return Record._trusted(layers, inputs, self.t_max, self.net, self.layer_names)

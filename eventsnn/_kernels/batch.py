@@ -21,6 +21,7 @@ from numba import njit
 from eventsnn._kernels import status
 from eventsnn._kernels.backward import layer_backward
 from eventsnn._kernels.forward import layer_forward
+from eventsnn._kernels.indexing import spike_train_status
 
 NOT_RUN = -1  # status of a sample a range skipped because an earlier sample failed or the time ran out
 
@@ -118,3 +119,15 @@ def scatter_rows_columns(total, rows, row_index, row_offsets, column_start, colu
             target = row_index[k]
             for j in range(column_start, column_stop):
                 total[target, j] += rows[k, j]
+
+
+@njit(cache=True)
+def first_invalid_sample(times, neurons, offsets, n_neurons):
+    """The first sample b whose spikes ``[offsets[b], offsets[b + 1])`` break what the engine assumes
+    (``indexing.spike_train_status``), or -1 if none does: one compiled pass over a whole batch instead of one
+    call per sample. It says only which sample; the caller re-checks that sample to raise its message."""
+    for b in range(offsets.size - 1):
+        code, _ = spike_train_status(times[offsets[b]:offsets[b + 1]], neurons[offsets[b]:offsets[b + 1]], n_neurons)
+        if code != status.OK:
+            return b
+    return -1
