@@ -75,6 +75,7 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 import eventsnn as es  # noqa: E402
+from _workloads import data_dir  # noqa: E402
 from numpy_loop import bin_inputs, simulate_numpy_batch  # noqa: E402
 import _peers_brian2  # noqa: E402
 
@@ -86,14 +87,6 @@ DEFAULT_PEERS_PYTHON = os.environ.get("EVENTSNN_PEERS_PYTHON", os.path.expanduse
 
 
 # ----------------------------------------------------------------------------------------------- data
-def data_dir(arg: str | None) -> pathlib.Path:
-    base = pathlib.Path(arg or os.environ.get("EVENTSNN_DATA") or ROOT.parent / "shared" / "data")
-    for candidate in (base, base / "workloads"):
-        if (candidate / "w1_inputs_20Hz.npz").exists():
-            return candidate
-    raise SystemExit(f"workload files (w1_inputs_20Hz.npz, ...) not found in {base} or {base / 'workloads'}")
-
-
 def load_case(directory: pathlib.Path, n_hidden: int, rate: int, n_samples: int) -> dict:
     inputs = np.load(directory / ("w1_inputs_20Hz.npz" if rate == 20 else f"w3_inputs_{rate}Hz.npz"))
     weights = np.load(directory / ("w1_weights.npz" if (n_hidden, rate) == (100, 20)

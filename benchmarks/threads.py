@@ -37,22 +37,16 @@ from concurrent.futures import ThreadPoolExecutor
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's eventsnn
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
+from _workloads import data_dir  # noqa: E402
 import eventsnn as es  # noqa: E402
 from eventsnn.losses import first_spike_cross_entropy  # noqa: E402
 
 T_MAX_FORWARD, T_MAX_W2 = 100.0, 50.0  # ms
-
-
-def data_dir(arg: str | None) -> pathlib.Path:
-    base = pathlib.Path(arg or os.environ.get("EVENTSNN_DATA") or ROOT.parent / "shared" / "data")
-    for candidate in (base, base / "workloads"):
-        if (candidate / "w1_inputs_20Hz.npz").exists():
-            return candidate
-    raise SystemExit(f"workload files (w1_inputs_20Hz.npz, ...) not found in {base} or {base / 'workloads'}")
 
 
 def trains(inputs, n_samples: int, n_in: int) -> list:
