@@ -89,6 +89,24 @@ def free_slope(s, v0, i0, neuron):
     return (-v + i + neuron.bias) / neuron.tau_mem
 
 
+def local_maxima(grid, v, i, v0, i0, neuron, iterations):
+    """Brackets (lo, hi) of every local maximum of the free V strictly between two samples of ``grid`` (where dV/dt
+    changes from > 0 to <= 0; ``v``, ``i`` are the state on the grid), each narrowed by ``iterations`` bisections
+    on dV/dt."""
+    slope = (-v + i + neuron.bias) / neuron.tau_mem
+    brackets = []
+    for k in np.flatnonzero((slope[:-1] > 0.0) & (slope[1:] <= 0.0)):
+        lo, hi = grid[k], grid[k + 1]
+        for _ in range(iterations):
+            mid = 0.5 * (lo + hi)
+            if free_slope(mid, v0, i0, neuron) > 0.0:
+                lo = mid
+            else:
+                hi = mid
+        brackets.append((lo, hi))
+    return brackets
+
+
 def _bisect(fun, lo, hi, tol):
     """Shrink [lo, hi] with fun(lo) False, fun(hi) True; returns hi."""
     while hi - lo > tol:

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from eventsnn._kernels.crossing import CERTIFICATE_MARGIN, first_crossing, stays_below_threshold
 from eventsnn._kernels.lif import P_EXACT_POWER, make_parameters
-from reference import free_slope, free_state, free_voltage, kernel
+from reference import free_state, free_voltage, kernel, local_maxima
 
 N_SAMPLES = 20001
 HORIZON_TAUS = 60.0  # beyond this many of the slower time constant, V is within e^-60 of bias
@@ -38,15 +38,7 @@ def brute_force_maximum(v0, i0, neuron):
     grid = np.concatenate([np.linspace(0.0, horizon / 60.0, N_SAMPLES), np.linspace(horizon / 60.0, horizon, 2001)])
     v, i = free_state(grid, v0, i0, neuron)
     best = max(float(v.max()), neuron.bias)
-    slope = (-v + i + neuron.bias) / neuron.tau_mem
-    for k in np.flatnonzero((slope[:-1] > 0.0) & (slope[1:] <= 0.0)):
-        lo, hi = grid[k], grid[k + 1]
-        for _ in range(80):
-            mid = 0.5 * (lo + hi)
-            if free_slope(mid, v0, i0, neuron) > 0.0:
-                lo = mid
-            else:
-                hi = mid
+    for lo, hi in local_maxima(grid, v, i, v0, i0, neuron, iterations=80):
         best = max(best, float(free_voltage(lo, v0, i0, neuron)), float(free_voltage(hi, v0, i0, neuron)))
     return best
 

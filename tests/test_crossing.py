@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from eventsnn._kernels.crossing import _first_crossing_exponential, first_crossing
 from eventsnn._kernels.lif import P_EXACT_POWER, make_parameters
-from reference import free_slope, free_state, free_voltage, kernel
+from reference import free_slope, free_state, free_voltage, kernel, local_maxima
 
 N_SAMPLES = 20001
 MARGIN = 1e-10       # V above threshold by more than this on a sample must be found
@@ -46,17 +46,8 @@ def sampled_peaks(v0, i0, neuron, window):
     """Sample times, V there, and (time, V) of every local maximum strictly between two samples."""
     grid = np.linspace(0.0, window, N_SAMPLES)
     v, i = free_state(grid, v0, i0, neuron)
-    slope = (-v + i + neuron.bias) / neuron.tau_mem
-    peaks = []
-    for k in np.flatnonzero((slope[:-1] > 0.0) & (slope[1:] <= 0.0)):
-        lo, hi = grid[k], grid[k + 1]
-        for _ in range(60):
-            mid = 0.5 * (lo + hi)
-            if free_slope(mid, v0, i0, neuron) > 0.0:
-                lo = mid
-            else:
-                hi = mid
-        peaks.append((lo, float(free_voltage(lo, v0, i0, neuron))))
+    peaks = [(lo, float(free_voltage(lo, v0, i0, neuron)))
+             for lo, _ in local_maxima(grid, v, i, v0, i0, neuron, iterations=60)]
     return grid, v, peaks
 
 
