@@ -501,6 +501,7 @@ def _write_run_info(path: str, args: argparse.Namespace, sizes: list[int], reado
 
     import eventsnn
     from eventsnn._atomic import write_json
+    from eventsnn._provenance import source_revision
     from eventsnn.training import run_settings
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     info = {"task": args.task, "preset": args.preset, "network": list(sizes),
@@ -508,15 +509,18 @@ def _write_run_info(path: str, args: argparse.Namespace, sizes: list[int], reado
             "n_train": args.n_train, "n_test": args.n_test, "tau_mem": neuron.tau_mem, "tau_syn": neuron.tau_syn,
             "reset_current": bool(neuron.reset_current),
             "config": run_settings(config),
-            "eventsnn_version": eventsnn.__version__, "argv": sys.argv[1:], "started_at": now, "resumed": [],
+            "eventsnn_version": eventsnn.__version__, "source": source_revision(), "argv": sys.argv[1:],
+            "started_at": now, "resumed": [],
             "run_id": run_id, "n_validation": args.n_validation, "selection": selection}
     # where the initial weights and the input code came from, when asked (absent: the preset's own where it has
     # them, else eventsnn's), so that runs without the options group with the runs made before they existed
     info.update({name: getattr(args, name) for name in ("init", "input_code") if getattr(args, name) is not None})
     if resumed_at_epoch > 0 and previous:
+        # the first stretch keeps its source; each resumption records its own (a run may span commits)
         info["started_at"] = previous.get("started_at", now)
+        info["source"] = previous.get("source")
         info["resumed"] = previous.get("resumed", []) + [{"at_epoch": resumed_at_epoch, "time": now,
-                                                           "argv": sys.argv[1:]}]
+                                                           "argv": sys.argv[1:], "source": source_revision()}]
     write_json(path, info)
 
 

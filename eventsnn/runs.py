@@ -100,7 +100,7 @@ def read_run(path: str | os.PathLike) -> RunSummary:
 
 # run.json fields that say how a run was carried out, not what was run: a re-launch with another seed (or resumed,
 # or by another version of eventsnn) is the same experiment
-BOOKKEEPING = ("seed", "argv", "started_at", "finished_at", "resumed", "run_id", "eventsnn_version")
+BOOKKEEPING = ("seed", "argv", "started_at", "finished_at", "resumed", "run_id", "eventsnn_version", "source")
 
 
 def comparable_settings(info: dict) -> dict:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 
@@ -18,6 +17,7 @@ import numpy as np
 import eventsnn as es
 from eventsnn.plot import save_figure as save_figure_atomically
 from eventsnn._atomic import write_json
+from eventsnn._provenance import source_revision
 from eventsnn.optim import Adam
 
 DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "studies")
@@ -105,15 +105,9 @@ def write_json_atomic(path: str, obj) -> None:
 
 
 def provenance(argv) -> dict:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "eventsnn"], capture_output=True, text=True,
-                               cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip() != ""
-    except OSError:
-        commit, dirty = "unknown", None
-    return {"argv": list(argv), "commit": commit, "eventsnn_dirty": dirty, "python": platform.python_version(),
-            "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    source = source_revision()
+    return {"argv": list(argv), "commit": source["commit"] or "unknown", "eventsnn_dirty": source["modified"],
+            "python": platform.python_version(), "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
 def mean_sem(x, axis=0):

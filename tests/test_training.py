@@ -316,6 +316,10 @@ def test_cli_yinyang_smoke(tmp_path):
     resumed = json.loads((out / "run.json").read_text())
     assert resumed["started_at"] == info["started_at"] and resumed["resumed"][0]["at_epoch"] == 1
     assert resumed["config"]["epochs"] == 2
+    # the source of each stretch of the run: the first start's and each resumption's own
+    from eventsnn._provenance import source_revision
+    assert resumed["source"] == info["source"] == source_revision()
+    assert resumed["resumed"][0]["source"] == source_revision()
     # the run directory rebuilds into the trained task: same final test accuracy as recorded
     from eventsnn.runs import load_trained
     task = load_trained(out)
