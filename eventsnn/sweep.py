@@ -343,8 +343,9 @@ def _execute(client: Any, spec: SweepSpec, out: str, todo: list, retries: int, p
             else:
                 result.n_failed += 1
                 say(f"  failed: {run.name}: {record['error']}")
-        running = sum(read_status(out, futures[f]).get("status") == "running" for f in pending)
-        line = _progress_line(result, running, len(pending) - running, durations, len(client.nthreads()) or 1)
+        running = [os.path.join(out, futures[f].name) for f in pending
+                   if read_status(out, futures[f]).get("status") == "running"]
+        line = _progress_line(result, running, len(pending) - len(running), durations, len(client.nthreads()) or 1)
         if line != last_line or time.perf_counter() - last_time >= progress_every:
             say(line)
             last_line, last_time = line, time.perf_counter()
@@ -377,13 +378,63 @@ def submission_priority(spec: SweepSpec, run: Run, started: bool = False) -> int
     return 1 if started else -spec.seeds.index(run.seed)
 
 
-def _progress_line(result: SweepResult, running: int, queued: int, durations: list, n_workers: int) -> str:
-    eta = "-"
-    if durations:
-        seconds = statistics.fmean(durations) * (running + queued) / max(1, min(n_workers, running + queued))
-        eta = f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
-    return (f"  {result.n_done} done, {running} running, {result.n_failed} failed, {queued} left "
-            f"(of {result.n_submitted} submitted) | estimated time left {eta}")
+def epoch_progress(run_dir: str) -> tuple[int, int, float] | None:
+    """How far a run has come: (epochs done, epochs planned, mean seconds per epoch so far).
+
+    Read from the run's ``metrics.json`` (written atomically after every epoch) and ``run.json``; None until the
+    first epoch is done, or if either file is missing or not of the trainer's form (progress is a display only).
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> run = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(run, "run.json"), "w").write(json.dumps({"config": {"epochs": 20}}))
+    >>> epoch_progress(run) is None
+    True
+    >>> _ = open(os.path.join(run, "metrics.json"), "w").write(json.dumps([{"epoch_s": 50.0}, {"epoch_s": 70.0}]))
+    >>> epoch_progress(run)
+    (2, 20, 60.0)
+    """
+    from eventsnn._file_validation import read_json
+    try:
+        planned = read_json(os.path.join(run_dir, "run.json"))["config"]["epochs"]
+        seconds = [float(epoch["epoch_s"]) for epoch in read_json(os.path.join(run_dir, "metrics.json"))]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not seconds or not all(0.0 <= t < float("inf") for t in seconds) or not isinstance(planned, int) \
+            or isinstance(planned, bool) or planned < 1:
+        return None
+    return len(seconds), planned, statistics.fmean(seconds)
+
+
+def _time_left(running: Sequence[str], queued: int, durations: Sequence[float], n_workers: int) -> float | None:
+    """Seconds until the sweep is done if each worker keeps its pace: the epochs left of the running runs at their
+    own seconds per epoch, and every other run (queued, or running without a finished epoch) as long as the mean
+    whole run (finished ones, or running ones extrapolated to all their epochs); None before any of that exists."""
+    progress = [p for p in map(epoch_progress, running) if p is not None]
+    whole_runs = list(durations) + [planned * per_epoch for _, planned, per_epoch in progress]
+    if not whole_runs:
+        return None
+    work = sum((planned - done) * per_epoch for done, planned, per_epoch in progress if planned > done)
+    work += (queued + len(running) - len(progress)) * statistics.fmean(whole_runs)
+    return work / max(1, min(n_workers, len(running) + queued))
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 5400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.1f} min" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+def _progress_line(result: SweepResult, running: Sequence[str], queued: int, durations: list, n_workers: int) -> str:
+    """One status line: counts, the epoch each running run has reached, and the estimated time left."""
+    epochs = [p for p in map(epoch_progress, running) if p is not None]
+    reached = f" (epochs {', '.join(f'{done}/{planned}' for done, planned, _ in epochs[:4])}" \
+              f"{', ...' if len(epochs) > 4 else ''})" if epochs else ""
+    seconds = _time_left(running, queued, durations, n_workers)
+    return (f"  {result.n_done} done, {len(running)} running{reached}, {result.n_failed} failed, {queued} left "
+            f"(of {result.n_submitted} submitted) | estimated time left "
+            f"{'-' if seconds is None else _duration(seconds)}")
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -430,3 +430,41 @@ def test_a_lock_left_on_another_host_by_the_lost_attempt_is_taken_over(tmp_path,
     else:  # another writer than the attempt the sweep recorded: never guessed stale
         assert record["status"] == "failed" and "in use by process 4343" in record["error"]
         assert (run_dir / rundir.LOCK_NAME).exists()
+
+
+# --------------------------------------------------------------------------------------------------
+def _progressed_run(directory, epochs_planned, epoch_seconds):
+    directory.mkdir(parents=True)
+    (directory / "run.json").write_text(json.dumps({"config": {"epochs": epochs_planned}}))
+    (directory / "metrics.json").write_text(json.dumps([{"epoch": k + 1, "epoch_s": t}
+                                                        for k, t in enumerate(epoch_seconds)]))
+    return str(directory)
+
+
+def test_progress_line_shows_epochs_reached_and_time_left_from_epoch_times(tmp_path):
+    from eventsnn.sweep import SweepResult, _progress_line
+    a = _progressed_run(tmp_path / "a", 10, [60.0, 60.0])        # 8 epochs left at 60 s: 480 s
+    b = _progressed_run(tmp_path / "b", 10, [30.0] * 4)          # 6 left at 30 s: 180 s; a whole run 300 s
+    fresh = str(tmp_path / "fresh")                              # running, no epoch yet: a mean whole run
+    result = SweepResult(n_runs=5, n_skipped=0, n_submitted=5)
+    line = _progress_line(result, [a, b, fresh], 2, [], 2)
+    # whole runs: 600 s (a) and 300 s (b), mean 450 s; work 480 + 180 + 3 x 450 = 2010 s over 2 workers
+    assert "3 running (epochs 2/10, 4/10)" in line and line.endswith("estimated time left 16.8 min")
+    # finished runs count as whole runs; nothing known yet gives no estimate
+    assert _progress_line(result, [fresh], 0, [7200.0], 1).endswith("estimated time left 2.0 h")
+    assert _progress_line(result, [fresh], 3, [], 2).endswith("estimated time left -")
+
+
+@pytest.mark.parametrize("metrics", ['{"epoch_s": 3}', '[{"epoch": 1}]', '[1, 2]', '[{"epoch_s": "NaN"}]', "[]",
+                                     '[{"epoch_s": -1}]', "not json"])
+def test_progress_ignores_a_metrics_file_it_cannot_read(tmp_path, metrics):
+    from eventsnn.sweep import epoch_progress
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"config": {"epochs": 5}}))
+    (run / "metrics.json").write_text(metrics)
+    assert epoch_progress(str(run)) is None
+    (run / "metrics.json").write_text('[{"epoch_s": 2.0}]')
+    assert epoch_progress(str(run)) == (1, 5, 2.0)
+    (run / "run.json").write_text(json.dumps({"config": {"epochs": True}}))
+    assert epoch_progress(str(run)) is None
