@@ -108,7 +108,7 @@ _DRAFT_MNIST = {"tau_mem": 20.0, "code": (20.0, 1.0 / 255.0),
 # silent_bump 0.2 (our remedy, standing in for ANTLR's "timing penalty" of about 0.125 per weight): with the MNIST
 # default 0.05 label output neurons fall silent under exact timing (80.8 / 80.9 %, two seeds); with 0.2, timing
 # 93.06 / 93.11 % and antlr 95.35 / 95.64 % (against 93.89 / 94.28 % with 0.05) after 20 epochs
-# (docs/studies/accuracy_sparsity.md)
+# (docs/studies/antlr_preset.md)
 ANTLR_TAU = -1.0 / np.log(0.99)
 _ANTLR_MNIST = {"tau_mem": ANTLR_TAU, "tau_syn": ANTLR_TAU, "reset_current": True, "hidden": 800,
                 "loss": "latency", "code": (24.0, 0.0), "code_step": 1.0,
