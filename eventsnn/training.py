@@ -426,8 +426,7 @@ class Trainer:
         records = simulate(self.net, samples, cfg.t_max, n_threads=cfg.n_threads, progress=False)
         t1 = time.perf_counter()
         scale = 1.0 / len(records)
-        losses = [self._loss(r, int(y)).scaled(scale)
-                  for r, y in zip(records, labels)]
+        losses = [loss.scaled(scale) for loss in self._losses(records, [int(y) for y in labels])]
         value = sum(l.value for l in losses) * len(records)
         if cfg.skip_silent_label:
             losses = [_without_gradient(l) if l.silent[int(y)] else l for l, y in zip(losses, labels)]
@@ -479,11 +478,16 @@ class Trainer:
         return [1.0] * (len(self.parameters) - n_delays) + [self.config.delay_lr_scale] * n_delays
 
     def _loss(self, rec, label: int):
+        return self._losses([rec], [label])[0]
+
+    def _losses(self, records: list, labels: list[int]) -> list:
+        """The training loss of each record (the classification loss, plus the spike-count regulariser)."""
         cfg = self.config
-        loss = CLASSIFICATION_LOSSES[cfg.loss].train(rec, label, cfg, self.readout)
+        losses = CLASSIFICATION_LOSSES[cfg.loss].train_all(records, labels, cfg, self.readout)
         if cfg.spike_penalty > 0.0:
-            loss = loss + spike_count_regularizer(rec, strength=cfg.spike_penalty)
-        return loss
+            losses = [loss + spike_count_regularizer(rec, strength=cfg.spike_penalty)
+                      for loss, rec in zip(losses, records)]
+        return losses
 
     def _add_silent_remedy(self, directions: list[np.ndarray], records: list, labels: np.ndarray) -> int:
         """Add the remedy to ``directions`` in place; returns the number of bumps applied: dead neurons of the batch
