@@ -273,7 +273,8 @@ class Network:
 
     def _validated_copy(self) -> "Network":
         """:meth:`validate_for_simulation`, then :meth:`copy`, in one pass: the same checks in the same order with
-        the same errors, each value pass run on the copy (the arrays the kernels will read). A plain Network of
+        the same errors, each array's values checked in the pass that copies them (so the values checked are those
+        of the copy, which the kernels will read). A plain Network of
         plain populations and connections is copied field by field (a deep copy: arrays copied, the frozen LIF
         models shared); anything else (a subclass, extra attributes) by :meth:`copy`."""
         plain = type(self) is Network and vars(self).keys() == {"populations", "connections"} \
@@ -333,19 +334,13 @@ class Network:
                 values_checked, weights, delays, scalar_delay = False, c.weights, c.delays, c.has_scalar_delay
             what = f"weights of {c.pre}->{c.post}"
             check.kernel_array(what, weights, np.float64, shape)
-            if twin_net is not None:
-                weights = weights.copy()
-            if not values_checked:
-                check.parameter_values(what, weights)
+            weights = _checked_values(what, weights, values_checked, twin_net is not None)
             what = f"delays of {c.pre}->{c.post}"
             if scalar_delay:
                 check.bounded(what, check.nonnegative_finite(what, delays))
             else:
                 check.kernel_array(what, delays, np.float64, shape)
-                if twin_net is not None:
-                    delays = delays.copy()
-                if not values_checked:
-                    check.parameter_values(what, delays, nonnegative=True)
+                delays = _checked_values(what, delays, values_checked, twin_net is not None, nonnegative=True)
             if twin_net is not None:
                 twin = Connection.__new__(Connection)
                 twin.pre, twin.post, twin._weights, twin._delays, twin._values_checked = c.pre, c.post, weights, \
@@ -419,6 +414,18 @@ class Network:
 
 
 _CONNECTION_FIELDS = {"pre", "post", "_weights", "_delays", "_values_checked"}
+
+
+def _checked_values(what: str, array: np.ndarray, values_checked: bool, copy: bool, *,
+                    nonnegative: bool = False) -> np.ndarray:
+    """The value check of a weight or delay array (C-contiguous float64), unless ``values_checked``; with ``copy``,
+    a copy of it, checked in the pass that copies it (the copy is what the kernels will read)."""
+    if values_checked:
+        return array.copy() if copy else array
+    if copy:
+        return check.parameter_copy(what, array, nonnegative=nonnegative)
+    check.parameter_values(what, array, nonnegative=nonnegative)
+    return array
 
 
 @dataclass

@@ -401,7 +401,7 @@ class Trainer:
                      + (["readout weights"] if self.readout is not None else [])
                      + ([f"delays[{k}]" for k in range(len(self.net.connections))] if self.config.train_delays else []))
             for name, parameter in zip(names, self.parameters):
-                if not np.isfinite(parameter).all():
+                if not check.all_finite(parameter):
                     problem = f"{name} hold non-finite values after the optimizer step"
                     break
         if problem is None:
@@ -437,7 +437,7 @@ class Trainer:
             grads = vjp(self.net, records, losses, method=cfg.method, min_slope=cfg.min_slope,
                         n_threads=cfg.n_threads, **cfg.method_options)
         t2 = time.perf_counter()
-        directions = [g.copy() for g in grads.weights]
+        directions = list(grads.weights)  # vjp's own fresh arrays: nothing else holds them
         if self.readout is not None:
             directions.append(sum(l.readout_gradient for l in losses))
         if cfg.train_delays:

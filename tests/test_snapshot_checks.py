@@ -30,13 +30,12 @@ def _inputs():
 def value_passes(monkeypatch):
     """The arrays the network checks run their O(synapses) value pass on (by identity), in call order."""
     seen = []
-    original = check.parameter_values
+    for name in ("parameter_values", "parameter_copy"):
+        def spy(what, array, original=getattr(check, name), **options):
+            seen.append(array)
+            return original(what, array, **options)
 
-    def spy(name, array, **options):
-        seen.append(array)
-        return original(name, array, **options)
-
-    monkeypatch.setattr(network_module.check, "parameter_values", spy)
+        monkeypatch.setattr(network_module.check, name, spy)
     return seen
 
 
@@ -45,9 +44,10 @@ def test_vjp_skips_the_value_pass_of_an_untouched_snapshot(rng, value_passes):
     value_passes.clear()
     records = es.simulate(net, _inputs(), 30.0, n_threads=1)
     snapshot = records[0].network
-    # simulate ran the value pass once per array, on the copy it records (not on the live network)
+    # simulate ran the value pass once per array, in the pass that copied it into the snapshot
     assert len(value_passes) == 2
-    assert all(a is c._weights for a, c in zip(value_passes, snapshot.connections))
+    assert all(a is c._weights for a, c in zip(value_passes, net.connections))
+    assert all(not np.shares_memory(a, c._weights) for a, c in zip(value_passes, snapshot.connections))
     value_passes.clear()
     cotangents = [[np.ones(len(layer)) for layer in r.layers] for r in records]
     es.vjp(net, records, cotangents, n_threads=1)
