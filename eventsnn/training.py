@@ -415,12 +415,17 @@ class Trainer:
         """One optimisation step on the samples ``batch`` (indices into the training set)."""
         cfg = self.config
         samples = [self.train_inputs[int(b)] for b in batch]
+        augmented = None  # each augmentation takes the batch the previous one returned, as it is
         if cfg.input_shift > 0:
-            samples = list(shift_images(SpikeBatch.from_list(samples), cfg.input_shape, cfg.input_shift, self.rng))
+            augmented = shift_images(SpikeBatch.from_list(samples), cfg.input_shape, cfg.input_shift, self.rng)
         if cfg.input_dropout > 0.0:
-            samples = list(drop_spikes(SpikeBatch.from_list(samples), cfg.input_dropout, self.rng))
+            augmented = drop_spikes(SpikeBatch.from_list(samples) if augmented is None else augmented,
+                                    cfg.input_dropout, self.rng)
         if cfg.input_jitter > 0.0:
-            samples = list(jitter_times(SpikeBatch.from_list(samples), cfg.input_jitter, self.rng, cfg.t_max))
+            augmented = jitter_times(SpikeBatch.from_list(samples) if augmented is None else augmented,
+                                     cfg.input_jitter, self.rng, cfg.t_max)
+        if augmented is not None:
+            samples = list(augmented)
         labels = self.train_labels[np.asarray(batch)]
         t0 = time.perf_counter()
         records = simulate(self.net, samples, cfg.t_max, n_threads=cfg.n_threads, progress=False)
