@@ -16,6 +16,9 @@ import numpy as np
 from eventsnn._kernels import status as _status
 from eventsnn._kernels.batch import first_invalid_sample as _first_invalid_sample
 from eventsnn._kernels.indexing import spike_train_status as _spike_train_status
+from eventsnn._kernels.values import all_finite as _all_finite
+from eventsnn._kernels.values import copy_within as _copy_within
+from eventsnn._kernels.values import within as _within
 
 
 class SpikeLimitError(RuntimeError):
@@ -135,7 +138,7 @@ def float_array(name: str, value: object, *, ndim: int | None = None,
         raise ValueError(f"{name} must be {ndim}-dimensional, got shape {array.shape}")
     if shape is not None and array.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {array.shape}")
-    if not np.isfinite(array).all():
+    if not all_finite(array):
         bad = np.argwhere(~np.isfinite(array))[0]
         raise ValueError(f"{name} contains a non-finite value {float(array[tuple(bad)])!r} at index "
                          f"{tuple(bad.tolist())}")
@@ -156,6 +159,9 @@ def parameter_values(name: str, array: np.ndarray, *, nonnegative: bool = False)
     """Finiteness, MAX_ABS_PARAMETER and (optionally) sign of an array the kernels read: one pass when it holds."""
     if not array.size:
         return
+    if _flat_float64(array) and _within(array.reshape(-1), 0.0 if nonnegative else -MAX_ABS_PARAMETER,
+                                        MAX_ABS_PARAMETER):
+        return
     low, high = float(array.min()), float(array.max())  # NaN propagates into both
     if low >= (0.0 if nonnegative else -MAX_ABS_PARAMETER) and high <= MAX_ABS_PARAMETER:
         return
@@ -169,6 +175,28 @@ def parameter_values(name: str, array: np.ndarray, *, nonnegative: bool = False)
     where = tuple(np.argwhere(np.abs(array) > MAX_ABS_PARAMETER)[0].tolist())
     raise ValueError(f"{name} must lie in [-{MAX_ABS_PARAMETER:g}, {MAX_ABS_PARAMETER:g}] (larger values overflow the "
                      f"exact solver), got {float(array[where])!r} at index {where}")
+
+
+def parameter_copy(name: str, array: np.ndarray, *, nonnegative: bool = False) -> np.ndarray:
+    """A copy of a C-contiguous float64 array, checked as :func:`parameter_values` checks it (same errors), in the
+    one pass that copies it."""
+    out = np.empty_like(array, order="C")
+    if not _copy_within(array.reshape(-1), out.reshape(-1), 0.0 if nonnegative else -MAX_ABS_PARAMETER,
+                        MAX_ABS_PARAMETER):
+        parameter_values(name, out, nonnegative=nonnegative)  # raises, naming the first offending entry
+    return out
+
+
+def all_finite(array: np.ndarray) -> bool:
+    """``np.isfinite(array).all()``, in one pass without a boolean array for C-contiguous float64 arrays."""
+    if _flat_float64(array):
+        return bool(_all_finite(array.reshape(-1)))
+    return bool(np.isfinite(array).all())
+
+
+def _flat_float64(array: np.ndarray) -> bool:
+    """A C-contiguous float64 ndarray: ``reshape(-1)`` is a view of it, which the one-pass kernels take."""
+    return type(array) is np.ndarray and array.dtype == _FLOAT64 and array.flags.c_contiguous
 
 
 def kernel_array(name: str, array: object, dtype: type, shape: tuple[int, ...]) -> None:

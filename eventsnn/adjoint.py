@@ -170,10 +170,11 @@ def vjp(net: Network, rec: Record | Sequence[Record], cotangents, *, method: str
                               for c in records[0].network.connections])
     in_place = n_threads == 1 or len(records) == 1
     snapshot = records[0].network
-    if not in_place and method == "timing" and structures[id(snapshot)][0] and len(structures) == 1 \
+    if method == "timing" and structures[id(snapshot)][0] and len(structures) == 1 \
             and all(r.t_max == records[0].t_max for r in records):
+        # one thread: a single range, all of it added in place (the per-sample sweeps, in one compiled call)
         _layered_timing_in_ranges(records, checked, structures[id(snapshot)][1], min_slope, grazing_slope,
-                                  n_threads, total)
+                                  1 if in_place else n_threads, total)
         return total
 
     def one(b: int):
@@ -194,8 +195,8 @@ def vjp(net: Network, rec: Record | Sequence[Record], cotangents, *, method: str
 
 def _layered_timing_in_ranges(records: list[Record], cotangents: list[list[np.ndarray]], prepared: list,
                               min_slope: float, grazing_slope: float, n_threads: int, total: Gradients) -> None:
-    """The exact timing adjoint of a batch of layered records of one network on several threads, added into
-    ``total``.
+    """The exact timing adjoint of a batch of layered records of one network on ``n_threads`` threads, added into
+    ``total`` (one thread: a single range, added in place, the per-sample sweeps in one compiled call per layer).
 
     Layer by layer from the top, the batch is split into one contiguous range of samples per thread, each run by
     one compiled call (``_kernels/batch.layer_backward_range``, no GIL) that treats every sample exactly as

@@ -49,19 +49,26 @@ class Connection:
         weights = check.float_array(f"weights of {pre}->{post}", weights, ndim=2)
         self._weights = check.parameter_array(f"weights of {pre}->{post}", weights, shape=weights.shape)
         self.delays = delays
+        # True only while the values of the arrays are known to be the checked ones: set by simulate on the
+        # snapshot it records (_mark_values_checked), cleared as soon as an array is handed to anyone (the getters
+        # below) or replaced. Network.validate_for_simulation skips the O(synapses) value pass while it is set.
+        self._values_checked = False
 
     @property
     def weights(self) -> np.ndarray:
         """Weight matrix, shape (n_pre, n_post): a spike of pre neuron i adds ``weights[i, j]`` to I of post j."""
+        self._values_checked = False  # whoever holds the array may write into it
         return self._weights
 
     @weights.setter
     def weights(self, value: np.ndarray) -> None:
         self._weights = check.parameter_array(f"weights of {self.pre}->{self.post}", value, shape=self._weights.shape)
+        self._values_checked = False
 
     @property
     def delays(self) -> float | np.ndarray:
         """Transmission delays (ms), >= 0: one float for the whole connection or an (n_pre, n_post) array."""
+        self._values_checked = False  # whoever holds an array of delays may write into it
         return self._delays
 
     @delays.setter
@@ -72,11 +79,18 @@ class Connection:
             self._delays = check.bounded(name, check.nonnegative_finite(name, value))
         else:
             self._delays = check.parameter_array(name, value, shape=self._weights.shape, nonnegative=True)
+        self._values_checked = False
 
     @property
     def has_scalar_delay(self) -> bool:
         """True if one delay (ms) serves every synapse of the connection (what the layered fast path needs)."""
-        return np.ndim(self.delays) == 0
+        return np.ndim(self._delays) == 0
+
+    def __getstate__(self) -> dict:
+        # copying or pickling hands the arrays out: a shallow copy (copy.copy) shares them with this connection, and
+        # a deep copy or an unpickled file has not been checked by simulate
+        self._values_checked = False
+        return dict(self.__dict__)
 
     def __repr__(self) -> str:
         delays = f"{self.delays} ms" if self.has_scalar_delay else f"array {self.delays.shape} ms"
@@ -231,6 +245,7 @@ class Network:
                    for k, (w, c) in enumerate(zip(weights, self.connections))]
         for c, w in zip(self.connections, checked):
             c._weights = w  # checked above, all before any is replaced
+            c._values_checked = False
 
     def copy(self) -> "Network":
         """An independent deep copy (weights and delays copied too)."""
@@ -249,7 +264,38 @@ class Network:
     def validate_for_simulation(self) -> None:
         """Check everything the kernels will read, as it is now: populations, connection structure, and the
         weight and delay arrays (which may have been written in place since they were assigned). Raises
-        ValueError/TypeError naming the population or connection. O(number of synapses), no copies."""
+        ValueError/TypeError naming the population or connection. O(number of synapses), no copies.
+
+        The value pass is skipped for the arrays of a network snapshot that :func:`eventsnn.simulate` checked and
+        recorded and that nobody has been handed since (its ``weights``/``delays`` getters have not been called):
+        their values cannot have changed. Everything else is checked every time."""
+        self._checked(snapshot=False)
+
+    def _validated_copy(self) -> "Network":
+        """:meth:`validate_for_simulation`, then :meth:`copy`, in one pass: the same checks in the same order with
+        the same errors, each array's values checked in the pass that copies them (so the values checked are those
+        of the copy, which the kernels will read). A plain Network of
+        plain populations and connections is copied field by field (a deep copy: arrays copied, the frozen LIF
+        models shared); anything else (a subclass, extra attributes) by :meth:`copy`."""
+        plain = type(self) is Network and vars(self).keys() == {"populations", "connections"} \
+            and isinstance(self.populations, dict) and isinstance(self.connections, list) \
+            and all(type(p) is Population for p in self.populations.values()) \
+            and all(type(c) is Connection and vars(c).keys() == _CONNECTION_FIELDS for c in self.connections)
+        if not plain:
+            self.validate_for_simulation()
+            return self.copy()
+        return self._checked(snapshot=True)
+
+    def _mark_values_checked(self) -> None:
+        """For :func:`eventsnn.simulate` only, on the snapshot it made with :meth:`_validated_copy` and hands to its
+        records: its arrays hold the checked values (simulate's own code gave them only to kernels, which never
+        write them), until public code gets them through a getter."""
+        for c in self.connections:
+            c._values_checked = True
+
+    def _checked(self, snapshot: bool) -> "Network | None":
+        """The checks of :meth:`validate_for_simulation`; with ``snapshot``, also builds the copy of
+        :meth:`_validated_copy` (only for a plain network, which the caller has established) and returns it."""
         if not isinstance(self.populations, dict) or not isinstance(self.connections, list):
             raise TypeError("net.populations must be a dict and net.connections a list")
         for name, population in self.populations.items():
@@ -265,6 +311,10 @@ class Network:
             raise ValueError("the network has no neuron population; add one with add_population")
         if not self.input_names:
             raise ValueError("the network has no input population; add one with add_input")
+        twin_net = None
+        if snapshot:
+            twin_net = Network()
+            twin_net.populations = {name: Population(p.name, p.size, p.neuron) for name, p in self.populations.items()}
         for k, c in enumerate(self.connections):
             if not isinstance(c, Connection):
                 raise TypeError(f"net.connections[{k}] must be an eventsnn.Connection, got {type(c).__name__}")
@@ -275,15 +325,28 @@ class Network:
             if self.populations[c.post].is_input:
                 raise ValueError(f"net.connections[{k}].post {c.post!r} is an input population")
             shape = (self.populations[c.pre].size, self.populations[c.post].size)
+            if type(c) is Connection:
+                # the private arrays (what the getters return), so that checking them does not count as handing
+                # them out; connections pickled by older versions have no flag
+                values_checked, weights, delays = getattr(c, "_values_checked", False), c._weights, c._delays
+                scalar_delay = np.ndim(delays) == 0
+            else:  # a subclass: what its getters give the kernels, always checked
+                values_checked, weights, delays, scalar_delay = False, c.weights, c.delays, c.has_scalar_delay
             what = f"weights of {c.pre}->{c.post}"
-            check.kernel_array(what, c.weights, np.float64, shape)
-            check.parameter_values(what, c.weights)
+            check.kernel_array(what, weights, np.float64, shape)
+            weights = _checked_values(what, weights, values_checked, twin_net is not None)
             what = f"delays of {c.pre}->{c.post}"
-            if c.has_scalar_delay:
-                check.bounded(what, check.nonnegative_finite(what, c.delays))
+            if scalar_delay:
+                check.bounded(what, check.nonnegative_finite(what, delays))
             else:
-                check.kernel_array(what, c.delays, np.float64, shape)
-                check.parameter_values(what, c.delays, nonnegative=True)
+                check.kernel_array(what, delays, np.float64, shape)
+                delays = _checked_values(what, delays, values_checked, twin_net is not None, nonnegative=True)
+            if twin_net is not None:
+                twin = Connection.__new__(Connection)
+                twin.pre, twin.post, twin._weights, twin._delays, twin._values_checked = c.pre, c.post, weights, \
+                    delays, False
+                twin_net.connections.append(twin)
+        return twin_net
 
     # ----------------------------------------------------------------------------------------------
     # compilation for the kernels
@@ -348,6 +411,21 @@ class Network:
         """The network of a file written by :meth:`save` (its read-out, if any, via :func:`eventsnn.load`)."""
         from eventsnn.saved import load
         return load(path).network
+
+
+_CONNECTION_FIELDS = {"pre", "post", "_weights", "_delays", "_values_checked"}
+
+
+def _checked_values(what: str, array: np.ndarray, values_checked: bool, copy: bool, *,
+                    nonnegative: bool = False) -> np.ndarray:
+    """The value check of a weight or delay array (C-contiguous float64), unless ``values_checked``; with ``copy``,
+    a copy of it, checked in the pass that copies it (the copy is what the kernels will read)."""
+    if values_checked:
+        return array.copy() if copy else array
+    if copy:
+        return check.parameter_copy(what, array, nonnegative=nonnegative)
+    check.parameter_values(what, array, nonnegative=nonnegative)
+    return array
 
 
 @dataclass

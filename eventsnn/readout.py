@@ -205,24 +205,52 @@ class LIReadout:
         g = check.float_array("value_cotangents", value_cotangents, shape=(self.n_classes,)).copy()
         t_star = check.float_array("maxima.times", maxima.times, shape=(self.n_classes,)).copy()
         weights = self._checked_weights().copy()  # the term describes this step's network, even if weights change
+        return _creation_term(self._params, weights, t_star, g)
 
-        def term(times: np.ndarray, neurons: np.ndarray | None = None) -> np.ndarray:
-            times = check.float_array("times", times).ravel()
-            if neurons is None:
-                out = np.zeros((times.size, weights.shape[0]))
-                _kernels.creation_values(times, t_star, self._params, weights, g, out)
-                return out
-            # the kernel indexes weights[neurons[q]] unchecked, so the indices are checked here
-            neurons = check.index_array("neurons", neurons, weights.shape[0], size=times.size)
-            out = np.empty(times.size)
-            _kernels.creation_values_at(times, neurons, t_star, self._params, weights, g, out)
-            return out
+    def _batch_maxima(self, times: np.ndarray, neurons: np.ndarray, offsets: np.ndarray,
+                      t_max: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`maxima` of every sample of a batch in one compiled call: rows b of (values, times, kinks), each
+        shape (n_samples, n_classes), for the spikes ``[offsets[b], offsets[b + 1])`` of the flat arrays and the
+        window ``t_max[b]`` (ms). The caller has checked the spikes (as :meth:`maxima` does) and ``t_max``."""
+        shape = (offsets.size - 1, self.n_classes)
+        values, at, kinks = np.empty(shape), np.empty(shape), np.empty(shape, dtype=np.int64)
+        _kernels.batch_potential_maxima(times, neurons, offsets, self._checked_weights(), t_max, self._params,
+                                        values, at, kinks)
+        return values, at, kinks
 
-        return term
+    def _batch_backward(self, times: np.ndarray, neurons: np.ndarray, offsets: np.ndarray, at: np.ndarray,
+                        kinks: np.ndarray, value_cotangents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`backward` of every sample of a batch in one compiled call, from :meth:`_batch_maxima`'s times and
+        kinks and finite dL/dv_max rows: (dL/dt of every spike of the flat arrays, dL/dW of each sample, shape
+        (n_samples, n_inputs, n_classes))."""
+        time_cot = np.zeros(times.size)
+        weight_grads = np.zeros((offsets.size - 1,) + self._weights.shape)
+        _kernels.batch_maxima_backward(times, neurons, offsets, self._checked_weights(), self._params, at, kinks,
+                                       value_cotangents, time_cot, weight_grads)
+        return time_cot, weight_grads
 
     def predict(self, spikes: SpikeTrains, t_max: float) -> int:
         """Class with the largest potential maximum (ties: lowest index)."""
         return int(np.argmax(self.maxima(spikes, t_max).values))
+
+
+def _creation_term(params: np.ndarray, weights: np.ndarray, t_star: np.ndarray, g: np.ndarray):
+    """The callable of :meth:`LIReadout.creation_term` for checked copies of the read-out ``weights``, the maxima's
+    times ``t_star`` (ms) and dL/dv_max ``g`` (nothing writes into them: samples of a batch may share ``weights``)."""
+
+    def term(times: np.ndarray, neurons: np.ndarray | None = None) -> np.ndarray:
+        times = check.float_array("times", times).ravel()
+        if neurons is None:
+            out = np.zeros((times.size, weights.shape[0]))
+            _kernels.creation_values(times, t_star, params, weights, g, out)
+            return out
+        # the kernel indexes weights[neurons[q]] unchecked, so the indices are checked here
+        neurons = check.index_array("neurons", neurons, weights.shape[0], size=times.size)
+        out = np.empty(times.size)
+        _kernels.creation_values_at(times, neurons, t_star, params, weights, g, out)
+        return out
+
+    return term
 
 
 def init_readout_weights(n_inputs: int, n_classes: int, rng: np.random.Generator, *, expected_spikes: float,

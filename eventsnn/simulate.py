@@ -101,7 +101,9 @@ def simulate(net: Network, inputs: Inputs | Sequence[Inputs] | SpikeBatch, t_max
     started = time.monotonic()
     if not isinstance(net, Network):
         raise TypeError(f"net must be an eventsnn.Network, got {type(net).__name__}")
-    net.validate_for_simulation()
+    # checked as it is now and copied in one pass: the records keep the weights of this run (the copy is what the
+    # kernels read and what the value checks ran on)
+    snapshot = net._validated_copy()
     t_max = check.positive_finite("t_max", t_max)
     check.one_of("engine", engine, ENGINES)
     if isinstance(max_spikes_per_neuron, (bool, np.bool_)) or not isinstance(max_spikes_per_neuron, (int, np.integer)) \
@@ -133,7 +135,6 @@ def simulate(net: Network, inputs: Inputs | Sequence[Inputs] | SpikeBatch, t_max
         check.spike_arrays("inputs", inputs)
     samples = list(inputs) if batched else [inputs]
     samples = _named_batch(net, samples, batched, checked=isinstance(inputs, SpikeBatch))
-    snapshot = net.copy()
     limits = _Limits(max_spikes_per_neuron, max_spikes_per_sample, max_spikes_per_batch,
                      None if time_budget is None else (started + time_budget, time_budget))
     runner = _FeedforwardRunner(snapshot, t_max, limits) if use_fast_path else _GeneralRunner(snapshot, t_max, limits)
@@ -149,6 +150,8 @@ def simulate(net: Network, inputs: Inputs | Sequence[Inputs] | SpikeBatch, t_max
     else:
         with ThreadPoolExecutor(max_workers=n_threads) as pool:
             records = list(_with_progress(pool.map(lambda b: runner(samples[b], b), indices), len(samples), show))
+    # the records' snapshot holds the checked values until someone is handed its arrays: vjp need not re-read them
+    snapshot._mark_values_checked()
     return records if batched else records[0]
 
 

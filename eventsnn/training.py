@@ -401,7 +401,7 @@ class Trainer:
                      + (["readout weights"] if self.readout is not None else [])
                      + ([f"delays[{k}]" for k in range(len(self.net.connections))] if self.config.train_delays else []))
             for name, parameter in zip(names, self.parameters):
-                if not np.isfinite(parameter).all():
+                if not check.all_finite(parameter):
                     problem = f"{name} hold non-finite values after the optimizer step"
                     break
         if problem is None:
@@ -415,19 +415,23 @@ class Trainer:
         """One optimisation step on the samples ``batch`` (indices into the training set)."""
         cfg = self.config
         samples = [self.train_inputs[int(b)] for b in batch]
+        augmented = None  # each augmentation takes the batch the previous one returned, as it is
         if cfg.input_shift > 0:
-            samples = list(shift_images(SpikeBatch.from_list(samples), cfg.input_shape, cfg.input_shift, self.rng))
+            augmented = shift_images(SpikeBatch.from_list(samples), cfg.input_shape, cfg.input_shift, self.rng)
         if cfg.input_dropout > 0.0:
-            samples = list(drop_spikes(SpikeBatch.from_list(samples), cfg.input_dropout, self.rng))
+            augmented = drop_spikes(SpikeBatch.from_list(samples) if augmented is None else augmented,
+                                    cfg.input_dropout, self.rng)
         if cfg.input_jitter > 0.0:
-            samples = list(jitter_times(SpikeBatch.from_list(samples), cfg.input_jitter, self.rng, cfg.t_max))
+            augmented = jitter_times(SpikeBatch.from_list(samples) if augmented is None else augmented,
+                                     cfg.input_jitter, self.rng, cfg.t_max)
+        if augmented is not None:
+            samples = list(augmented)
         labels = self.train_labels[np.asarray(batch)]
         t0 = time.perf_counter()
         records = simulate(self.net, samples, cfg.t_max, n_threads=cfg.n_threads, progress=False)
         t1 = time.perf_counter()
         scale = 1.0 / len(records)
-        losses = [self._loss(r, int(y)).scaled(scale)
-                  for r, y in zip(records, labels)]
+        losses = [loss.scaled(scale) for loss in self._losses(records, [int(y) for y in labels])]
         value = sum(l.value for l in losses) * len(records)
         if cfg.skip_silent_label:
             losses = [_without_gradient(l) if l.silent[int(y)] else l for l, y in zip(losses, labels)]
@@ -438,7 +442,7 @@ class Trainer:
             grads = vjp(self.net, records, losses, method=cfg.method, min_slope=cfg.min_slope,
                         n_threads=cfg.n_threads, **cfg.method_options)
         t2 = time.perf_counter()
-        directions = [g.copy() for g in grads.weights]
+        directions = list(grads.weights)  # vjp's own fresh arrays: nothing else holds them
         if self.readout is not None:
             directions.append(sum(l.readout_gradient for l in losses))
         if cfg.train_delays:
@@ -479,11 +483,16 @@ class Trainer:
         return [1.0] * (len(self.parameters) - n_delays) + [self.config.delay_lr_scale] * n_delays
 
     def _loss(self, rec, label: int):
+        return self._losses([rec], [label])[0]
+
+    def _losses(self, records: list, labels: list[int]) -> list:
+        """The training loss of each record (the classification loss, plus the spike-count regulariser)."""
         cfg = self.config
-        loss = CLASSIFICATION_LOSSES[cfg.loss].train(rec, label, cfg, self.readout)
+        losses = CLASSIFICATION_LOSSES[cfg.loss].train_all(records, labels, cfg, self.readout)
         if cfg.spike_penalty > 0.0:
-            loss = loss + spike_count_regularizer(rec, strength=cfg.spike_penalty)
-        return loss
+            losses = [loss + spike_count_regularizer(rec, strength=cfg.spike_penalty)
+                      for loss, rec in zip(losses, records)]
+        return losses
 
     def _add_silent_remedy(self, directions: list[np.ndarray], records: list, labels: np.ndarray) -> int:
         """Add the remedy to ``directions`` in place; returns the number of bumps applied: dead neurons of the batch

@@ -98,6 +98,28 @@ def maxima_backward(times, sources, weights, params, t_at_max, kink, value_cotan
 
 
 @njit(cache=True)
+def batch_potential_maxima(times, sources, offsets, weights, t_max, params, v_max, t_at_max, kink):
+    """:func:`potential_maxima` of every sample b of a batch (spikes ``[offsets[b], offsets[b + 1])`` of the flat
+    arrays, window ``t_max[b]`` ms) into row b of ``v_max``, ``t_at_max`` and ``kink``: one call per batch instead
+    of one per sample, each sample computed by exactly the per-sample kernel."""
+    for b in range(offsets.size - 1):
+        lo, hi = offsets[b], offsets[b + 1]
+        potential_maxima(times[lo:hi], sources[lo:hi], weights, t_max[b], params, v_max[b], t_at_max[b], kink[b])
+
+
+@njit(cache=True)
+def batch_maxima_backward(times, sources, offsets, weights, params, t_at_max, kink, value_cotangents,
+                          time_cotangents, weight_gradients):
+    """:func:`maxima_backward` of every sample b of a batch: dL/dt of its spikes into ``time_cotangents[offsets[b]:
+    offsets[b + 1]]`` and dL/dW into ``weight_gradients[b]`` (one (n_inputs, n_classes) matrix per sample, as the
+    per-sample calls fill their own), from row b of ``t_at_max``, ``kink`` and ``value_cotangents``."""
+    for b in range(offsets.size - 1):
+        lo, hi = offsets[b], offsets[b + 1]
+        maxima_backward(times[lo:hi], sources[lo:hi], weights, params, t_at_max[b], kink[b], value_cotangents[b],
+                        time_cotangents[lo:hi], weight_gradients[b])
+
+
+@njit(cache=True)
 def potentials_at(times, sources, weights, params, query, out):
     """``out[q, c]`` = V_c(query[q]) (ms): the exact read-out potentials on arbitrary times (for plots and tests)."""
     tau_mem, _, decay_gap, _, bias, _, _ = lif.unpack(params)
