@@ -63,17 +63,23 @@ def _step(v, cur, t, target, free_from, params):
 
 
 @njit(cache=True)
+def _time_order(times, n):
+    """Stable order of ``times[:n]`` by time: the identity when they are sorted already (the grid's creations
+    come sorted; the near-misses of one gap do not). A function of its own: with the sort inline, the compiled
+    merge below ran 2.5 times slower on grid candidates even when the sort was never called (measured)."""
+    for c in range(1, n):
+        if times[c] < times[c - 1]:
+            return np.argsort(times[:n], kind="mergesort")
+    return np.arange(n)
+
+
+@njit(cache=True)
 def _merge_with_removals(spike_times, spike_neurons, rem_i, out_t, out_n, out_v, out_i, out_curv, n_out, params):
     """All candidates sorted by time, a removal (every spike) before a creation at the same time, as the parallel
     arrays ``layer_candidates`` returns."""
     tau_mem, tau_syn, _, theta, bias, _, _ = unpack(params)
     n_spikes = spike_times.size
-    # the grid's creations come sorted; the near-misses of one gap do not
-    creation_order = np.arange(n_out)
-    for c in range(1, n_out):
-        if out_t[c] < out_t[c - 1]:
-            creation_order = np.argsort(out_t[:n_out], kind="mergesort")
-            break
+    creation_order = _time_order(out_t, n_out)
     creation_times = np.empty(n_out)
     for c in range(n_out):
         creation_times[c] = out_t[creation_order[c]]
