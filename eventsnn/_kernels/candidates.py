@@ -273,16 +273,18 @@ def _resimulate_after_flip(arrival_times, arrival_weights, out, n, params, t_max
         if t_next > t:
             if above:
                 # leave "above" mode at the first point below threshold: the interior minimum if it is below,
-                # else the interval end (after at most one extremum V is monotone, so no crossing is missed)
-                t_min = extremum_time(v, cur, bias, tau_mem, tau_syn)
-                if voltage_slope(v, cur, bias, tau_mem) < 0.0 and t_min > 0.0 and t + t_min < t_next:
-                    v_min, i_min = state_after(t_min, v, cur, params)
-                    if v_min < theta:
-                        v = v_min
-                        cur = i_min
-                        t += t_min
-                        above = False
-                        continue
+                # else the interval end (after at most one extremum V is monotone, so no crossing is missed). The
+                # minimum's time (a logarithm) is wanted only where V falls: a removed spike mostly leaves V rising
+                if voltage_slope(v, cur, bias, tau_mem) < 0.0:
+                    t_min = extremum_time(v, cur, bias, tau_mem, tau_syn)
+                    if t_min > 0.0 and t + t_min < t_next:
+                        v_min, i_min = state_after(t_min, v, cur, params)
+                        if v_min < theta:
+                            v = v_min
+                            cur = i_min
+                            t += t_min
+                            above = False
+                            continue
                 v, cur = state_after(t_next - t, v, cur, params)
                 t = t_next
                 if v < theta:
