@@ -29,7 +29,7 @@ from eventsnn._kernels.backward import sweep_clock
 from eventsnn._kernels.crossing import first_crossing
 from eventsnn._kernels.forward import WINDOW_SLACK_REL
 from eventsnn._kernels.indexing import count_up_to, merge_order, per_neuron_index
-from eventsnn._kernels.lif import (advance_held, decay_factors, extremum_time, reset_after_spike,
+from eventsnn._kernels.lif import (P_BIAS, advance_held, decay_factors, extremum_time, propagate, reset_after_spike,
                                    state_after, unpack, voltage_slope)
 
 
@@ -258,9 +258,19 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
                                 parameters)
 
 
+@njit(cache=True, inline="always")
+def _free_step(dt, v, cur, a, gap_dt, gap_factors, params):
+    """(V, I) after a free step of dt ms that ends at arrival a: with the decay factors of the arrival gap
+    (a - 1, a) when dt is that gap (the step started at arrival a - 1), else computed. ``decay_factors`` is a
+    function of dt alone, so both give the same numbers; the gaps' factors are shared by every candidate."""
+    if dt == gap_dt[a]:
+        return propagate(v, cur, gap_factors[0, a], gap_factors[1, a], gap_factors[2, a], params[P_BIAS])
+    return state_after(dt, v, cur, params)
+
+
 @njit(cache=True)
 def _resimulate_after_flip(arrival_times, arrival_weights, out, n, params, t_max, t_flip, v, cur, free_from, remove,
-                           max_spikes):
+                           max_spikes, gap_dt, gap_factors):
     """The flip at ``t_flip`` and the exact simulation after it, from the state (v, cur, free_from) just before
     the flip; ``out[:n]`` holds the kept spikes before it. Writes the train into ``out`` and returns its length."""
     tau_mem, tau_syn, _, theta, bias, t_ref, reset_current = unpack(params)
@@ -296,7 +306,7 @@ def _resimulate_after_flip(arrival_times, arrival_weights, out, n, params, t_max
                             t += t_min
                             above = False
                             continue
-                v, cur = state_after(t_next - t, v, cur, params)
+                v, cur = _free_step(t_next - t, v, cur, a, gap_dt, gap_factors, params)
                 t = t_next
                 if v < theta:
                     above = False
@@ -311,7 +321,7 @@ def _resimulate_after_flip(arrival_times, arrival_weights, out, n, params, t_max
                     n += 1
                     v, cur, free_from = reset_after_spike(cur, t_spike, params)
                     continue
-                v, cur = state_after(t_next - t, v, cur, params)
+                v, cur = _free_step(t_next - t, v, cur, a, gap_dt, gap_factors, params)
                 t = t_next
         if t_next == t_arr and t >= t_arr and a < arrival_times.size:
             cur += arrival_weights[a]
@@ -340,6 +350,13 @@ def resimulate_candidates(arrival_times, arrival_sources, weights, params, t_max
         for j in range(n_post):
             arrival_weights[j, a] = row[j]
     parameters = _parameter_tuple(params)
+    # decay factors of every arrival gap (a - 1, a), computed once for all candidates (most steps span one gap);
+    # gap_dt = -1 where there is no gap (a = 0, a = n_arr), which no step matches
+    gap_dt = np.full(n_arr + 1, -1.0)
+    gap_factors = np.zeros((3, n_arr + 1))
+    for a in range(1, n_arr):
+        gap_dt[a] = arrival_times[a] - arrival_times[a - 1]
+        gap_factors[0, a], gap_factors[1, a], gap_factors[2, a] = decay_factors(gap_dt[a], parameters)
     n_cand = cand_times.size
     offsets = np.zeros(n_cand + 1, dtype=np.int64)
     # a re-simulated train holds at most max_spikes(j) = 4 (n_own + 2) + 64 spikes, so one buffer sized for every
@@ -363,7 +380,7 @@ def resimulate_candidates(arrival_times, arrival_sources, weights, params, t_max
             n_kept += 1
         offsets[c + 1] = start + _resimulate_after_flip(
             arrival_times, arrival_weights[j], out[start:start + max_spikes], n_kept, parameters, t_max, cand_times[c],
-            cand_voltage[c], cand_current[c], cand_times[c], cand_removal[c], max_spikes)
+            cand_voltage[c], cand_current[c], cand_times[c], cand_removal[c], max_spikes, gap_dt, gap_factors)
     return out[:offsets[n_cand]], offsets
 
 
