@@ -43,21 +43,20 @@ def _parameter_tuple(params):
 
 
 @njit(cache=True)
-def _near_miss(v, cur, v_end, i_end, t, t_end, j, params, out_t, out_n, out_v, out_i, out_curv, n_out):
-    """Append neuron j's sub-threshold maximum strictly inside the free step (t, t_end) that takes (v, cur) to
-    (v_end, i_end), if there is one; returns the new count. dV/dt is a two-exponential sum with at most one
-    zero, so an interior maximum needs V rising at the start and not rising at the end: most steps are settled
-    without the logarithm of ``extremum_time``."""
+def _near_miss(v, cur, v_end, i_end, t, t_end, params):
+    """(found, t_c, V, I, d2V/dt2) of the sub-threshold maximum strictly inside the free step (t, t_end) that takes
+    (v, cur) to (v_end, i_end), if there is one. dV/dt is a two-exponential sum with at most one zero, so an interior
+    maximum needs V rising at the start and not rising at the end: most steps are settled without the logarithm of
+    ``extremum_time``. Values, not writes into the caller's arrays: every call of a compiled helper with arrays
+    pays an atomic reference count per array in and out (measured: a quarter of the event-form sweep)."""
     tau_mem, tau_syn, _, theta, bias, _, _ = unpack(params)
     if voltage_slope(v, cur, bias, tau_mem) > 0.0 and voltage_slope(v_end, i_end, bias, tau_mem) <= 0.0:
         t_ext = extremum_time(v, cur, bias, tau_mem, tau_syn)
         if t_ext > 0.0 and t + t_ext < t_end:
             v_ext, i_ext = state_after(t_ext, v, cur, params)
             if v_ext < theta:
-                out_t[n_out], out_n[n_out], out_v[n_out], out_i[n_out] = t + t_ext, j, v_ext, i_ext
-                out_curv[n_out] = -i_ext / (tau_syn * tau_mem)  # dV/dt = 0 there, so V'' = I'/tau_m
-                n_out += 1
-    return n_out
+                return True, t + t_ext, v_ext, i_ext, -i_ext / (tau_syn * tau_mem)  # dV/dt = 0: V'' = I'/tau_m
+    return False, 0.0, 0.0, 0.0, 0.0
 
 
 @njit(cache=True)
@@ -205,8 +204,10 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
             t_spike = spike_times[e]
             vj, ij, v0, i0, t0 = _step(v[j], cur[j], t_at[j], t_spike, free_from[j], parameters)
             if not use_grid:
-                n_out = _near_miss(v0, i0, vj, ij, t0, t_spike, j, parameters, out_t, out_n, out_v, out_i, out_curv,
-                                   n_out)
+                found, t_c, v_c, i_c, curv = _near_miss(v0, i0, vj, ij, t0, t_spike, parameters)
+                if found:
+                    out_t[n_out], out_n[n_out], out_v[n_out], out_i[n_out], out_curv[n_out] = t_c, j, v_c, i_c, curv
+                    n_out += 1
             rem_i[e] = ij
             v[j], cur[j], free_from[j] = reset_after_spike(ij, t_spike, parameters)
             t_at[j] = t_spike
@@ -219,7 +220,10 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
             j = specials[m]
             vj, ij, v0, i0, t0 = _step(v[j], cur[j], t_at[j], top, free_from[j], parameters)
             if not use_grid:
-                n_out = _near_miss(v0, i0, vj, ij, t0, top, j, parameters, out_t, out_n, out_v, out_i, out_curv, n_out)
+                found, t_c, v_c, i_c, curv = _near_miss(v0, i0, vj, ij, t0, top, parameters)
+                if found:
+                    out_t[n_out], out_n[n_out], out_v[n_out], out_i[n_out], out_curv[n_out] = t_c, j, v_c, i_c, curv
+                    n_out += 1
             v_alone[m] = vj
             i_alone[m] = ij
         # phase 2: every neuron over the whole gap with the shared factors
@@ -233,8 +237,10 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
                 # a maximum inside the gap needs dV/dt > 0 at its start and <= 0 at its end (tau_m dV/dt = I + b - V):
                 # this inline sign test settles most neurons before the call
                 if not special[j] and cur[j] + bias - v[j] > 0.0 and i_new[j] + bias - v_new[j] <= 0.0:
-                    n_out = _near_miss(v[j], cur[j], v_new[j], i_new[j], bottom, top, j, parameters, out_t, out_n,
-                                       out_v, out_i, out_curv, n_out)
+                    found, t_c, v_c, i_c, curv = _near_miss(v[j], cur[j], v_new[j], i_new[j], bottom, top, parameters)
+                    if found:
+                        out_t[n_out], out_n[n_out], out_v[n_out], out_i[n_out], out_curv[n_out] = t_c, j, v_c, i_c, curv
+                        n_out += 1
         for m in range(n_special):
             j = specials[m]
             v_new[j] = v_alone[m]
