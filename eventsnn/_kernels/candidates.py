@@ -274,11 +274,13 @@ def _free_step(dt, v, cur, a, gap_dt, gap_factors, params):
     return state_after(dt, v, cur, params)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _resimulate_after_flip(arrival_times, arrival_weights, out, n, params, t_max, t_flip, v, cur, free_from, remove,
                            max_spikes, gap_dt, gap_factors):
     """The flip at ``t_flip`` and the exact simulation after it, from the state (v, cur, free_from) just before
-    the flip; ``out[:n]`` holds the kept spikes before it. Writes the train into ``out`` and returns its length."""
+    the flip; ``out[:n]`` holds the kept spikes before it. Writes the train into ``out`` and returns its length.
+    Inlined into the candidate loop: as a call, its five array arguments cost ten atomic reference counts per
+    candidate (measured: 10% of the re-simulation)."""
     tau_mem, tau_syn, _, theta, bias, t_ref, reset_current = unpack(params)
     t = t_flip
     a = 0
