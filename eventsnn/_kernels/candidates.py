@@ -153,13 +153,15 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
     # a spike at time t happens in the gap below the first clock point at or after t (before arrivals at t)
     spike_gap = np.searchsorted(clock_time, spike_times) - 1
 
-    capacity = n_post * (n_clock + 1) + 2 * n_spikes + 1
+    # creations: on the grid, at most one per neuron and grid point; in event form, at most one per neuron and
+    # stretch between its events (a gap, or a part of one cut by a spike or a refractory end)
+    capacity = n_post * n_grid + 1 if use_grid else n_post * (n_clock + 1) + 2 * n_spikes + 1
     rem_i = np.empty(n_spikes)
     out_t = np.empty(capacity)
     out_n = np.empty(capacity, dtype=np.int64)
     out_v = np.empty(capacity)
     out_i = np.empty(capacity)
-    out_curv = np.zeros(capacity)
+    out_curv = np.empty(capacity)  # written with each creation: no memset of the whole capacity
     n_out = 0
 
     v = np.zeros(n_post)
@@ -259,6 +261,7 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
                 for j in range(n_post):
                     if v[j] < theta:  # grid points after a reset within their bin are creation candidates too
                         out_t[n_out], out_n[n_out], out_v[n_out], out_i[n_out] = top, j, v[j], cur[j]
+                        out_curv[n_out] = 0.0
                         n_out += 1
     return _merge_with_removals(spike_times, spike_neurons, rem_i, out_t, out_n, out_v, out_i, out_curv, n_out,
                                 parameters)
