@@ -153,6 +153,20 @@ def sweep_clock(arrival_times, points):
     return times, tag
 
 
+@njit(cache=True)
+def gap_below(clock_time, times):
+    """gap[e] = the gap below the first clock point at or after times[e], for sorted ``times``:
+    ``np.searchsorted(clock_time, times) - 1`` by one linear walk, as both are sorted (a binary search per
+    event costs more than the rest of the set-up on grid candidates)."""
+    gap = np.empty(times.size, dtype=np.int64)
+    p = 0
+    for e in range(times.size):
+        while p < clock_time.size and clock_time[p] < times[e]:
+            p += 1
+        gap[e] = p - 1
+    return gap
+
+
 def no_sources() -> tuple:
     """The ``sources`` argument of ``layer_backward`` for the exact timing adjoint: no candidates (plain Python:
     it only allocates empty arrays, with the dtypes of real sources so that both share one compiled kernel)."""
@@ -172,57 +186,64 @@ def scatter_rows(total, rows, row_index):
 
 @njit(cache=True)
 def _own_event_schedule(arrival_times, arrival_sources, weights, n_arr, t_ref, tau_syn, reset_current, t_max,
-                        spike_times, spike_neurons, cand_times, cand_neurons, n_post):
+                        spike_times, spike_neurons, cand_times, cand_neurons, n_post, clock_time):
     """Every own event of the layer in forward order, with what the reverse sweep needs at it.
 
-    Returns (ev_time, ev_kind, ev_index, ev_neuron, order, inert, current_before, current_at_end): events are
-    candidates, then spikes, then refractory ends (``ev_index``: candidate or spike index), so that ``order``
-    (a stable merge by time) gives the forward tie order candidate < spike < refractory end; ``inert[c]``: candidate
-    c lies in a refractory period; ``current_before``/``current_at_end``: I just before each spike and at each
-    refractory end (replayed on the arrival clock only: queries do not change I).
+    Returns (ev_time, ev_kind, ev_index, ev_neuron, ev_gap, inert, current_before, current_at_end), each ``ev_*``
+    in forward order: a stable merge by time of the candidates, then the spikes and refractory ends of
+    ``own_events``, which gives the forward tie order candidate < spike < refractory end. ``ev_index``: candidate
+    or spike index; ``ev_gap``: the gap of ``clock_time`` the event belongs to (below the first clock point at or
+    after it); ``inert[c]``: candidate c lies in a refractory period; ``current_before``/``current_at_end``: I just
+    before each spike and at each refractory end (replayed on the arrival clock only: queries do not change I).
+    The event arrays are written in sorted order so that the sweep reads them front to back.
     """
     n_cand = cand_times.size
     sp_time, sp_kind, sp_spike = own_events(spike_times, t_ref, t_max)
     n_sp = sp_time.size
     n_ev = n_cand + n_sp
     sp_order = np.argsort(sp_time, kind="mergesort")
-    sp_gap = np.searchsorted(arrival_times[:n_arr], sp_time[sp_order]) - 1
+    sp_sorted = sp_time[sp_order]
     current_before, current_at_end = own_event_currents_on_clock(
         arrival_times, arrival_sources, weights, n_arr, tau_syn, reset_current, spike_neurons, sp_time, sp_kind,
-        sp_spike, sp_order, sp_gap)
+        sp_spike, sp_order, gap_below(arrival_times[:n_arr], sp_sorted))
 
     ev_time = np.empty(n_ev)
     ev_kind = np.empty(n_ev, dtype=np.int64)
     ev_index = np.empty(n_ev, dtype=np.int64)
-    for c in range(n_cand):
-        ev_time[c] = cand_times[c]
-        ev_kind[c] = EVENT_CANDIDATE
-        ev_index[c] = c
-    for m in range(n_sp):
-        ev_time[n_cand + m] = sp_time[m]
-        ev_kind[n_cand + m] = sp_kind[m]
-        ev_index[n_cand + m] = sp_spike[m]
-    # candidates arrive sorted and the few spike events are sorted alone: a merge orders them all
-    order = merge_order(cand_times, sp_time[sp_order])
-    for m in range(order.size):
-        if order[m] >= n_cand:
-            order[m] = n_cand + sp_order[order[m] - n_cand]
     ev_neuron = np.empty(n_ev, dtype=np.int64)
+    ev_gap = np.empty(n_ev, dtype=np.int64)
     # V is clamped while refractory, so nothing can be created there: such candidates are inert
     inert = np.zeros(n_cand, dtype=np.bool_)
     refractory = np.zeros(n_post, dtype=np.bool_)
+    # candidates arrive sorted and the few spike events are sorted alone: one merge orders them all (at equal
+    # times a candidate first), and the clock is walked along
+    c = 0
+    k = 0
+    p = 0
     for e in range(n_ev):
-        idx = order[e]
-        kind = ev_kind[idx]
-        j = cand_neurons[ev_index[idx]] if kind == EVENT_CANDIDATE else spike_neurons[ev_index[idx]]
-        ev_neuron[idx] = j
-        if kind == EVENT_CANDIDATE:
-            inert[ev_index[idx]] = refractory[j]
-        elif kind == EVENT_SPIKE:
-            refractory[j] = t_ref > 0.0
+        if k >= n_sp or (c < n_cand and cand_times[c] <= sp_sorted[k]):
+            t = cand_times[c]
+            j = cand_neurons[c]
+            ev_kind[e] = EVENT_CANDIDATE
+            ev_index[e] = c
+            inert[c] = refractory[j]
+            c += 1
         else:
-            refractory[j] = False
-    return ev_time, ev_kind, ev_index, ev_neuron, order, inert, current_before, current_at_end
+            q = sp_order[k]
+            t = sp_sorted[k]
+            kind = sp_kind[q]
+            index = sp_spike[q]
+            j = spike_neurons[index]
+            ev_kind[e] = kind
+            ev_index[e] = index
+            refractory[j] = kind == EVENT_SPIKE and t_ref > 0.0
+            k += 1
+        ev_time[e] = t
+        ev_neuron[e] = j
+        while p < clock_time.size and clock_time[p] < t:
+            p += 1
+        ev_gap[e] = p - 1
+    return ev_time, ev_kind, ev_index, ev_neuron, ev_gap, inert, current_before, current_at_end
 
 
 @njit(cache=True, inline="always")
@@ -280,15 +301,13 @@ def layer_backward(arrival_times, arrival_sources, weights, params, t_max, spike
 
     if cand_times.size + spike_times.size == 0:  # no spike and no source: lambda is 0 everywhere
         return d_weights, d_arrivals, 0.0, 0, lam_i_query, lam_v_query
-    ev_time, ev_kind, ev_index, ev_neuron, order, inert, current_before, current_at_end = _own_event_schedule(
-        arrival_times, arrival_sources, weights, n_arr, t_ref, tau_syn, reset_current, t_max, spike_times,
-        spike_neurons, cand_times, cand_neurons, n_post)
-    n_ev = ev_time.size
-
     clock_time, clock_tag = sweep_clock(arrival_times[:n_arr], query_times[:count_up_to(query_times, t_max)])
     n_clock = clock_time.size
     # an own event at time t belongs to the gap below the first clock point at or after t (undone after it)
-    ev_gap = np.searchsorted(clock_time, ev_time[order]) - 1
+    ev_time, ev_kind, ev_index, ev_neuron, ev_gap, inert, current_before, current_at_end = _own_event_schedule(
+        arrival_times, arrival_sources, weights, n_arr, t_ref, tau_syn, reset_current, t_max, spike_times,
+        spike_neurons, cand_times, cand_neurons, n_post, clock_time)
+    n_ev = ev_time.size
 
     lam_v = np.zeros(n_post)
     lam_i = np.zeros(n_post)
@@ -338,21 +357,20 @@ def layer_backward(arrival_times, arrival_sources, weights, params, t_max, spike
         # phase 2: own events in the gap, latest first
         n_special = 0
         while e >= 0 and ev_gap[e] == g:
-            idx = order[e]
-            j = ev_neuron[idx]
+            j = ev_neuron[e]
             if not special[j]:
                 special[j] = True
                 specials[n_special] = j
                 n_special += 1
                 t_last[j] = top
-            t_event = ev_time[idx]
+            t_event = ev_time[e]
             cached_dt, cached = _factors(t_last[j] - t_event, cached_dt, cached, params)
             em, es, kern = cached
             lam_v[j], lam_i[j], rise = adjoint_propagate(lam_v[j], lam_i[j], em, es, kern)
             d_bias_per_neuron[j] += rise
             t_last[j] = t_event
-            kind = ev_kind[idx]
-            index = ev_index[idx]
+            kind = ev_kind[e]
+            index = ev_index[e]
             near_grazing = 0
             if kind == EVENT_CANDIDATE:  # a source, inert while V is clamped
                 if not inert[index]:

@@ -29,26 +29,34 @@ from eventsnn._kernels.backward import sweep_clock
 from eventsnn._kernels.crossing import first_crossing
 from eventsnn._kernels.forward import WINDOW_SLACK_REL
 from eventsnn._kernels.indexing import count_up_to, merge_order, per_neuron_index
-from eventsnn._kernels.lif import (advance_held, decay_factors, extremum_time, reset_after_spike,
+from eventsnn._kernels.lif import (P_BIAS, advance_held, decay_factors, extremum_time, propagate, reset_after_spike,
                                    state_after, unpack, voltage_slope)
 
 
+@njit(cache=True, inline="always")
+def _parameter_tuple(params):
+    """The ``lif.P_*`` vector as a tuple, for the helpers called once per step of the loops below: a tuple is
+    passed by value, while every call of a compiled (not inlined) helper with an array pays an atomic reference
+    count in and out (measured: 40% of NA's re-simulation). Same values, so the same arithmetic."""
+    return (params[0], params[1], params[2], params[3], params[4], params[5], params[6], params[7], params[8],
+            params[9])
+
+
 @njit(cache=True)
-def _near_miss(v, cur, v_end, i_end, t, t_end, j, params, out_t, out_n, out_v, out_i, out_curv, n_out):
-    """Append neuron j's sub-threshold maximum strictly inside the free step (t, t_end) that takes (v, cur) to
-    (v_end, i_end), if there is one; returns the new count. dV/dt is a two-exponential sum with at most one
-    zero, so an interior maximum needs V rising at the start and not rising at the end: most steps are settled
-    without the logarithm of ``extremum_time``."""
+def _near_miss(v, cur, v_end, i_end, t, t_end, params):
+    """(found, t_c, V, I, d2V/dt2) of the sub-threshold maximum strictly inside the free step (t, t_end) that takes
+    (v, cur) to (v_end, i_end), if there is one. dV/dt is a two-exponential sum with at most one zero, so an interior
+    maximum needs V rising at the start and not rising at the end: most steps are settled without the logarithm of
+    ``extremum_time``. Values, not writes into the caller's arrays: every call of a compiled helper with arrays
+    pays an atomic reference count per array in and out (measured: a quarter of the event-form sweep)."""
     tau_mem, tau_syn, _, theta, bias, _, _ = unpack(params)
     if voltage_slope(v, cur, bias, tau_mem) > 0.0 and voltage_slope(v_end, i_end, bias, tau_mem) <= 0.0:
         t_ext = extremum_time(v, cur, bias, tau_mem, tau_syn)
         if t_ext > 0.0 and t + t_ext < t_end:
             v_ext, i_ext = state_after(t_ext, v, cur, params)
             if v_ext < theta:
-                out_t[n_out], out_n[n_out], out_v[n_out], out_i[n_out] = t + t_ext, j, v_ext, i_ext
-                out_curv[n_out] = -i_ext / (tau_syn * tau_mem)  # dV/dt = 0 there, so V'' = I'/tau_m
-                n_out += 1
-    return n_out
+                return True, t + t_ext, v_ext, i_ext, -i_ext / (tau_syn * tau_mem)  # dV/dt = 0: V'' = I'/tau_m
+    return False, 0.0, 0.0, 0.0, 0.0
 
 
 @njit(cache=True)
@@ -63,17 +71,23 @@ def _step(v, cur, t, target, free_from, params):
 
 
 @njit(cache=True)
+def _time_order(times, n):
+    """Stable order of ``times[:n]`` by time: the identity when they are sorted already (the grid's creations
+    come sorted; the near-misses of one gap do not). A function of its own: with the sort inline, the compiled
+    merge below ran 2.5 times slower on grid candidates even when the sort was never called (measured)."""
+    for c in range(1, n):
+        if times[c] < times[c - 1]:
+            return np.argsort(times[:n], kind="mergesort")
+    return np.arange(n)
+
+
+@njit(cache=True)
 def _merge_with_removals(spike_times, spike_neurons, rem_i, out_t, out_n, out_v, out_i, out_curv, n_out, params):
     """All candidates sorted by time, a removal (every spike) before a creation at the same time, as the parallel
     arrays ``layer_candidates`` returns."""
     tau_mem, tau_syn, _, theta, bias, _, _ = unpack(params)
     n_spikes = spike_times.size
-    # the grid's creations come sorted; the near-misses of one gap do not
-    creation_order = np.arange(n_out)
-    for c in range(1, n_out):
-        if out_t[c] < out_t[c - 1]:
-            creation_order = np.argsort(out_t[:n_out], kind="mergesort")
-            break
+    creation_order = _time_order(out_t, n_out)
     creation_times = np.empty(n_out)
     for c in range(n_out):
         creation_times[c] = out_t[creation_order[c]]
@@ -128,6 +142,7 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
     Fields that do not apply to a candidate's kind are 0.
     """
     _, _, _, theta, bias, t_ref, _ = unpack(params)
+    parameters = _parameter_tuple(params)
     n_post = weights.shape[1]
     n_arr = count_up_to(arrival_times, t_max)
     n_grid = count_up_to(grid, t_max) if use_grid else 0
@@ -138,13 +153,15 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
     # a spike at time t happens in the gap below the first clock point at or after t (before arrivals at t)
     spike_gap = np.searchsorted(clock_time, spike_times) - 1
 
-    capacity = n_post * (n_clock + 1) + 2 * n_spikes + 1
+    # creations: on the grid, at most one per neuron and grid point; in event form, at most one per neuron and
+    # stretch between its events (a gap, or a part of one cut by a spike or a refractory end)
+    capacity = n_post * n_grid + 1 if use_grid else n_post * (n_clock + 1) + 2 * n_spikes + 1
     rem_i = np.empty(n_spikes)
     out_t = np.empty(capacity)
     out_n = np.empty(capacity, dtype=np.int64)
     out_v = np.empty(capacity)
     out_i = np.empty(capacity)
-    out_curv = np.zeros(capacity)
+    out_curv = np.empty(capacity)  # written with each creation: no memset of the whole capacity
     n_out = 0
 
     v = np.zeros(n_post)
@@ -187,11 +204,14 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
                 n_special += 1
                 t_at[j] = bottom
             t_spike = spike_times[e]
-            vj, ij, v0, i0, t0 = _step(v[j], cur[j], t_at[j], t_spike, free_from[j], params)
+            vj, ij, v0, i0, t0 = _step(v[j], cur[j], t_at[j], t_spike, free_from[j], parameters)
             if not use_grid:
-                n_out = _near_miss(v0, i0, vj, ij, t0, t_spike, j, params, out_t, out_n, out_v, out_i, out_curv, n_out)
+                found, t_c, v_c, i_c, curv = _near_miss(v0, i0, vj, ij, t0, t_spike, parameters)
+                if found:
+                    out_t[n_out], out_n[n_out], out_v[n_out], out_i[n_out], out_curv[n_out] = t_c, j, v_c, i_c, curv
+                    n_out += 1
             rem_i[e] = ij
-            v[j], cur[j], free_from[j] = reset_after_spike(ij, t_spike, params)
+            v[j], cur[j], free_from[j] = reset_after_spike(ij, t_spike, parameters)
             t_at[j] = t_spike
             if t_ref > 0.0 and not in_held[j]:
                 in_held[j] = True
@@ -200,13 +220,16 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
             e += 1
         for m in range(n_special):  # the rest of the gap, alone
             j = specials[m]
-            vj, ij, v0, i0, t0 = _step(v[j], cur[j], t_at[j], top, free_from[j], params)
+            vj, ij, v0, i0, t0 = _step(v[j], cur[j], t_at[j], top, free_from[j], parameters)
             if not use_grid:
-                n_out = _near_miss(v0, i0, vj, ij, t0, top, j, params, out_t, out_n, out_v, out_i, out_curv, n_out)
+                found, t_c, v_c, i_c, curv = _near_miss(v0, i0, vj, ij, t0, top, parameters)
+                if found:
+                    out_t[n_out], out_n[n_out], out_v[n_out], out_i[n_out], out_curv[n_out] = t_c, j, v_c, i_c, curv
+                    n_out += 1
             v_alone[m] = vj
             i_alone[m] = ij
         # phase 2: every neuron over the whole gap with the shared factors
-        em, es, kern = decay_factors(top - bottom, params)
+        em, es, kern = decay_factors(top - bottom, parameters)
         for j in range(n_post):  # branch-free, so that it vectorises; stepped-alone neurons are overwritten below
             v_new[j] = bias + (v[j] - bias) * em + cur[j] * kern
             i_new[j] = cur[j] * es
@@ -216,8 +239,10 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
                 # a maximum inside the gap needs dV/dt > 0 at its start and <= 0 at its end (tau_m dV/dt = I + b - V):
                 # this inline sign test settles most neurons before the call
                 if not special[j] and cur[j] + bias - v[j] > 0.0 and i_new[j] + bias - v_new[j] <= 0.0:
-                    n_out = _near_miss(v[j], cur[j], v_new[j], i_new[j], bottom, top, j, params, out_t, out_n, out_v,
-                                       out_i, out_curv, n_out)
+                    found, t_c, v_c, i_c, curv = _near_miss(v[j], cur[j], v_new[j], i_new[j], bottom, top, parameters)
+                    if found:
+                        out_t[n_out], out_n[n_out], out_v[n_out], out_i[n_out], out_curv[n_out] = t_c, j, v_c, i_c, curv
+                        n_out += 1
         for m in range(n_special):
             j = specials[m]
             v_new[j] = v_alone[m]
@@ -236,16 +261,29 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
                 for j in range(n_post):
                     if v[j] < theta:  # grid points after a reset within their bin are creation candidates too
                         out_t[n_out], out_n[n_out], out_v[n_out], out_i[n_out] = top, j, v[j], cur[j]
+                        out_curv[n_out] = 0.0
                         n_out += 1
     return _merge_with_removals(spike_times, spike_neurons, rem_i, out_t, out_n, out_v, out_i, out_curv, n_out,
-                                params)
+                                parameters)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
+def _free_step(dt, v, cur, a, gap_dt, gap_factors, params):
+    """(V, I) after a free step of dt ms that ends at arrival a: with the decay factors of the arrival gap
+    (a - 1, a) when dt is that gap (the step started at arrival a - 1), else computed. ``decay_factors`` is a
+    function of dt alone, so both give the same numbers; the gaps' factors are shared by every candidate."""
+    if dt == gap_dt[a]:
+        return propagate(v, cur, gap_factors[0, a], gap_factors[1, a], gap_factors[2, a], params[P_BIAS])
+    return state_after(dt, v, cur, params)
+
+
+@njit(cache=True, inline="always")
 def _resimulate_after_flip(arrival_times, arrival_weights, out, n, params, t_max, t_flip, v, cur, free_from, remove,
-                           max_spikes):
+                           max_spikes, gap_dt, gap_factors):
     """The flip at ``t_flip`` and the exact simulation after it, from the state (v, cur, free_from) just before
-    the flip; ``out[:n]`` holds the kept spikes before it."""
+    the flip; ``out[:n]`` holds the kept spikes before it. Writes the train into ``out`` and returns its length.
+    Inlined into the candidate loop: as a call, its five array arguments cost ten atomic reference counts per
+    candidate (measured: 10% of the re-simulation)."""
     tau_mem, tau_syn, _, theta, bias, t_ref, reset_current = unpack(params)
     t = t_flip
     a = 0
@@ -267,17 +305,19 @@ def _resimulate_after_flip(arrival_times, arrival_weights, out, n, params, t_max
         if t_next > t:
             if above:
                 # leave "above" mode at the first point below threshold: the interior minimum if it is below,
-                # else the interval end (after at most one extremum V is monotone, so no crossing is missed)
-                t_min = extremum_time(v, cur, bias, tau_mem, tau_syn)
-                if voltage_slope(v, cur, bias, tau_mem) < 0.0 and t_min > 0.0 and t + t_min < t_next:
-                    v_min, i_min = state_after(t_min, v, cur, params)
-                    if v_min < theta:
-                        v = v_min
-                        cur = i_min
-                        t += t_min
-                        above = False
-                        continue
-                v, cur = state_after(t_next - t, v, cur, params)
+                # else the interval end (after at most one extremum V is monotone, so no crossing is missed). The
+                # minimum's time (a logarithm) is wanted only where V falls: a removed spike mostly leaves V rising
+                if voltage_slope(v, cur, bias, tau_mem) < 0.0:
+                    t_min = extremum_time(v, cur, bias, tau_mem, tau_syn)
+                    if t_min > 0.0 and t + t_min < t_next:
+                        v_min, i_min = state_after(t_min, v, cur, params)
+                        if v_min < theta:
+                            v = v_min
+                            cur = i_min
+                            t += t_min
+                            above = False
+                            continue
+                v, cur = _free_step(t_next - t, v, cur, a, gap_dt, gap_factors, params)
                 t = t_next
                 if v < theta:
                     above = False
@@ -292,14 +332,14 @@ def _resimulate_after_flip(arrival_times, arrival_weights, out, n, params, t_max
                     n += 1
                     v, cur, free_from = reset_after_spike(cur, t_spike, params)
                     continue
-                v, cur = state_after(t_next - t, v, cur, params)
+                v, cur = _free_step(t_next - t, v, cur, a, gap_dt, gap_factors, params)
                 t = t_next
         if t_next == t_arr and t >= t_arr and a < arrival_times.size:
             cur += arrival_weights[a]
             a += 1
         elif t_next >= t_max:
             break
-    return out[:n]
+    return n
 
 
 @njit(cache=True, nogil=True)
@@ -320,28 +360,38 @@ def resimulate_candidates(arrival_times, arrival_sources, weights, params, t_max
         row = weights[arrival_sources[a]]
         for j in range(n_post):
             arrival_weights[j, a] = row[j]
+    parameters = _parameter_tuple(params)
+    # decay factors of every arrival gap (a - 1, a), computed once for all candidates (most steps span one gap);
+    # gap_dt = -1 where there is no gap (a = 0, a = n_arr), which no step matches
+    gap_dt = np.full(n_arr + 1, -1.0)
+    gap_factors = np.zeros((3, n_arr + 1))
+    for a in range(1, n_arr):
+        gap_dt[a] = arrival_times[a] - arrival_times[a - 1]
+        gap_factors[0, a], gap_factors[1, a], gap_factors[2, a] = decay_factors(gap_dt[a], parameters)
     n_cand = cand_times.size
     offsets = np.zeros(n_cand + 1, dtype=np.int64)
-    out = np.empty(64)
+    # a re-simulated train holds at most max_spikes(j) = 4 (n_own + 2) + 64 spikes, so one buffer sized for every
+    # candidate's bound takes them all, written in place: a buffer grown (or a train allocated) per candidate made
+    # every candidate pay reference counting and copies
+    capacity = 0
+    for c in range(n_cand):
+        j = cand_neurons[c]
+        capacity += 4 * (first[j + 1] - first[j] + 2) + 64
+    out = np.empty(capacity)
     for c in range(n_cand):
         j = cand_neurons[c]
         n_own = first[j + 1] - first[j]
         # the state at a candidate is known (V, I from the replay; free: a spike or an interior maximum), so only
         # the part after the flip is simulated; the neuron's earlier spikes are kept as recorded
         max_spikes = 4 * (n_own + 2) + 64
-        kept = np.empty(max_spikes)
+        start = offsets[c]
         n_kept = 0
         while n_kept < n_own and spike_times[order[first[j] + n_kept]] < cand_times[c]:
-            kept[n_kept] = spike_times[order[first[j] + n_kept]]
+            out[start + n_kept] = spike_times[order[first[j] + n_kept]]
             n_kept += 1
-        train = _resimulate_after_flip(arrival_times, arrival_weights[j], kept, n_kept, params, t_max, cand_times[c],
-                                       cand_voltage[c], cand_current[c], cand_times[c], cand_removal[c], max_spikes)
-        while offsets[c] + train.size > out.size:
-            bigger = np.empty(2 * out.size)
-            bigger[:offsets[c]] = out[:offsets[c]]
-            out = bigger
-        out[offsets[c]:offsets[c] + train.size] = train
-        offsets[c + 1] = offsets[c] + train.size
+        offsets[c + 1] = start + _resimulate_after_flip(
+            arrival_times, arrival_weights[j], out[start:start + max_spikes], n_kept, parameters, t_max, cand_times[c],
+            cand_voltage[c], cand_current[c], cand_times[c], cand_removal[c], max_spikes, gap_dt, gap_factors)
     return out[:offsets[n_cand]], offsets
 
 
@@ -358,7 +408,12 @@ def na_pairing(cand_times, cand_neurons, flipped_times, flipped_offsets, spike_t
     order, first = per_neuron_index(spike_neurons, n_post)
     n_cand = cand_times.size
     paired = np.zeros(n_cand)
-    capacity = flipped_times.size + spike_times.size * 2 + 16
+    # a candidate leaves at most its re-simulated spikes and its neuron's recorded ones unpaired. The buffers are
+    # sized for that up front: growing them inside the loop made every iteration pay reference counting on four
+    # arrays (measured: the pairing ran 5 times slower)
+    capacity = flipped_times.size
+    for c in range(n_cand):
+        capacity += first[cand_neurons[c] + 1] - first[cand_neurons[c]]
     x_t = np.empty(capacity)
     x_n = np.empty(capacity, dtype=np.int64)
     x_c = np.empty(capacity, dtype=np.int64)
@@ -381,14 +436,6 @@ def na_pairing(cand_times, cand_neurons, flipped_times, flipped_offsets, spike_t
             f += 1
         paired[c] = total
         while f < flipped_offsets[c + 1] or o < own.size:
-            if n_x == capacity:
-                capacity *= 2
-                x_t2 = np.empty(capacity)
-                x_n2 = np.empty(capacity, dtype=np.int64)
-                x_c2 = np.empty(capacity, dtype=np.int64)
-                x_s2 = np.empty(capacity)
-                x_t2[:n_x], x_n2[:n_x], x_c2[:n_x], x_s2[:n_x] = x_t[:n_x], x_n[:n_x], x_c[:n_x], x_s[:n_x]
-                x_t, x_n, x_c, x_s = x_t2, x_n2, x_c2, x_s2
             if f < flipped_offsets[c + 1]:
                 x_t[n_x], x_s[n_x] = flipped_times[f], 1.0
                 f += 1
