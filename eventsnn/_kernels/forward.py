@@ -111,8 +111,9 @@ def _advance_neuron(j, t_from, t_to, v, cur, refractory_end, counts, params, max
     Stops with SPIKE_LIMIT when j exceeds ``max_spikes`` spikes, with SAMPLE_SPIKE_LIMIT when the layer exceeds
     ``max_total``.
 
-    ``params``: the ``lif.P_*`` values (``lif.parameter_tuple``). ``gap_factors``: decay_factors(t_to - t_from), which the caller has computed for the whole layer; a neuron
-    that crosses nowhere in the gap is propagated with them (the same numbers state_after would compute).
+    ``params``: the ``lif.P_*`` values (``lif.parameter_tuple``). ``gap_factors``: decay_factors(t_to - t_from),
+    which the caller has computed for the whole layer; a neuron that crosses nowhere in the gap is propagated with
+    them (the same numbers state_after would compute).
     """
     tau_syn = params[P_TAU_SYN]
     t = t_from
