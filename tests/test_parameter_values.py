@@ -1,6 +1,7 @@
-"""The kernels' parameter values as a tuple (``lif.parameter_tuple``, what the event loops pass per event) give
-bit for bit the results of the ``lif.P_*`` vector (what the backward kernels pass), in every helper the loops
-call; and the output and queue buffers of both forward engines grow past their first capacity without loss."""
+"""The kernels' parameter values as a tuple (``lif.parameter_tuple``, what the event loops pass per event; its
+layout is checked in test_kernel_bookkeeping.py) give bit for bit the results of the ``lif.P_*`` vector (what the
+backward kernels pass), in every helper the loops call; and the output and queue buffers of both forward engines
+grow past their first capacity without loss."""
 
 from __future__ import annotations
 
@@ -9,20 +10,13 @@ import pytest
 
 import eventsnn as es
 from eventsnn._kernels.crossing import first_crossing, stays_below_threshold
-from eventsnn._kernels.lif import N_PARAMS, decay_factors, parameter_tuple, state_after
+from eventsnn._kernels.lif import decay_factors, parameter_tuple, state_after
 
 # one neuron per route of the crossing solver: tau_mem = 2 tau_syn and 4 tau_syn (polynomial), tau_mem = tau_syn
 # (Lambert W seed), a general ratio (Newton on V(t)), tau_syn = 2 tau_mem
 NEURONS = [es.LIF(tau_mem=10.0, tau_syn=5.0), es.LIF(tau_mem=20.0, tau_syn=5.0, refractory=1.0),
            es.LIF(tau_mem=6.0, tau_syn=6.0, bias=0.3, reset_current=True),
            es.LIF(tau_mem=7.3, tau_syn=2.9, refractory=0.5), es.LIF(tau_mem=3.0, tau_syn=6.0, bias=-0.2)]
-
-
-@pytest.mark.parametrize("lif", NEURONS)
-def test_parameter_tuple_lists_the_vector(lif):
-    params = lif.kernel_parameters()
-    assert len(parameter_tuple(params)) == N_PARAMS
-    assert parameter_tuple(params) == tuple(params.tolist())
 
 
 @pytest.mark.parametrize("seed", range(5))
