@@ -31,15 +31,7 @@ from eventsnn._kernels.forward import WINDOW_SLACK_REL
 from eventsnn._kernels.indexing import count_up_to, merge_order, per_neuron_index
 from eventsnn._kernels.lif import (P_BIAS, advance_held, decay_factors, extremum_time, propagate, reset_after_spike,
                                    state_after, unpack, voltage_slope)
-
-
-@njit(cache=True, inline="always")
-def _parameter_tuple(params):
-    """The ``lif.P_*`` vector as a tuple, for the helpers called once per step of the loops below: a tuple is
-    passed by value, while every call of a compiled (not inlined) helper with an array pays an atomic reference
-    count in and out (measured: 40% of NA's re-simulation). Same values, so the same arithmetic."""
-    return (params[0], params[1], params[2], params[3], params[4], params[5], params[6], params[7], params[8],
-            params[9])
+from eventsnn._kernels.lif import parameter_tuple as _parameter_tuple
 
 
 @njit(cache=True)

@@ -25,9 +25,8 @@ from eventsnn._kernels import status
 from eventsnn._kernels.crossing import first_crossing, stays_below_threshold
 from eventsnn._kernels.heap import (D_CURSOR, D_ORIGIN, D_SOURCE, D_TIME, delivery_pop, delivery_push,
                                     delivery_queue_new, neuron_queue_new, neuron_queue_update)
-from eventsnn._kernels.lif import (P_BIAS, P_REFRACTORY, P_TAU_MEM, P_TAU_SYN,
-                                   P_THRESHOLD, advance, decay_factors, propagate, reset_after_spike,
-                                   state_after)
+from eventsnn._kernels.lif import (P_BIAS, P_REFRACTORY, P_TAU_MEM, P_TAU_SYN, P_THRESHOLD, advance,
+                                   decay_factors, parameter_tuple, propagate, reset_after_spike, state_after)
 
 # A crossing is searched up to an absolute end time T (an arrival or t_max) from a state at absolute time t over
 # the relative window (T - t) + T * WINDOW_SLACK_REL and its time is clamped to T. The slack (>= one ulp of T)
@@ -43,17 +42,25 @@ SLOPE_SIGN_MARGIN = 1e-12
 UNDERFLOW_SCALE = 1e-280
 
 
-@njit(cache=True)
+# Inlined, the rare growth a call of its own: a compiled call with the two output arrays per spike paid an atomic
+# reference count on each, in and out.
+@njit(cache=True, inline="always")
 def _append_spike(out_times, out_neurons, n_out, time, neuron):
     if n_out == out_times.size:
-        bigger_t = np.empty(2 * out_times.size)
-        bigger_n = np.empty(2 * out_times.size, dtype=np.int64)
-        bigger_t[:n_out] = out_times[:n_out]
-        bigger_n[:n_out] = out_neurons[:n_out]
-        out_times, out_neurons = bigger_t, bigger_n
+        out_times, out_neurons = _doubled(out_times, out_neurons, n_out)
     out_times[n_out] = time
     out_neurons[n_out] = neuron
     return out_times, out_neurons, n_out + 1
+
+
+@njit(cache=True)
+def _doubled(out_times, out_neurons, n_out):
+    """Copies of the first ``n_out`` spikes in arrays of twice the size."""
+    bigger_t = np.empty(2 * out_times.size)
+    bigger_n = np.empty(2 * out_times.size, dtype=np.int64)
+    bigger_t[:n_out] = out_times[:n_out]
+    bigger_n[:n_out] = out_neurons[:n_out]
+    return bigger_t, bigger_n
 
 
 # A gap's spikes are sorted by insertion up to this many (the common case: a few spikes, no allocation) and by a
@@ -104,8 +111,9 @@ def _advance_neuron(j, t_from, t_to, v, cur, refractory_end, counts, params, max
     Stops with SPIKE_LIMIT when j exceeds ``max_spikes`` spikes, with SAMPLE_SPIKE_LIMIT when the layer exceeds
     ``max_total``.
 
-    ``gap_factors``: decay_factors(t_to - t_from), which the caller has computed for the whole layer; a neuron
-    that crosses nowhere in the gap is propagated with them (the same numbers state_after would compute).
+    ``params``: the ``lif.P_*`` values (``lif.parameter_tuple``). ``gap_factors``: decay_factors(t_to - t_from),
+    which the caller has computed for the whole layer; a neuron that crosses nowhere in the gap is propagated with
+    them (the same numbers state_after would compute).
     """
     tau_syn = params[P_TAU_SYN]
     t = t_from
@@ -159,6 +167,8 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
     Returns (times, neurons, status) sorted by (time, neuron).
     """
     n_post = weights.shape[1]
+    # the helpers below that are calls (the crossing solver, state_after) take the values, not the array
+    param_values = parameter_tuple(params)
     theta = params[P_THRESHOLD]
     bias = params[P_BIAS]
     v = np.zeros(n_post)
@@ -190,7 +200,7 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
         n_slow = 0
         n_gap_start = n_out
         if dt > 0.0:
-            em, es, kern = decay_factors(dt, params)
+            em, es, kern = decay_factors(dt, param_values)
             rise_fraction = 1.0 - em
             # Pass 1, branch-free so that it vectorises: propagate every neuron that is free since t_prev and
             # provably stays below threshold (eq. 8: V <= V0 + max(bias + max(I0, 0) - V0, 0)(1 - e^{-dt/tau_mem}));
@@ -230,12 +240,12 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
                     scale = abs(ij) * (es + kern) + abs(vj - bias) * em
                     rising_at_end = i_end + bias - v_end > SLOPE_SIGN_MARGIN * scale and scale > UNDERFLOW_SCALE
                     if v_end < quiet_below and (rising_at_end or ij + bias - vj <= 0.0
-                                                or stays_below_threshold(vj, ij, params)):
+                                                or stays_below_threshold(vj, ij, param_values)):
                         v[j] = v_end
                         cur[j] = i_end
                         continue
                 code, out_times, out_neurons, n_out = _advance_neuron(
-                    j, t_prev, t_next, v, cur, refractory_end, counts, params, max_spikes, max_total,
+                    j, t_prev, t_next, v, cur, refractory_end, counts, param_values, max_spikes, max_total,
                     out_times, out_neurons, n_out, (em, es, kern))
                 if code != status.OK:
                     _sort_block_by_time(out_times, out_neurons, n_gap_start, n_out)
@@ -257,16 +267,19 @@ def layer_forward(arrival_times, arrival_sources, weights, params, t_max, max_sp
     return out_times[:n_out], out_neurons[:n_out], code
 
 
-@njit(cache=True)
-def _predict(j, v, cur, t_state, keys, heap, position, params, t_max):
-    """Set neuron j's next event to its first crossing in (t_state, t_max] (or +inf)."""
-    if v[j] >= params[P_THRESHOLD]:
+# A value from scalars rather than a write into the queue's arrays: a compiled call per event with the state and
+# queue arrays paid an atomic reference count on each, in and out.
+@njit(cache=True, inline="always")
+def _next_event_time(v, cur, t_state, params, t_max):
+    """Time (ms) of a free neuron's next event: its first crossing in (t_state, t_max], or +inf.
+
+    ``v``, ``cur``: its state at ``t_state`` (ms); ``params``: the ``lif.P_*`` values (``lif.parameter_tuple``).
+    """
+    if v >= params[P_THRESHOLD]:
         # only reachable when an arrival lands within rounding of a predicted crossing: fire now
-        neuron_queue_update(keys, heap, position, j, t_state[j])
-        return
-    t_cross = first_crossing(v[j], cur[j], t_max - t_state[j] + t_max * WINDOW_SLACK_REL, params)
-    key = min(t_state[j] + t_cross, t_max) if t_cross != math.inf else math.inf
-    neuron_queue_update(keys, heap, position, j, key)
+        return t_state
+    t_cross = first_crossing(v, cur, t_max - t_state + t_max * WINDOW_SLACK_REL, params)
+    return min(t_state + t_cross, t_max) if t_cross != math.inf else math.inf
 
 
 @njit(cache=True, nogil=True)
@@ -298,7 +311,8 @@ def network_forward(input_times, input_sources, row_ptr, synapse_target, synapse
                                        input_times[m], src, first)
             seq += 1
     for j in range(n):  # bias alone can make a neuron fire
-        _predict(j, v, cur, t_state, keys, heap, position, parameters[population_of[j]], t_max)
+        neuron_queue_update(keys, heap, position, j,
+                            _next_event_time(0.0, 0.0, 0.0, parameter_tuple(parameters[population_of[j]]), t_max))
 
     code = status.OK
     while True:
@@ -308,14 +322,14 @@ def network_forward(input_times, input_sources, row_ptr, synapse_target, synapse
         if min(t_neuron, t_delivery) > t_max:
             break
         if t_neuron <= t_delivery:  # neuron events first at equal times (heap.py)
-            params = parameters[population_of[j]]
+            params = parameter_tuple(parameters[population_of[j]])
             t = t_neuron
             if refractory[j]:
                 cur[j] *= math.exp(-(t - t_state[j]) / params[P_TAU_SYN])
                 v[j] = 0.0
                 t_state[j] = t
                 refractory[j] = False
-                _predict(j, v, cur, t_state, keys, heap, position, params, t_max)
+                neuron_queue_update(keys, heap, position, j, _next_event_time(v[j], cur[j], t, params, t_max))
                 continue
             current_at_spike = cur[j] * math.exp(-(t - t_state[j]) / params[P_TAU_SYN])  # V is reset anyway
             out_times, out_neurons, n_out = _append_spike(out_times, out_neurons, n_out, t, j)
@@ -337,7 +351,7 @@ def network_forward(input_times, input_sources, row_ptr, synapse_target, synapse
                 refractory[j] = True
                 neuron_queue_update(keys, heap, position, j, t + params[P_REFRACTORY])
             else:
-                _predict(j, v, cur, t_state, keys, heap, position, params, t_max)
+                neuron_queue_update(keys, heap, position, j, _next_event_time(v[j], cur[j], t, params, t_max))
         else:
             t = t_delivery
             origin = rows[0, D_ORIGIN]
@@ -348,7 +362,7 @@ def network_forward(input_times, input_sources, row_ptr, synapse_target, synapse
             end = row_ptr[src + 1]
             while c < end and synapse_delay[c] == delay:
                 target = synapse_target[c]
-                params = parameters[population_of[target]]
+                params = parameter_tuple(parameters[population_of[target]])
                 if refractory[target]:
                     cur[target] *= math.exp(-(t - t_state[target]) / params[P_TAU_SYN])
                 else:
@@ -356,7 +370,8 @@ def network_forward(input_times, input_sources, row_ptr, synapse_target, synapse
                 cur[target] += synapse_weight[c]
                 t_state[target] = t
                 if not refractory[target]:
-                    _predict(target, v, cur, t_state, keys, heap, position, params, t_max)
+                    neuron_queue_update(keys, heap, position, target,
+                                        _next_event_time(v[target], cur[target], t, params, t_max))
                 c += 1
             if c < end:
                 rows, size = delivery_push(rows, size, origin + synapse_delay[c], seq, origin, src, c)

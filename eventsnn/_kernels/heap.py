@@ -45,7 +45,9 @@ def neuron_queue_new(n):
     return keys, heap, position
 
 
-@njit(cache=True)
+# The queue operations below are inlined into the engine's loop: as calls, once or twice per event, each paid an
+# atomic reference count on every array argument, in and out.
+@njit(cache=True, inline="always")
 def neuron_queue_update(keys, heap, position, neuron, key):
     """Set ``neuron``'s key and restore the heap order (sift up or down)."""
     old = keys[neuron]
@@ -88,7 +90,7 @@ def _row_before(rows, a, b):
     return rows[a, D_TIME] < rows[b, D_TIME] or (rows[a, D_TIME] == rows[b, D_TIME] and rows[a, D_SEQ] < rows[b, D_SEQ])
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _swap_rows(rows, a, b):
     for c in range(D_WIDTH):
         tmp = rows[a, c]
@@ -102,12 +104,18 @@ def delivery_queue_new(capacity):
 
 
 @njit(cache=True)
+def _doubled(rows, size):
+    """A copy of the first ``size`` rows in an array of twice the capacity."""
+    bigger = np.empty((2 * rows.shape[0], D_WIDTH))
+    bigger[:size] = rows[:size]
+    return bigger
+
+
+@njit(cache=True, inline="always")
 def delivery_push(rows, size, time, seq, origin, source, cursor):
     """Insert a row; returns (rows, size) — rows may be a new, larger array."""
     if size == rows.shape[0]:
-        bigger = np.empty((2 * rows.shape[0], D_WIDTH))
-        bigger[:size] = rows[:size]
-        rows = bigger
+        rows = _doubled(rows, size)
     rows[size, D_TIME] = time
     rows[size, D_SEQ] = seq
     rows[size, D_ORIGIN] = origin
@@ -124,7 +132,7 @@ def delivery_push(rows, size, time, seq, origin, source, cursor):
     return rows, size + 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def delivery_pop(rows, size):
     """Remove the top row (read it before calling); returns the new size."""
     size -= 1
