@@ -89,6 +89,15 @@ def free_slope(s, v0, i0, neuron):
     return (-v + i + neuron.bias) / neuron.tau_mem
 
 
+def state_peaking_at(t_peak, v_peak, bias, tau_mem, tau_syn):
+    """(V0, I0) whose free trajectory has dV/dt = 0 at ``t_peak`` (ms) with V(t_peak) = ``v_peak``: a maximum
+    touching ``v_peak`` (a grazing touch when ``v_peak`` is the threshold), exact up to rounding. dV/dt = 0 at t_peak
+    means V(t_peak) = I(t_peak) + bias, which gives I0; V0 follows from V(t_peak)."""
+    i0 = (v_peak - bias) * math.exp(t_peak / tau_syn)
+    v0 = bias + (v_peak - bias - i0 * float(kernel(t_peak, tau_mem, tau_syn))) * math.exp(t_peak / tau_mem)
+    return v0, i0
+
+
 def local_maxima(grid, v, i, v0, i0, neuron, iterations):
     """Brackets (lo, hi) of every local maximum of the free V strictly between two samples of ``grid`` (where dV/dt
     changes from > 0 to <= 0; ``v``, ``i`` are the state on the grid), each narrowed by ``iterations`` bisections

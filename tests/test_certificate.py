@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from eventsnn._kernels.crossing import CERTIFICATE_MARGIN, first_crossing, stays_below_threshold
 from eventsnn._kernels.lif import P_EXACT_POWER, make_parameters
-from reference import free_state, free_voltage, kernel, local_maxima
+from reference import free_state, free_voltage, local_maxima, state_peaking_at
 
 N_SAMPLES = 20001
 HORIZON_TAUS = 60.0  # beyond this many of the slower time constant, V is within e^-60 of bias
@@ -93,9 +93,7 @@ def grazing_states(draw):
     gap = draw(st.sampled_from([0.0, 1e-15, 1e-13, 0.1 * CERTIFICATE_MARGIN, 1e-9, 1e-6]))
     peak_v = theta - gap
     t_ext = tau_syn * draw(st.floats(0.05, 3.0))
-    # dV/dt = 0 at t_ext  <=>  V(t_ext) = I(t_ext) + bias
-    i0 = (peak_v - bias) * math.exp(t_ext / tau_syn)
-    v0 = bias + (peak_v - bias - i0 * float(kernel(t_ext, tau_mem, tau_syn))) * math.exp(t_ext / tau_mem)
+    v0, i0 = state_peaking_at(t_ext, peak_v, bias, tau_mem, tau_syn)
     assume(v0 < theta - 1e-6)
     neuron = Neuron(tau_mem, tau_syn, theta, bias)
     assume(abs(float(free_voltage(t_ext, v0, i0, neuron)) - peak_v) <= 1e-14)

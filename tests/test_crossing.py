@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from eventsnn._kernels.crossing import _first_crossing_exponential, first_crossing
 from eventsnn._kernels.lif import P_EXACT_POWER, make_parameters
-from reference import free_slope, free_state, free_voltage, kernel, local_maxima
+from reference import free_slope, free_state, free_voltage, local_maxima, state_peaking_at
 
 N_SAMPLES = 20001
 MARGIN = 1e-10       # V above threshold by more than this on a sample must be found
@@ -122,9 +122,7 @@ def grazing_states(draw):
     bias = draw(st.floats(-1.0, 0.9))
     t_ext = tau_syn * draw(st.floats(0.05, 3.0))
     window = t_ext * draw(st.floats(1.05, 5.0))
-    # dV/dt = 0 at t_ext  <=>  V(t_ext) = I(t_ext) + bias; with V(t_ext) = theta:
-    i0 = (theta - bias) * math.exp(t_ext / tau_syn)
-    v0 = bias + (theta - bias - i0 * float(kernel(t_ext, tau_mem, tau_syn))) * math.exp(t_ext / tau_mem)
+    v0, i0 = state_peaking_at(t_ext, theta, bias, tau_mem, tau_syn)  # a grazing touch at t_ext
     assume(v0 < theta - 1e-6)
     neuron = Neuron(tau_mem, tau_syn, theta, bias)
     # the construction is exact up to rounding
