@@ -557,17 +557,18 @@ def vmax_cross_entropy_batch(records: Sequence[Record], readout, labels: Sequenc
 
 
 def _batch_layer(records: list, layer: int | str) -> int | None:
-    """The index of ``layer`` in every record's layers if all records are plain Records of one layer layout that
-    ``_index_only`` accepts; None otherwise (the per-sample path then raises its error)."""
-    if isinstance(layer, (bool, np.bool_)) or not isinstance(layer, (str, int, np.integer)) or not records:
+    """The index of ``layer`` in every record's layers if all records are plain Records of one layer layout and
+    :func:`_index_only` accepts ``layer``; None otherwise (the per-sample path then raises its error)."""
+    if not records or type(records[0]) is not Record or not isinstance(records[0].layer_names, list):
         return None
-    names = records[0].layer_names if type(records[0]) is Record else None
-    if not isinstance(names, list) or not all(type(r) is Record and r.layer_names == names and type(r.layers) is list
-                                              and len(r.layers) == len(names) for r in records):
+    names = records[0].layer_names
+    if not all(type(r) is Record and r.layer_names == names and type(r.layers) is list
+               and len(r.layers) == len(names) for r in records):
         return None
-    if isinstance(layer, str):
-        return names.index(layer) if layer in names else None
-    return layer % len(names) if -len(names) <= layer < len(names) else None
+    try:
+        return _index_only(records[0], layer)
+    except (TypeError, ValueError):
+        return None
 
 
 def predict_first_spike(rec: Record, layer: int | str = -1) -> int:
