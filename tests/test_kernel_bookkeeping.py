@@ -12,7 +12,8 @@ import pytest
 import eventsnn as es
 from eventsnn._kernels.backward import (EVENT_CANDIDATE, EVENT_SPIKE, _own_event_schedule, gap_below, own_events,
                                         sweep_clock)
-from eventsnn._kernels.candidates import _parameter_tuple, _time_order, na_pairing, resimulate_candidates
+from eventsnn._kernels.candidates import _time_order, na_pairing, resimulate_candidates
+from eventsnn._kernels.lif import parameter_tuple
 from eventsnn._kernels.lif import N_PARAMS
 
 NEURONS = [es.LIF(tau_mem=10.0, tau_syn=5.0), es.LIF(tau_mem=20.0, tau_syn=5.0, refractory=1.0),
@@ -37,7 +38,7 @@ def test_gap_below_is_searchsorted(seed):
 def test_parameter_tuple_lists_the_vector(lif):
     params = lif.kernel_parameters()
     assert params.size == N_PARAMS
-    assert _parameter_tuple(params) == tuple(params.tolist())
+    assert parameter_tuple(params) == tuple(params.tolist())
 
 
 def test_time_order_is_a_stable_sort():

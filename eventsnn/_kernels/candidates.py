@@ -31,7 +31,7 @@ from eventsnn._kernels.forward import WINDOW_SLACK_REL
 from eventsnn._kernels.indexing import count_up_to, merge_order, per_neuron_index
 from eventsnn._kernels.lif import (P_BIAS, advance_held, decay_factors, extremum_time, propagate, reset_after_spike,
                                    state_after, unpack, voltage_slope)
-from eventsnn._kernels.lif import parameter_tuple as _parameter_tuple
+from eventsnn._kernels.lif import parameter_tuple
 
 
 @njit(cache=True)
@@ -134,7 +134,7 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
     Fields that do not apply to a candidate's kind are 0.
     """
     _, _, _, theta, bias, t_ref, _ = unpack(params)
-    parameters = _parameter_tuple(params)
+    parameters = parameter_tuple(params)
     n_post = weights.shape[1]
     n_arr = count_up_to(arrival_times, t_max)
     n_grid = count_up_to(grid, t_max) if use_grid else 0
@@ -352,7 +352,7 @@ def resimulate_candidates(arrival_times, arrival_sources, weights, params, t_max
         row = weights[arrival_sources[a]]
         for j in range(n_post):
             arrival_weights[j, a] = row[j]
-    parameters = _parameter_tuple(params)
+    parameters = parameter_tuple(params)
     # decay factors of every arrival gap (a - 1, a), computed once for all candidates (most steps span one gap);
     # gap_dt = -1 where there is no gap (a = 0, a = n_arr), which no step matches
     gap_dt = np.full(n_arr + 1, -1.0)
