@@ -415,16 +415,14 @@ class Trainer:
         """One optimisation step on the samples ``batch`` (indices into the training set)."""
         cfg = self.config
         samples = [self.train_inputs[int(b)] for b in batch]
-        augmented = None  # each augmentation takes the batch the previous one returned, as it is
-        if cfg.input_shift > 0:
-            augmented = shift_images(SpikeBatch.from_list(samples), cfg.input_shape, cfg.input_shift, self.rng)
-        if cfg.input_dropout > 0.0:
-            augmented = drop_spikes(SpikeBatch.from_list(samples) if augmented is None else augmented,
-                                    cfg.input_dropout, self.rng)
-        if cfg.input_jitter > 0.0:
-            augmented = jitter_times(SpikeBatch.from_list(samples) if augmented is None else augmented,
-                                     cfg.input_jitter, self.rng, cfg.t_max)
-        if augmented is not None:
+        if cfg.input_shift > 0 or cfg.input_dropout > 0.0 or cfg.input_jitter > 0.0:
+            augmented = SpikeBatch.from_list(samples)  # each augmentation takes the batch the previous one returned
+            if cfg.input_shift > 0:
+                augmented = shift_images(augmented, cfg.input_shape, cfg.input_shift, self.rng)
+            if cfg.input_dropout > 0.0:
+                augmented = drop_spikes(augmented, cfg.input_dropout, self.rng)
+            if cfg.input_jitter > 0.0:
+                augmented = jitter_times(augmented, cfg.input_jitter, self.rng, cfg.t_max)
             samples = list(augmented)
         labels = self.train_labels[np.asarray(batch)]
         t0 = time.perf_counter()
@@ -481,9 +479,6 @@ class Trainer:
     def _lr_scales(self) -> list[float]:
         n_delays = len(self.net.connections) if self.config.train_delays else 0
         return [1.0] * (len(self.parameters) - n_delays) + [self.config.delay_lr_scale] * n_delays
-
-    def _loss(self, rec, label: int):
-        return self._losses([rec], [label])[0]
 
     def _losses(self, records: list, labels: list[int]) -> list:
         """The training loss of each record (the classification loss, plus the spike-count regulariser)."""
