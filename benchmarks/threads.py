@@ -4,8 +4,8 @@ Workloads of ../shared/docs/WORKLOADS.md (files in ``../shared/data/workloads``,
 
 * W1: 100 -> 100 -> 10, 20 Hz, the 64 samples, one ``simulate`` call per pass;
 * W3: 100 -> 1000 -> 10 at 20 Hz and at 200 Hz, the 8 samples of WORKLOADS.md, one ``simulate`` call per pass;
-* W2: one exact training step on 784 -> 350 -> 10, batch 32 (``simulate``, first-spike cross-entropy per
-  sample, ``vjp``), as ``benchmarks/train_step.py``;
+* W2: one exact training step on 784 -> 350 -> 10, batch 32 (``simulate``, the first-spike cross-entropy of the
+  batch, ``vjp``), as ``benchmarks/train_step.py``;
 * ceiling: fixed arithmetic split in two halves, no GIL: the speed-up the machine grants two threads right now.
 
 Both settings run in the same process, alternating (1, 2, 1, 2, ...) for ``--rounds`` rounds of ``--repeats``
@@ -44,7 +44,7 @@ import numpy as np  # noqa: E402
 
 from _workloads import data_dir  # noqa: E402
 import eventsnn as es  # noqa: E402
-from eventsnn.losses import first_spike_cross_entropy  # noqa: E402
+from eventsnn.losses import first_spike_cross_entropy_batch  # noqa: E402
 
 T_MAX_FORWARD, T_MAX_W2 = 100.0, 50.0  # ms
 
@@ -82,8 +82,8 @@ def w2_workload(directory: pathlib.Path):
 
     def run(n_threads: int) -> list:
         records = es.simulate(net, batch, T_MAX_W2, n_threads=n_threads)
-        losses = [first_spike_cross_entropy(r, int(y), tau=neuron.tau_mem, silent_time=T_MAX_W2).scaled(1 / len(batch))
-                  for r, y in zip(records, labels)]
+        losses = [loss.scaled(1 / len(batch)) for loss in first_spike_cross_entropy_batch(
+            records, labels, tau=neuron.tau_mem, silent_time=T_MAX_W2)]
         grads = es.vjp(net, records, [loss.cotangents for loss in losses], n_threads=n_threads)
         return [np.array([sum(loss.value for loss in losses)])] + list(grads.weights)
 

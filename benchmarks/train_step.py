@@ -2,9 +2,11 @@
 
 Batch of 32 latency-coded MNIST images (the shared ``w2_batch.npz``), window 50 ms, loss = cross-entropy of
 softmax(-t_first / tau_mem) over output first-spike times (silent outputs count as t = 50 ms), as the event-based
-peers in WORKLOADS.md. Times one core (NUMBA_NUM_THREADS=1, n_threads=1), excludes compilation (warm-up step),
-reports the median (and the fastest) of repeated steps and the backward/forward ratio. On a shared virtual
-machine the median moves by tens of percent from run to run; the fastest step is the steadier figure.
+peers in WORKLOADS.md. The loss of the batch is one call (``losses.first_spike_cross_entropy_batch``, bit for bit
+the per-record ``first_spike_cross_entropy``, which the warm-up checks). Times one core (NUMBA_NUM_THREADS=1,
+n_threads=1), excludes compilation (warm-up step), reports the median (and the fastest) of repeated steps and the
+backward/forward ratio. On a shared virtual machine the median moves by tens of percent from run to run; the
+fastest step is the steadier figure.
 
     taskset -c 1 python benchmarks/train_step.py --repeats 20
 """
@@ -24,7 +26,7 @@ os.environ.setdefault("NUMBA_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 import eventsnn as es  # noqa: E402
-from eventsnn.losses import first_spike_cross_entropy  # noqa: E402
+from eventsnn.losses import first_spike_cross_entropy, first_spike_cross_entropy_batch  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -55,6 +57,16 @@ def _per_layer_forward_ms(inputs: list, net, neuron, t_max: float, repeats: int)
     return [1e3 * statistics.median(p) for p in per_layer]
 
 
+def _check_batch_loss(recs: list, labels: np.ndarray, tau: float, t_max: float) -> None:
+    """Exit unless the batch loss timed here is the per-record loss bit for bit (values and cotangents)."""
+    batch = first_spike_cross_entropy_batch(recs, labels, tau=tau, silent_time=t_max)
+    for b, (loss, rec, label) in enumerate(zip(batch, recs, labels)):
+        single = first_spike_cross_entropy(rec, int(label), tau=tau, silent_time=t_max)
+        if loss.value != single.value or not all(np.array_equal(x, y) for x, y in zip(loss.cotangents,
+                                                                                      single.cotangents)):
+            raise SystemExit(f"the batch loss differs from the per-record loss on sample {b}")
+
+
 def measure(data_dir: pathlib.Path, repeats: int) -> dict:
     """Median time of one exact W2 step on one core (compilation excluded by a warm-up step)."""
     inputs, labels, weights = load_w2(data_dir / "workloads" / "w2_batch.npz")
@@ -66,8 +78,8 @@ def measure(data_dir: pathlib.Path, repeats: int) -> dict:
         t0 = time.perf_counter()
         recs = es.simulate(net, inputs, t_max, n_threads=1)
         t1 = time.perf_counter()
-        losses = [first_spike_cross_entropy(r, int(y), tau=neuron.tau_mem, silent_time=t_max).scaled(1 / len(recs))
-                  for r, y in zip(recs, labels)]
+        losses = [loss.scaled(1 / len(recs))
+                  for loss in first_spike_cross_entropy_batch(recs, labels, tau=neuron.tau_mem, silent_time=t_max)]
         grads = es.vjp(net, recs, [l.cotangents for l in losses], n_threads=1)
         t2 = time.perf_counter()
         for w, g in zip(net.weights, grads.weights):  # plain SGD, lr 0 keeps the workload fixed across repeats
@@ -77,6 +89,7 @@ def measure(data_dir: pathlib.Path, repeats: int) -> dict:
         return t1 - t0, t2 - t1, t3 - t0, recs, grad_norm
 
     step()  # warm-up: compilation excluded
+    _check_batch_loss(es.simulate(net, inputs, t_max, n_threads=1), labels, neuron.tau_mem, t_max)
     forward, backward, total = [], [], []
     for _ in range(repeats):
         f, b, t, recs, grad_norm = step()

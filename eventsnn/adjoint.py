@@ -226,6 +226,7 @@ def _layered_timing_in_ranges(records: list[Record], cotangents: list[list[np.nd
         connection = snapshot.connections[k]
         pre_times, pre_neurons, pre_offsets = flat[k]
         times, neurons, offsets = flat[k + 1]
+        bounds = pre_offsets.tolist()  # Python ints: cheaper slicing than numpy scalars
         delay = float(connection.delays)
         arrivals = pre_times + delay if delay else pre_times
         d_arrivals = np.zeros(arrivals.size)
@@ -246,8 +247,8 @@ def _layered_timing_in_ranges(records: list[Record], cotangents: list[list[np.nd
             future.result()
         if rows.shape[0]:
             later = slice(in_place_stop, n + 1)
-            row_index = np.concatenate([pre_neurons[pre_offsets[b]:pre_offsets[b] + counts[b]]
-                                        for b in range(in_place_stop, n)])
+            row_index = np.concatenate([pre_neurons[bounds[b]:bounds[b] + count]
+                                        for b, count in zip(range(in_place_stop, n), counts[in_place_stop:].tolist())])
             columns = rows.shape[1]
             split = [columns * t // n_threads for t in range(n_threads + 1)]
             starts = row_offsets[later] - row_offsets[in_place_stop]
@@ -256,12 +257,14 @@ def _layered_timing_in_ranges(records: list[Record], cotangents: list[list[np.nd
                                       caller_works=True)
             for future in futures:
                 future.result()
-        d_delays[k] = [float(d_arrivals[pre_offsets[b]:pre_offsets[b + 1]].sum()) for b in range(n)]
+        # each sample's sum as _layered_vjp takes it: ndarray.sum is np.add.reduce behind a Python layer
+        d_delays[k] = [np.add.reduce(d_arrivals[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])]
         if k > 0:
             spike_cotangents[k - 1] += d_arrivals
-    for b in range(n):  # the order in which one thread adds the samples' parts
-        total.biases = [a + float(d) for a, d in zip(total.biases, d_biases[:, b])]
-        total.delays = [a + float(d) for a, d in zip(total.delays, d_delays[:, b])]
+    # the order in which one thread adds the samples' parts (Python floats, as float() of each entry)
+    for bias_row, delay_row in zip(d_biases.T.tolist(), d_delays.T.tolist()):
+        total.biases = [a + d for a, d in zip(total.biases, bias_row)]
+        total.delays = [a + d for a, d in zip(total.delays, delay_row)]
     total.n_near_grazing += int(n_grazing.sum())
 
 

@@ -3,6 +3,8 @@
 Every loss takes one :class:`~eventsnn.Record` and returns a :class:`LossResult` whose ``cotangents`` list is
 aligned with ``rec.layers`` (dL/dt of every recorded spike; zeros where the loss does not look), ready for
 :func:`eventsnn.vjp`. Losses that depend on spike *counts* also return ``count_cotangents`` (dL/dN per neuron).
+The classification losses of a training step also have batch forms (``first_spike_cross_entropy_batch``,
+``vmax_cross_entropy_batch``): the per-sample losses of a whole batch, bit for bit, in a few compiled calls.
 Counts are piecewise constant in the parameters, so exact timing gradients cannot use them; the spike
 creation/removal gradient methods can.
 
@@ -246,9 +248,8 @@ def first_spike_cross_entropy(rec: Record, label: int, *, tau: float = 5.0, laye
         ``cotangents`` are non-zero only at first spikes; ``silent`` flags silent outputs.
     """
     tau = check.positive_finite("tau", tau)
-    k = _layer_index(rec, layer)
+    k, label = _checked_output(rec, label, layer)
     spikes = rec.layers[k]
-    label = _label(label, spikes.n_neurons)
     silent_time = rec.t_max if silent_time is None else check.finite("silent_time", silent_time)
     early_weight = check.nonnegative_finite("early_weight", early_weight)
     early_tau = check.positive_finite("early_tau", early_tau)
@@ -263,6 +264,126 @@ def first_spike_cross_entropy(rec: Record, label: int, *, tau: float = 5.0, laye
         if not silent[label]:
             layer_cotangents[first[label]] += early_weight * growth / early_tau
     return LossResult(value, cotangents, counts, silent)
+
+
+def _checked_output(rec: Record, label: int, layer: int | str) -> tuple[int, int]:
+    """The index of the output ``layer`` in ``rec.layers`` (its spikes re-checked) and ``label`` as an int in
+    range: the checks of a first-spike loss that depend on the record."""
+    k = _layer_index(rec, layer)
+    return k, _label(label, rec.layers[k].n_neurons)
+
+
+def first_spike_cross_entropy_batch(records: Sequence[Record], labels: Sequence[int], *, tau: float = 5.0,
+                                    layer: int | str = -1, silent_time: float | None = None,
+                                    early_weight: float = 0.0, early_tau: float = 20.0) -> list[LossResult]:
+    """:func:`first_spike_cross_entropy` of every sample of a batch: ``[first_spike_cross_entropy(r, y, tau=tau,
+    layer=layer, silent_time=silent_time, early_weight=early_weight, early_tau=early_tau) for r, y in zip(records,
+    labels)]``, bit for bit, in one compiled call instead of one per sample.
+
+    The records of a training step come from one :func:`eventsnn.simulate` call; their output spikes are checked a
+    batch at a time (one compiled pass). Anything unusual (records or labels of other types, a check that fails)
+    takes the per-sample path, which first checks every sample as the per-sample loss does and raises its error for
+    the first bad sample in order, prefixed by the sample's index (``records[b]: ...``), before any loss is
+    computed.
+
+    Parameters
+    ----------
+    records : sequence of Record
+    labels : sequence of int
+        Index of the correct output neuron of each record.
+    tau : float
+        Softmax temperature (ms), > 0.
+    layer : int or str
+        Output layer (default the last).
+    silent_time : float, optional
+        Time (ms) assumed for a silent neuron in the value (default each record's ``t_max``).
+    early_weight, early_tau : float
+        Weight (>= 0) and time scale (ms, > 0) of the early-spike term; 0 disables it.
+
+    Returns
+    -------
+    list of LossResult
+        One per record, equal to :func:`first_spike_cross_entropy`'s (the output layer's cotangents and the
+        ``silent`` flags of the samples are views of buffers shared by the batch).
+
+    Raises
+    ------
+    ValueError, TypeError
+        For a bad ``tau``, ``silent_time``, ``early_weight`` or ``early_tau`` (before any record is read), for
+        records and labels of different lengths, and for a bad record, layer or label (``records[b]: `` and the
+        per-sample message).
+
+    Examples
+    --------
+    >>> import numpy as np, eventsnn as es
+    >>> from eventsnn.losses import first_spike_cross_entropy, first_spike_cross_entropy_batch
+    >>> net = es.Network.feedforward([2, 3], es.LIF(tau_mem=10.0, tau_syn=5.0), [np.full((2, 3), 3.0)])
+    >>> records = es.simulate(net, [es.SpikeTrains([1.0], [0], 2), es.SpikeTrains([0.5, 2.0], [1, 0], 2)], 30.0)
+    >>> batch = first_spike_cross_entropy_batch(records, [0, 2], tau=5.0)
+    >>> [b.value == first_spike_cross_entropy(r, y, tau=5.0).value for b, r, y in zip(batch, records, [0, 2])]
+    [True, True]
+    """
+    records, labels = list(records), list(labels)
+    if len(records) != len(labels):
+        raise ValueError(f"got {len(records)} records but {len(labels)} labels")
+    tau = check.positive_finite("tau", tau)
+    silent_time = None if silent_time is None else check.finite("silent_time", silent_time)
+    early_weight = check.nonnegative_finite("early_weight", early_weight)
+    early_tau = check.positive_finite("early_tau", early_tau)
+    k = _batch_layer(records, layer)
+    flat = None if k is None else _output_batch(records, k, labels, silent_time)
+    if flat is None:
+        for b, (rec, label) in enumerate(zip(records, labels)):
+            _naming_record(b, _checked_output, rec, label, layer)
+        return [first_spike_cross_entropy(rec, label, tau=tau, layer=layer, silent_time=silent_time,
+                                          early_weight=early_weight, early_tau=early_tau)
+                for rec, label in zip(records, labels)]
+    times, neurons, offsets, n_neurons, label_array, silent_times = flat
+    values, layer_cotangents, silent = kernels.first_spike_cross_entropy_batch(
+        times, neurons, offsets, n_neurons, label_array, tau, silent_times, early_weight, early_tau)
+    bounds = offsets.tolist()  # Python ints: cheaper slicing than numpy scalars
+    results = []
+    for b, (rec, value) in enumerate(zip(records, values.tolist())):
+        cotangents, counts = _zeros(rec)
+        cotangents[k] = layer_cotangents[bounds[b]:bounds[b + 1]]
+        results.append(LossResult(value, cotangents, counts, silent[b]))
+    return results
+
+
+def _output_batch(records: list, k: int, labels: list, silent_time: float | None) -> tuple | None:
+    """The spikes of layer ``k`` of every record as flat arrays (times, neurons, offsets), their number of neurons,
+    the labels (int64) and each sample's silent time, if the labels are ints in range, every record's ``t_max`` a
+    float (when it is the silent time) and the spikes pass :func:`check.spike_trains_valid`; None otherwise (the
+    per-sample path then raises the first error)."""
+    trains = [r.layers[k] for r in records]
+    n_neurons = getattr(trains[0], "n_neurons", None)
+    if type(n_neurons) is not int or not all(
+            type(y) in (int, np.int64) and 0 <= y < n_neurons for y in labels):
+        return None
+    if silent_time is None:
+        t_max = [r.t_max for r in records]
+        if not all(type(t) is float for t in t_max):
+            return None
+        silent_times = np.array(t_max)
+    else:
+        silent_times = np.full(len(records), silent_time)
+    if not check.spike_trains_valid(trains, n_neurons):
+        return None
+    offsets = np.zeros(len(trains) + 1, dtype=np.int64)
+    np.cumsum([s.times.size for s in trains], out=offsets[1:])
+    times = np.concatenate([s.times for s in trains])
+    neurons = np.concatenate([s.neurons for s in trains])
+    return times, neurons, offsets, n_neurons, np.array(labels, dtype=np.int64), silent_times
+
+
+def _naming_record(b: int, checks: Callable, *args) -> object:
+    """``checks(*args)`` of sample ``b`` of a batch; its ValueError or TypeError says which sample it was about."""
+    try:
+        return checks(*args)
+    except (ValueError, TypeError) as error:
+        if type(error) not in (ValueError, TypeError):  # the project's own subclasses keep their type and message
+            raise
+        raise type(error)(f"records[{b}]: {error}") from error
 
 
 def latency_cross_entropy(rec: Record, label: int, *, beta: float = 1.0 / 6.0, lambda_nospike: float = 0.1,
@@ -666,7 +787,9 @@ CLASSIFICATION_LOSSES: dict[str, ClassificationLoss] = {loss.name: loss for loss
             rec, label, tau=cfg.softmax_tau, early_weight=cfg.early_weight, early_tau=cfg.early_tau),
         evaluate=lambda rec, label, softmax_tau, latency_beta, readout: (
             first_spike_cross_entropy(rec, label, tau=softmax_tau).value, None),
-        predict=_predict_earliest),
+        predict=_predict_earliest,
+        train_batch=lambda records, labels, cfg, readout: first_spike_cross_entropy_batch(
+            records, labels, tau=cfg.softmax_tau, early_weight=cfg.early_weight, early_tau=cfg.early_tau)),
     ClassificationLoss(
         "latency",
         train=lambda rec, label, cfg, readout: latency_cross_entropy(

@@ -208,7 +208,7 @@ def _feedforward_in_ranges(net: Network, samples: list[dict[str, SpikeTrains]], 
             bar.update(int(sum(np.count_nonzero(p[3] != NOT_RUN) for p in parts)))
         times = np.concatenate([p[0] for p in parts])
         neurons = np.concatenate([p[1] for p in parts])
-        counts = np.concatenate([np.diff(p[2]) for p in parts])
+        counts = np.concatenate([p[2][1:] - p[2][:-1] for p in parts])  # np.diff without its Python layer
         codes = np.concatenate([p[3] for p in parts])
         offsets = np.zeros(n + 1, dtype=np.int64)
         np.cumsum(counts, out=offsets[1:])
@@ -223,20 +223,34 @@ def _feedforward_in_ranges(net: Network, samples: list[dict[str, SpikeTrains]], 
             stop_at[0] = min(stop_at[0], over[0])
     if bar is not None:
         bar.close()
-    # the caps in sample order: a sample's first failed layer, then the batch total after it (as one thread)
-    for b in range(n):
+    # the caps in sample order: a sample's first failed layer, then the batch total after it (as one thread); when
+    # no sample failed and the batch stays under its cap, that is one addition
+    total = int(fired.sum())
+    if failed_layer.max() < 0 and skipped_layer.max() < 0 and limits.batch_spikes + total <= limits.per_batch:
+        limits.add(total, f"sample {n - 1}")
+    else:
+        _check_caps_in_order(names, limits, failed_layer, failed_code, skipped_layer, fired)
+    layer_names = net.layer_names
+    per_layer = []  # the SpikeTrains of each layer, sample by sample: views of the layer's flat arrays
+    for (t, j, o), connection in zip(outputs, net.connections):
+        size = connection.weights.shape[1]
+        o = o.tolist()  # Python ints: cheaper slicing than numpy scalars
+        per_layer.append([SpikeTrains._trusted(t[lo:hi], j[lo:hi], size) for lo, hi in zip(o[:-1], o[1:])])
+    return [Record._trusted(list(layers), sample, t_max, net, layer_names)
+            for layers, sample in zip(zip(*per_layer), samples)]
+
+
+def _check_caps_in_order(names: list[str], limits: _Limits, failed_layer: np.ndarray, failed_code: np.ndarray,
+                         skipped_layer: np.ndarray, fired: np.ndarray) -> None:
+    """Raise the error one thread would have raised first: sample by sample, its first failed layer (or the time
+    budget, if it was skipped), then the batch total after it."""
+    for b in range(fired.size):
         if failed_layer[b] >= 0:
             limits.status(int(failed_code[b]), f"population {names[failed_layer[b] + 1]!r}, sample {b}")
         if skipped_layer[b] >= 0:  # skipped without an earlier failure: the time budget ran out
             limits.check_time(f"population {names[skipped_layer[b] + 1]!r}, sample {b}")
             raise RuntimeError(f"internal error: sample {b} was not simulated")
         limits.add(int(fired[b]), f"sample {b}")
-    layer_names = net.layer_names
-    sizes = [c.weights.shape[1] for c in net.connections]
-    bounds = [(t, j, o.tolist()) for t, j, o in outputs]  # Python ints: cheaper slicing than numpy scalars
-    return [Record._trusted([SpikeTrains._trusted(t[o[b]:o[b + 1]], j[o[b]:o[b + 1]], size)
-                             for (t, j, o), size in zip(bounds, sizes)], samples[b], t_max, net, layer_names)
-            for b in range(n)]
 
 
 def _wait(futures: list, limits: _Limits, stop_at: np.ndarray) -> None:

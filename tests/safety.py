@@ -26,6 +26,7 @@ KERNEL_ENTRIES = [
     ("eventsnn._kernels.classify", "first_spike_index"),
     ("eventsnn._kernels.classify", "softmax_cross_entropy"),
     ("eventsnn._kernels.classify", "first_spike_cross_entropy"),
+    ("eventsnn._kernels.classify", "first_spike_cross_entropy_batch"),
     ("eventsnn._kernels.readout", "potential_maxima"),
     ("eventsnn._kernels.readout", "potentials_at"),
     ("eventsnn._kernels.readout", "maxima_backward"),

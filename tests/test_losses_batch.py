@@ -76,8 +76,8 @@ def test_trainer_registry_uses_the_batch_loss(rng):
     for loss, rec, label in zip(got, records, labels):
         _assert_same(loss, kind.train(rec, label, None, readout), rng)
     # a loss without a batch form is trained sample by sample
-    first = CLASSIFICATION_LOSSES["first_spike"]
-    assert first.train_batch is None
+    latency = CLASSIFICATION_LOSSES["latency"]
+    assert latency.train_batch is None
 
 
 def _replace_layer(rec, k, **arrays):
