@@ -289,7 +289,15 @@ def _gains(cand: _Candidates, params: np.ndarray, method: str, opts: MethodOptio
         d = cand.distance
         mag = np.maximum(np.abs(d), opts.na_min_distance) ** opts.na_power
         return np.where(cand.removal, -1.0, 1.0) / mag, zeros, zeros
-    gain = opts.lambda_activation * opts.surrogate(cand.voltage - theta) * cand.width
+    # lambda_activation * surrogate(V - threshold) * width, each step in place on one new array (the same operations
+    # in the same order as MethodOptions.surrogate and the products: the same numbers)
+    gain = cand.voltage - theta
+    np.abs(gain, out=gain)
+    gain *= -opts.surrogate_sharpness
+    np.exp(gain, out=gain)
+    gain *= opts.surrogate_scale
+    gain *= opts.lambda_activation
+    gain *= cand.width
     if opts.detach_reset:
         return gain, zeros, zeros
     # surrogate reset term of a created spike (existing spikes: the exact reset dependence is in the jump)
@@ -314,7 +322,7 @@ def _loss_drive(rec: Record, loss, k: int, cand: _Candidates, method: str, loss_
     def worth(times: np.ndarray, neurons: np.ndarray) -> np.ndarray:
         if times.size == 0:
             return np.zeros(0)
-        return loss.creation_cotangent(k, times, neurons)
+        return loss._creation_cotangent_at(k, times, neurons, layer.n_neurons)
 
     if method != "na" or loss_fn is None:
         return _drive_from_above(cand, method, worth, spike_cot, layer)

@@ -1,0 +1,189 @@
+"""The creation/removal methods (activation, antlr, na) on a batch: checked a batch at a time, with the per-sample
+work slimmed (the candidates' creation cotangents without re-checking arrays the library built, the sums of loss
+terms and the surrogate gains computed in place). Each shortcut gives the numbers of the plain formula or of the
+per-sample checks bit for bit, and bad input still raises the per-sample error for the first bad sample."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import eventsnn as es
+from eventsnn import adjoint, gradient_methods as gm, losses
+from test_threads import _inputs, _networks
+
+# (method, options): both forms, with and without the reset term
+VARIANTS = [
+    ("activation", {}),
+    ("activation", {"detach_reset": False}),
+    ("activation", {"form": "event", "detach_reset": False}),
+    ("antlr", {}),
+    ("antlr", {"form": "grid", "detach_reset": True}),
+    ("na", {}),
+    ("na", {"na_power": 3.0, "detach_reset": False}),
+]
+
+
+def _losses(records, rng):
+    """A loss with creation terms on the output layer and count cotangents on every layer, scaled as the trainer
+    scales it (the sums and products of creation terms are exercised)."""
+    out = []
+    for b, rec in enumerate(records):
+        n_out = rec.layers[-1].n_neurons
+        target = es.SpikeTrains(np.sort(rng.uniform(0.0, 40.0, 3)), rng.integers(0, n_out, 3), n_out, sort=True)
+        loss = losses.first_spike_cross_entropy(rec, b % n_out) + losses.van_rossum_distance(rec, target, tau=5.0) \
+            + losses.spike_count_regularizer(rec, strength=1e-2)
+        out.append(loss.scaled(1.0 / len(records)))
+    return out
+
+
+def _same(a: es.Gradients, b: es.Gradients) -> bool:
+    return all(np.array_equal(x, y) for x, y in zip(a.weights, b.weights, strict=True)) \
+        and a.biases == b.biases and a.delays == b.delays and a.n_near_grazing == b.n_near_grazing
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("n_samples", [1, 7])
+def test_batch_checks_give_the_per_sample_route_bit_for_bit(seed, n_samples, monkeypatch):
+    rng = np.random.default_rng(80 + seed)
+    for name, net in _networks(rng).items():
+        n_in = net.populations[net.input_names[0]].size
+        records = es.simulate(net, _inputs(rng, n_in, n_samples), 40.0, n_threads=1)
+        loss = _losses(records, rng)
+        for method, options in VARIANTS:
+            fast = es.vjp(net, records, loss, method=method, n_threads=1, **options)
+            with monkeypatch.context() as patch:  # the per-sample checks, as for any input they do not cover
+                patch.setattr(adjoint, "_checked_batch", lambda *a: None)
+                slow = es.vjp(net, records, loss, method=method, n_threads=1, **options)
+            assert _same(fast, slow), (name, method, options)
+            alone = [es.vjp(net, r, l, method=method, **options) for r, l in zip(records, loss)]
+            if n_samples == 1:
+                assert _same(fast, alone[0]), (name, method, options)
+            assert max(np.abs(w).max() for w in fast.weights) > 0 or not any(
+                len(r.layers[0]) for r in records), (name, method, options)
+
+
+def test_empty_layers_and_empty_samples():
+    rng = np.random.default_rng(5)
+    net = es.Network.feedforward([4, 3, 2], es.LIF(tau_mem=10.0, tau_syn=5.0),
+                                 [np.full((4, 3), 0.1), np.full((3, 2), 0.1)])  # too weak to fire
+    records = es.simulate(net, [es.SpikeTrains([], [], 4), es.SpikeTrains([1.0, 2.0], [0, 3], 4)], 30.0)
+    assert all(len(layer) == 0 for r in records for layer in r.layers)
+    loss = _losses(records, rng)
+    for method, options in VARIANTS:
+        g = es.vjp(net, records, loss, method=method, n_threads=1, **options)
+        parts = [es.vjp(net, r, l, method=method, **options) for r, l in zip(records, loss)]
+        for k in range(2):
+            np.testing.assert_array_equal(g.weights[k], parts[0].weights[k] + parts[1].weights[k])
+
+
+# tamper with record 2 (or its loss) after simulate: the per-record checks name it, with their message
+BREAKAGES = {
+    "layer unsorted": lambda recs, loss: recs[2].layers[0].times.__setitem__(0, recs[2].layers[0].times[-1] + 1.0),
+    "input neuron": lambda recs, loss: recs[2].inputs["input"].neurons.__setitem__(0, 12),
+    "t_max": lambda recs, loss: setattr(recs[2], "t_max", -1.0),
+    "cotangent nan": lambda recs, loss: loss[2].cotangents[0].__setitem__(0, np.nan),
+    "cotangent length": lambda recs, loss: loss[2].cotangents.__setitem__(1, np.zeros(len(recs[2].layers[1]) + 1)),
+    "not a LossResult": lambda recs, loss: loss.__setitem__(2, loss[2].cotangents),
+}
+
+
+def _message(call):
+    with pytest.raises((ValueError, TypeError)) as info:
+        call()
+    return info.type, str(info.value)
+
+
+@pytest.mark.parametrize("breakage", sorted(BREAKAGES))
+@pytest.mark.parametrize("method", ["activation", "antlr", "na"])
+def test_bad_input_raises_the_per_sample_error(breakage, method):
+    rng = np.random.default_rng(9)
+    net = _networks(rng)["two layers"]
+    inputs = [es.SpikeTrains(np.sort(rng.uniform(0, 30.0, 40)), rng.integers(0, 12, 40), 12, sort=True)
+              for _ in range(5)]
+    records = es.simulate(net, inputs, 40.0, n_threads=1)
+    assert all(len(r.layers[0]) >= 2 for r in records)
+    loss = _losses(records, rng)
+    BREAKAGES[breakage](records, loss)
+    kind, message = _message(lambda: es.vjp(net, records, loss, method=method, n_threads=1))
+    assert re.match(r"(cotangents|rec)\[2\]|method=", message), message
+    alone = _message(lambda: es.vjp(net, records[2:3], loss[2:3], method=method, n_threads=1))
+    assert (kind, message) == (alone[0], alone[1].replace("rec[0]", "rec[2]").replace("cotangents[0]",
+                                                                                       "cotangents[2]"))
+
+
+def _loss_with_term(rng, n_neurons):
+    weights = rng.normal(size=n_neurons)
+    term = lambda times, neurons=None: np.sin(times)[:, None] * weights if neurons is None \
+        else np.sin(times) * weights[neurons]  # noqa: E731
+    return losses.LossResult(0.0, [np.zeros(0)], [rng.normal(size=n_neurons)], creation_terms=[term])
+
+
+def test_creation_cotangent_of_candidates_equals_the_checked_method():
+    rng = np.random.default_rng(3)
+    loss = _loss_with_term(rng, 5)
+    times, neurons = rng.uniform(0.0, 30.0, 200), rng.integers(0, 5, 200)
+    assert np.array_equal(loss._creation_cotangent_at(0, times, neurons, 5), loss.creation_cotangent(0, times, neurons))
+    scaled = (loss + loss).scaled(0.25)
+    assert np.array_equal(scaled._creation_cotangent_at(0, times, neurons, 5),
+                          scaled.creation_cotangent(0, times, neurons))
+    # count cotangents the shortcut cannot vouch for: the public method runs, with its error or its numbers
+    for counts in ([np.zeros(3)], [], [[0.5] * 5], [np.arange(5)], [np.zeros(5, dtype=np.float32)]):
+        other = losses.LossResult(0.0, [np.zeros(0)], counts, creation_terms=loss.creation_terms if counts else None)
+        assert _outcome(lambda: other._creation_cotangent_at(0, times, neurons, 5)) == \
+            _outcome(lambda: other.creation_cotangent(0, times, neurons)), counts
+
+
+def _outcome(call):
+    """(exception type, message) of a call that raises, else ("value", the result as bytes and dtype)."""
+    try:
+        out = call()
+    except Exception as error:  # noqa: BLE001 -- the two routes must fail alike, whatever the error
+        return type(error), str(error)
+    return "value", out.dtype, out.tobytes()
+
+
+@pytest.mark.parametrize("factor", [1.0, 0.25, np.float64(1.0 / 3.0), 2, np.linspace(-1.0, 1.0, 6)])
+def test_sums_of_creation_terms_are_the_plain_formula(factor):
+    """factor * (a + b) of the terms of two losses, bit for bit: -0.0, NaN and infinities included, the dtype kept,
+    and the arrays the terms return left as they were."""
+    stored = np.array([-0.0, 0.0, np.nan, np.inf, -1.5, 2.0**-1074])
+    other = np.array([-0.0, -0.0, 1.0, 1.0, -0.0, 3.0])
+    as_float32 = stored.astype(np.float32)
+    terms = {"a": lambda t, n=None: stored, "b": lambda t, n=None: other, "f32": lambda t, n=None: as_float32,
+             "int": lambda t, n=None: np.arange(6)}
+    cases = [("a", None), (None, "a"), ("a", "b"), ("f32", None), ("int", "int"), ("int", None)]
+    for left, right in cases:
+        combined = losses._combine_terms([terms.get(left)], [terms.get(right)], factor)[0]
+        got = combined(np.zeros(6), np.zeros(6, dtype=np.int64))
+        a = terms[left](None) if left else 0.0
+        b = terms[right](None) if right else 0.0
+        want = factor * (a + b)
+        assert got.dtype == want.dtype, (left, right)
+        assert np.array_equal(got, want, equal_nan=True) and np.array_equal(np.signbit(got), np.signbit(want)), \
+            (left, right)
+    assert np.array_equal(np.signbit(stored), [True, False, False, False, True, False])  # untouched
+    assert np.array_equal(as_float32, stored.astype(np.float32), equal_nan=True)
+
+
+@pytest.mark.parametrize("method,options", VARIANTS)
+def test_gains_are_the_plain_formula(method, options):
+    rng = np.random.default_rng(11)
+    opts = gm.make_options(method, {**options, "lambda_activation": 0.7, "surrogate_scale": 1.3})
+    net = es.Network.feedforward([3, 4], es.LIF(tau_mem=10.0, tau_syn=5.0, reset_current=True), [np.ones((3, 4))])
+    params = net.layer_parameters()[0]
+    n = 300
+    removal = rng.random(n) < 0.2
+    cand = gm._Candidates(np.sort(rng.uniform(0.0, 40.0, n)), rng.integers(0, 4, n), removal,
+                          np.where(removal, 1.0, rng.normal(0.5, 1.0, n)), rng.normal(size=n),
+                          rng.uniform(0.1, 5.0, n), np.where(removal, -0.1, rng.uniform(-1.0, 1.0, n)))
+    gain, coef_v, coef_i = gm._gains(cand, params, method, opts)
+    if method == "na":
+        assert np.abs(gain).max() > 0
+        return
+    theta = params[gm.P_THRESHOLD]
+    want = opts.lambda_activation * opts.surrogate(cand.voltage - theta) * cand.width
+    assert np.array_equal(gain, want)
+    assert gain.size == n and np.abs(gain).max() > 0
