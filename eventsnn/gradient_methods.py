@@ -249,7 +249,7 @@ def _layer_candidates(rec: Record, k: int, arrival_times: np.ndarray, sources: n
     grid = opts.dt * np.arange(1, int(np.floor(rec.t_max / opts.dt + 1e-9)) + 1) if use_grid else np.zeros(0)
     times, neurons, removal, voltage, current, slope, margin, curvature = layer_candidates(
         np.ascontiguousarray(arrival_times), np.ascontiguousarray(sources), weights, params, rec.t_max,
-        spikes.times, spikes.neurons, grid, use_grid)
+        spikes.times, spikes.neurons, grid, use_grid, method == "na")
     # removal candidates: every spike (V = threshold there); creation: grid points or sub-threshold maxima
     if use_grid:
         width = np.full(times.size, opts.dt)

@@ -187,3 +187,24 @@ def test_gains_are_the_plain_formula(method, options):
     want = opts.lambda_activation * opts.surrogate(cand.voltage - theta) * cand.width
     assert np.array_equal(gain, want)
     assert gain.size == n and np.abs(gain).max() > 0
+
+
+@pytest.mark.parametrize("use_grid", [True, False])
+def test_candidates_without_margins_differ_only_in_the_margins(use_grid):
+    """The removals' margins (NA's distance) are computed only when asked for; everything else is unchanged."""
+    from eventsnn._kernels.candidates import layer_candidates
+    rng = np.random.default_rng(13)
+    net = es.Network.feedforward([10, 6], es.LIF(tau_mem=8.0, tau_syn=3.0, bias=0.2, refractory=0.5),
+                                 [rng.uniform(-0.5, 2.0, (10, 6))])
+    inputs = es.SpikeTrains(np.sort(rng.uniform(0.0, 30.0, 60)), rng.integers(0, 10, 60), 10, sort=True)
+    rec = es.simulate(net, inputs, 40.0)
+    assert len(rec.layers[0]) > 3
+    grid = np.arange(1.0, 41.0) if use_grid else np.zeros(0)
+    args = (inputs.times, inputs.neurons, net.weights[0], net.layer_parameters()[0], 40.0, rec.layers[0].times,
+            rec.layers[0].neurons, grid, use_grid)
+    full, lean = layer_candidates(*args, True), layer_candidates(*args, False)
+    for index, (a, b) in enumerate(zip(full, lean, strict=True)):
+        if index == 6:  # margin
+            assert not b.any() and a[full[2]].max() > 0.0
+        else:
+            assert np.array_equal(a, b), index

@@ -74,9 +74,11 @@ def _time_order(times, n):
 
 
 @njit(cache=True)
-def _merge_with_removals(spike_times, spike_neurons, rem_i, out_t, out_n, out_v, out_i, out_curv, n_out, params):
+def _merge_with_removals(spike_times, spike_neurons, rem_i, out_t, out_n, out_v, out_i, out_curv, n_out, params,
+                         with_margin):
     """All candidates sorted by time, a removal (every spike) before a creation at the same time, as the parallel
-    arrays ``layer_candidates`` returns."""
+    arrays ``layer_candidates`` returns (the removals' margins only ``with_margin``: NA's distance alone reads
+    them, and each costs a logarithm and an exponential)."""
     tau_mem, tau_syn, _, theta, bias, _, _ = unpack(params)
     n_spikes = spike_times.size
     creation_order = _time_order(out_t, n_out)
@@ -103,11 +105,12 @@ def _merge_with_removals(spike_times, spike_neurons, rem_i, out_t, out_n, out_v,
             voltage[m] = theta
             current[m] = i0
             slope[m] = max((-theta + i0 + bias) / tau_mem, 1e-12)
-            t_ext = extremum_time(theta, i0, bias, tau_mem, tau_syn)
-            if t_ext > 0.0:
-                margin[m] = max(state_after(t_ext, theta, i0, params)[0] - theta, 0.0)
-            elif bias > theta:
-                margin[m] = bias - theta  # bias above threshold: V rises towards the bias
+            if with_margin:
+                t_ext = extremum_time(theta, i0, bias, tau_mem, tau_syn)
+                if t_ext > 0.0:
+                    margin[m] = max(state_after(t_ext, theta, i0, params)[0] - theta, 0.0)
+                elif bias > theta:
+                    margin[m] = bias - theta  # bias above threshold: V rises towards the bias
         else:
             c = creation_order[order[m] - n_spikes]
             times[m] = out_t[c]
@@ -120,7 +123,7 @@ def _merge_with_removals(spike_times, spike_neurons, rem_i, out_t, out_n, out_v,
 
 @njit(cache=True, nogil=True)
 def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spike_times, spike_neurons, grid,
-                     use_grid):
+                     use_grid, with_margin=True):
     """Candidate data of every neuron of one layer, in one compiled pass.
 
     Sorted by time (a removal before a creation at the same time). Removal candidates: every spike. Creation
@@ -130,7 +133,8 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
     (times, neurons, removal, voltage, current, slope, margin, curvature):
     voltage/current = V(t_c), I(t_c) (for a removal: threshold and I just before the spike);
     slope = dV/dt just before a spike (floored at 1e-12); margin = how far above threshold V would have risen
-    after a spike without reset and later inputs (0 if it would not); curvature = d2V/dt2 at a near-miss.
+    after a spike without reset and later inputs (0 if it would not; all 0 unless ``with_margin``); curvature =
+    d2V/dt2 at a near-miss.
     Fields that do not apply to a candidate's kind are 0.
     """
     _, _, _, theta, bias, t_ref, _ = unpack(params)
@@ -256,7 +260,7 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
                         out_curv[n_out] = 0.0
                         n_out += 1
     return _merge_with_removals(spike_times, spike_neurons, rem_i, out_t, out_n, out_v, out_i, out_curv, n_out,
-                                parameters)
+                                parameters, with_margin)
 
 
 @njit(cache=True, inline="always")
