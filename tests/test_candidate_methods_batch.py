@@ -208,3 +208,41 @@ def test_candidates_without_margins_differ_only_in_the_margins(use_grid):
             assert not b.any() and a[full[2]].max() > 0.0
         else:
             assert np.array_equal(a, b), index
+
+
+def _plain_event_candidates(rec, pre, weights, params, method, opts):
+    """The event form's candidates and gains by the array expressions of their definition (module docstring of
+    gradient_methods), from the raw candidates of the kernel."""
+    from eventsnn._kernels.candidates import layer_candidates
+    theta, b = params[gm.P_THRESHOLD], opts.surrogate_sharpness
+    raw = layer_candidates(pre.times, pre.neurons, weights, params, rec.t_max, rec.layers[0].times,
+                           rec.layers[0].neurons, np.zeros(0), False)
+    keep = raw[2] | (opts.surrogate(raw[3] - theta) >= opts.min_creation_surrogate)
+    times, neurons, removal, voltage, current, slope, margin, curvature = (a[keep] for a in raw)
+    laplace = np.sqrt(2.0 * np.pi / (b * np.maximum(np.abs(curvature), 1e-300)))
+    width = np.minimum(np.where(removal, 1.0 / (b * np.where(removal, slope, 1.0)), laplace), opts.max_width)
+    distance = np.where(removal, -margin, theta - voltage)
+    gain = opts.lambda_activation * opts.surrogate(voltage - theta) * width
+    return times, neurons, removal, voltage, current, width, distance, gain
+
+
+@pytest.mark.parametrize("method,options", [v for v in VARIANTS if v[1].get("form", "event") == "event"
+                                            and not (v[0] == "activation" and "form" not in v[1])])
+def test_event_candidates_are_the_plain_formulas(method, options):
+    rng = np.random.default_rng(17)
+    lif = es.LIF(tau_mem=8.0, tau_syn=3.0, bias=0.1, refractory=0.5)
+    net = es.Network.feedforward([10, 6], lif, [rng.uniform(-0.5, 1.5, (10, 6))])
+    inputs = es.SpikeTrains(np.sort(rng.uniform(0.0, 30.0, 80)), rng.integers(0, 10, 80), 10, sort=True)
+    rec = es.simulate(net, inputs, 40.0)
+    opts = gm.make_options(method, {**options, "max_width": 2.0, "min_creation_surrogate": 0.05})
+    params = net.layer_parameters()[0]
+    cand = gm._layer_candidates(rec, 0, inputs.times, inputs.neurons, net.weights[0], params, method, opts)
+    want = _plain_event_candidates(rec, inputs, net.weights[0], params, method, opts)
+    got = [cand.times, cand.neurons, cand.removal, cand.voltage, cand.current, cand.width]
+    for index, (a, b) in enumerate(zip(got, want[:6])):
+        assert a.dtype == b.dtype and np.array_equal(a, b), index
+    assert cand.removal.any() and (~cand.removal).any() and (cand.width == 2.0).any() and (cand.width < 2.0).any()
+    if method == "na":
+        assert np.array_equal(cand.distance, want[6])
+    else:
+        assert np.array_equal(gm._gains(cand, params, method, opts)[0], want[7])
