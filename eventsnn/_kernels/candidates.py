@@ -11,11 +11,12 @@ plus grid times), as ``forward.layer_forward`` does. One gap is four phases, mar
 3. sub-threshold maxima inside the gap of the neurons of phase 2 (event form);
 4. the clock point at the gap's top: the arrival, or the grid point (creation candidates);
 
-and ``_merge_with_removals`` sorts the creations in with the removal candidates at the end. The phases are
-blocks of the loop rather than inlined helpers, for the reason given in ``backward.py`` (reference counting of the
-many state arrays per call). NA re-simulates one neuron per candidate with that spike flipped, from the state at
-the candidate (``resimulate_candidates``), and prices the change (``na_pairing``). The slow reference of the flip,
-re-simulating from t = 0, is ``tests/oracles/na_flip.py``.
+and ``_merge_with_removals`` sorts the creations in with the removal candidates at the end. The event form keeps
+the creations whose surrogate weight matters and sizes every candidate's window in one more pass
+(``event_candidates``). The phases are blocks of the loop rather than inlined helpers, for the reason given in
+``backward.py`` (reference counting of the many state arrays per call). NA re-simulates one neuron per candidate
+with that spike flipped, from the state at the candidate (``resimulate_candidates``), and prices the change
+(``na_pairing``). The slow reference of the flip, re-simulating from t = 0, is ``tests/oracles/na_flip.py``.
 """
 
 from __future__ import annotations
