@@ -61,6 +61,8 @@ def test_batch_checks_give_the_per_sample_route_bit_for_bit(seed, n_samples, mon
             alone = [es.vjp(net, r, l, method=method, **options) for r, l in zip(records, loss)]
             if n_samples == 1:
                 assert _same(fast, alone[0]), (name, method, options)
+            for k, total in enumerate(fast.weights):  # the batch total adds the samples in another grouping
+                np.testing.assert_allclose(total, sum(g.weights[k] for g in alone), rtol=1e-12, atol=1e-12)
             assert max(np.abs(w).max() for w in fast.weights) > 0 or not any(
                 len(r.layers[0]) for r in records), (name, method, options)
 
