@@ -151,7 +151,7 @@ def vjp(net: Network, rec: Record | Sequence[Record], cotangents, *, method: str
         raise ValueError(f"got {len(records)} records but {len(cotangents)} cotangent lists")
     if not records:
         raise ValueError("rec is an empty list")
-    checked = _checked_timing_batch(records, cotangents) if method == "timing" else None
+    checked = _checked_batch(records, cotangents, method)
     if checked is None:
         checked = [_checked_loss(r, c, f"cotangents[{b}]", method)
                    for b, (r, c) in enumerate(zip(records, cotangents))]
@@ -281,21 +281,20 @@ def _checked_loss(rec: Record, cotangents, name: str, method: str):
     """Validated cotangent arrays (timing) or a LossResult with validated arrays (other methods)."""
     if isinstance(cotangents, LossResult):
         arrays = _checked_cotangents(rec, cotangents.cotangents, name)
-        if method == "timing":
-            return arrays
-        return LossResult(cotangents.value, arrays, cotangents.count_cotangents, cotangents.silent,
-                          cotangents.extra, cotangents.creation_terms, cotangents.readout_gradient)
+        return arrays if method == "timing" else _with_cotangents(cotangents, arrays)
     if method != "timing":
         raise TypeError(f"method={method!r} needs the loss as a LossResult (it carries the creation "
                         f"cotangents); got {type(cotangents).__name__} for {name}")
     return _checked_cotangents(rec, cotangents, name)
 
 
-def _checked_timing_batch(records: list[Record], cotangents: list) -> list[list[np.ndarray]] | None:
-    """What ``_checked_loss`` gives for every sample of a batch of the timing adjoint, checked a batch at a time:
-    the records' spikes in one compiled pass per population (``check.records_valid``), the cotangents in one pass
-    for finiteness. None if anything is not as ``simulate`` and the losses make it (the caller then checks sample
-    by sample, which raises the first error in sample order)."""
+def _checked_batch(records: list[Record], cotangents: list, method: str) -> list | None:
+    """What ``_checked_loss`` gives for every sample of a batch, checked a batch at a time: the records' spikes in
+    one compiled pass per population (``check.records_valid``), the cotangents in one pass for finiteness. None if
+    anything is not as ``simulate`` and the losses make it (the caller then checks sample by sample, which raises
+    the first error in sample order)."""
+    if method != "timing" and not all(isinstance(loss, LossResult) for loss in cotangents):
+        return None
     if not check.records_valid(records, records[0].network):
         return None
     checked, flat = [], []
@@ -315,7 +314,15 @@ def _checked_timing_batch(records: list[Record], cotangents: list) -> list[list[
         flat.extend(copies)
     if flat and not np.isfinite(np.concatenate(flat)).all():
         return None
-    return checked
+    if method == "timing":
+        return checked
+    return [_with_cotangents(loss, arrays) for loss, arrays in zip(cotangents, checked)]
+
+
+def _with_cotangents(loss: LossResult, arrays: list[np.ndarray]) -> LossResult:
+    """``loss`` with its spike-time cotangents replaced by their checked copies ``arrays``."""
+    return LossResult(loss.value, arrays, loss.count_cotangents, loss.silent, loss.extra, loss.creation_terms,
+                      loss.readout_gradient)
 
 
 def _checked_cotangents(rec: Record, cotangents: Sequence[np.ndarray], name: str) -> list[np.ndarray]:
@@ -425,8 +432,7 @@ def _layered_vjp(rec: Record, cotangents: list[np.ndarray], prepared: list, min_
     """
     snapshot = rec.network
     n_layers = len(snapshot.connections)
-    spike_cotangents = [np.asarray(c, dtype=np.float64).copy() for c in cotangents] if sources is not None \
-        else list(cotangents)  # _checked_cotangents made them copies
+    spike_cotangents = list(cotangents)  # the checks made them copies (_checked_cotangents, _checked_batch)
     input_name = snapshot.input_names[0]
     pre_trains = [rec.inputs[input_name]] + list(rec.layers[:-1])
     arrivals = sources.arrivals if sources is not None else _arrivals(rec)

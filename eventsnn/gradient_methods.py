@@ -42,7 +42,7 @@ from typing import Callable
 import numpy as np
 
 from eventsnn import _validation as check
-from eventsnn._kernels.candidates import layer_candidates, na_pairing, resimulate_candidates
+from eventsnn._kernels.candidates import event_candidates, layer_candidates, na_pairing, resimulate_candidates
 from eventsnn._kernels.lif import P_RESET_CURRENT, P_THRESHOLD
 from eventsnn.record import Record
 from eventsnn.spikes import SpikeTrains
@@ -148,6 +148,7 @@ class _Candidates:
     # NA: the re-simulated train of candidate c's neuron is flipped_times[flipped_offsets[c]:flipped_offsets[c+1]]
     flipped_times: np.ndarray | None = None
     flipped_offsets: np.ndarray | None = None
+    surrogate: np.ndarray | None = None  # sigma'(V - threshold) of each candidate, if computed already (event form)
 
     @classmethod
     def none(cls) -> "_Candidates":
@@ -244,30 +245,39 @@ def _layer_candidates(rec: Record, k: int, arrival_times: np.ndarray, sources: n
                       params: np.ndarray, method: str, opts: MethodOptions) -> _Candidates:
     spikes = rec.layers[k]
     theta = params[P_THRESHOLD]
-    b = opts.surrogate_sharpness
     use_grid = opts.form == "grid" and method != "na"
     grid = opts.dt * np.arange(1, int(np.floor(rec.t_max / opts.dt + 1e-9)) + 1) if use_grid else np.zeros(0)
+    arrival_times, sources = np.ascontiguousarray(arrival_times), np.ascontiguousarray(sources)
     times, neurons, removal, voltage, current, slope, margin, curvature = layer_candidates(
-        np.ascontiguousarray(arrival_times), np.ascontiguousarray(sources), weights, params, rec.t_max,
-        spikes.times, spikes.neurons, grid, use_grid)
+        arrival_times, sources, weights, params, rec.t_max, spikes.times, spikes.neurons, grid, use_grid,
+        method == "na")
     # removal candidates: every spike (V = threshold there); creation: grid points or sub-threshold maxima
     if use_grid:
-        width = np.full(times.size, opts.dt)
+        # NA never uses the grid: no membrane distance (it would cost ~20 us a sample)
+        cand = _Candidates(times, neurons, removal, voltage, current, np.full(times.size, opts.dt), np.zeros(0))
     else:
-        keep = removal | (opts.surrogate(voltage - theta) >= opts.min_creation_surrogate)
-        times, neurons, removal, voltage, current, slope, margin, curvature = (
-            a[keep] for a in (times, neurons, removal, voltage, current, slope, margin, curvature))
-        laplace = np.sqrt(2.0 * np.pi / (b * np.maximum(np.abs(curvature), 1e-300)))
-        width = np.minimum(np.where(removal, 1.0 / (b * np.where(removal, slope, 1.0)), laplace), opts.max_width)
-    # NA's membrane distance; the other methods never read it (on the grid it would cost ~20 us a sample)
-    distance = np.where(removal, -margin, theta - voltage) if method == "na" else np.zeros(0)
-    cand = _Candidates(*(np.ascontiguousarray(a) for a in (times, neurons, removal, voltage, current, width,
-                                                           distance)))
+        # the creations whose surrogate weight is too small to matter are dropped; the kept ones' weights are
+        # those _gains needs
+        surrogate = _surrogate(opts, voltage - theta)
+        times, neurons, removal, voltage, current, width, distance, surrogate = event_candidates(
+            times, neurons, removal, voltage, current, slope, margin, curvature, surrogate,
+            opts.min_creation_surrogate, opts.surrogate_sharpness, opts.max_width, theta, method == "na")
+        cand = _Candidates(times, neurons, removal, voltage, current, width, distance, surrogate=surrogate)
     if method == "na":
         cand.flipped_times, cand.flipped_offsets = resimulate_candidates(
-            np.ascontiguousarray(arrival_times), np.ascontiguousarray(sources), weights, params, rec.t_max,
-            spikes.times, spikes.neurons, cand.times, cand.neurons, cand.removal, cand.voltage, cand.current)
+            arrival_times, sources, weights, params, rec.t_max, spikes.times, spikes.neurons, cand.times,
+            cand.neurons, cand.removal, cand.voltage, cand.current)
     return cand
+
+
+def _surrogate(opts: MethodOptions, x: np.ndarray) -> np.ndarray:
+    """``opts.surrogate(x)`` computed in ``x`` (a new array of the caller's): the same operations in the same
+    order, without a new array per step."""
+    np.abs(x, out=x)
+    x *= -opts.surrogate_sharpness
+    np.exp(x, out=x)
+    x *= opts.surrogate_scale
+    return x
 
 
 def _query_times(below: _Candidates, delay: float) -> np.ndarray:
@@ -289,7 +299,14 @@ def _gains(cand: _Candidates, params: np.ndarray, method: str, opts: MethodOptio
         d = cand.distance
         mag = np.maximum(np.abs(d), opts.na_min_distance) ** opts.na_power
         return np.where(cand.removal, -1.0, 1.0) / mag, zeros, zeros
-    gain = opts.lambda_activation * opts.surrogate(cand.voltage - theta) * cand.width
+    # lambda_activation * surrogate(V - threshold) * width, in place on one new array (the event form's candidates
+    # carry their surrogate weights already)
+    if cand.surrogate is not None:
+        gain = cand.surrogate * opts.lambda_activation
+    else:
+        gain = _surrogate(opts, cand.voltage - theta)
+        gain *= opts.lambda_activation
+    gain *= cand.width
     if opts.detach_reset:
         return gain, zeros, zeros
     # surrogate reset term of a created spike (existing spikes: the exact reset dependence is in the jump)
@@ -314,7 +331,7 @@ def _loss_drive(rec: Record, loss, k: int, cand: _Candidates, method: str, loss_
     def worth(times: np.ndarray, neurons: np.ndarray) -> np.ndarray:
         if times.size == 0:
             return np.zeros(0)
-        return loss.creation_cotangent(k, times, neurons)
+        return loss._creation_cotangent_at(k, times, neurons, layer.n_neurons)
 
     if method != "na" or loss_fn is None:
         return _drive_from_above(cand, method, worth, spike_cot, layer)

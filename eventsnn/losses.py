@@ -109,6 +109,23 @@ class LossResult:
             out += term(times, neurons)
         return out
 
+    def _creation_cotangent_at(self, layer: int, times: np.ndarray, neurons: np.ndarray,
+                               n_neurons: int) -> np.ndarray:
+        """:meth:`creation_cotangent` ``(layer, times, neurons)`` for the candidates of the gradient methods, whose
+        arrays the library built itself (finite float64 ``times``, int64 ``neurons`` in [0, n_neurons) of layer
+        ``layer`` >= 0, one per time): the same numbers, without its checks while they cannot fail (a float64 vector
+        of count cotangents reaching every neuron of the layer). Otherwise the public method runs, with its
+        errors."""
+        counts = self.count_cotangents[layer] if layer < len(self.count_cotangents) else None
+        if type(counts) is not np.ndarray or counts.dtype != np.float64 or counts.ndim != 1 \
+                or counts.size < n_neurons:
+            return self.creation_cotangent(layer, times, neurons)
+        out = counts[neurons]
+        term = self.creation_terms[layer] if self.creation_terms is not None else None
+        if term is not None:
+            out += term(times, neurons)
+        return out
+
     def __add__(self, other: "LossResult") -> "LossResult":
         silent = self.silent if self.silent is not None else other.silent
         return LossResult(self.value + other.value,
@@ -138,14 +155,22 @@ def _combine_terms(a: list | None, b: list | None, factor: float) -> list | None
     n = len(a if a is not None else b)
     a = a if a is not None else [None] * n
     b = b if b is not None else [None] * n
+    scalar = isinstance(factor, float)
+    unit = scalar and factor == 1.0
 
     def combined(fa, fb):
         if fa is None and fb is None:
             return None
 
         def term(times: np.ndarray, neurons: np.ndarray | None = None) -> np.ndarray:
-            return factor * ((fa(times, neurons) if fa is not None else 0.0)
-                             + (fb(times, neurons) if fb is not None else 0.0))
+            total = (fa(times, neurons) if fa is not None else 0.0) + (fb(times, neurons) if fb is not None else 0.0)
+            if scalar and type(total) is np.ndarray and total.dtype == np.float64:
+                # the sum is this call's own new array: the product in place gives the same numbers, and a sum of
+                # two losses (factor 1.0) skips it, 1.0 * x being x bit for bit (NaN and -0.0 included)
+                if not unit:
+                    total *= factor
+                return total
+            return factor * total
 
         return term
 

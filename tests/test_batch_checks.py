@@ -11,7 +11,7 @@ import pytest
 
 import eventsnn as es
 from eventsnn import _validation as check
-from eventsnn.adjoint import _checked_loss, _checked_timing_batch
+from eventsnn.adjoint import _checked_batch, _checked_loss
 from eventsnn.losses import first_spike_cross_entropy
 
 N_IN = 6
@@ -113,18 +113,36 @@ def _losses(net, records, labels):
     return [first_spike_cross_entropy(r, int(y), tau=10.0, silent_time=30.0) for r, y in zip(records, labels)]
 
 
-def test_checked_timing_batch_is_what_the_per_sample_checks_give():
+def test_checked_batch_is_what_the_per_sample_checks_give():
     net = _net()
     records = es.simulate(net, _batch(), 30.0, n_threads=2)
     losses = _losses(net, records, [0, 1, 0, 1, 1, 0])
     for cotangents in (losses, [loss.cotangents for loss in losses]):
-        fast = _checked_timing_batch(records, cotangents)
+        fast = _checked_batch(records, cotangents, "timing")
         slow = [_checked_loss(r, c, f"cotangents[{b}]", "timing") for b, (r, c) in enumerate(zip(records, cotangents))]
         assert fast is not None and len(fast) == len(slow)
         for got, want, given in zip(fast, slow, losses):
             for g, w, original in zip(got, want, given.cotangents):
                 assert g.dtype == np.float64 and g.flags.c_contiguous and np.array_equal(g, w)
                 assert not np.shares_memory(g, original)  # the kernels may not write into the caller's arrays
+
+
+@pytest.mark.parametrize("method", ["activation", "antlr", "na"])
+def test_checked_batch_of_the_candidate_methods_is_what_the_per_sample_checks_give(method):
+    net = _net()
+    records = es.simulate(net, _batch(), 30.0, n_threads=2)
+    losses = _losses(net, records, [0, 1, 0, 1, 1, 0])
+    fast = _checked_batch(records, losses, method)
+    slow = [_checked_loss(r, c, f"cotangents[{b}]", method) for b, (r, c) in enumerate(zip(records, losses))]
+    assert fast is not None and len(fast) == len(slow)
+    for got, want, given in zip(fast, slow, losses):
+        assert type(got) is es.losses.LossResult and got.value == want.value
+        assert got.count_cotangents is want.count_cotangents and got.creation_terms is want.creation_terms
+        for g, w, original in zip(got.cotangents, want.cotangents, given.cotangents):
+            assert g.dtype == np.float64 and g.flags.c_contiguous and np.array_equal(g, w)
+            assert not np.shares_memory(g, original)
+    # the candidate methods need LossResults: plain arrays take the per-sample checks, which raise the TypeError
+    assert _checked_batch(records, [loss.cotangents for loss in losses], method) is None
 
 
 # tamper with record 2 (or its cotangents) after simulate: the per-record checks name it
@@ -146,7 +164,7 @@ def test_vjp_names_the_bad_record_as_the_per_sample_check(breakage):
     assert all(len(r.layers[0]) >= 2 for r in records)  # every record has hidden spikes to tamper with
     cotangents = [[np.array(c) for c in loss.cotangents] for loss in _losses(net, records, [0, 1, 0, 1, 1, 0])]
     RECORD_BREAKAGES[breakage](records, cotangents)
-    assert _checked_timing_batch(records, cotangents) is None
+    assert _checked_batch(records, cotangents, "timing") is None
     kind, message = _message(lambda: es.vjp(net, records, cotangents, n_threads=2))
     assert re.match(r"(cotangents|rec)\[2\]", message), message
     alone = _message(lambda: es.vjp(net, records[2:3], cotangents[2:3], n_threads=1))
@@ -162,7 +180,7 @@ def test_vjp_gradients_do_not_depend_on_the_batch_check():
     whole = [[np.round(c * 1e3) for c in loss.cotangents] for loss in losses]
     as_int = [[c.astype(np.int64) for c in cots] for cots in whole]  # accepted, converted by the per-sample checks
     for other, same in ((tuples, losses), (as_int, whole)):
-        assert _checked_timing_batch(records, other) is None
+        assert _checked_batch(records, other, "timing") is None
         slow, reference = es.vjp(net, records, other, n_threads=2), es.vjp(net, records, same, n_threads=2)
         assert all(np.array_equal(a, b) for a, b in zip(reference.weights, slow.weights))
         assert reference.biases == slow.biases and reference.delays == slow.delays

@@ -11,11 +11,12 @@ plus grid times), as ``forward.layer_forward`` does. One gap is four phases, mar
 3. sub-threshold maxima inside the gap of the neurons of phase 2 (event form);
 4. the clock point at the gap's top: the arrival, or the grid point (creation candidates);
 
-and ``_merge_with_removals`` sorts the creations in with the removal candidates at the end. The phases are
-blocks of the loop rather than inlined helpers, for the reason given in ``backward.py`` (reference counting of the
-many state arrays per call). NA re-simulates one neuron per candidate with that spike flipped, from the state at
-the candidate (``resimulate_candidates``), and prices the change (``na_pairing``). The slow reference of the flip,
-re-simulating from t = 0, is ``tests/oracles/na_flip.py``.
+and ``_merge_with_removals`` sorts the creations in with the removal candidates at the end. The event form keeps
+the creations whose surrogate weight matters and sizes every candidate's window in one more pass
+(``event_candidates``). The phases are blocks of the loop rather than inlined helpers, for the reason given in
+``backward.py`` (reference counting of the many state arrays per call). NA re-simulates one neuron per candidate
+with that spike flipped, from the state at the candidate (``resimulate_candidates``), and prices the change
+(``na_pairing``). The slow reference of the flip, re-simulating from t = 0, is ``tests/oracles/na_flip.py``.
 """
 
 from __future__ import annotations
@@ -74,9 +75,11 @@ def _time_order(times, n):
 
 
 @njit(cache=True)
-def _merge_with_removals(spike_times, spike_neurons, rem_i, out_t, out_n, out_v, out_i, out_curv, n_out, params):
+def _merge_with_removals(spike_times, spike_neurons, rem_i, out_t, out_n, out_v, out_i, out_curv, n_out, params,
+                         with_margin):
     """All candidates sorted by time, a removal (every spike) before a creation at the same time, as the parallel
-    arrays ``layer_candidates`` returns."""
+    arrays ``layer_candidates`` returns (the removals' margins only ``with_margin``: NA's distance alone reads
+    them, and each costs a logarithm and an exponential)."""
     tau_mem, tau_syn, _, theta, bias, _, _ = unpack(params)
     n_spikes = spike_times.size
     creation_order = _time_order(out_t, n_out)
@@ -103,11 +106,12 @@ def _merge_with_removals(spike_times, spike_neurons, rem_i, out_t, out_n, out_v,
             voltage[m] = theta
             current[m] = i0
             slope[m] = max((-theta + i0 + bias) / tau_mem, 1e-12)
-            t_ext = extremum_time(theta, i0, bias, tau_mem, tau_syn)
-            if t_ext > 0.0:
-                margin[m] = max(state_after(t_ext, theta, i0, params)[0] - theta, 0.0)
-            elif bias > theta:
-                margin[m] = bias - theta  # bias above threshold: V rises towards the bias
+            if with_margin:
+                t_ext = extremum_time(theta, i0, bias, tau_mem, tau_syn)
+                if t_ext > 0.0:
+                    margin[m] = max(state_after(t_ext, theta, i0, params)[0] - theta, 0.0)
+                elif bias > theta:
+                    margin[m] = bias - theta  # bias above threshold: V rises towards the bias
         else:
             c = creation_order[order[m] - n_spikes]
             times[m] = out_t[c]
@@ -120,7 +124,7 @@ def _merge_with_removals(spike_times, spike_neurons, rem_i, out_t, out_n, out_v,
 
 @njit(cache=True, nogil=True)
 def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spike_times, spike_neurons, grid,
-                     use_grid):
+                     use_grid, with_margin=True):
     """Candidate data of every neuron of one layer, in one compiled pass.
 
     Sorted by time (a removal before a creation at the same time). Removal candidates: every spike. Creation
@@ -130,7 +134,8 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
     (times, neurons, removal, voltage, current, slope, margin, curvature):
     voltage/current = V(t_c), I(t_c) (for a removal: threshold and I just before the spike);
     slope = dV/dt just before a spike (floored at 1e-12); margin = how far above threshold V would have risen
-    after a spike without reset and later inputs (0 if it would not); curvature = d2V/dt2 at a near-miss.
+    after a spike without reset and later inputs (0 if it would not; all 0 unless ``with_margin``); curvature =
+    d2V/dt2 at a near-miss.
     Fields that do not apply to a candidate's kind are 0.
     """
     _, _, _, theta, bias, t_ref, _ = unpack(params)
@@ -256,7 +261,51 @@ def layer_candidates(arrival_times, arrival_sources, weights, params, t_max, spi
                         out_curv[n_out] = 0.0
                         n_out += 1
     return _merge_with_removals(spike_times, spike_neurons, rem_i, out_t, out_n, out_v, out_i, out_curv, n_out,
-                                parameters)
+                                parameters, with_margin)
+
+
+@njit(cache=True, nogil=True)
+def event_candidates(times, neurons, removal, voltage, current, slope, margin, curvature, surrogate, min_surrogate,
+                     sharpness, max_width, theta, with_distance):
+    """The event form's candidates from ``layer_candidates``'s arrays, in one pass: every removal and the creations
+    whose ``surrogate`` (sigma'(V - threshold), computed by the caller) reaches ``min_surrogate``, in their order,
+    each with its width (ms) and, ``with_distance``, NA's signed membrane distance.
+
+    Width: 1 / (sharpness dV/dt) at a removal, the Laplace width sqrt(2 pi / (sharpness |V''|)) at a creation
+    (|V''| floored at 1e-300), capped at ``max_width``. The same operations as the array expressions they replace
+    (``np.minimum``'s and ``np.maximum``'s NaN included), element by element: the same numbers.
+
+    Returns (times, neurons, removal, voltage, current, width, distance (empty unless ``with_distance``),
+    surrogate) of the kept candidates.
+    """
+    n_kept = 0
+    for c in range(times.size):
+        if removal[c] or surrogate[c] >= min_surrogate:
+            n_kept += 1
+    out_t = np.empty(n_kept)
+    out_n = np.empty(n_kept, dtype=np.int64)
+    out_removal = np.empty(n_kept, dtype=np.bool_)
+    out_v = np.empty(n_kept)
+    out_i = np.empty(n_kept)
+    out_width = np.empty(n_kept)
+    out_distance = np.empty(n_kept if with_distance else 0)
+    out_surrogate = np.empty(n_kept)
+    m = 0
+    for c in range(times.size):
+        if not (removal[c] or surrogate[c] >= min_surrogate):
+            continue
+        out_t[m], out_n[m], out_removal[m] = times[c], neurons[c], removal[c]
+        out_v[m], out_i[m], out_surrogate[m] = voltage[c], current[c], surrogate[c]
+        if removal[c]:
+            width = 1.0 / (sharpness * slope[c])
+        else:
+            size = abs(curvature[c])
+            width = math.sqrt(2.0 * math.pi / (sharpness * (1e-300 if size < 1e-300 else size)))
+        out_width[m] = max_width if width > max_width else width
+        if with_distance:
+            out_distance[m] = -margin[c] if removal[c] else theta - voltage[c]
+        m += 1
+    return out_t, out_n, out_removal, out_v, out_i, out_width, out_distance, out_surrogate
 
 
 @njit(cache=True, inline="always")
