@@ -335,7 +335,7 @@ def first_spike_cross_entropy_batch(records: Sequence[Record], labels: Sequence[
     ------
     ValueError, TypeError
         For a bad ``tau``, ``silent_time``, ``early_weight`` or ``early_tau`` (before any record is read), for
-        records and labels of different lengths, and for a bad record, layer or label (``records[b]: `` and the
+        records and labels of different lengths, and for a bad record, layer or label (``records[b]:`` and the
         per-sample message).
 
     Examples
