@@ -35,6 +35,7 @@ from eventsnn.gradient_methods import METHODS, MethodOptions, MethodSources, mak
 from eventsnn.losses import LossResult
 from eventsnn.network import Network
 from eventsnn.record import Record
+from eventsnn.spikes import _flat_trains
 
 DEFAULT_GRAZING_SLOPE = 1e-3  # 1/ms: a crossing this flat moves by >= 1 ms per 1e-3 change of V
 _NO_SOURCES = no_sources()  # the timing adjoint: the sweep without sources or queries
@@ -266,15 +267,6 @@ def _layered_timing_in_ranges(records: list[Record], cotangents: list[list[np.nd
         total.biases = [a + d for a, d in zip(total.biases, bias_row)]
         total.delays = [a + d for a, d in zip(total.delays, delay_row)]
     total.n_near_grazing += int(n_grazing.sum())
-
-
-def _flat_trains(trains: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(times, neurons, offsets) of a list of SpikeTrains: sample b is ``[offsets[b], offsets[b + 1])``."""
-    offsets = np.zeros(len(trains) + 1, dtype=np.int64)
-    np.cumsum([len(t) for t in trains], out=offsets[1:])
-    times = np.concatenate([t.times for t in trains]).astype(np.float64, copy=False)
-    neurons = np.concatenate([t.neurons for t in trains]).astype(np.int64, copy=False)
-    return times, neurons, offsets
 
 
 def _checked_loss(rec: Record, cotangents, name: str, method: str):

@@ -25,7 +25,7 @@ import numpy as np
 from eventsnn import _validation as check
 from eventsnn._kernels import classify as kernels
 from eventsnn.record import Record
-from eventsnn.spikes import SpikeTrains
+from eventsnn.spikes import SpikeTrains, _flat_trains
 
 
 @dataclass
@@ -104,10 +104,7 @@ class LossResult:
         if times.ndim != 1:
             raise ValueError(f"times must be 1-dimensional when neurons is given, got shape {times.shape}")
         neurons = check.index_array("neurons", neurons, counts.size, size=times.size)
-        out = counts[neurons]  # fancy indexing copies: the term is added in place below
-        if term is not None:
-            out += term(times, neurons)
-        return out
+        return self._creation_of(layer, times, neurons)
 
     def _creation_cotangent_at(self, layer: int, times: np.ndarray, neurons: np.ndarray,
                                n_neurons: int) -> np.ndarray:
@@ -120,7 +117,11 @@ class LossResult:
         if type(counts) is not np.ndarray or counts.dtype != np.float64 or counts.ndim != 1 \
                 or counts.size < n_neurons:
             return self.creation_cotangent(layer, times, neurons)
-        out = counts[neurons]
+        return self._creation_of(layer, times, neurons)
+
+    def _creation_of(self, layer: int, times: np.ndarray, neurons: np.ndarray) -> np.ndarray:
+        """dL/dN of layer ``layer`` at each (time, neuron) candidate, its arrays already checked."""
+        out = self.count_cotangents[layer][neurons]  # fancy indexing copies: the term is added in place below
         term = self.creation_terms[layer] if self.creation_terms is not None else None
         if term is not None:
             out += term(times, neurons)
@@ -382,8 +383,7 @@ def _output_batch(records: list, k: int, labels: list, silent_time: float | None
     per-sample path then raises the first error)."""
     trains = [r.layers[k] for r in records]
     n_neurons = getattr(trains[0], "n_neurons", None)
-    if type(n_neurons) is not int or not all(
-            type(y) in (int, np.int64) and 0 <= y < n_neurons for y in labels):
+    if type(n_neurons) is not int or not _labels_in_range(labels, n_neurons):
         return None
     if silent_time is None:
         t_max = [r.t_max for r in records]
@@ -394,11 +394,14 @@ def _output_batch(records: list, k: int, labels: list, silent_time: float | None
         silent_times = np.full(len(records), silent_time)
     if not check.spike_trains_valid(trains, n_neurons):
         return None
-    offsets = np.zeros(len(trains) + 1, dtype=np.int64)
-    np.cumsum([s.times.size for s in trains], out=offsets[1:])
-    times = np.concatenate([s.times for s in trains])
-    neurons = np.concatenate([s.neurons for s in trains])
+    times, neurons, offsets = _flat_trains(trains)
     return times, neurons, offsets, n_neurons, np.array(labels, dtype=np.int64), silent_times
+
+
+def _labels_in_range(labels: list, n_classes: int) -> bool:
+    """True if every label is a plain int (or int64) in [0, n_classes): what a batch loss takes without the
+    per-sample checks."""
+    return all(type(y) in (int, np.int64) and 0 <= y < n_classes for y in labels)
 
 
 def _naming_record(b: int, checks: Callable, *args) -> object:
@@ -670,18 +673,14 @@ def vmax_cross_entropy_batch(records: Sequence[Record], readout, labels: Sequenc
     if len(records) != len(labels):
         raise ValueError(f"got {len(records)} records but {len(labels)} labels")
     k = _batch_layer(records, layer)
-    per_sample = k is None or not isinstance(readout, LIReadout) or not all(
-        type(y) in (int, np.int64) and 0 <= y < readout.n_classes for y in labels)
+    per_sample = k is None or not isinstance(readout, LIReadout) or not _labels_in_range(labels, readout.n_classes)
     trains = [] if per_sample else [r.layers[k] for r in records]
     t_max = [] if per_sample else [r.t_max for r in records]
     if not per_sample and records:
         per_sample = not (check.spike_trains_valid(trains, readout.n_inputs)
                           and all(type(t) is float and 0.0 < t < math.inf for t in t_max))
     if not per_sample and records:
-        offsets = np.zeros(len(trains) + 1, dtype=np.int64)
-        np.cumsum([s.times.size for s in trains], out=offsets[1:])
-        times = np.concatenate([s.times for s in trains])
-        neurons = np.concatenate([s.neurons for s in trains])
+        times, neurons, offsets = _flat_trains(trains)
         v_max, at, kinks = readout._batch_maxima(times, neurons, offsets, np.array(t_max))
         per_sample = not np.isfinite(v_max).all()  # softmax_cross_entropy's error, raised by the per-sample path
     if per_sample or not records:

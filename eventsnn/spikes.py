@@ -264,3 +264,13 @@ def _npz_path(path: str | os.PathLike) -> str:
     """The file ``save`` writes for ``path``: np.savez appends ``.npz`` when it is missing, so load must too."""
     path = os.fspath(path)
     return path if path.endswith(".npz") else path + ".npz"
+
+
+def _flat_trains(trains: Sequence["SpikeTrains"]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(times, neurons, offsets) of a list of SpikeTrains joined for one compiled call over a batch: sample b is
+    ``[offsets[b], offsets[b + 1])``."""
+    offsets = np.zeros(len(trains) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in trains], out=offsets[1:])
+    times = np.concatenate([t.times for t in trains]).astype(np.float64, copy=False)
+    neurons = np.concatenate([t.neurons for t in trains]).astype(np.int64, copy=False)
+    return times, neurons, offsets
