@@ -287,8 +287,13 @@ def _connect(client: Any, scheduler: str | None, workers: int | None, retries: i
         return
     import logging
     n_workers = workers or os.cpu_count() or 1
-    # a worker death counts against its run: allow `retries` of them before the scheduler gives up on it
-    with dask.config.set({"distributed.scheduler.allowed-failures": retries}):
+    # A worker death counts against its run: allow `retries` of them before the scheduler gives up on it.
+    # Dask's nannies give each worker MALLOC_TRIM_THRESHOLD_=65536, and setting it turns off glibc's adaptive
+    # mmap threshold: every fresh gradient or weight array (2 MB for 784 x 350) is then mapped, page-faulted in
+    # and unmapped again, which made a batch-5 MNIST training step cost ~1.5x the CPU of the same step run by
+    # `eventsnn train` (docs/sweeps.md). None leaves the allocator as the command line has it.
+    with dask.config.set({"distributed.scheduler.allowed-failures": retries,
+                          "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
         cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                            dashboard_address=None, silence_logs=logging.ERROR,
                                            env={"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
