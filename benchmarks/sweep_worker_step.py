@@ -82,10 +82,19 @@ def in_cluster(n_steps: int, data: str | None, as_sweep: bool) -> tuple[float, s
     if as_sweep:
         with sweep._connect(None, None, 1, 0) as client:
             return client.submit(job, n_steps, str(ROOT / "benchmarks"), pure=False).result()
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  silence_logs=logging.ERROR, env={"NUMBA_NUM_THREADS": "1"}) as cluster, \
-            distributed.Client(cluster) as client:
-        return client.submit(job, n_steps, str(ROOT / "benchmarks"), pure=False).result()
+    before = os.environ.get("MALLOC_TRIM_THRESHOLD_")
+    try:
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                      silence_logs=logging.ERROR, env={"NUMBA_NUM_THREADS": "1"}) as cluster, \
+                distributed.Client(cluster) as client:
+            return client.submit(job, n_steps, str(ROOT / "benchmarks"), pure=False).result()
+    finally:
+        # a nanny writes its pre-spawn variables into the environment of the process that starts it: undo that,
+        # or every later worker started from here (the "eventsnn sweep" set-up too) would inherit them
+        if before is None:
+            os.environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+        else:
+            os.environ["MALLOC_TRIM_THRESHOLD_"] = before
 
 
 def main() -> None:
