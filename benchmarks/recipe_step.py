@@ -7,6 +7,8 @@ from the first `--n-train` training samples; the first `--warm-up` steps (compil
 timed. Prints the median and the fastest process-CPU time per step and the wall time, one thread unless told.
 
     python benchmarks/recipe_step.py mnist --preset eventprop                    # EventProp's MNIST step, batch 5
+    python benchmarks/recipe_step.py mnist --preset eventprop --seed 2 \\
+        --checkpoint RUN/checkpoint.npz                                          # later in training
     python benchmarks/recipe_step.py mnist --method activation --spike-penalty 1e-3 --set input_jitter=1.0 \\
         --set input_shift=1                                                     # a point of the front, batch 32
 """
@@ -51,10 +53,15 @@ def main() -> None:
     parser.add_argument("--warm-up", type=int, default=10, help="untimed steps first (default 10)")
     parser.add_argument("--n-train", type=int, default=2000, help="samples the batches are drawn from")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0, help="the task's seed (a --checkpoint's run's seed)")
     parser.add_argument("--data", default=None, help="data directory (default: $EVENTSNN_DATA, then the usual)")
+    parser.add_argument("--checkpoint", default=None,
+                        help="start from a run's checkpoint.npz (its weights and optimizer state; the run's task, "
+                             "preset and settings), e.g. to time a step late in training (default: initial weights)")
     args = parser.parse_args()
 
-    task = tasks.make_task(args.task, preset=args.preset, n_train=args.n_train, n_test=10, data_path=args.data)
+    task = tasks.make_task(args.task, preset=args.preset, n_train=args.n_train, n_test=10, seed=args.seed,
+                           data_path=args.data)
     changes = dict(args.settings, n_threads=args.threads)
     if args.method is not None:
         changes["method"] = args.method
@@ -62,6 +69,8 @@ def main() -> None:
         changes["spike_penalty"] = args.spike_penalty
     config = dataclasses.replace(task.config, **changes)
     trainer = training.Trainer(task.net, task.train_inputs, task.train_labels, config=config, readout=task.readout)
+    if args.checkpoint is not None:
+        trainer.load_checkpoint(args.checkpoint)
     rng = np.random.default_rng(0)
     n = len(task.train_labels)
     batches = [rng.choice(n, min(config.batch_size, n), replace=False) for _ in range(args.warm_up + args.steps)]

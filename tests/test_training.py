@@ -569,6 +569,34 @@ def test_adam_matches_the_textbook_update_bit_for_bit():
         Adam().step([np.zeros(3, dtype=np.float32)], [np.zeros(3)])
 
 
+
+def test_adam_moments_below_the_smallest_normal_become_zero_and_change_no_weight():
+    """Moments of weights whose gradient stops decay into subnormals and stay there (costly to compute with); the
+    kernel zeroes them, and the weights stay bit for bit the textbook update's, which keeps the subnormals."""
+    from eventsnn.optim import Adam
+    rng = np.random.default_rng(1)
+    params = [rng.normal(size=40)]
+    expected = [params[0].copy()]
+    m, v = np.zeros(40), np.zeros(40)
+    beta1, beta2 = 0.7, 0.6   # m and v reach the subnormal range within ~2000 / ~1400 steps without gradient
+    opt = Adam(1e-2, beta1=beta1, beta2=beta2)
+    live = np.arange(40) < 10  # the first 10 weights keep a gradient; the others get one only in the first steps
+    for t in range(1, 2501):
+        g = rng.normal(size=40) * (1e-3 if t <= 3 else live)
+        opt.step(params, [g])
+        m *= beta1
+        m += (1.0 - beta1) * g
+        v *= beta2
+        v += (1.0 - beta2) * g * g
+        expected[0] -= 1e-2 * (m / (1.0 - beta1 ** t)) / (np.sqrt(v / (1.0 - beta2 ** t)) + 1e-8)
+    tiny = np.finfo(np.float64).tiny
+    subnormal_m = (m != 0.0) & (np.abs(m) < tiny)
+    subnormal_v = (v != 0.0) & (v < tiny)
+    assert subnormal_m[10:].all() and subnormal_v[10:].any()   # the textbook update keeps them
+    assert np.array_equal(params[0], expected[0])
+    assert np.array_equal(opt.m[0], np.where(np.abs(m) < tiny, 0.0, m))
+    assert np.array_equal(opt.v[0], np.where(v < tiny, 0.0, v))
+
 def test_metrics_csv_has_the_columns_of_every_epoch(tmp_path):
     """A run resumed from an older checkpoint has early rows without metrics added since: the CSV keeps them."""
     import csv
