@@ -22,7 +22,7 @@ from numba import njit
 # no weight: the step it would have given, lr (m / c1) / (sqrt(v / c2) + eps) with m < 2.3e-308 and eps > 0, is
 # below half a unit in the last place of any weight above ~1e-275 in magnitude (for eps >= 1e-8, lr * scale <= 1
 # and beta1 <= 0.999999); and sqrt(v / c2) of a subnormal v is below 1e-153, which vanishes next to eps. The moments
-# that follow are the same too: beta m + (1 - beta) g with a nonzero gradient g > 1e-290 rounds to the same value
+# that follow are the same too: beta m + (1 - beta) g with a gradient |g| > 1e-290 rounds to the same value
 # whether m was subnormal or zero.
 _SMALLEST_NORMAL = 2.2250738585072014e-308
 
