@@ -37,7 +37,7 @@ def main() -> None:
             test = [task.test_inputs[i] for i in range(len(task.test_labels))]
         results = []
         for t_max in args.windows:
-            config = dataclasses.replace(task.config, t_max=t_max)
+            config = dataclasses.replace(task.config, t_max=t_max, progress=False)
             trainer = training.Trainer(model.network, task.train_inputs, task.train_labels, config=config,
                                        readout=model.readout)
             evaluation = trainer.evaluate(test, task.test_labels)
