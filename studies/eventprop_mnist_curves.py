@@ -1,8 +1,8 @@
 """Learning curves of the MNIST EventProp reproduction (`studies/eventprop_reproduction_mnist.toml`) next to
 EventProp's own runs: eventsnn's validation accuracy after every epoch (EventProp's 5000-image validation split)
 and, once, its test accuracy after the 100th; EventProp's test accuracy after every epoch from their committed
-result files (docs/runs/mnist/eventprop_published/; docs/runs/README.md says how they were extracted). Different splits: the curves show when each run stops
-improving, the end points compare test with test.
+result files (docs/runs/mnist/eventprop_published/; docs/runs/README.md says how they were extracted).
+Different splits: the curves show when each run stops improving, the end points compare test with test.
 
     python studies/eventprop_mnist_curves.py [RECORDS] [--out docs/results_mnist_eventprop.png]
 
