@@ -71,6 +71,14 @@ def main() -> None:
     trainer = training.Trainer(task.net, task.train_inputs, task.train_labels, config=config, readout=task.readout)
     if args.checkpoint is not None:
         trainer.load_checkpoint(args.checkpoint)
+        # what makes an update slow late in training: moments decayed into subnormal floats (eventsnn's Adam zeroes
+        # them at its next step; a checkpoint written before it did may hold them)
+        moments = [a for a in (getattr(trainer.optimizer, "m", None) or []) if a.size]
+        if moments:
+            tiny = np.finfo(np.float64).tiny
+            subnormal = [int(np.count_nonzero((a != 0.0) & (np.abs(a) < tiny))) for a in moments]
+            print("subnormal first moments in the checkpoint, per array: "
+                  + ", ".join(f"{n} of {a.size} ({100 * n / a.size:.1f} %)" for n, a in zip(subnormal, moments)))
     rng = np.random.default_rng(0)
     n = len(task.train_labels)
     batches = [rng.choice(n, min(config.batch_size, n), replace=False) for _ in range(args.warm_up + args.steps)]

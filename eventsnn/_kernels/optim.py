@@ -17,7 +17,7 @@ from numba import njit
 # Moments that decay below the smallest normal float64 are set to zero. A weight whose gradient stays zero (an
 # input pixel that never fires) has m shrink by beta1 per step until it is subnormal, and there it stays: 0.9 times
 # a few units in the last place rounds back to the same few units. Arithmetic on subnormals takes microcode assists
-# (~100x a normal operation), and with 40 % of a 784 x 350 layer's m subnormal after 18 epochs of EventProp's
+# (~100x a normal operation), and with 40 % of a 784 x 350 layer's m subnormal after 19 epochs of EventProp's
 # batch-5 MNIST recipe the update cost more than the forward and backward passes together. A zeroed moment changes
 # no weight: the step it would have given, lr (m / c1) / (sqrt(v / c2) + eps) with m < 2.3e-308 and eps > 0, is
 # below half a unit in the last place of any weight above ~1e-275 in magnitude (for eps >= 1e-8, lr * scale <= 1
