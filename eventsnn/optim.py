@@ -7,7 +7,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from eventsnn import _validation as check
-from eventsnn._kernels.optim import adam_update
+from eventsnn._kernels.optim import adam_update, sgd_update
 
 
 def _checked_step(params: Sequence[np.ndarray], grads: Sequence[np.ndarray], lr_scales: Sequence[float] | None,
@@ -62,9 +62,7 @@ class SGD:
         if self.velocity is None:
             self.velocity = [np.zeros_like(p) for p in params]
         for p, g, v, scale in zip(params, grads, self.velocity, scales):
-            v *= self.momentum
-            v += g
-            p -= (self.lr * scale) * v
+            sgd_update(p.reshape(-1), g.reshape(-1), v.reshape(-1), self.momentum, self.lr * scale)
 
     def state(self) -> dict[str, np.ndarray]:
         return {f"velocity_{k}": v for k, v in enumerate(self.velocity or [])}

@@ -597,6 +597,30 @@ def test_adam_moments_below_the_smallest_normal_become_zero_and_change_no_weight
     assert np.array_equal(opt.m[0], np.where(np.abs(m) < tiny, 0.0, m))
     assert np.array_equal(opt.v[0], np.where(v < tiny, 0.0, v))
 
+def test_sgd_velocities_below_the_smallest_normal_become_zero_and_change_no_weight():
+    """SGD's momentum buffer sticks in the subnormals as Adam's first moment does: zeroed, with the weights bit for
+    bit those of the textbook update (which keeps them); without momentum the update is the textbook one."""
+    from eventsnn.optim import SGD
+    rng = np.random.default_rng(2)
+    for momentum, n_steps in [(0.8, 3500), (0.0, 50)]:
+        params = [rng.normal(size=(5, 8))]
+        expected = params[0].copy()
+        velocity = np.zeros((5, 8))
+        opt = SGD(1e-2, momentum=momentum)
+        live = np.arange(40).reshape(5, 8) < 10  # 0.8 ** 3150 * 1e-3 is below the smallest normal
+        for t in range(1, n_steps + 1):
+            g = rng.normal(size=(5, 8)) * (1e-3 if t <= 3 else live)
+            opt.step(params, [g])
+            velocity *= momentum
+            velocity += g
+            expected -= 1e-2 * velocity
+        tiny = np.finfo(np.float64).tiny
+        if momentum:
+            assert ((velocity != 0.0) & (np.abs(velocity) < tiny))[~live].all()   # the textbook update keeps them
+        assert np.array_equal(params[0], expected)
+        assert np.array_equal(opt.velocity[0], np.where(np.abs(velocity) < tiny, 0.0, velocity))
+
+
 def test_metrics_csv_has_the_columns_of_every_epoch(tmp_path):
     """A run resumed from an older checkpoint has early rows without metrics added since: the CSV keeps them."""
     import csv
