@@ -4,9 +4,9 @@
 
 * a table of every point with, for each metric, the mean, the sample standard deviation (``ddof=1``) and the 95 %
   t-interval of the mean over its seeds (printed, ``OUT/summary.csv``; one row per run in ``OUT/runs.csv``);
-* Welch tests between the pairs of points the specification asks for (``[report] compare``, on the front's two
-  metrics), each with a verdict: "A dominates B" only when both metrics differ at p < 0.05 in A's favour
-  (printed, ``OUT/compare.csv``);
+* Welch tests between the pairs of points the specification asks for (``[report] compare``: named pairs, the
+  neighbours on each front, the points chosen on validation; on the front's two metrics), each with a verdict:
+  "A dominates B" only when both metrics differ at p < 0.05 in A's favour (printed, ``OUT/compare.csv``);
 * the points chosen on a validation metric in each group (``[report] choose``) with their test metrics
   (printed, ``OUT/chosen.csv``);
 * the figure ``OUT/front.png``: the ``front.y`` metric against the ``front.x`` metric, every run a dot, every
@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import itertools
 import math
 import os
 import statistics
@@ -39,6 +40,13 @@ if TYPE_CHECKING:
     from eventsnn.sweep_spec import Run, SweepSpec
 
 STATUS_DIR = "_sweep"
+
+
+#: what ``[report] compare`` may name besides pairs of points: each point of a front against its neighbours on it
+#: ("front"), and the points chosen on validation by ``[report] choose`` against each other ("chosen")
+COMPARE_FRONT = "front"
+COMPARE_CHOSEN = "chosen"
+COMPARE_MODES = (COMPARE_FRONT, COMPARE_CHOSEN)
 
 
 def format_value(value: Any) -> str:
@@ -470,20 +478,43 @@ def verdict(first: str, second: str, tests: dict) -> str:
             + ("; " + ", ".join(rest) + " not distinguishable" if rest else "; a trade-off"))
 
 
+def chosen_pairs(spec: SweepSpec, per_run: list) -> list:
+    """``compare = "chosen"``: for each choice of ``spec.choose``, every pair of the points it chose on validation
+    (one per group of its ``by`` settings, groups with nothing done left out), in the order of the groups."""
+    chosen = choose_points(spec, per_run)
+    pairs = []
+    for choice in spec.choose:
+        points = [row["point"] for row in chosen
+                  if (row["chosen_on"], row["by"]) == (choice.on, ",".join(choice.by)) and row["point"]]
+        pairs += list(itertools.combinations(points, 2))
+    return pairs
+
+
 def compare_points(spec: SweepSpec, per_run: list) -> list:
-    """Welch tests of the pairs of ``spec.compare`` (or of the fronts' neighbours) on the front's two metrics: one
-    row per pair and metric (difference = first - second), each with the pair's :func:`verdict`."""
-    pairs = front_pairs(spec, per_run) if spec.compare == "front" else list(spec.compare)
+    """Welch tests of what ``spec.compare`` names, on the front's two metrics: its pairs of points, the fronts'
+    neighbours (``"front"``) and the points chosen on validation (``"chosen"``). One row per pair and metric
+    (difference = first - second), each with the pair's :func:`verdict` and which entry of ``compare`` asked for
+    it (``"pair"``, ``"front"`` or ``"chosen"``; a pair asked for twice is tested once)."""
+    pairs: dict = {}
+    for item in spec.compare:
+        if item == COMPARE_FRONT:
+            named = front_pairs(spec, per_run)
+        elif item == COMPARE_CHOSEN:
+            named = chosen_pairs(spec, per_run)
+        else:
+            named, item = [item], "pair"
+        for pair in named:
+            pairs.setdefault(tuple(pair), item)
     values = point_values(per_run)
     metrics = list(dict.fromkeys([spec.front.y, spec.front.x]))
     rows = []
-    for first, second in pairs:
+    for (first, second), source in pairs.items():
         tests = {m: welch(values.get(first, {}).get(m, []), values.get(second, {}).get(m, [])) for m in metrics}
         said = verdict(first, second, tests)
         for m, w in tests.items():
-            rows.append({"first": first, "second": second, "metric": m, "n_first": w.n_a, "n_second": w.n_b,
-                         "difference": w.difference, "ci_low": w.low, "ci_high": w.high, "t": w.t, "df": w.df,
-                         "p": w.p, "verdict": said})
+            rows.append({"first": first, "second": second, "asked_by": source, "metric": m, "n_first": w.n_a,
+                         "n_second": w.n_b, "difference": w.difference, "ci_low": w.low, "ci_high": w.high, "t": w.t,
+                         "df": w.df, "p": w.p, "verdict": said})
     return rows
 
 
@@ -495,7 +526,8 @@ def _format_comparisons(rows: list) -> str:
     for i in range(len(rows)):
         row = rows[i]
         if i == 0 or (row["first"], row["second"]) != (rows[i - 1]["first"], rows[i - 1]["second"]):
-            lines.append(f"{row['first']}  vs  {row['second']}")
+            asked = {COMPARE_FRONT: "  (neighbours on a front)", COMPARE_CHOSEN: "  (both chosen on validation)"}
+            lines.append(f"{row['first']}  vs  {row['second']}{asked.get(row['asked_by'], '')}")
         scale = 100.0 if METRICS[row["metric"]].percent else 1.0
         unit = " points" if METRICS[row["metric"]].percent else ""
         if not row["n_first"] or not row["n_second"]:

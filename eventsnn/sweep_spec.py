@@ -23,7 +23,7 @@ A sweep specification (read with :mod:`tomllib`) names the task, the settings ev
     [report]
     metrics = ["val_accuracy", "test_accuracy", "spikes"]
     front = { x = "spikes", y = "test_accuracy", by = ["method"] }
-    compare = [["method=antlr spike_penalty=0.001", "method=timing spike_penalty=0.0"]]   # or "front"
+    compare = [["method=antlr spike_penalty=0.001", "method=timing spike_penalty=0.0"]]   # or "front", "chosen"
     choose = { by = ["method"], on = "val_accuracy" }
 
 A setting is an option of ``eventsnn train`` (``epochs``, ``hidden``, ``batch_size``, ``lr``, ``n_train``,
@@ -52,7 +52,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from eventsnn.sweep_report import METRICS, format_value
+from eventsnn.sweep_report import COMPARE_CHOSEN, COMPARE_FRONT, COMPARE_MODES, METRICS, format_value
 
 try:
     import tomllib
@@ -64,8 +64,6 @@ SWEEP_KEYS = ("task", "seeds", "name")
 REPORT_KEYS = ("metrics", "front", "compare", "choose")
 FRONT_KEYS = ("x", "y", "by")
 CHOOSE_KEYS = ("by", "on", "report")
-#: what ``[report] compare`` may name instead of a list of pairs: each point of a front against its neighbours
-COMPARE_FRONT = "front"
 OPTION_PREFIX = "option."
 # Settings that are options of `eventsnn train` (a flag each) rather than --set overrides; the kind says what the
 # TOML value must be ("float" accepts an int too: 1 is read as 1.0, as the command line would).
@@ -157,9 +155,10 @@ class SweepSpec:
     metrics : tuple of str
         Names in :data:`METRICS` reported per point.
     front : Front
-    compare : tuple of (str, str), or "front"
-        Pairs of points (their ``Run.point``) to compare with Welch's test on the front's two metrics, or
-        ``"front"``: every point of each group's front against its neighbours on it.
+    compare : tuple of (str, str) pairs and the names "front" and "chosen"
+        What to compare with Welch's test on the front's two metrics: pairs of points (their ``Run.point``);
+        ``"front"``, every point of each group's front against its neighbours on it; ``"chosen"``, the points
+        each ``choose`` picks on validation (one per group) against each other.
     choose : tuple of Choose
         Choices made on validation metrics.
     """
@@ -172,7 +171,7 @@ class SweepSpec:
     varying: tuple
     metrics: tuple
     front: Front
-    compare: tuple | str = ()
+    compare: tuple = ()
     choose: tuple = ()
 
 
@@ -262,8 +261,8 @@ def spec_from_dict(data: dict, source: str = "<spec>") -> SweepSpec:
     report = _table(data, "report", fail)
     metrics, front = _report_settings(report, varying, fail)
     point_names = list(dict.fromkeys(run.point for run in runs))
-    compare = _compare_settings(report.get("compare", []), point_names, fail)
     choose = _choose_settings(report.get("choose", []), varying, fail)
+    compare = _compare_settings(report.get("compare", []), point_names, bool(choose), fail)
     return SweepSpec(source=source, name=name, task=task, seeds=tuple(seeds), runs=tuple(runs),
                      varying=tuple(varying), metrics=metrics, front=front, compare=compare, choose=choose)
 
@@ -520,28 +519,36 @@ def _point_key(text: str) -> frozenset:
     return frozenset(text.split())
 
 
-def _compare_settings(value: Any, points: list, fail: Callable) -> tuple | str:
-    """``[report] compare``: ``"front"`` or a list of pairs of point names, each naming a point of the sweep."""
-    if value == COMPARE_FRONT:
-        return COMPARE_FRONT
-    if not isinstance(value, list):
-        raise fail(f"[report] compare must be {COMPARE_FRONT!r} or a list of pairs of points, e.g. "
-                   f"[[{points[0]!r}, {points[-1]!r}]], got {value!r}")
+def _compare_settings(value: Any, points: list, has_choose: bool, fail: Callable) -> tuple:
+    """``[report] compare``: ``"front"``, ``"chosen"``, or a list of these names and of pairs of point names, each
+    naming a point of the sweep; ``"chosen"`` needs a ``[report] choose``. Returns the names and pairs, in order,
+    each once."""
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or any(isinstance(item, str) and item not in COMPARE_MODES for item in value):
+        raise fail(f"[report] compare must be {COMPARE_FRONT!r}, {COMPARE_CHOSEN!r} or a list of these and of pairs "
+                   f"of points, e.g. [[{points[0]!r}, {points[-1]!r}]], got {value!r}")
     by_key = {_point_key(point): point for point in points}
-    pairs = []
-    for i, pair in enumerate(value):
-        if not isinstance(pair, list) or len(pair) != 2 or not all(isinstance(p, str) for p in pair):
-            raise fail(f"[report] compare[{i}] must be a pair of point names [\"a\", \"b\"], got {pair!r}")
+    items = []
+    for i, item in enumerate(value):
+        if isinstance(item, str):
+            if item == COMPARE_CHOSEN and not has_choose:
+                raise fail(f"[report] compare[{i}] = {COMPARE_CHOSEN!r} compares the points chosen on validation, "
+                           "but there is no [report] choose")
+            items.append(item)
+            continue
+        if not isinstance(item, list) or len(item) != 2 or not all(isinstance(p, str) for p in item):
+            raise fail(f"[report] compare[{i}] must be a pair of point names [\"a\", \"b\"], got {item!r}")
         named = []
-        for text in pair:
+        for text in item:
             if _point_key(text) not in by_key:
                 raise fail(f"[report] compare[{i}]: no point {text!r}; the points are: "
                            + "; ".join(repr(p) for p in points))
             named.append(by_key[_point_key(text)])
         if named[0] == named[1]:
             raise fail(f"[report] compare[{i}] compares the point {named[0]!r} with itself")
-        pairs.append(tuple(named))
-    return tuple(pairs)
+        items.append(tuple(named))
+    return tuple(dict.fromkeys(items))
 
 
 def _choose_settings(value: Any, varying: list, fail: Callable) -> tuple:

@@ -271,6 +271,37 @@ def test_choice_on_a_lower_is_better_validation_metric(tmp_path):
     assert row["point"] == min(values, key=lambda p: np.mean(values[p]["val_loss"]))
 
 
+def test_compare_chosen_tests_the_points_chosen_on_validation_against_each_other(tmp_path):
+    """compare = "chosen": per choice, every pair of the points it picked on validation (here one per method: the
+    better validation mean, which is not the better test mean for antlr); named pairs and front neighbours can be
+    asked for alongside, and a pair asked for twice is tested once."""
+    values = _values(3)
+    named = ["method=antlr spike_penalty=0.0", "method=na spike_penalty=0.0003"]
+    spec = _spec(compare=["chosen", named, "front", "chosen"], choose={"by": ["method"], "on": "val_accuracy"})
+    assert spec.compare == ("chosen", tuple(named), "front")
+    _fake_sweep(str(tmp_path), spec, values)
+    result = report(spec, tmp_path)
+
+    def best_on_validation(method):
+        points = [p for p in values if p.startswith(f"method={method} ")]
+        return max(points, key=lambda p: np.mean(values[p]["val_accuracy"]))
+    chosen = (best_on_validation("antlr"), best_on_validation("na"))
+    assert chosen[0] == "method=antlr spike_penalty=0.0"  # not antlr's better test point (3e-4)
+    asked = {(row["first"], row["second"]): row["asked_by"] for row in result.comparisons}
+    assert asked[chosen] == "chosen"
+    assert asked[tuple(named)] == "pair"
+    assert sum(1 for row in result.comparisons if (row["first"], row["second"]) == chosen) == 2  # two metrics
+    for row in result.comparisons:
+        if (row["first"], row["second"]) == chosen:
+            expected = welch(values[chosen[0]][row["metric"]] if row["metric"] != "spikes" else
+                             [s + 1.0 for s in values[chosen[0]]["spikes"]],
+                             values[chosen[1]][row["metric"]] if row["metric"] != "spikes" else
+                             [s + 1.0 for s in values[chosen[1]]["spikes"]])
+            assert row["p"] == pytest.approx(expected.p, rel=1e-12)
+    assert f"{chosen[0]}  vs  {chosen[1]}  (both chosen on validation)" in result.text
+    assert any(source == "front" for source in asked.values())
+
+
 @pytest.mark.parametrize("report_table, message", [
     ({"choose": {"on": "test_accuracy"}}, "a choice is made on validation, never on test data"),
     ({"choose": {"on": "spikes"}}, "never on test data"),
@@ -282,7 +313,9 @@ def test_choice_on_a_lower_is_better_validation_metric(tmp_path):
     ({"compare": [["method=antlr spike_penalty=0.0", "method=sgd spike_penalty=0.0"]]}, "no point 'method=sgd"),
     ({"compare": [["method=antlr spike_penalty=0.0", "spike_penalty=0.0 method=antlr"]]}, "with itself"),
     ({"compare": [["method=antlr spike_penalty=0.0"]]}, "must be a pair of point names"),
-    ({"compare": "neighbours"}, "compare must be 'front' or a list of pairs"),
+    ({"compare": "neighbours"}, "compare must be 'front', 'chosen' or a list of these and of pairs"),
+    ({"compare": ["front", "best"]}, "compare must be 'front', 'chosen' or a list"),
+    ({"compare": "chosen"}, "compares the points chosen on validation, but there is no"),
 ])
 def test_bad_report_sections_are_refused(report_table, message):
     with pytest.raises(SpecError, match=message):
