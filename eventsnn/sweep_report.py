@@ -9,9 +9,10 @@
   "A dominates B" only when both metrics differ at p < 0.05 in A's favour (printed, ``OUT/compare.csv``);
 * the points chosen on a validation metric in each group (``[report] choose``) with their test metrics
   (printed, ``OUT/chosen.csv``);
-* the figure ``OUT/front.png``: the ``front.y`` metric against the ``front.x`` metric, every run a dot, every
-  point's mean with its std as error bars, and one Pareto front per group of ``front.by``, better being the
-  direction of each metric (``Metric.direction``: higher accuracy, fewer spikes, lower loss).
+* the figure ``OUT/front.png``: the ``front.y`` metric against the ``front.x`` metric (on ``front.x_scale``), every
+  run a dot, every point's mean with its std as error bars, one Pareto front per group of ``front.by``, better
+  being the direction of each metric (``Metric.direction``: higher accuracy, fewer spikes, lower loss), and a ring
+  around each point chosen on validation.
 
 Also here: :data:`METRICS`, the numbers a specification may ask for (read off a run's ``metrics.json`` and
 ``run.json``), and the status records of the runs (``OUT/_sweep/<run name>.json``, :func:`read_status`), which
@@ -37,6 +38,8 @@ from eventsnn.rundir import run_state
 from eventsnn.sweep_stats import ALPHA, CONFIDENCE, Summary, Welch, summarise, welch
 
 if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
     from eventsnn.sweep_spec import Run, SweepSpec
 
 STATUS_DIR = "_sweep"
@@ -338,20 +341,20 @@ def report(spec: SweepSpec, out: str | os.PathLike) -> Report:
                  "error": record.get("error") or ""} for run, record, values in per_run]
     runs_csv = os.path.join(out, "runs.csv")
     write_rows(runs_csv, run_rows)
-    figure = _front_figure(spec, out, per_run) if any(values for _, _, values in per_run) else None
     text = _format_table(spec, points, rows, metrics, per_run)
     files = [summary_csv, runs_csv]
-    comparisons, chosen = [], []
+    comparisons = []
+    chosen = choose_points(spec, per_run) if spec.choose else []
     if spec.compare:
         comparisons = compare_points(spec, per_run)
         text += "\n\n" + _format_comparisons(comparisons)
         files.append(os.path.join(out, "compare.csv"))
         write_rows(files[-1], comparisons)
     if spec.choose:
-        chosen = choose_points(spec, per_run)
         text += "\n\n" + _format_chosen(spec, chosen)
         files.append(os.path.join(out, "chosen.csv"))
         write_rows(files[-1], chosen)
+    figure = _front_figure(spec, out, per_run, chosen) if any(values for _, _, values in per_run) else None
     text += f"\ntables: {', '.join(files)}" + (f"; figure: {figure}" if figure else "")
     return Report(text=text, rows=rows, summary_csv=summary_csv, runs_csv=runs_csv, figure=figure,
                   comparisons=comparisons, chosen=chosen)
@@ -594,13 +597,21 @@ def _format_chosen(spec: SweepSpec, rows: list) -> str:
     return "\n".join(lines)
 
 
-def _front_figure(spec: SweepSpec, out: str, per_run: list) -> str:
-    """``OUT/front.png``: every run a dot, every point's mean with sample-std error bars (none for one run), one
-    Pareto front per group (better = each metric's direction)."""
+def _front_figure(spec: SweepSpec, out: str, per_run: list, chosen: Sequence[dict] = ()) -> str:
+    """``OUT/front.png`` (:func:`front_figure`)."""
+    from eventsnn.plot import save_figure
+    return save_figure(front_figure(spec, per_run, chosen), os.path.join(out, "front.png"), dpi=120)
+
+
+def front_figure(spec: SweepSpec, per_run: list, chosen: Sequence[dict] = ()) -> "Figure":
+    """The front figure: ``front.y`` against ``front.x`` (``front.x_scale``; runs with x <= 0 are not drawn on a
+    log scale), every run a dot, every point's mean with sample-std error bars (none for one run), one Pareto front
+    per group of ``front.by`` (better = each metric's direction), and a ring around each point of ``chosen`` (rows
+    of :func:`choose_points`: the points chosen on validation)."""
     # a bare Figure, not pyplot: the caller's matplotlib backend (a notebook's, say) is left alone
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
-    from eventsnn.plot import save_figure
     front = spec.front
     x_scale = 100.0 if METRICS[front.x].percent else 1.0
     y_scale = 100.0 if METRICS[front.y].percent else 1.0
@@ -613,24 +624,34 @@ def _front_figure(spec: SweepSpec, out: str, per_run: list) -> str:
                                                                        values[front.y] * y_scale))
     fig = Figure(figsize=(6.5, 4.5))
     ax = fig.subplots()
+    ax.set_xscale(front.x_scale)
+    if front.x_scale == "log":  # plain numbers (120, not 1.2 x 10^2) on the major and the labelled minor ticks
+        for set_formatter in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter):
+            set_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    mean_of: dict = {}
     for i, (label, by_point) in enumerate(groups.items()):
         color = f"C{i % 10}"
         every = [p for pts in by_point.values() for p in pts]
         ax.scatter(*zip(*every), color=color, alpha=0.3, s=12)
         means = []
-        for pts in by_point.values():
+        for point, pts in by_point.items():
             xs, ys = summarise([p[0] for p in pts]), summarise([p[1] for p in pts])
             (mx, sx), (my, sy) = (xs.mean, xs.std), (ys.mean, ys.std)
             means.append((mx, my))
+            mean_of[point] = (mx, my)
             ax.errorbar(mx, my, xerr=None if math.isnan(sx) else sx, yerr=None if math.isnan(sy) else sy,
                         color=color, alpha=0.6, capsize=2, linestyle="none")
         line = pareto_front(means, (METRICS[front.x].direction, METRICS[front.y].direction))
         if line:
             ax.plot(*zip(*line), color=color, marker="o", label=label)
+    rings = {row["point"]: row["chosen_on"] for row in chosen if row["point"] in mean_of}
+    for k, (point, on) in enumerate(rings.items()):
+        ax.scatter(*mean_of[point], s=130, facecolors="none", edgecolors="black", linewidths=1.2, zorder=3,
+                   label=f"chosen on {on}" if k == 0 else None)
     ax.set_xlabel(METRICS[front.x].description)
     ax.set_ylabel(METRICS[front.y].description)
     ax.set_title(f"{spec.name}: Pareto front per {', '.join(front.by) or 'sweep'} (means over seeds)", fontsize=10)
-    ax.grid(alpha=0.3)
+    ax.grid(alpha=0.3, which="both" if front.x_scale == "log" else "major")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return save_figure(fig, os.path.join(out, "front.png"), dpi=120)
+    return fig

@@ -62,7 +62,8 @@ except ModuleNotFoundError:  # Python 3.10: the same parser from PyPI (the dask 
 SECTIONS = ("sweep", "fixed", "grid", "points", "report")
 SWEEP_KEYS = ("task", "seeds", "name")
 REPORT_KEYS = ("metrics", "front", "compare", "choose")
-FRONT_KEYS = ("x", "y", "by")
+FRONT_KEYS = ("x", "y", "by", "x_scale")
+FRONT_SCALES = ("linear", "log")
 CHOOSE_KEYS = ("by", "on", "report")
 OPTION_PREFIX = "option."
 # Settings that are options of `eventsnn train` (a flag each) rather than --set overrides; the kind says what the
@@ -118,11 +119,13 @@ class Run:
 @dataclass(frozen=True)
 class Front:
     """What the accuracy-vs-spikes figure draws: metric ``y`` against metric ``x``, one Pareto front per group of
-    the settings ``by``."""
+    the settings ``by``; ``x_scale`` "log" spreads x values that span orders of magnitude (e.g. spike counts with
+    and without a penalty)."""
 
     x: str = "spikes"
     y: str = "test_accuracy"
     by: tuple = ("method",)
+    x_scale: str = "linear"
 
 
 @dataclass(frozen=True)
@@ -503,7 +506,10 @@ def _report_settings(table: dict, varying: list, fail: Callable) -> tuple:
     _known(front_table, FRONT_KEYS, "key of [report] front", fail)
     default_by = ["method"] + [k for k in varying if k.startswith(OPTION_PREFIX)]
     front = Front(x=front_table.get("x", Front.x), y=front_table.get("y", Front.y),
-                  by=tuple(front_table.get("by", default_by)))
+                  by=tuple(front_table.get("by", default_by)), x_scale=front_table.get("x_scale", Front.x_scale))
+    if front.x_scale not in FRONT_SCALES:
+        raise fail(f"[report] front.x_scale must be one of {', '.join(repr(s) for s in FRONT_SCALES)}, "
+                   f"got {front.x_scale!r}")
     for axis in ("x", "y"):
         if getattr(front, axis) not in METRICS:
             raise fail(f"[report] front.{axis}: unknown metric {getattr(front, axis)!r}; valid: {', '.join(METRICS)}")

@@ -302,6 +302,29 @@ def test_compare_chosen_tests_the_points_chosen_on_validation_against_each_other
     assert any(source == "front" for source in asked.values())
 
 
+def test_front_figure_draws_on_the_asked_scale_and_rings_the_points_chosen_on_validation(tmp_path):
+    from matplotlib.collections import PathCollection
+
+    from eventsnn.sweep_report import choose_points, collect, front_figure
+    spec = _spec(front={"x": "spikes", "y": "test_accuracy", "by": ["method"], "x_scale": "log"},
+                 choose={"by": ["method"], "on": "val_accuracy"})
+    assert spec.front.x_scale == "log" and _spec().front.x_scale == "linear"
+    values = _values(3)
+    _fake_sweep(str(tmp_path), spec, values)
+    per_run = collect(spec, str(tmp_path))
+    chosen = choose_points(spec, per_run)
+    (ax,) = front_figure(spec, per_run, chosen).axes
+    assert ax.get_xscale() == "log"
+    rings = [c for c in ax.collections if c.get_label() == "chosen on val_accuracy"]
+    assert len(rings) == 1  # one legend entry for all rings
+    ringed = sorted(tuple(o) for c in ax.collections if isinstance(c, PathCollection) and c.get_sizes().size
+                    and c.get_sizes()[0] == 130 for o in c.get_offsets())
+    means = {p: (np.mean([s + 1.0 for s in v["spikes"]]), 100 * np.mean(v["test_accuracy"]))
+             for p, v in values.items()}
+    assert np.allclose(ringed, sorted(means[row["point"]] for row in chosen), rtol=1e-12)
+    assert os.path.getsize(report(spec, tmp_path).figure) > 1000
+
+
 @pytest.mark.parametrize("report_table, message", [
     ({"choose": {"on": "test_accuracy"}}, "a choice is made on validation, never on test data"),
     ({"choose": {"on": "spikes"}}, "never on test data"),
@@ -316,6 +339,7 @@ def test_compare_chosen_tests_the_points_chosen_on_validation_against_each_other
     ({"compare": "neighbours"}, "compare must be 'front', 'chosen' or a list of these and of pairs"),
     ({"compare": ["front", "best"]}, "compare must be 'front', 'chosen' or a list"),
     ({"compare": "chosen"}, "compares the points chosen on validation, but there is no"),
+    ({"front": {"x": "spikes", "x_scale": "logarithmic"}}, "front.x_scale must be one of 'linear', 'log'"),
 ])
 def test_bad_report_sections_are_refused(report_table, message):
     with pytest.raises(SpecError, match=message):
