@@ -274,7 +274,7 @@ def _sweep_section(sweep: dict, source: str, fail: Callable) -> tuple:
     if "task" not in sweep:
         raise fail(f"[sweep] task is missing (one of {', '.join(TASKS)})")
     task = sweep["task"]
-    if task not in TASKS:
+    if not isinstance(task, str) or task not in TASKS:
         raise fail(f"[sweep] task must be one of {', '.join(map(repr, TASKS))}, got {task!r}")
     seeds = sweep.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds:
@@ -372,10 +372,10 @@ def _grid_points(grid: Any, fixed: dict, task: str, fail: Callable) -> list:
                 raise fail(f"{where} {key} is an empty list: nothing to run")
             if key in fixed:
                 raise fail(f"{where} {key} is also in [fixed]; give it in one place")
-            if len({json.dumps(v) for v in values}) != len(values):
-                raise fail(f"{where} {key} has duplicate values: {values}")
             for i, value in enumerate(values):
                 _check_value(task, key, value, f"{where} {key}[{i}]", fail)
+            if len({json.dumps(v) for v in values}) != len(values):
+                raise fail(f"{where} {key} has duplicate values: {values}")
         n_points = math.prod(len(values) for values in axes.values())
         if n_points > MAX_GRID_POINTS:  # checked before expanding: validation itself must stay bounded
             raise fail(f"{where} expands to {n_points} points, more than {MAX_GRID_POINTS}: split it into several "
@@ -410,7 +410,7 @@ def _check_value(task: str, key: str, value: Any, where: str, fail: Callable) ->
     from eventsnn.tasks import PRESETS, RECIPE_PART_SOURCES, RECIPE_PARTS
     from eventsnn.training import LOSSES, TrainConfig
     if key.startswith(OPTION_PREFIX):
-        if isinstance(value, (list, dict)):
+        if not isinstance(value, (bool, int, float, str)):  # a list, a table, or a TOML date or time
             raise fail(f"{where}: a method option takes a number, true/false or a word, got {value!r}")
         return  # checked with the method of its run
     kind = _setting_names()[key]
@@ -495,17 +495,19 @@ def _report_settings(table: dict, varying: list, fail: Callable) -> tuple:
     if not isinstance(metrics, list) or not metrics:
         raise fail(f"[report] metrics must be a non-empty list of metric names ({', '.join(METRICS)})")
     for metric in metrics:
-        if metric not in METRICS:
+        if not isinstance(metric, str) or metric not in METRICS:
             raise fail(f"[report] metrics: unknown metric {metric!r}; valid: {', '.join(METRICS)}")
     front_table = table.get("front", {})
     if not isinstance(front_table, dict):
         raise fail("[report] front must be a table {x = ..., y = ..., by = [...]}")
     _known(front_table, FRONT_KEYS, "key of [report] front", fail)
     default_by = ["method"] + [k for k in varying if k.startswith(OPTION_PREFIX)]
-    front = Front(x=front_table.get("x", Front.x), y=front_table.get("y", Front.y),
-                  by=tuple(front_table.get("by", default_by)))
+    by = front_table.get("by", default_by)
+    if not isinstance(by, list):  # a string would be read as its letters
+        raise fail(f"[report] front.by must be a list of settings (e.g. [\"method\"]), got {by!r}")
+    front = Front(x=front_table.get("x", Front.x), y=front_table.get("y", Front.y), by=tuple(by))
     for axis in ("x", "y"):
-        if getattr(front, axis) not in METRICS:
+        if not isinstance(getattr(front, axis), str) or getattr(front, axis) not in METRICS:
             raise fail(f"[report] front.{axis}: unknown metric {getattr(front, axis)!r}; valid: {', '.join(METRICS)}")
     names = set(_setting_names())
     for key in front.by:
@@ -564,7 +566,7 @@ def _choose_settings(value: Any, varying: list, fail: Callable) -> tuple:
         where = "[report] choose" + (f"[{i}]" if isinstance(value, list) else "")
         _known(table, CHOOSE_KEYS, f"key of {where}", fail)
         on = table.get("on", Choose.on)
-        if on not in METRICS:
+        if not isinstance(on, str) or on not in METRICS:
             raise fail(f"{where} on: unknown metric {on!r}; choose on a validation metric: {', '.join(validation)}")
         if METRICS[on].data != "validation":
             # choosing on the test set would make the reported test number a selected one, no longer an estimate
@@ -575,7 +577,7 @@ def _choose_settings(value: Any, varying: list, fail: Callable) -> tuple:
                                                for k in by):
             raise fail(f"{where} by must be a list of settings (e.g. [\"method\"]), got {by!r}")
         shown = table.get("report", list(Choose.report))
-        if not isinstance(shown, list) or not shown or not all(m in METRICS for m in shown):
+        if not isinstance(shown, list) or not shown or not all(isinstance(m, str) and m in METRICS for m in shown):
             raise fail(f"{where} report must be a non-empty list of metric names ({', '.join(METRICS)}), got "
                        f"{shown!r}")
         chosen.append(Choose(on=on, by=tuple(by), report=tuple(shown)))

@@ -297,6 +297,18 @@ BAD_SPECS = [
      "[report] front.by: 'colour' is not a setting"),
     ("[sweep]\ntask = 'yinyang'\n[runs]\n", "unknown section 'runs'; valid: sweep, fixed, grid, points, report"),
     ("[sweep\n", "not valid TOML"),
+    # values of TOML types the fields do not take (lists, tables, dates, times): SpecError, never a TypeError
+    ("[sweep]\ntask = ['yinyang']\n", "[sweep] task must be one of"),
+    ("[sweep]\ntask = 'yinyang'\n[report]\nfront = {by = 5}\n", "[report] front.by must be a list of settings"),
+    ("[sweep]\ntask = 'yinyang'\n[report]\nfront = {x = ['spikes']}\n", "[report] front.x: unknown metric ['spikes']"),
+    ("[sweep]\ntask = 'yinyang'\n[report]\nmetrics = [['spikes']]\n", "[report] metrics: unknown metric ['spikes']"),
+    ("[sweep]\ntask = 'yinyang'\n[report]\nchoose = {on = ['val_accuracy']}\n",
+     "[report] choose on: unknown metric ['val_accuracy']"),
+    ("[sweep]\ntask = 'yinyang'\n[report]\nchoose = {report = [['test_accuracy']]}\n",
+     "[report] choose report must be a non-empty list of metric names"),
+    ("[sweep]\ntask = 'yinyang'\n[grid]\nlr = [1979-05-27, 0.1]\n", "[grid] lr[0]: expected a number, got date"),
+    ("[sweep]\ntask = 'yinyang'\n[grid]\nmethod = ['na']\noption.na_power = [1979-05-27, 2.0]\n",
+     "[grid] option.na_power[0]: a method option takes a number, true/false or a word"),
     ("[sweep]\ntask = 'yinyang'\n[grid]\n" + "".join(
         f"{key} = {[start + k for k in range(10)]}\n" for key, start in
         (("lr", 1.0), ("spike_penalty", 0.0), ("grad_clip", 0.0), ("hidden", 1), ("epochs", 1))),
