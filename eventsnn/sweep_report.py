@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from eventsnn.sweep_spec import Run, SweepSpec
 
 STATUS_DIR = "_sweep"
+#: the statuses the runner writes into a run's status record (read_status adds "missing" and "stale")
+RECORDED_STATUSES = ("running", "done", "failed")
 
 
 #: what ``[report] compare`` may name besides pairs of points: each point of a front against its neighbours on it
@@ -166,6 +168,10 @@ def read_status(out: str, run: "Run") -> dict:
         return {"status": "missing", "error": f"unreadable status record ({error})"}
     if not isinstance(record, dict):
         return {"status": "missing", "error": f"{path}: a status record must be a JSON object"}
+    if not isinstance(record.get("status"), str) or record["status"] not in RECORDED_STATUSES:
+        # a hand-edited or foreign file: its run is run again (every reader indexes and compares "status")
+        return {"status": "missing", "error": f"{path}: status must be one of {', '.join(RECORDED_STATUSES)}, got "
+                                              f"{record.get('status')!r}"}
     if record.get("status") in ("done", "failed") and record.get("argv") != list(run.argv):
         return {**record, "status": "stale"}
     if record.get("status") == "done" and run_state(os.path.join(out, run.name)) != "finished":

@@ -406,6 +406,31 @@ def test_damaged_status_and_metrics_files_neither_stop_the_sweep_nor_its_report(
     assert report.rows[0]["done"] == 0
 
 
+@pytest.mark.parametrize("content", ['{}', '{"status": ["done"]}', '{"status": {"done": 1}}'])
+def test_a_status_record_without_a_valid_status_counts_as_missing(tmp_path, monkeypatch, content):
+    # a hand-edited _sweep/<run>.json without a status, or with one that is not a word, made the report raise
+    # KeyError and run_sweep raise KeyError / TypeError (unhashable) before it submitted anything
+    import contextlib
+
+    from eventsnn import sweep_report
+
+    spec = sweep.load_spec(_write(tmp_path, "two.toml", '[sweep]\ntask = "yinyang"\nseeds = [0, 1]\n'))
+    out = str(tmp_path / "out")
+    os.makedirs(os.path.join(out, sweep_report.STATUS_DIR))
+    with open(sweep_report.status_path(out, spec.runs[0]), "w") as handle:
+        handle.write(content)
+    record = sweep_report.read_status(out, spec.runs[0])
+    assert record["status"] == "missing"
+    assert "status must be one of running, done, failed" in record["error"]
+    assert sweep.report(spec, out).rows[0]["done"] == 0
+    submitted = []
+    monkeypatch.setattr(sweep, "_connect", lambda *args: contextlib.nullcontext(None))
+    monkeypatch.setattr(sweep, "_describe_cluster", lambda client: "no cluster")
+    monkeypatch.setattr(sweep, "_execute", lambda client, spec, out, todo, *rest: submitted.extend(todo))
+    sweep.run_sweep(spec, out, log=None, write_report=False)
+    assert [run.name for run in submitted] == [run.name for run in spec.runs]
+
+
 def test_runs_start_seed_major_with_started_runs_first(tmp_path):
     """One worker runs the 2 points x 2 seeds in the order: the started run, then seed 0 of each point, then seed 1."""
     spec = sweep.load_spec(_write(tmp_path, "order.toml", '[sweep]\ntask = "yinyang"\nseeds = [0, 1]\n'
