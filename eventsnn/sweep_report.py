@@ -260,9 +260,12 @@ def _run_values(out: str, run: Run, metrics: Sequence[str]) -> dict:
     for name in metrics:
         try:
             value = METRICS[name].read(history, info)
-            values[name] = math.nan if value is None else float(value)
         except (KeyError, IndexError, TypeError, ValueError):  # a metric the run's files do not hold (well)
-            values[name] = math.nan
+            value = None
+        # a number, as the trainer writes it: a string, a bool or an infinity (JSON's Infinity, 1e999) is not one
+        # (the statistics would count "0.5" and true, and fail on an infinity)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        values[name] = float(value) if number else math.nan
     return values
 
 

@@ -431,6 +431,33 @@ def test_a_status_record_without_a_valid_status_counts_as_missing(tmp_path, monk
     assert [run.name for run in submitted] == [run.name for run in spec.runs]
 
 
+@pytest.mark.parametrize("bad", ["Infinity", "-Infinity", "1e999", '"inf"', "true", '"0.5"'])
+def test_a_metric_that_is_not_a_finite_number_reads_as_missing(tmp_path, bad):
+    # a hand-edited metrics.json of a done run: an infinity made the report and the export raise AttributeError
+    # (inside statistics.stdev); a string or a bool was counted as a number ("0.5" -> 0.5, true -> 100 %)
+    from eventsnn import sweep_report
+    from eventsnn.sweep_records import export_records
+
+    spec = sweep.load_spec(_write(tmp_path, "two.toml", '[sweep]\ntask = "yinyang"\nseeds = [0, 1, 2]\n'))
+    out = str(tmp_path / "out")
+    os.makedirs(os.path.join(out, sweep_report.STATUS_DIR))
+    for run, accuracy in zip(spec.runs, (bad, "0.75", "0.85")):
+        run_dir = os.path.join(out, run.name)
+        os.makedirs(run_dir)
+        _write(run_dir, "run.json", json.dumps({"finished_at": "2026-01-01T00:00:00+00:00", "argv": ["train"]}))
+        _write(run_dir, "model.npz", "")
+        _write(run_dir, "metrics.json", f'[{{"epoch": 1, "test_accuracy": {accuracy}, '
+                                        f'"test_spikes_per_sample": [3.0, 1.0]}}]')
+        _write(os.path.join(out, sweep_report.STATUS_DIR), run.name + ".json",
+               json.dumps({"status": "done", "argv": list(run.argv)}))
+    values = sweep_report._run_values(out, spec.runs[0], ["test_accuracy", "spikes"])
+    assert np.isnan(values["test_accuracy"]) and values["spikes"] == 4.0
+    row = sweep.report(spec, out).rows[0]
+    assert (row["done"], row["test_accuracy_n"], row["test_accuracy_mean"]) == (3, 2, 0.8)
+    exported = export_records(spec, out, str(tmp_path / "records"))
+    assert len(exported.records) == 3
+
+
 def test_runs_start_seed_major_with_started_runs_first(tmp_path):
     """One worker runs the 2 points x 2 seeds in the order: the started run, then seed 0 of each point, then seed 1."""
     spec = sweep.load_spec(_write(tmp_path, "order.toml", '[sweep]\ntask = "yinyang"\nseeds = [0, 1]\n'

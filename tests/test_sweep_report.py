@@ -412,3 +412,13 @@ def test_the_report_section_of_docs_sweeps_validates_with_its_example_spec():
     checked = spec_from_dict(spec)
     assert checked.compare == (("method=antlr spike_penalty=0.001", "method=activation spike_penalty=0.001"),)
     assert checked.choose[0].on == "val_accuracy"
+
+
+@pytest.mark.parametrize("infinity", [math.inf, -math.inf])
+def test_statistics_refuse_an_infinity_with_a_value_error(infinity):
+    # statistics.stdev raised "AttributeError: 'float' object has no attribute 'numerator'"
+    with pytest.raises(ValueError, match="values must hold finite values or NaN, got"):
+        summarise([infinity, 0.5])
+    with pytest.raises(ValueError, match="a must hold finite values or NaN, got"):
+        welch([0.5, infinity], [0.5, 0.6])
+    assert summarise([math.nan, 0.5, 0.7]).n == 2  # NaN is still a missing value, left out
