@@ -84,6 +84,9 @@ KIND_NAMES = {"bool": "true or false", "str": "a string", "int": "an int", "floa
 DEFAULT_METRICS = ("test_accuracy", "spikes")
 #: most points one [grid] table may expand to (before seeds): a bound on the work of validating a spec
 MAX_GRID_POINTS = 10_000
+#: longest run name (ASCII): a file name may have 255 bytes (ext4, xfs, btrfs, tmpfs), and the run's status file
+#: ``_sweep/<name>.json`` is written through a temporary ``.<name>.XXXXXXXX.tmp.json`` (19 more)
+MAX_RUN_NAME = 255 - len(".") - len(".XXXXXXXX.tmp") - len(".json")
 
 
 class SpecError(ValueError):
@@ -255,6 +258,10 @@ def spec_from_dict(data: dict, source: str = "<spec>") -> SweepSpec:
             if run_name in names:
                 raise fail(f"two runs get the directory name {run_name!r} ({names[run_name]} and "
                            f"{_describe(settings)}); make their values differ in more than punctuation")
+            if len(run_name) > MAX_RUN_NAME:  # it would fail as a file name once the sweep has started
+                raise fail(f"the run of {_describe(settings)} gets a directory name of {len(run_name)} characters, "
+                           f"more than {MAX_RUN_NAME}: {run_name[:60]}...; shorten the values that differ between "
+                           "runs, or vary fewer settings in one sweep")
             names[run_name] = _describe(settings)
             runs.append(Run(name=run_name, settings=settings, seed=seed, argv=_train_argv(task, settings, seed),
                             point=point or "all"))

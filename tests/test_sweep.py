@@ -297,6 +297,9 @@ BAD_SPECS = [
      "[report] front.by: 'colour' is not a setting"),
     ("[sweep]\ntask = 'yinyang'\n[runs]\n", "unknown section 'runs'; valid: sweep, fixed, grid, points, report"),
     ("[sweep\n", "not valid TOML"),
+    # a run name too long for a file name: it failed once the sweep had started (OSError writing its status file)
+    ("[sweep]\ntask = 'yinyang'\n[grid]\ndata = ['" + "a" * 250 + "', '" + "b" * 250 + "']\n",
+     "gets a directory name of 255 characters, more than 236"),
     # values of TOML types the fields do not take (lists, tables, dates, times): SpecError, never a TypeError
     ("[sweep]\ntask = ['yinyang']\n", "[sweep] task must be one of"),
     ("[sweep]\ntask = 'yinyang'\n[report]\nfront = {by = 5}\n", "[report] front.by must be a list of settings"),
