@@ -446,12 +446,24 @@ def _progress_line(result: SweepResult, running: Sequence[str], queued: int, dur
 # The command line (``eventsnn sweep``; its arguments are declared in eventsnn/cli.py)
 
 
+def _default_out(spec: SweepSpec) -> str:
+    """``runs/<spec name>``, the output directory without ``--out``; SpecError if the name would lead out of
+    ``runs/`` or to ``runs/`` itself (an absolute path, ``..``, ``.``), where the sweep would write its runs among
+    other files."""
+    out = os.path.join("runs", spec.name)
+    inside = os.path.relpath(os.path.normpath(out), "runs")
+    if "\0" in spec.name or os.path.isabs(spec.name) or inside in (".", "..") or inside.startswith(".." + os.sep):
+        raise SpecError(f"{spec.source}: [sweep] name {spec.name!r} names the default output directory runs/<name>, "
+                        "which must lie inside runs/; give another name or --out")
+    return out
+
+
 def command(args: Any) -> int:
     """``eventsnn sweep SPEC --out DIR [--workers N | --scheduler ADDRESS] [--report | --export-records DEST]
     [--retry-failed]``: exit code 0, or 1 if a run failed; a bad specification raises (:class:`SpecError`, before
     anything starts) and :func:`eventsnn.cli.main` prints it as one line."""
     spec = load_spec(args.spec)
-    out = args.out or os.path.join("runs", spec.name)
+    out = args.out or _default_out(spec)
     if getattr(args, "export_records", None):
         from eventsnn.sweep_records import export_records
         exported = export_records(spec, out, args.export_records)

@@ -338,6 +338,31 @@ def test_bad_spec_fails_before_any_worker_starts(text, message, tmp_path, monkey
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("name", ["../escaped", "{tmp}/absolute", ".", "a/../.."])
+def test_a_spec_name_that_leads_out_of_runs_is_refused_as_default_output(name, tmp_path, monkeypatch, capsys):
+    # without --out a sweep writes into runs/<name>: a name with "..", an absolute path or "." made it write its
+    # runs outside runs/ (or into runs/ itself, among other sweeps)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    name = name.format(tmp=tmp_path)
+    path = _write(tmp_path, "named.toml", f'[sweep]\ntask = "yinyang"\nname = "{name}"\n')
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a cluster was started for a sweep without a valid output directory")
+
+    monkeypatch.setattr(distributed, "LocalCluster", no_cluster)
+    monkeypatch.setattr(distributed, "Client", no_cluster)
+    capsys.readouterr()
+    assert cli.main(["sweep", path]) == 1
+    assert f"named.toml: [sweep] name {name!r} names the default output directory runs/<name>, which must lie " \
+           "inside runs/" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["cwd", "named.toml"] and os.listdir(cwd) == []
+    # with --out the name is a title only
+    monkeypatch.setattr(sweep, "run_sweep", lambda spec, out, **options: sweep.SweepResult(n_runs=1, n_skipped=1))
+    assert cli.main(["sweep", path, "--out", str(tmp_path / "out")]) == 0
+
+
 def test_points_and_several_grids(tmp_path):
     spec = sweep.load_spec(_write(tmp_path, "mixed.toml", """
 [sweep]
