@@ -39,6 +39,9 @@ def _checked_step(params: Sequence[np.ndarray], grads: Sequence[np.ndarray], lr_
                              "parameter arrays; was it loaded from another model?")
         for k, (a, p) in enumerate(zip(arrays, params)):
             check.kernel_array(f"optimizer state {name}_{k}", a, np.float64, p.shape)
+            if not a.flags.writeable:  # updated in place: found read-only after an earlier array's update, too late
+                raise ValueError(f"optimizer state {name}_{k} must be a writable array (it is updated in place), got "
+                                 "a read-only one")
     return params, checked, scales
 
 

@@ -41,6 +41,18 @@ def _sgd_with_state(state):
     return sgd
 
 
+def _read_only_state(optimizer, name: str, k: int):
+    """``optimizer`` with a state for two arrays of shapes (2,) and (3,) (as after a step), its array ``name``[k]
+    read-only."""
+    arrays = {f"{prefix}_{j}": np.zeros(size) for prefix in ("m", "v", "velocity") for j, size in enumerate((2, 3))}
+    if isinstance(optimizer, optim.Adam):
+        optimizer.load_state({"t": np.int64(1), **{key: a for key, a in arrays.items() if key[0] in "mv"}})
+    else:
+        optimizer.load_state({key: a for key, a in arrays.items() if key.startswith("velocity")})
+    getattr(optimizer, name)[k].setflags(write=False)
+    return optimizer
+
+
 def _grow(population, size):
     population.size = size
 
@@ -157,6 +169,14 @@ CASES = [
      ValueError, r"optimizer state velocity_0 must have shape \(2,\), got \(4,\)"),
     ("sgd-grad-size", lambda o: optim.SGD().step([np.zeros(2)], [np.zeros(3)]),
      ValueError, r"grads\[0\] must have shape \(2,\), got \(3,\)"),
+    # a read-only state array (assigned, e.g. a memory-mapped file's) was found by the kernel's compilation (a
+    # numba TypingError) after the arrays before it had been updated
+    ("adam-moment-read-only", lambda o: _read_only_state(optim.Adam(), "v", 1).step(
+        [np.zeros(2), np.zeros(3)], [np.ones(2), np.ones(3)]),
+     ValueError, r"optimizer state v_1 must be a writable array \(it is updated in place\)"),
+    ("sgd-velocity-read-only", lambda o: _read_only_state(optim.SGD(momentum=0.9), "velocity", 1).step(
+        [np.zeros(2), np.zeros(3)], [np.ones(2), np.ones(3)]),
+     ValueError, r"optimizer state velocity_1 must be a writable array"),
     # --- losses: labels outside the logits, spikes outside their layer ---
     ("softmax-label-past-end", lambda o: losses.softmax_cross_entropy(np.zeros(3), 3),
      ValueError, r"label must be an int in \[0, 2\], got 3"),
