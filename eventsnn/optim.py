@@ -83,11 +83,7 @@ class Adam:
 
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
         self.lr = check.positive_finite("lr", lr)
-        self.beta1 = check.nonnegative_finite("beta1", beta1)
-        self.beta2 = check.nonnegative_finite("beta2", beta2)
-        if not (self.beta1 < 1.0 and self.beta2 < 1.0):
-            raise ValueError(f"beta1 and beta2 must be < 1, got {beta1!r}, {beta2!r}")
-        self.eps = check.positive_finite("eps", eps)
+        self.beta1, self.beta2, self.eps = _checked_adam_settings(beta1, beta2, eps)
         self.t = 0
         self.m: list[np.ndarray] | None = None
         self.v: list[np.ndarray] | None = None
@@ -101,8 +97,9 @@ class Adam:
         ------
         TypeError, ValueError
             Before updating anything: a parameter that is not a writable C-contiguous float64 array, a gradient of
-            another shape or with a non-finite value, lr_scales of the wrong length, or moments (e.g. from
-            :meth:`load_state`) that do not match the parameters.
+            another shape or with a non-finite value, lr_scales of the wrong length, moments (e.g. from
+            :meth:`load_state`) that do not match the parameters or are read-only, or settings (``lr``,
+            ``beta1``, ``beta2``, ``eps``: public attributes) out of the ranges the constructor accepts.
 
         Examples
         --------
@@ -115,6 +112,8 @@ class Adam:
         """
         self.lr = check.positive_finite("lr", self.lr)  # public attributes: a checkpoint may have set them
         self.t = check.integer("t", self.t, minimum=0)
+        # public too: beta1 = 1 would divide by a zero bias correction, eps = 0 give 0 / 0 for a zero gradient
+        self.beta1, self.beta2, self.eps = _checked_adam_settings(self.beta1, self.beta2, self.eps)
         params, grads, scales = _checked_step(params, grads, lr_scales, {"m": self.m, "v": self.v})
         if (self.m is None) != (self.v is None):
             raise ValueError("optimizer state must hold both moments m and v, or neither")
@@ -152,6 +151,15 @@ class Adam:
             if b.size and b.min() < 0.0:
                 raise ValueError(f"optimizer state v_{k} (second moment) must be >= 0, got {float(b.min())!r}")
         self.t, self.m, self.v = int(t), m or None, v or None
+
+
+def _checked_adam_settings(beta1: float, beta2: float, eps: float) -> tuple[float, float, float]:
+    """(beta1, beta2, eps) as floats if 0 <= beta1, beta2 < 1 and eps > 0 (finite), else ValueError/TypeError."""
+    beta1 = check.nonnegative_finite("beta1", beta1)
+    beta2 = check.nonnegative_finite("beta2", beta2)
+    if not (beta1 < 1.0 and beta2 < 1.0):
+        raise ValueError(f"beta1 and beta2 must be < 1, got {beta1!r}, {beta2!r}")
+    return beta1, beta2, check.positive_finite("eps", eps)
 
 
 def _check_state_type(state: object) -> None:

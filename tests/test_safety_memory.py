@@ -177,6 +177,14 @@ CASES = [
     ("sgd-velocity-read-only", lambda o: _read_only_state(optim.SGD(momentum=0.9), "velocity", 1).step(
         [np.zeros(2), np.zeros(3)], [np.ones(2), np.ones(3)]),
      ValueError, r"optimizer state velocity_1 must be a writable array"),
+    # Adam's settings are public attributes like lr: beta1 = 1 (a zero bias correction), eps = 0 or a NaN gave NaN
+    # weights without an error
+    ("adam-beta1-set-to-1", lambda o: _set(optim.Adam(), "beta1", 1.0).step([np.zeros(2)], [np.ones(2)]),
+     ValueError, r"beta1 and beta2 must be < 1, got 1.0, 0.999"),
+    ("adam-beta2-set-to-nan", lambda o: _set(optim.Adam(), "beta2", np.nan).step([np.zeros(2)], [np.ones(2)]),
+     ValueError, r"beta2 must be a finite number >= 0, got nan"),
+    ("adam-eps-set-to-0", lambda o: _set(optim.Adam(), "eps", 0.0).step([np.zeros(2)], [np.zeros(2)]),
+     ValueError, r"eps must be a finite number > 0, got 0.0"),
     # --- losses: labels outside the logits, spikes outside their layer ---
     ("softmax-label-past-end", lambda o: losses.softmax_cross_entropy(np.zeros(3), 3),
      ValueError, r"label must be an int in \[0, 2\], got 3"),
