@@ -84,6 +84,9 @@ KIND_NAMES = {"bool": "true or false", "str": "a string", "int": "an int", "floa
 DEFAULT_METRICS = ("test_accuracy", "spikes")
 #: most points one [grid] table may expand to (before seeds): a bound on the work of validating a spec
 MAX_GRID_POINTS = 10_000
+#: most runs (points x seeds) of one sweep, over all its tables: each run costs validation time and memory (about
+#: 15 us and 1.5 kB), and a short file (many [[grid]] tables, a long seed list) could otherwise ask for billions
+MAX_RUNS = 100_000
 #: longest run name (ASCII): a file name may have 255 bytes (ext4, xfs, btrfs, tmpfs), and the run's status file
 #: ``_sweep/<name>.json`` is written through a temporary ``.<name>.XXXXXXXX.tmp.json`` (19 more)
 MAX_RUN_NAME = 255 - len(".") - len(".XXXXXXXX.tmp") - len(".json")
@@ -233,9 +236,11 @@ def spec_from_dict(data: dict, source: str = "<spec>") -> SweepSpec:
     fixed = _flat_settings(_table(data, "fixed", fail), "[fixed]", fail)
     for key, value in fixed.items():
         _check_value(task, key, value, f"[fixed] {key}", fail)
-    points = _grid_points(data.get("grid"), fixed, task, fail) + _extra_points(data.get("points"), fixed, task, fail)
+    points = _grid_points(data.get("grid"), fixed, task, fail, len(seeds))
+    points += _extra_points(data.get("points"), fixed, task, fail)
     if not points:
         points = [("[fixed]", {})]  # no grid and no points: one point, the fixed settings
+    _check_run_count(len(points), len(seeds), "[sweep]", fail)
     settings_list = []
     seen = {}
     order = _canonical_order()
@@ -359,8 +364,15 @@ def _flat_settings(table: dict, where: str, fail: Callable) -> dict:
     return out
 
 
-def _grid_points(grid: Any, fixed: dict, task: str, fail: Callable) -> list:
-    """(where, settings) of every point of the grid table(s): the Cartesian product of each, in file order."""
+def _check_run_count(n_points: int, n_seeds: int, where: str, fail: Callable) -> None:
+    if n_points * n_seeds > MAX_RUNS:
+        raise fail(f"{where}: the sweep would hold {n_points} points x {n_seeds} seeds = {n_points * n_seeds} runs, "
+                   f"more than {MAX_RUNS}: split it into several sweeps")
+
+
+def _grid_points(grid: Any, fixed: dict, task: str, fail: Callable, n_seeds: int = 1) -> list:
+    """(where, settings) of every point of the grid table(s): the Cartesian product of each, in file order; no
+    table is expanded once the points so far times ``n_seeds`` would exceed :data:`MAX_RUNS`."""
     if grid is None:
         return []
     grids = [grid] if isinstance(grid, dict) else grid
@@ -387,6 +399,7 @@ def _grid_points(grid: Any, fixed: dict, task: str, fail: Callable) -> list:
         if n_points > MAX_GRID_POINTS:  # checked before expanding: validation itself must stay bounded
             raise fail(f"{where} expands to {n_points} points, more than {MAX_GRID_POINTS}: split it into several "
                        f"sweeps")
+        _check_run_count(len(points) + n_points, n_seeds, where, fail)
         for combination in itertools.product(*axes.values()):
             points.append((where, dict(zip(axes, combination))))
     return points

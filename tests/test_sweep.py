@@ -316,6 +316,14 @@ BAD_SPECS = [
         f"{key} = {[start + k for k in range(10)]}\n" for key, start in
         (("lr", 1.0), ("spike_penalty", 0.0), ("grad_clip", 0.0), ("hidden", 1), ("epochs", 1))),
      "[grid] expands to 100000 points, more than 10000"),
+    # bounded over all tables and seeds too: a short file asked for any number of runs (about 1.5 kB of memory and
+    # 15 us of validation each), e.g. a few thousand seeds of a 10000-point grid
+    ("[sweep]\ntask = 'yinyang'\nseeds = " + str(list(range(11))) + "\n[grid]\n" + "".join(
+        f"{key} = {[start + k for k in range(10)]}\n" for key, start in
+        (("lr", 1.0), ("spike_penalty", 0.0), ("grad_clip", 0.0), ("hidden", 1))),
+     "[grid]: the sweep would hold 10000 points x 11 seeds = 110000 runs, more than 100000"),
+    ("[sweep]\ntask = 'yinyang'\nseeds = " + str(list(range(100_001))) + "\n",
+     "[sweep]: the sweep would hold 1 points x 100001 seeds = 100001 runs, more than 100000"),
 ]
 
 
