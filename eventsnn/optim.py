@@ -142,7 +142,7 @@ class Adam:
         t = np.asarray(state["t"])
         if t.shape != () or t.dtype.kind not in "iu" or int(t) < 0:
             raise ValueError(f"optimizer state t must be an int >= 0, got {t.tolist()!r}")
-        n = _count_indexed(state, ("m", "v"))
+        n = _count_indexed(state, ("m", "v"), others=("t",))
         m = [check.float_array(f"optimizer state m_{k}", state[f"m_{k}"]).copy() for k in range(n)]
         v = [check.float_array(f"optimizer state v_{k}", state[f"v_{k}"]).copy() for k in range(n)]
         for k, (a, b) in enumerate(zip(m, v)):
@@ -168,18 +168,20 @@ def _check_state_type(state: object) -> None:
                         f"{type(state).__name__}")
 
 
-def _count_indexed(state: dict, prefixes: tuple[str, ...]) -> int:
-    """Number n of arrays ``<prefix>_0 .. <prefix>_{n-1}`` (the same for every prefix); a gap, an unknown index or
-    an unpaired entry raises ValueError naming it."""
+def _count_indexed(state: dict, prefixes: tuple[str, ...], others: tuple[str, ...] = ()) -> int:
+    """Number n of arrays ``<prefix>_0 .. <prefix>_{n-1}`` (the same for every prefix); a gap, an unpaired entry or
+    any entry that is neither one of these nor one of ``others`` raises ValueError naming it: another optimizer's
+    state (Adam's m_k given to SGD) is refused rather than ignored, and so is an index written otherwise (m_01)."""
+    expected = ", ".join([*others, *(f"{prefix}_k" for prefix in prefixes)])
+    for key in state:
+        head, _, tail = str(key).rpartition("_")
+        if key not in others and (head not in prefixes or not (tail.isascii() and tail.isdigit())
+                                  or str(int(tail)) != tail):
+            raise ValueError(f"optimizer state has an unknown entry {key!r} (expected {expected})")
     counts = []
     for prefix in prefixes:
-        indices = set()
-        for key in state:
-            head, _, tail = str(key).rpartition("_")
-            if head == prefix:
-                if not tail.isdigit():
-                    raise ValueError(f"optimizer state has an unknown entry {key!r}")
-                indices.add(int(tail))
+        indices = {int(key.rpartition("_")[2]) for key in state if key not in others
+                   and key.rpartition("_")[0] == prefix}
         if indices != set(range(len(indices))):
             missing = min(set(range(max(indices) + 1)) - indices)
             raise ValueError(f"optimizer state has no entry '{prefix}_{missing}'")

@@ -46,7 +46,7 @@ def _read_only_state(optimizer, name: str, k: int):
     read-only."""
     arrays = {f"{prefix}_{j}": np.zeros(size) for prefix in ("m", "v", "velocity") for j, size in enumerate((2, 3))}
     if isinstance(optimizer, optim.Adam):
-        optimizer.load_state({"t": np.int64(1), **{key: a for key, a in arrays.items() if key[0] in "mv"}})
+        optimizer.load_state({"t": np.int64(1), **{key: a for key, a in arrays.items() if key[:2] in ("m_", "v_")}})
     else:
         optimizer.load_state({key: a for key, a in arrays.items() if key.startswith("velocity")})
     getattr(optimizer, name)[k].setflags(write=False)
