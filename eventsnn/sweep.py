@@ -227,6 +227,12 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
         raise ValueError(f"workers must be an int >= 1, got {workers!r}")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be an int >= 0, got {retries!r}")
+    # the progress loop waits this long for a run to finish: 0 (or NaN) made it spin, printing a line per turn
+    if isinstance(progress_every, bool) or not isinstance(progress_every, (int, float)) \
+            or not 0.0 < progress_every < float("inf"):
+        raise ValueError(f"progress_every must be a finite number of seconds > 0, got {progress_every!r}")
+    if log is not None and not callable(log):
+        raise TypeError(f"log must be callable or None, got {type(log).__name__}")
     skip = {"done", "failed"} if not retry_failed else {"done"}
 
     def missing() -> list:

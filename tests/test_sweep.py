@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import os
 import signal
 import subprocess
@@ -369,6 +370,26 @@ def test_a_spec_name_that_leads_out_of_runs_is_refused_as_default_output(name, t
     # with --out the name is a title only
     monkeypatch.setattr(sweep, "run_sweep", lambda spec, out, **options: sweep.SweepResult(n_runs=1, n_skipped=1))
     assert cli.main(["sweep", path, "--out", str(tmp_path / "out")]) == 0
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("progress_every", 0.0, "progress_every must be a finite number of seconds > 0, got 0.0"),
+    ("progress_every", float("nan"), "progress_every must be a finite number of seconds > 0, got nan"),
+    ("progress_every", "10", "progress_every must be a finite number of seconds > 0, got '10'"),
+    ("log", "stdout", "log must be callable or None, got str"),
+])
+def test_run_sweep_refuses_bad_options_before_any_cluster_starts(tmp_path, monkeypatch, option, value, message):
+    # they were used only once the cluster ran: progress_every=0 made the progress loop spin, printing a line per
+    # turn until the runs were done; a log that is not callable raised TypeError with the runs submitted
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a cluster was started")
+
+    monkeypatch.setattr(distributed, "LocalCluster", no_cluster)
+    monkeypatch.setattr(distributed, "Client", no_cluster)
+    spec = sweep.spec_from_dict({"sweep": {"task": "yinyang"}})
+    with pytest.raises((ValueError, TypeError), match=re.escape(message)):
+        sweep.run_sweep(spec, str(tmp_path / "out"), **{option: value})
+    assert not (tmp_path / "out").exists()
 
 
 def test_points_and_several_grids(tmp_path):
