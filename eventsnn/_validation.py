@@ -275,7 +275,8 @@ def spike_trains_valid(trains: list, n_neurons: int) -> bool:
         count = getattr(spikes, "n_neurons", None)
         # exact types only (the per-sample checks accept subclasses): anything unusual takes the per-sample path,
         # a batch of samples (offsets) among them
-        if getattr(spikes, "offsets", None) is not None or type(times) is not np.ndarray or type(neurons) is not np.ndarray or type(count) is not int \
+        if getattr(spikes, "offsets", None) is not None \
+                or type(times) is not np.ndarray or type(neurons) is not np.ndarray or type(count) is not int \
                 or count != n_neurons or times.dtype != _FLOAT64 or neurons.dtype != _INT64 or times.ndim != 1 \
                 or neurons.shape != times.shape or not times.flags.c_contiguous or not neurons.flags.c_contiguous:
             return False
