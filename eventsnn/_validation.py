@@ -211,10 +211,14 @@ def kernel_array(name: str, array: object, dtype: type, shape: tuple[int, ...]) 
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {array.shape}")
 
 
-def spike_arrays(name: str, spikes: object, n_neurons: int | None = None) -> None:
-    """Re-check a SpikeTrains (or a SpikeBatch's flat arrays) before a kernel reads it: its attributes are public
-    and may have been replaced since construction. float64 times, finite, >= 0, sorted; int64 neurons in
-    [0, n_neurons). O(n_spikes) vectorised passes, no copies."""
+def spike_arrays(name: str, spikes: object, n_neurons: int | None = None, *, batch: bool = False) -> None:
+    """Re-check a SpikeTrains (or, with ``batch=True``, a SpikeBatch's flat arrays) before a kernel reads it: its
+    attributes are public and may have been replaced since construction. float64 times, finite, >= 0, sorted; int64
+    neurons in [0, n_neurons). O(n_spikes) vectorised passes, no copies.
+
+    Without ``batch`` an object with ``offsets`` (a SpikeBatch put where one sample belongs, e.g. into a Record's
+    layers) is refused: its ``len`` counts samples, not spikes, and its times may go down between samples, so the
+    callers' length checks and the kernels' sorted-times assumption would not hold."""
     count = getattr(spikes, "n_neurons", None)
     if isinstance(count, (bool, np.bool_)) or not isinstance(count, (int, np.integer)) or not 0 <= count <= INT64_MAX:
         raise TypeError(f"{name}.n_neurons must be an int in [0, 2**63 - 1], got {count!r}")
@@ -225,6 +229,9 @@ def spike_arrays(name: str, spikes: object, n_neurons: int | None = None) -> Non
     kernel_array(f"{name}.times", times, np.float64, (size,))
     kernel_array(f"{name}.neurons", neurons, np.int64, (size,))
     offsets = getattr(spikes, "offsets", None)
+    if offsets is not None and not batch:
+        raise TypeError(f"{name} must be a SpikeTrains of one sample, got a {type(spikes).__name__} with offsets (a "
+                        "batch of samples)")
     if offsets is not None:  # a SpikeBatch: sample b is [offsets[b], offsets[b + 1])
         kernel_array(f"{name}.offsets", offsets, np.int64, (getattr(offsets, "size", 0),))
         if offsets.size < 1 or offsets[0] != 0 or offsets[-1] != size or np.any(np.diff(offsets) < 0):
@@ -266,8 +273,10 @@ def spike_trains_valid(trains: list, n_neurons: int) -> bool:
     for spikes in trains:
         times, neurons = getattr(spikes, "times", None), getattr(spikes, "neurons", None)
         count = getattr(spikes, "n_neurons", None)
-        # exact types only (the per-sample checks accept subclasses): anything unusual takes the per-sample path
-        if type(times) is not np.ndarray or type(neurons) is not np.ndarray or type(count) is not int \
+        # exact types only (the per-sample checks accept subclasses): anything unusual takes the per-sample path,
+        # a batch of samples (offsets) among them
+        if getattr(spikes, "offsets", None) is not None \
+                or type(times) is not np.ndarray or type(neurons) is not np.ndarray or type(count) is not int \
                 or count != n_neurons or times.dtype != _FLOAT64 or neurons.dtype != _INT64 or times.ndim != 1 \
                 or neurons.shape != times.shape or not times.flags.c_contiguous or not neurons.flags.c_contiguous:
             return False

@@ -209,6 +209,9 @@ def _layered_timing_in_ranges(records: list[Record], cotangents: list[list[np.nd
     snapshot = records[0].network
     t_max = records[0].t_max
     n, n_layers = len(records), len(snapshot.connections)
+    # a thread beyond one per sample (or, below, per column) would have nothing to do but would still be started:
+    # n_threads = 10**6 started a million threads for a batch of three (57 s, 2 GB)
+    n_threads = min(n_threads, n)
     input_name = snapshot.input_names[0]
     # the spikes of every population (inputs, then each layer) of all samples in flat arrays with offsets
     flat = [_flat_trains([r.inputs[input_name] for r in records])] + \
@@ -251,7 +254,8 @@ def _layered_timing_in_ranges(records: list[Record], cotangents: list[list[np.nd
             row_index = np.concatenate([pre_neurons[bounds[b]:bounds[b] + count]
                                         for b, count in zip(range(in_place_stop, n), counts[in_place_stop:].tolist())])
             columns = rows.shape[1]
-            split = [columns * t // n_threads for t in range(n_threads + 1)]
+            n_split = min(n_threads, columns)
+            split = [columns * t // n_split for t in range(n_split + 1)]
             starts = row_offsets[later] - row_offsets[in_place_stop]
             futures, _ = start_ranges(n_threads, list(zip(split[:-1], split[1:])),
                                       lambda c0, c1: scatter_rows_columns(target, rows, row_index, starts, c0, c1),

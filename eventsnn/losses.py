@@ -285,7 +285,10 @@ def first_spike_cross_entropy(rec: Record, label: int, *, tau: float = 5.0, laye
     cotangents, counts = _zeros(rec)
     cotangents[k] = layer_cotangents
     if early_weight > 0.0:
-        growth = math.exp(t_first[label] / early_tau)
+        try:
+            growth = math.exp(t_first[label] / early_tau)
+        except OverflowError:  # beyond float64 (t_first > ~709 early_tau): inf, as the batch kernel's exp gives it
+            growth = math.inf
         value += early_weight * (growth - 1.0)
         if not silent[label]:
             layer_cotangents[first[label]] += early_weight * growth / early_tau

@@ -39,6 +39,9 @@ def _checked_step(params: Sequence[np.ndarray], grads: Sequence[np.ndarray], lr_
                              "parameter arrays; was it loaded from another model?")
         for k, (a, p) in enumerate(zip(arrays, params)):
             check.kernel_array(f"optimizer state {name}_{k}", a, np.float64, p.shape)
+            if not a.flags.writeable:  # updated in place: found read-only after an earlier array's update, too late
+                raise ValueError(f"optimizer state {name}_{k} must be a writable array (it is updated in place), got "
+                                 "a read-only one")
     return params, checked, scales
 
 
@@ -80,11 +83,7 @@ class Adam:
 
     def __init__(self, lr: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
         self.lr = check.positive_finite("lr", lr)
-        self.beta1 = check.nonnegative_finite("beta1", beta1)
-        self.beta2 = check.nonnegative_finite("beta2", beta2)
-        if not (self.beta1 < 1.0 and self.beta2 < 1.0):
-            raise ValueError(f"beta1 and beta2 must be < 1, got {beta1!r}, {beta2!r}")
-        self.eps = check.positive_finite("eps", eps)
+        self.beta1, self.beta2, self.eps = _checked_adam_settings(beta1, beta2, eps)
         self.t = 0
         self.m: list[np.ndarray] | None = None
         self.v: list[np.ndarray] | None = None
@@ -98,8 +97,9 @@ class Adam:
         ------
         TypeError, ValueError
             Before updating anything: a parameter that is not a writable C-contiguous float64 array, a gradient of
-            another shape or with a non-finite value, lr_scales of the wrong length, or moments (e.g. from
-            :meth:`load_state`) that do not match the parameters.
+            another shape or with a non-finite value, lr_scales of the wrong length, moments (e.g. from
+            :meth:`load_state`) that do not match the parameters or are read-only, or settings (``lr``,
+            ``beta1``, ``beta2``, ``eps``: public attributes) out of the ranges the constructor accepts.
 
         Examples
         --------
@@ -112,6 +112,8 @@ class Adam:
         """
         self.lr = check.positive_finite("lr", self.lr)  # public attributes: a checkpoint may have set them
         self.t = check.integer("t", self.t, minimum=0)
+        # public too: beta1 = 1 would divide by a zero bias correction, eps = 0 give 0 / 0 for a zero gradient
+        self.beta1, self.beta2, self.eps = _checked_adam_settings(self.beta1, self.beta2, self.eps)
         params, grads, scales = _checked_step(params, grads, lr_scales, {"m": self.m, "v": self.v})
         if (self.m is None) != (self.v is None):
             raise ValueError("optimizer state must hold both moments m and v, or neither")
@@ -140,7 +142,7 @@ class Adam:
         t = np.asarray(state["t"])
         if t.shape != () or t.dtype.kind not in "iu" or int(t) < 0:
             raise ValueError(f"optimizer state t must be an int >= 0, got {t.tolist()!r}")
-        n = _count_indexed(state, ("m", "v"))
+        n = _count_indexed(state, ("m", "v"), others=("t",))
         m = [check.float_array(f"optimizer state m_{k}", state[f"m_{k}"]).copy() for k in range(n)]
         v = [check.float_array(f"optimizer state v_{k}", state[f"v_{k}"]).copy() for k in range(n)]
         for k, (a, b) in enumerate(zip(m, v)):
@@ -151,24 +153,35 @@ class Adam:
         self.t, self.m, self.v = int(t), m or None, v or None
 
 
+def _checked_adam_settings(beta1: float, beta2: float, eps: float) -> tuple[float, float, float]:
+    """(beta1, beta2, eps) as floats if 0 <= beta1, beta2 < 1 and eps > 0 (finite), else ValueError/TypeError."""
+    beta1 = check.nonnegative_finite("beta1", beta1)
+    beta2 = check.nonnegative_finite("beta2", beta2)
+    if not (beta1 < 1.0 and beta2 < 1.0):
+        raise ValueError(f"beta1 and beta2 must be < 1, got {beta1!r}, {beta2!r}")
+    return beta1, beta2, check.positive_finite("eps", eps)
+
+
 def _check_state_type(state: object) -> None:
     if not isinstance(state, Mapping) or not all(isinstance(key, str) for key in state):
         raise TypeError(f"optimizer state must be a dict of str to arrays (as state() returns), got "
                         f"{type(state).__name__}")
 
 
-def _count_indexed(state: dict, prefixes: tuple[str, ...]) -> int:
-    """Number n of arrays ``<prefix>_0 .. <prefix>_{n-1}`` (the same for every prefix); a gap, an unknown index or
-    an unpaired entry raises ValueError naming it."""
+def _count_indexed(state: dict, prefixes: tuple[str, ...], others: tuple[str, ...] = ()) -> int:
+    """Number n of arrays ``<prefix>_0 .. <prefix>_{n-1}`` (the same for every prefix); a gap, an unpaired entry or
+    any entry that is neither one of these nor one of ``others`` raises ValueError naming it: another optimizer's
+    state (Adam's m_k given to SGD) is refused rather than ignored, and so is an index written otherwise (m_01)."""
+    expected = ", ".join([*others, *(f"{prefix}_k" for prefix in prefixes)])
+    for key in state:
+        head, _, tail = str(key).rpartition("_")
+        if key not in others and (head not in prefixes or not (tail.isascii() and tail.isdigit())
+                                  or str(int(tail)) != tail):
+            raise ValueError(f"optimizer state has an unknown entry {key!r} (expected {expected})")
     counts = []
     for prefix in prefixes:
-        indices = set()
-        for key in state:
-            head, _, tail = str(key).rpartition("_")
-            if head == prefix:
-                if not tail.isdigit():
-                    raise ValueError(f"optimizer state has an unknown entry {key!r}")
-                indices.add(int(tail))
+        indices = {int(key.rpartition("_")[2]) for key in state if key not in others
+                   and key.rpartition("_")[0] == prefix}
         if indices != set(range(len(indices))):
             missing = min(set(range(max(indices) + 1)) - indices)
             raise ValueError(f"optimizer state has no entry '{prefix}_{missing}'")

@@ -132,7 +132,7 @@ def simulate(net: Network, inputs: Inputs | Sequence[Inputs] | SpikeBatch, t_max
 
     batched = isinstance(inputs, (list, tuple, SpikeBatch))
     if isinstance(inputs, SpikeBatch):  # its slices are trusted: check the flat arrays once, as they are now
-        check.spike_arrays("inputs", inputs)
+        check.spike_arrays("inputs", inputs, batch=True)
     samples = list(inputs) if batched else [inputs]
     samples = _named_batch(net, samples, batched, checked=isinstance(inputs, SpikeBatch))
     limits = _Limits(max_spikes_per_neuron, max_spikes_per_sample, max_spikes_per_batch,

@@ -227,6 +227,12 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
         raise ValueError(f"workers must be an int >= 1, got {workers!r}")
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be an int >= 0, got {retries!r}")
+    # the progress loop waits this long for a run to finish: 0 (or NaN) made it spin, printing a line per turn
+    if isinstance(progress_every, bool) or not isinstance(progress_every, (int, float)) \
+            or not 0.0 < progress_every < float("inf"):
+        raise ValueError(f"progress_every must be a finite number of seconds > 0, got {progress_every!r}")
+    if log is not None and not callable(log):
+        raise TypeError(f"log must be callable or None, got {type(log).__name__}")
     skip = {"done", "failed"} if not retry_failed else {"done"}
 
     def missing() -> list:
@@ -446,12 +452,24 @@ def _progress_line(result: SweepResult, running: Sequence[str], queued: int, dur
 # The command line (``eventsnn sweep``; its arguments are declared in eventsnn/cli.py)
 
 
+def _default_out(spec: SweepSpec) -> str:
+    """``runs/<spec name>``, the output directory without ``--out``; SpecError if the name would lead out of
+    ``runs/`` or to ``runs/`` itself (an absolute path, ``..``, ``.``), where the sweep would write its runs among
+    other files."""
+    out = os.path.join("runs", spec.name)
+    inside = os.path.relpath(os.path.normpath(out), "runs")
+    if "\0" in spec.name or os.path.isabs(spec.name) or inside in (".", "..") or inside.startswith(".." + os.sep):
+        raise SpecError(f"{spec.source}: [sweep] name {spec.name!r} names the default output directory runs/<name>, "
+                        "which must lie inside runs/; give another name or --out")
+    return out
+
+
 def command(args: Any) -> int:
     """``eventsnn sweep SPEC --out DIR [--workers N | --scheduler ADDRESS] [--report | --export-records DEST]
     [--retry-failed]``: exit code 0, or 1 if a run failed; a bad specification raises (:class:`SpecError`, before
     anything starts) and :func:`eventsnn.cli.main` prints it as one line."""
     spec = load_spec(args.spec)
-    out = args.out or os.path.join("runs", spec.name)
+    out = args.out or _default_out(spec)
     if getattr(args, "export_records", None):
         from eventsnn.sweep_records import export_records
         exported = export_records(spec, out, args.export_records)

@@ -130,7 +130,9 @@ def export_records(spec: "SweepSpec", out: str | os.PathLike, dest: str | os.Pat
         raise ValueError(f"the records' destination {dest} must lie outside the sweep's directory {out}")
     metrics = list(dict.fromkeys([*EXPORTED_METRICS, *report_metrics(spec)]))
     per_run = collect(spec, out, metrics)
-    records, not_done, rows, largest = [], [], [], 0
+    # every record read and checked before anything is written: a bad file stops the export with nothing of it
+    # written, rather than half of the records next to the summary of an earlier export
+    done, not_done = [], []
     for run, record, values in per_run:
         if record["status"] != "done":
             not_done.append(run.name)
@@ -139,6 +141,9 @@ def export_records(spec: "SweepSpec", out: str | os.PathLike, dest: str | os.Pat
         info, history = read_json(os.path.join(source, "run.json")), read_json(os.path.join(source, "metrics.json"))
         if not isinstance(info, dict) or not isinstance(history, list):
             raise ValueError(f"{source}: run.json must hold an object and metrics.json a list")
+        done.append((run, values, info, history))
+    records, rows, largest = [], [], 0
+    for run, values, info, history in done:
         target = os.path.join(dest, point_directory(spec, run), f"seed-{run.seed}")
         os.makedirs(target, exist_ok=True)
         write_json(os.path.join(target, "run.json"), _portable(info, run))

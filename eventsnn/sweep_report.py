@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from eventsnn.sweep_spec import Run, SweepSpec
 
 STATUS_DIR = "_sweep"
+#: the statuses the runner writes into a run's status record (read_status adds "missing" and "stale")
+RECORDED_STATUSES = ("running", "done", "failed")
 
 
 #: what ``[report] compare`` may name besides pairs of points: each point of a front against its neighbours on it
@@ -169,6 +171,10 @@ def read_status(out: str, run: "Run") -> dict:
         return {"status": "missing", "error": f"unreadable status record ({error})"}
     if not isinstance(record, dict):
         return {"status": "missing", "error": f"{path}: a status record must be a JSON object"}
+    if not isinstance(record.get("status"), str) or record["status"] not in RECORDED_STATUSES:
+        # a hand-edited or foreign file: its run is run again (every reader indexes and compares "status")
+        return {"status": "missing", "error": f"{path}: status must be one of {', '.join(RECORDED_STATUSES)}, got "
+                                              f"{record.get('status')!r}"}
     if record.get("status") in ("done", "failed") and record.get("argv") != list(run.argv):
         return {**record, "status": "stale"}
     if record.get("status") == "done" and run_state(os.path.join(out, run.name)) != "finished":
@@ -257,9 +263,12 @@ def _run_values(out: str, run: Run, metrics: Sequence[str]) -> dict:
     for name in metrics:
         try:
             value = METRICS[name].read(history, info)
-            values[name] = math.nan if value is None else float(value)
         except (KeyError, IndexError, TypeError, ValueError):  # a metric the run's files do not hold (well)
-            values[name] = math.nan
+            value = None
+        # a number, as the trainer writes it: a string, a bool or an infinity (JSON's Infinity, 1e999) is not one
+        # (the statistics would count "0.5" and true, and fail on an infinity)
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        values[name] = float(value) if number else math.nan
     return values
 
 

@@ -85,6 +85,12 @@ KIND_NAMES = {"bool": "true or false", "str": "a string", "int": "an int", "floa
 DEFAULT_METRICS = ("test_accuracy", "spikes")
 #: most points one [grid] table may expand to (before seeds): a bound on the work of validating a spec
 MAX_GRID_POINTS = 10_000
+#: most runs (points x seeds) of one sweep, over all its tables: each run costs validation time and memory (about
+#: 15 us and 1.5 kB), and a short file (many [[grid]] tables, a long seed list) could otherwise ask for billions
+MAX_RUNS = 100_000
+#: longest run name (ASCII): a file name may have 255 bytes (ext4, xfs, btrfs, tmpfs), and the run's status file
+#: ``_sweep/<name>.json`` is written through a temporary ``.<name>.XXXXXXXX.tmp.json`` (19 more)
+MAX_RUN_NAME = 255 - len(".") - len(".XXXXXXXX.tmp") - len(".json")
 
 
 class SpecError(ValueError):
@@ -233,9 +239,11 @@ def spec_from_dict(data: dict, source: str = "<spec>") -> SweepSpec:
     fixed = _flat_settings(_table(data, "fixed", fail), "[fixed]", fail)
     for key, value in fixed.items():
         _check_value(task, key, value, f"[fixed] {key}", fail)
-    points = _grid_points(data.get("grid"), fixed, task, fail) + _extra_points(data.get("points"), fixed, task, fail)
+    points = _grid_points(data.get("grid"), fixed, task, fail, len(seeds))
+    points += _extra_points(data.get("points"), fixed, task, fail)
     if not points:
         points = [("[fixed]", {})]  # no grid and no points: one point, the fixed settings
+    _check_run_count(len(points), len(seeds), "[sweep]", fail)
     settings_list = []
     seen = {}
     order = _canonical_order()
@@ -258,6 +266,10 @@ def spec_from_dict(data: dict, source: str = "<spec>") -> SweepSpec:
             if run_name in names:
                 raise fail(f"two runs get the directory name {run_name!r} ({names[run_name]} and "
                            f"{_describe(settings)}); make their values differ in more than punctuation")
+            if len(run_name) > MAX_RUN_NAME:  # it would fail as a file name once the sweep has started
+                raise fail(f"the run of {_describe(settings)} gets a directory name of {len(run_name)} characters, "
+                           f"more than {MAX_RUN_NAME}: {run_name[:60]}...; shorten the values that differ between "
+                           "runs, or vary fewer settings in one sweep")
             names[run_name] = _describe(settings)
             runs.append(Run(name=run_name, settings=settings, seed=seed, argv=_train_argv(task, settings, seed),
                             point=point or "all"))
@@ -277,7 +289,7 @@ def _sweep_section(sweep: dict, source: str, fail: Callable) -> tuple:
     if "task" not in sweep:
         raise fail(f"[sweep] task is missing (one of {', '.join(TASKS)})")
     task = sweep["task"]
-    if task not in TASKS:
+    if not isinstance(task, str) or task not in TASKS:
         raise fail(f"[sweep] task must be one of {', '.join(map(repr, TASKS))}, got {task!r}")
     seeds = sweep.get("seeds", [0])
     if not isinstance(seeds, list) or not seeds:
@@ -355,8 +367,15 @@ def _flat_settings(table: dict, where: str, fail: Callable) -> dict:
     return out
 
 
-def _grid_points(grid: Any, fixed: dict, task: str, fail: Callable) -> list:
-    """(where, settings) of every point of the grid table(s): the Cartesian product of each, in file order."""
+def _check_run_count(n_points: int, n_seeds: int, where: str, fail: Callable) -> None:
+    if n_points * n_seeds > MAX_RUNS:
+        raise fail(f"{where}: the sweep would hold {n_points} points x {n_seeds} seeds = {n_points * n_seeds} runs, "
+                   f"more than {MAX_RUNS}: split it into several sweeps")
+
+
+def _grid_points(grid: Any, fixed: dict, task: str, fail: Callable, n_seeds: int = 1) -> list:
+    """(where, settings) of every point of the grid table(s): the Cartesian product of each, in file order; no
+    table is expanded once the points so far times ``n_seeds`` would exceed :data:`MAX_RUNS`."""
     if grid is None:
         return []
     grids = [grid] if isinstance(grid, dict) else grid
@@ -375,14 +394,15 @@ def _grid_points(grid: Any, fixed: dict, task: str, fail: Callable) -> list:
                 raise fail(f"{where} {key} is an empty list: nothing to run")
             if key in fixed:
                 raise fail(f"{where} {key} is also in [fixed]; give it in one place")
-            if len({json.dumps(v) for v in values}) != len(values):
-                raise fail(f"{where} {key} has duplicate values: {values}")
             for i, value in enumerate(values):
                 _check_value(task, key, value, f"{where} {key}[{i}]", fail)
+            if len({json.dumps(v) for v in values}) != len(values):
+                raise fail(f"{where} {key} has duplicate values: {values}")
         n_points = math.prod(len(values) for values in axes.values())
         if n_points > MAX_GRID_POINTS:  # checked before expanding: validation itself must stay bounded
             raise fail(f"{where} expands to {n_points} points, more than {MAX_GRID_POINTS}: split it into several "
                        f"sweeps")
+        _check_run_count(len(points) + n_points, n_seeds, where, fail)
         for combination in itertools.product(*axes.values()):
             points.append((where, dict(zip(axes, combination))))
     return points
@@ -413,7 +433,7 @@ def _check_value(task: str, key: str, value: Any, where: str, fail: Callable) ->
     from eventsnn.tasks import PRESETS, RECIPE_PART_SOURCES, RECIPE_PARTS
     from eventsnn.training import LOSSES, TrainConfig
     if key.startswith(OPTION_PREFIX):
-        if isinstance(value, (list, dict)):
+        if not isinstance(value, (bool, int, float, str)):  # a list, a table, or a TOML date or time
             raise fail(f"{where}: a method option takes a number, true/false or a word, got {value!r}")
         return  # checked with the method of its run
     kind = _setting_names()[key]
@@ -498,20 +518,23 @@ def _report_settings(table: dict, varying: list, fail: Callable) -> tuple:
     if not isinstance(metrics, list) or not metrics:
         raise fail(f"[report] metrics must be a non-empty list of metric names ({', '.join(METRICS)})")
     for metric in metrics:
-        if metric not in METRICS:
+        if not isinstance(metric, str) or metric not in METRICS:
             raise fail(f"[report] metrics: unknown metric {metric!r}; valid: {', '.join(METRICS)}")
     front_table = table.get("front", {})
     if not isinstance(front_table, dict):
         raise fail("[report] front must be a table {x = ..., y = ..., by = [...]}")
     _known(front_table, FRONT_KEYS, "key of [report] front", fail)
     default_by = ["method"] + [k for k in varying if k.startswith(OPTION_PREFIX)]
-    front = Front(x=front_table.get("x", Front.x), y=front_table.get("y", Front.y),
-                  by=tuple(front_table.get("by", default_by)), x_scale=front_table.get("x_scale", Front.x_scale))
-    if front.x_scale not in FRONT_SCALES:
+    by = front_table.get("by", default_by)
+    if not isinstance(by, list):  # a string would be read as its letters
+        raise fail(f"[report] front.by must be a list of settings (e.g. [\"method\"]), got {by!r}")
+    front = Front(x=front_table.get("x", Front.x), y=front_table.get("y", Front.y), by=tuple(by),
+                  x_scale=front_table.get("x_scale", Front.x_scale))
+    if not isinstance(front.x_scale, str) or front.x_scale not in FRONT_SCALES:
         raise fail(f"[report] front.x_scale must be one of {', '.join(repr(s) for s in FRONT_SCALES)}, "
                    f"got {front.x_scale!r}")
     for axis in ("x", "y"):
-        if getattr(front, axis) not in METRICS:
+        if not isinstance(getattr(front, axis), str) or getattr(front, axis) not in METRICS:
             raise fail(f"[report] front.{axis}: unknown metric {getattr(front, axis)!r}; valid: {', '.join(METRICS)}")
     names = set(_setting_names())
     for key in front.by:
@@ -570,7 +593,7 @@ def _choose_settings(value: Any, varying: list, fail: Callable) -> tuple:
         where = "[report] choose" + (f"[{i}]" if isinstance(value, list) else "")
         _known(table, CHOOSE_KEYS, f"key of {where}", fail)
         on = table.get("on", Choose.on)
-        if on not in METRICS:
+        if not isinstance(on, str) or on not in METRICS:
             raise fail(f"{where} on: unknown metric {on!r}; choose on a validation metric: {', '.join(validation)}")
         if METRICS[on].data != "validation":
             # choosing on the test set would make the reported test number a selected one, no longer an estimate
@@ -581,7 +604,7 @@ def _choose_settings(value: Any, varying: list, fail: Callable) -> tuple:
                                                for k in by):
             raise fail(f"{where} by must be a list of settings (e.g. [\"method\"]), got {by!r}")
         shown = table.get("report", list(Choose.report))
-        if not isinstance(shown, list) or not shown or not all(m in METRICS for m in shown):
+        if not isinstance(shown, list) or not shown or not all(isinstance(m, str) and m in METRICS for m in shown):
             raise fail(f"{where} report must be a non-empty list of metric names ({', '.join(METRICS)}), got "
                        f"{shown!r}")
         chosen.append(Choose(on=on, by=tuple(by), report=tuple(shown)))

@@ -22,6 +22,14 @@ CONFIDENCE = 0.95
 ALPHA = 0.05
 
 
+def _no_infinity(name: str, values: list) -> None:
+    """ValueError if ``values`` holds an infinity: no mean, spread or test is defined with one (the statistics
+    module would fail with an AttributeError)."""
+    for value in values:
+        if math.isinf(value):
+            raise ValueError(f"{name} must hold finite values or NaN, got {value!r}")
+
+
 @dataclass(frozen=True)
 class Summary:
     """A point's values of one metric over its seeds (NaN values, from runs whose files lack the metric, left out).
@@ -57,6 +65,7 @@ def summarise(values: Sequence[float]) -> Summary:
     (nan, 0)
     """
     finite = [float(v) for v in values if not math.isnan(v)]
+    _no_infinity("values", finite)
     n = len(finite)
     if n == 0:
         return Summary(0, math.nan, math.nan, math.nan, math.nan)
@@ -120,6 +129,8 @@ def welch(a: Sequence[float], b: Sequence[float]) -> Welch:
     """
     xs = [float(v) for v in a if not math.isnan(v)]
     ys = [float(v) for v in b if not math.isnan(v)]
+    _no_infinity("a", xs)
+    _no_infinity("b", ys)
     n_a, n_b = len(xs), len(ys)
     difference = statistics.fmean(xs) - statistics.fmean(ys) if n_a and n_b else math.nan
     if n_a < 2 or n_b < 2:

@@ -185,3 +185,36 @@ def test_vjp_gradients_do_not_depend_on_the_batch_check():
         assert all(np.array_equal(a, b) for a, b in zip(reference.weights, slow.weights))
         assert reference.biases == slow.biases and reference.delays == slow.delays
     assert all(np.array_equal(a, b) for a, b in zip(fast.weights, es.vjp(net, records, tuples, n_threads=1).weights))
+
+
+def _with_a_spike_batch_layer(records: list, b: int, k: int) -> None:
+    """Record b's layer k replaced by a SpikeBatch of one sample holding the same spikes: its len counts samples (1),
+    not spikes."""
+    records[b].layers[k] = es.SpikeBatch.from_list([records[b].layers[k]])
+
+
+@pytest.mark.parametrize("call", ["vjp one record", "vjp batch", "first-spike loss", "first-spike batch loss",
+                                  "read-out batch loss"])
+def test_a_spike_batch_in_place_of_a_record_layer_is_refused_before_any_kernel(call):
+    from eventsnn.losses import first_spike_cross_entropy_batch, vmax_cross_entropy_batch
+    from eventsnn.readout import LIReadout
+    net = _net()
+    records = es.simulate(net, _batch(3), 30.0, n_threads=1)
+    assert all(len(r.layers[1]) >= 2 for r in records)  # more spikes than the one sample a SpikeBatch counts
+    cotangents = [[np.ones(len(layer)) for layer in r.layers] for r in records]
+    _with_a_spike_batch_layer(records, 1, 1)
+    labels = [0, 1, 0]
+    readout = LIReadout(np.ones((2, 3)), es.LIF(tau_mem=10.0, tau_syn=5.0))
+    calls = {
+        # unrefused, the adjoint read the one-sample SpikeBatch's cotangent (len 1) at every one of its spikes
+        "vjp one record": lambda: es.vjp(net, records[1], [cotangents[1][0], np.ones(1)]),
+        # unrefused, the batch paths split the flat spikes by len(), giving samples each other's spikes
+        "vjp batch": lambda: es.vjp(net, records, cotangents, n_threads=1),
+        "first-spike loss": lambda: first_spike_cross_entropy(records[1], 1),
+        "first-spike batch loss": lambda: first_spike_cross_entropy_batch(records, labels),
+        "read-out batch loss": lambda: vmax_cross_entropy_batch(records, readout, labels),
+    }
+    with pytest.raises(TypeError, match=r"rec(ords)?\[1\]\.layers\[1\] must be a SpikeTrains of one sample, got a "
+                                        r"SpikeBatch|rec\.layers\[1\] must be a SpikeTrains of one sample"):
+        calls[call]()
+    assert not check.spike_trains_valid([r.layers[1] for r in records], 2)

@@ -213,3 +213,17 @@ def test_records_and_labels_must_pair_up(rng):
     with pytest.raises(ValueError, match="got 12 records but 11 labels"):
         first_spike_cross_entropy_batch(records, labels[:-1])
     assert first_spike_cross_entropy_batch([], []) == []
+
+
+def test_an_overflowing_early_spike_term_is_inf_on_both_paths(rng):
+    # exp(t_label / early_tau) beyond float64: the per-sample loss raised "OverflowError: math range error" (so did
+    # the batch loss on its per-sample path, e.g. for int32 labels) while the batch kernel gave inf
+    records, labels = _batch(rng)
+    options = dict(tau=2.0, early_weight=0.1, early_tau=0.004)  # t_label >= 2.8 ms: exponent above 709
+    batch = first_spike_cross_entropy_batch(records, labels, **options)
+    per_sample_path = first_spike_cross_entropy_batch(records, [np.int32(y) for y in labels], **options)
+    for rec, label, fast, slow in zip(records, labels, batch, per_sample_path, strict=True):
+        single = first_spike_cross_entropy(rec, label, **options)
+        assert single.value == np.inf
+        _assert_same(fast, single)
+        _assert_same(slow, single)

@@ -59,6 +59,17 @@ CASES = [
      r"optimizer state must be a dict of str to arrays"),
     ("adam-load-bad-key", lambda o: optim.Adam().load_state({"t": 1, "m_x": np.zeros(1)}), ValueError,
      r"optimizer state has an unknown entry 'm_x'"),
+    # another optimizer's state was taken and ignored (SGD then ran without the momentum it was given), an entry of
+    # no optimizer was ignored, and an index written m_01 raised KeyError: 'm_1'
+    ("sgd-load-adam-state", lambda o: optim.SGD(momentum=0.9).load_state(
+        {"t": np.int64(1), "m_0": np.zeros(2), "v_0": np.zeros(2)}),
+     ValueError, r"optimizer state has an unknown entry 't' \(expected velocity_k\)"),
+    ("adam-load-sgd-entry", lambda o: optim.Adam().load_state(
+        {"t": np.int64(1), "m_0": np.zeros(2), "v_0": np.zeros(2), "velocity_0": np.zeros(2)}),
+     ValueError, r"optimizer state has an unknown entry 'velocity_0' \(expected t, m_k, v_k\)"),
+    ("adam-load-index-leading-zero", lambda o: optim.Adam().load_state(
+        {"t": np.int64(1), "m_0": np.zeros(2), "v_0": np.zeros(2), "m_01": np.zeros(2), "v_01": np.zeros(2)}),
+     ValueError, r"optimizer state has an unknown entry 'm_01'"),
     ("creation-cotangent-layer-huge", lambda o: losses.LossResult(0.0, [], [np.zeros(1)]).creation_cotangent(
         HUGE, [1.0]), ValueError, r"layer must be in \[-1, 0\]"),
     ("creation-cotangent-layer-str", lambda o: losses.LossResult(0.0, [], [np.zeros(1)]).creation_cotangent(

@@ -229,6 +229,7 @@ CHECKPOINT_CASES = [
     ({"weight_0": np.ones((5, 8), dtype=complex)}, "weight_0"), ({"rng_state": np.array("{}")}, "rng_state"),
     ({"history": np.array("[{")}, "history"), ({"config": np.array("[1]")}, "config"),
     ({"epoch": np.array([1.5])}, "epoch"), ({"run_id": None, "optimizer_t": None}, "optimizer_t"),
+    ({"weight_1": np.full((8, 3), -1e200)}, "weight_1"),  # finite, but beyond what the network accepts
 ]
 
 

@@ -41,6 +41,18 @@ def _sgd_with_state(state):
     return sgd
 
 
+def _read_only_state(optimizer, name: str, k: int):
+    """``optimizer`` with a state for two arrays of shapes (2,) and (3,) (as after a step), its array ``name``[k]
+    read-only."""
+    arrays = {f"{prefix}_{j}": np.zeros(size) for prefix in ("m", "v", "velocity") for j, size in enumerate((2, 3))}
+    if isinstance(optimizer, optim.Adam):
+        optimizer.load_state({"t": np.int64(1), **{key: a for key, a in arrays.items() if key[:2] in ("m_", "v_")}})
+    else:
+        optimizer.load_state({key: a for key, a in arrays.items() if key.startswith("velocity")})
+    getattr(optimizer, name)[k].setflags(write=False)
+    return optimizer
+
+
 def _grow(population, size):
     population.size = size
 
@@ -157,6 +169,22 @@ CASES = [
      ValueError, r"optimizer state velocity_0 must have shape \(2,\), got \(4,\)"),
     ("sgd-grad-size", lambda o: optim.SGD().step([np.zeros(2)], [np.zeros(3)]),
      ValueError, r"grads\[0\] must have shape \(2,\), got \(3,\)"),
+    # a read-only state array (assigned, e.g. a memory-mapped file's) was found by the kernel's compilation (a
+    # numba TypingError) after the arrays before it had been updated
+    ("adam-moment-read-only", lambda o: _read_only_state(optim.Adam(), "v", 1).step(
+        [np.zeros(2), np.zeros(3)], [np.ones(2), np.ones(3)]),
+     ValueError, r"optimizer state v_1 must be a writable array \(it is updated in place\)"),
+    ("sgd-velocity-read-only", lambda o: _read_only_state(optim.SGD(momentum=0.9), "velocity", 1).step(
+        [np.zeros(2), np.zeros(3)], [np.ones(2), np.ones(3)]),
+     ValueError, r"optimizer state velocity_1 must be a writable array"),
+    # Adam's settings are public attributes like lr: beta1 = 1 (a zero bias correction), eps = 0 or a NaN gave NaN
+    # weights without an error
+    ("adam-beta1-set-to-1", lambda o: _set(optim.Adam(), "beta1", 1.0).step([np.zeros(2)], [np.ones(2)]),
+     ValueError, r"beta1 and beta2 must be < 1, got 1.0, 0.999"),
+    ("adam-beta2-set-to-nan", lambda o: _set(optim.Adam(), "beta2", np.nan).step([np.zeros(2)], [np.ones(2)]),
+     ValueError, r"beta2 must be a finite number >= 0, got nan"),
+    ("adam-eps-set-to-0", lambda o: _set(optim.Adam(), "eps", 0.0).step([np.zeros(2)], [np.zeros(2)]),
+     ValueError, r"eps must be a finite number > 0, got 0.0"),
     # --- losses: labels outside the logits, spikes outside their layer ---
     ("softmax-label-past-end", lambda o: losses.softmax_cross_entropy(np.zeros(3), 3),
      ValueError, r"label must be an int in \[0, 2\], got 3"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import os
 import signal
 import subprocess
@@ -297,10 +298,33 @@ BAD_SPECS = [
      "[report] front.by: 'colour' is not a setting"),
     ("[sweep]\ntask = 'yinyang'\n[runs]\n", "unknown section 'runs'; valid: sweep, fixed, grid, points, report"),
     ("[sweep\n", "not valid TOML"),
+    # a run name too long for a file name: it failed once the sweep had started (OSError writing its status file)
+    ("[sweep]\ntask = 'yinyang'\n[grid]\ndata = ['" + "a" * 250 + "', '" + "b" * 250 + "']\n",
+     "gets a directory name of 255 characters, more than 236"),
+    # values of TOML types the fields do not take (lists, tables, dates, times): SpecError, never a TypeError
+    ("[sweep]\ntask = ['yinyang']\n", "[sweep] task must be one of"),
+    ("[sweep]\ntask = 'yinyang'\n[report]\nfront = {by = 5}\n", "[report] front.by must be a list of settings"),
+    ("[sweep]\ntask = 'yinyang'\n[report]\nfront = {x = ['spikes']}\n", "[report] front.x: unknown metric ['spikes']"),
+    ("[sweep]\ntask = 'yinyang'\n[report]\nmetrics = [['spikes']]\n", "[report] metrics: unknown metric ['spikes']"),
+    ("[sweep]\ntask = 'yinyang'\n[report]\nchoose = {on = ['val_accuracy']}\n",
+     "[report] choose on: unknown metric ['val_accuracy']"),
+    ("[sweep]\ntask = 'yinyang'\n[report]\nchoose = {report = [['test_accuracy']]}\n",
+     "[report] choose report must be a non-empty list of metric names"),
+    ("[sweep]\ntask = 'yinyang'\n[grid]\nlr = [1979-05-27, 0.1]\n", "[grid] lr[0]: expected a number, got date"),
+    ("[sweep]\ntask = 'yinyang'\n[grid]\nmethod = ['na']\noption.na_power = [1979-05-27, 2.0]\n",
+     "[grid] option.na_power[0]: a method option takes a number, true/false or a word"),
     ("[sweep]\ntask = 'yinyang'\n[grid]\n" + "".join(
         f"{key} = {[start + k for k in range(10)]}\n" for key, start in
         (("lr", 1.0), ("spike_penalty", 0.0), ("grad_clip", 0.0), ("hidden", 1), ("epochs", 1))),
      "[grid] expands to 100000 points, more than 10000"),
+    # bounded over all tables and seeds too: a short file asked for any number of runs (about 1.5 kB of memory and
+    # 15 us of validation each), e.g. a few thousand seeds of a 10000-point grid
+    ("[sweep]\ntask = 'yinyang'\nseeds = " + str(list(range(11))) + "\n[grid]\n" + "".join(
+        f"{key} = {[start + k for k in range(10)]}\n" for key, start in
+        (("lr", 1.0), ("spike_penalty", 0.0), ("grad_clip", 0.0), ("hidden", 1))),
+     "[grid]: the sweep would hold 10000 points x 11 seeds = 110000 runs, more than 100000"),
+    ("[sweep]\ntask = 'yinyang'\nseeds = " + str(list(range(100_001))) + "\n",
+     "[sweep]: the sweep would hold 1 points x 100001 seeds = 100001 runs, more than 100000"),
 ]
 
 
@@ -320,6 +344,51 @@ def test_bad_spec_fails_before_any_worker_starts(text, message, tmp_path, monkey
     assert cli.main(["sweep", path, "--out", str(tmp_path / "out")]) == 1
     printed = capsys.readouterr().err
     assert printed.startswith("eventsnn: error: ") and message in printed and printed.count("\n") == 1
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["../escaped", "{tmp}/absolute", ".", "a/../.."])
+def test_a_spec_name_that_leads_out_of_runs_is_refused_as_default_output(name, tmp_path, monkeypatch, capsys):
+    # without --out a sweep writes into runs/<name>: a name with "..", an absolute path or "." made it write its
+    # runs outside runs/ (or into runs/ itself, among other sweeps)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    name = name.format(tmp=tmp_path)
+    path = _write(tmp_path, "named.toml", f'[sweep]\ntask = "yinyang"\nname = "{name}"\n')
+
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a cluster was started for a sweep without a valid output directory")
+
+    monkeypatch.setattr(distributed, "LocalCluster", no_cluster)
+    monkeypatch.setattr(distributed, "Client", no_cluster)
+    capsys.readouterr()
+    assert cli.main(["sweep", path]) == 1
+    assert f"named.toml: [sweep] name {name!r} names the default output directory runs/<name>, which must lie " \
+           "inside runs/" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path)) == ["cwd", "named.toml"] and os.listdir(cwd) == []
+    # with --out the name is a title only
+    monkeypatch.setattr(sweep, "run_sweep", lambda spec, out, **options: sweep.SweepResult(n_runs=1, n_skipped=1))
+    assert cli.main(["sweep", path, "--out", str(tmp_path / "out")]) == 0
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("progress_every", 0.0, "progress_every must be a finite number of seconds > 0, got 0.0"),
+    ("progress_every", float("nan"), "progress_every must be a finite number of seconds > 0, got nan"),
+    ("progress_every", "10", "progress_every must be a finite number of seconds > 0, got '10'"),
+    ("log", "stdout", "log must be callable or None, got str"),
+])
+def test_run_sweep_refuses_bad_options_before_any_cluster_starts(tmp_path, monkeypatch, option, value, message):
+    # they were used only once the cluster ran: progress_every=0 made the progress loop spin, printing a line per
+    # turn until the runs were done; a log that is not callable raised TypeError with the runs submitted
+    def no_cluster(*args, **kwargs):
+        raise AssertionError("a cluster was started")
+
+    monkeypatch.setattr(distributed, "LocalCluster", no_cluster)
+    monkeypatch.setattr(distributed, "Client", no_cluster)
+    spec = sweep.spec_from_dict({"sweep": {"task": "yinyang"}})
+    with pytest.raises((ValueError, TypeError), match=re.escape(message)):
+        sweep.run_sweep(spec, str(tmp_path / "out"), **{option: value})
     assert not (tmp_path / "out").exists()
 
 
@@ -392,6 +461,58 @@ def test_damaged_status_and_metrics_files_neither_stop_the_sweep_nor_its_report(
     assert all(value != value for value in values.values())  # NaN
     report = sweep.report(spec, out)
     assert report.rows[0]["done"] == 0
+
+
+@pytest.mark.parametrize("content", ['{}', '{"status": ["done"]}', '{"status": {"done": 1}}'])
+def test_a_status_record_without_a_valid_status_counts_as_missing(tmp_path, monkeypatch, content):
+    # a hand-edited _sweep/<run>.json without a status, or with one that is not a word, made the report raise
+    # KeyError and run_sweep raise KeyError / TypeError (unhashable) before it submitted anything
+    import contextlib
+
+    from eventsnn import sweep_report
+
+    spec = sweep.load_spec(_write(tmp_path, "two.toml", '[sweep]\ntask = "yinyang"\nseeds = [0, 1]\n'))
+    out = str(tmp_path / "out")
+    os.makedirs(os.path.join(out, sweep_report.STATUS_DIR))
+    with open(sweep_report.status_path(out, spec.runs[0]), "w") as handle:
+        handle.write(content)
+    record = sweep_report.read_status(out, spec.runs[0])
+    assert record["status"] == "missing"
+    assert "status must be one of running, done, failed" in record["error"]
+    assert sweep.report(spec, out).rows[0]["done"] == 0
+    submitted = []
+    monkeypatch.setattr(sweep, "_connect", lambda *args: contextlib.nullcontext(None))
+    monkeypatch.setattr(sweep, "_describe_cluster", lambda client: "no cluster")
+    monkeypatch.setattr(sweep, "_execute", lambda client, spec, out, todo, *rest: submitted.extend(todo))
+    sweep.run_sweep(spec, out, log=None, write_report=False)
+    assert [run.name for run in submitted] == [run.name for run in spec.runs]
+
+
+@pytest.mark.parametrize("bad", ["Infinity", "-Infinity", "1e999", '"inf"', "true", '"0.5"'])
+def test_a_metric_that_is_not_a_finite_number_reads_as_missing(tmp_path, bad):
+    # a hand-edited metrics.json of a done run: an infinity made the report and the export raise AttributeError
+    # (inside statistics.stdev); a string or a bool was counted as a number ("0.5" -> 0.5, true -> 100 %)
+    from eventsnn import sweep_report
+    from eventsnn.sweep_records import export_records
+
+    spec = sweep.load_spec(_write(tmp_path, "two.toml", '[sweep]\ntask = "yinyang"\nseeds = [0, 1, 2]\n'))
+    out = str(tmp_path / "out")
+    os.makedirs(os.path.join(out, sweep_report.STATUS_DIR))
+    for run, accuracy in zip(spec.runs, (bad, "0.75", "0.85")):
+        run_dir = os.path.join(out, run.name)
+        os.makedirs(run_dir)
+        _write(run_dir, "run.json", json.dumps({"finished_at": "2026-01-01T00:00:00+00:00", "argv": ["train"]}))
+        _write(run_dir, "model.npz", "")
+        _write(run_dir, "metrics.json", f'[{{"epoch": 1, "test_accuracy": {accuracy}, '
+                                        f'"test_spikes_per_sample": [3.0, 1.0]}}]')
+        _write(os.path.join(out, sweep_report.STATUS_DIR), run.name + ".json",
+               json.dumps({"status": "done", "argv": list(run.argv)}))
+    values = sweep_report._run_values(out, spec.runs[0], ["test_accuracy", "spikes"])
+    assert np.isnan(values["test_accuracy"]) and values["spikes"] == 4.0
+    row = sweep.report(spec, out).rows[0]
+    assert (row["done"], row["test_accuracy_n"], row["test_accuracy_mean"]) == (3, 2, 0.8)
+    exported = export_records(spec, out, str(tmp_path / "records"))
+    assert len(exported.records) == 3
 
 
 def test_runs_start_seed_major_with_started_runs_first(tmp_path):

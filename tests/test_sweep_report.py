@@ -436,3 +436,31 @@ def test_the_report_section_of_docs_sweeps_validates_with_its_example_spec():
     checked = spec_from_dict(spec)
     assert checked.compare == (("method=antlr spike_penalty=0.001", "method=activation spike_penalty=0.001"),)
     assert checked.choose[0].on == "val_accuracy"
+
+
+@pytest.mark.parametrize("infinity", [math.inf, -math.inf])
+def test_statistics_refuse_an_infinity_with_a_value_error(infinity):
+    # statistics.stdev raised "AttributeError: 'float' object has no attribute 'numerator'"
+    with pytest.raises(ValueError, match="values must hold finite values or NaN, got"):
+        summarise([infinity, 0.5])
+    with pytest.raises(ValueError, match="a must hold finite values or NaN, got"):
+        welch([0.5, infinity], [0.5, 0.6])
+    assert summarise([math.nan, 0.5, 0.7]).n == 2  # NaN is still a missing value, left out
+
+
+def test_an_export_stopped_by_a_bad_record_writes_nothing(tmp_path):
+    # the records were written run by run: a done run whose metrics.json is not a list stopped the export after
+    # the records before it, leaving them without a summary (or next to an earlier export's)
+    spec = spec_from_dict({"sweep": {"task": "yinyang", "seeds": [0, 1, 2]}})
+    out, dest = tmp_path / "sweep", tmp_path / "records"
+    (out / "_sweep").mkdir(parents=True)
+    for seed, run in enumerate(spec.runs):
+        run_dir = out / run.name
+        run_dir.mkdir()
+        (run_dir / "run.json").write_text(json.dumps({"finished_at": "2026-01-01T00:00:00+00:00", "argv": ["train"]}))
+        (run_dir / "model.npz").write_text("")
+        (run_dir / "metrics.json").write_text('{"epoch": 1}' if seed == 2 else '[{"epoch": 1, "test_accuracy": 0.9}]')
+        (out / "_sweep" / f"{run.name}.json").write_text(json.dumps({"status": "done", "argv": list(run.argv)}))
+    with pytest.raises(ValueError, match="seed-2: run.json must hold an object and metrics.json a list"):
+        export_records(spec, str(out), str(dest))
+    assert not dest.exists()

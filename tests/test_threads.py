@@ -189,3 +189,30 @@ def test_sample_ranges_cover_the_batch_in_order(n_samples, n_threads):
     assert all(a[1] == b[0] for a, b in zip(ranges[:-1], ranges[1:]))
     sizes = [hi - lo for lo, hi in ranges]
     assert max(sizes) - min(sizes) <= 1
+
+
+def test_vjp_starts_no_more_threads_than_the_batch_has_samples():
+    # the layered timing adjoint split its batch and the weight columns into n_threads parts whatever their size:
+    # n_threads=1000 started about a thousand threads for three samples (a million: 57 s and 2 GB)
+    import threading
+
+    from eventsnn import _pool
+    rng = np.random.default_rng(5)
+    net = _layered(rng, [6, 8, 3], es.LIF(tau_mem=10.0, tau_syn=5.0), scale=3.0)
+    records = es.simulate(net, _inputs(rng, 6, 4)[1:], 40.0, n_threads=1)
+    cotangents = [[np.ones(len(layer)) for layer in r.layers] for r in records]
+    reference = es.vjp(net, records, cotangents, n_threads=3)
+    started = []
+    real_start = threading.Thread.start
+
+    def counting_start(thread):
+        started.append(thread.name)
+        return real_start(thread)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(threading.Thread, "start", counting_start)
+        patch.setattr(_pool, "_POOLS", {})  # fresh pools: every thread the call uses is started now
+        many = es.vjp(net, records, cotangents, n_threads=1000)
+    assert len(started) <= len(records)
+    assert all(np.array_equal(a, b) for a, b in zip(many.weights, reference.weights))
+    assert many.biases == reference.biases and many.delays == reference.delays
