@@ -146,6 +146,20 @@ class NpzFile:
                                    f"{' and >= 0' if nonnegative else ''} values")
         return array
 
+    def parameters(self, name: str, shape: tuple[int, ...], *, nonnegative: bool = False) -> np.ndarray:
+        """A weight or delay array (:meth:`floats`) within the range the network and the read-out accept
+        (|x| <= ``MAX_ABS_PARAMETER``), checked with the other fields of the file: the setters would refuse it only
+        once part of the file was loaded, and without naming the file."""
+        from eventsnn._validation import MAX_ABS_PARAMETER
+
+        array = self.floats(name, shape, nonnegative=nonnegative)
+        outside = np.abs(array) > MAX_ABS_PARAMETER
+        if outside.any():
+            index = tuple(int(i) for i in np.argwhere(outside)[0])
+            raise self.error(name, f"holds {float(array[index])!r} at index {index}, outside [-{MAX_ABS_PARAMETER:g}, "
+                                   f"{MAX_ABS_PARAMETER:g}] (larger values overflow the exact solver)")
+        return array
+
     def json(self, name: str) -> object:
         """A JSON document stored as a 0-d text array."""
         array = self.array(name, kinds="U", ndim=0)

@@ -128,6 +128,11 @@ class LossResult:
         return out
 
     def __add__(self, other: "LossResult") -> "LossResult":
+        # zip would silently drop the layers one of them lacks: two losses of different networks
+        if len(self.cotangents) != len(other.cotangents) \
+                or len(self.count_cotangents) != len(other.count_cotangents):
+            raise ValueError(f"cannot add losses over {len(self.cotangents)} and {len(other.cotangents)} layers: "
+                             "they belong to different networks")
         silent = self.silent if self.silent is not None else other.silent
         return LossResult(self.value + other.value,
                           [a + b for a, b in zip(self.cotangents, other.cotangents)],

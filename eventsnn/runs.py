@@ -325,7 +325,7 @@ def load_trained(path: str | os.PathLike, *, data_path: str | None = None, n_tra
         if model_id != info.get("run_id"):
             raise FileFormatError(f"{model_file}: field 'run_id' is {model_id!r} but {info_file} has run_id "
                                   f"{info.get('run_id')!r}: the two files belong to different runs")
-        weights = [model.floats(f"weight_{k}", shape) for k, shape in enumerate(shapes)]
+        weights = [model.parameters(f"weight_{k}", shape) for k, shape in enumerate(shapes)]
         extra = sorted(name for name in model.files if name.startswith("weight_")
                        and name not in {f"weight_{k}" for k in range(len(shapes))})
         if extra:
@@ -333,10 +333,10 @@ def load_trained(path: str | os.PathLike, *, data_path: str | None = None, n_tra
                                   f"that {info_file} describes")
         delays = []
         if stored.get("train_delays"):
-            delays = [model.floats(f"delay_{k}", shape, nonnegative=True) for k, shape in enumerate(shapes)]
+            delays = [model.parameters(f"delay_{k}", shape, nonnegative=True) for k, shape in enumerate(shapes)]
         readout = None
         if n_classes is not None:
-            readout = model.floats("readout_weight", (sizes[-1], n_classes))
+            readout = model.parameters("readout_weight", (sizes[-1], n_classes))
         elif "readout_weight" in model:
             raise FileFormatError(f"{model_file}: field 'readout_weight' present, but {info_file} describes no "
                                   f"read-out")

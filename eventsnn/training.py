@@ -574,11 +574,11 @@ class Trainer:
                 if self.run_id is not None and run_id != self.run_id:
                     raise data.error("run_id", f"is {run_id!r}, but this run is {self.run_id!r}: the checkpoint "
                                                f"belongs to another run")
-            weights = [_parameter_field(data, f"weight_{k}", c.weights.shape)
+            weights = [data.parameters(f"weight_{k}", c.weights.shape)
                        for k, c in enumerate(self.net.connections)]
-            readout = None if self.readout is None else _parameter_field(data, "readout_weight",
+            readout = None if self.readout is None else data.parameters("readout_weight",
                                                                          self.readout.weights.shape)
-            delays = [_parameter_field(data, f"delay_{k}", c.weights.shape, nonnegative=True)
+            delays = [data.parameters(f"delay_{k}", c.weights.shape, nonnegative=True)
                       for k, c in enumerate(self.net.connections)] if self.config.train_delays else []
             shapes = [w.shape for w in weights] + ([readout.shape] if readout is not None else []) + \
                 [d.shape for d in delays]
@@ -618,20 +618,6 @@ class TrainingDivergedError(FloatingPointError):
     Raised before anything is written for the epoch in progress: the checkpoint of the last finished epoch stays
     the last one on disk.
     """
-
-
-def _parameter_field(data, name: str, shape: tuple[int, ...], *, nonnegative: bool = False) -> np.ndarray:
-    """A weight or delay array of a checkpoint: finite, of ``shape``, and within the range the network and the
-    read-out accept (|x| <= MAX_ABS_PARAMETER), checked here with the other fields: their setters would refuse it
-    only once part of the checkpoint was restored, and the read-out's weights are restored in place, unchecked."""
-    array = data.floats(name, shape, nonnegative=nonnegative)
-    outside = np.abs(array) > check.MAX_ABS_PARAMETER
-    if outside.any():
-        index = tuple(int(i) for i in np.argwhere(outside)[0])
-        raise data.error(name, f"holds {float(array[index])!r} at index {index}, outside "
-                               f"[-{check.MAX_ABS_PARAMETER:g}, "
-                               f"{check.MAX_ABS_PARAMETER:g}] (larger values overflow the exact solver)")
-    return array
 
 
 def _checked_optimizer_state(data, optimizer: str, shapes: list[tuple[int, ...]]) -> dict:

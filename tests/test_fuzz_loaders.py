@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from eventsnn import SpikeTrains
+from eventsnn import FileFormatError, SpikeTrains
 from eventsnn.cli import main
 from eventsnn.datasets import load_mnist, load_nmnist
 from eventsnn.runs import load_trained, read_run
@@ -219,3 +219,19 @@ def test_fuzz_run_json_values(tmp_path_factory, doc):
     (out / "run.json").write_text(json.dumps(info))
     np.savez(out / "model.npz", weight_0=np.zeros((5, 4)), weight_1=np.zeros((4, 3)))
     _survives(lambda: load_trained(out))
+
+
+@pytest.mark.parametrize("field", ["weight_0", "weight_1"])
+def test_a_model_weight_out_of_range_is_refused_naming_the_file_and_the_field(finished, tmp_path, field):
+    # a finite weight above 1e100 passed the model file's checks and was refused by the network's setter, with a
+    # message naming neither the file nor the field
+    out = tmp_path / "run"
+    shutil.copytree(finished, out)
+    with np.load(finished / "model.npz") as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    arrays[field] = arrays[field].copy()
+    arrays[field].flat[0] = -1e200
+    np.savez(out / "model.npz", **arrays)
+    with pytest.raises(FileFormatError, match=f"model.npz: field '{field}' holds -1e\\+200 at index .* outside "
+                                              r"\[-1e\+100, 1e\+100\]"):
+        load_trained(out)

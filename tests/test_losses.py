@@ -257,3 +257,15 @@ def test_classification_loss_table_matches_the_loss_functions():
         table["vmax"].evaluate(rec, 0, 0.7, 0.3, None)
     assert [k for k, v in table.items() if v.readout] == ["vmax"]
     assert [k for k, v in table.items() if not v.silent_remedy] == ["count"]
+
+
+def test_adding_losses_of_networks_with_different_layer_counts_is_refused():
+    # zip dropped the layers one of the two lacked: the sum of a one-layer and a two-layer loss had one layer
+    one = losses.LossResult(1.0, [np.ones(2)], [np.zeros(3)])
+    two = losses.LossResult(2.0, [np.ones(2), np.ones(4)], [np.zeros(3), np.zeros(5)])
+    with pytest.raises(ValueError, match="cannot add losses over 1 and 2 layers"):
+        one + two
+    with pytest.raises(ValueError, match="different networks"):
+        two + losses.LossResult(0.0, [np.ones(2), np.ones(4)], [np.zeros(3)])
+    total = two + two
+    assert total.value == 4.0 and [c.tolist() for c in total.cotangents] == [[2.0, 2.0], [2.0] * 4]
