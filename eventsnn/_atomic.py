@@ -68,6 +68,9 @@ def _naming(error: OSError, path: str) -> OSError:
 
 
 # the names atomic_write gives its temporary files: "." + stem + "." + mkstemp's 8 random characters + ".tmp" + ext
+#: characters a temporary file's name adds to the final name (the dots, mkstemp's 8 random ones and ".tmp"): a
+#: final name longer than the file system's limit minus this cannot be written atomically
+TEMPORARY_NAME_EXTRA = len(".") + len(".") + 8 + len(".tmp")
 _TEMPORARY = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?$")
 
 

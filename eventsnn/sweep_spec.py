@@ -52,6 +52,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+from eventsnn._atomic import TEMPORARY_NAME_EXTRA
 from eventsnn.sweep_report import COMPARE_CHOSEN, COMPARE_FRONT, COMPARE_MODES, METRICS, format_value
 
 try:
@@ -89,8 +90,8 @@ MAX_GRID_POINTS = 10_000
 #: 15 us and 1.5 kB), and a short file (many [[grid]] tables, a long seed list) could otherwise ask for billions
 MAX_RUNS = 100_000
 #: longest run name (ASCII): a file name may have 255 bytes (ext4, xfs, btrfs, tmpfs), and the run's status file
-#: ``_sweep/<name>.json`` is written through a temporary ``.<name>.XXXXXXXX.tmp.json`` (19 more)
-MAX_RUN_NAME = 255 - len(".") - len(".XXXXXXXX.tmp") - len(".json")
+#: ``_sweep/<name>.json`` is written atomically through a temporary file whose name is longer still
+MAX_RUN_NAME = 255 - TEMPORARY_NAME_EXTRA - len(".json")
 
 
 class SpecError(ValueError):
